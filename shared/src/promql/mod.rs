@@ -1,0 +1,30 @@
+//! PromQL: lexer, parser, AST and printer.
+//!
+//! One implementation for the server's engine and the browser's editor, so
+//! they can never disagree on what a query means. Every token, node and error
+//! carries a byte span into the source text.
+
+pub mod ast;
+pub mod lexer;
+pub mod parser;
+
+pub use ast::{Expr, MatchOp, Matcher, VectorSelector};
+pub use parser::{ParseError, parse};
+
+/// A half-open byte range `[start, end)` into the query text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
