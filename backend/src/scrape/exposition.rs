@@ -1,0 +1,374 @@
+//! Parsers for what targets expose: Prometheus text format 0.0.4 and
+//! OpenMetrics 1.0 text.
+//!
+//! Hand-written because this is the hottest path of ingestion: it borrows
+//! names and label values from the body instead of allocating, except where
+//! an escape sequence forces a copy. Errors carry line and column.
+
+use std::borrow::Cow;
+
+/// The formats a target may answer with, told apart by its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`: timestamps in integer milliseconds.
+    PrometheusText,
+    /// `application/openmetrics-text`: timestamps in float seconds, `# EOF`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// Picks the parser for a response's Content-Type; Prometheus falls back
+    /// to the text format for anything it does not recognise.
+    pub fn from_content_type(content_type: &str) -> Format {
+        if content_type.trim_start().starts_with("application/openmetrics-text") {
+            Format::OpenMetrics
+        } else {
+            Format::PrometheusText
+        }
+    }
+}
+
+/// One sample line, borrowing from the body where it can.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExposedSample<'a> {
+    pub name: Cow<'a, str>,
+    pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Where and why a body failed to parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ExpositionError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Parses a whole body. A body with any malformed line is refused whole, as
+/// Prometheus refuses the whole scrape.
+pub fn parse(body: &str, format: Format) -> Result<Vec<ExposedSample<'_>>, ExpositionError> {
+    let mut samples = Vec::new();
+    let mut seen_eof = false;
+    for (index, line) in body.split('\n').enumerate() {
+        let line_no = index + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if seen_eof {
+            if line.is_empty() {
+                continue;
+            }
+            return Err(ExpositionError { line: line_no, column: 1, message: "unexpected content after # EOF".to_owned() });
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(comment) = line.strip_prefix('#') {
+            if comment.trim() == "EOF" {
+                seen_eof = true;
+            }
+            // HELP, TYPE and UNIT become metadata in the scraping issue; for
+            // now they and plain comments are skipped.
+            continue;
+        }
+        let sample = LineParser { line, pos: 0, line_no, format }.parse_sample()?;
+        samples.push(sample);
+    }
+    Ok(samples)
+}
+
+struct LineParser<'a> {
+    line: &'a str,
+    pos: usize,
+    line_no: usize,
+    format: Format,
+}
+
+impl<'a> LineParser<'a> {
+    fn error(&self, message: impl Into<String>) -> ExpositionError {
+        ExpositionError { line: self.line_no, column: self.pos + 1, message: message.into() }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.line.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_blanks(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    fn parse_sample(mut self) -> Result<ExposedSample<'a>, ExpositionError> {
+        let mut name: Option<Cow<'a, str>> = None;
+        if self.peek() != Some(b'{') {
+            name = Some(Cow::Borrowed(self.take_name(true)?));
+        }
+        let mut labels = Vec::new();
+        let name_end = self.pos;
+        self.skip_blanks();
+        let mut before_value = name_end;
+        if self.peek() == Some(b'{') {
+            self.pos += 1;
+            self.parse_labels(&mut name, &mut labels)?;
+            before_value = self.pos;
+            self.skip_blanks();
+        }
+        let name = name.ok_or_else(|| self.error("metric name is missing"))?;
+        if self.pos == before_value {
+            return Err(self.error("expected a space before the sample value"));
+        }
+        let value_text = self.take_token();
+        let value = parse_float(value_text).ok_or_else(|| {
+            self.pos -= value_text.len();
+            self.error(format!("invalid sample value {value_text:?}"))
+        })?;
+        self.skip_blanks();
+        let mut timestamp_ms = None;
+        if self.peek().is_some_and(|c| c != b'#') {
+            let text = self.take_token();
+            timestamp_ms = Some(self.parse_timestamp(text).ok_or_else(|| {
+                self.pos -= text.len();
+                self.error(format!("invalid timestamp {text:?}"))
+            })?);
+            self.skip_blanks();
+        }
+        match self.peek() {
+            None => {}
+            // An OpenMetrics exemplar: parsed as present, then dropped.
+            Some(b'#') if self.format == Format::OpenMetrics => {}
+            Some(_) => return Err(self.error("unexpected text after the sample")),
+        }
+        Ok(ExposedSample { name, labels, value, timestamp_ms })
+    }
+
+    fn parse_timestamp(&self, text: &str) -> Option<i64> {
+        match self.format {
+            Format::PrometheusText => text.parse().ok(),
+            Format::OpenMetrics => {
+                let seconds: f64 = text.parse().ok()?;
+                let ms = (seconds * 1000.0).round();
+                (ms.is_finite() && ms.abs() < 9.2e18).then_some(ms as i64)
+            }
+        }
+    }
+
+    fn take_token(&mut self) -> &'a str {
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c != b' ' && c != b'\t') {
+            self.pos += 1;
+        }
+        &self.line[start..self.pos]
+    }
+
+    fn take_name(&mut self, metric: bool) -> Result<&'a str, ExpositionError> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            let ok = c.is_ascii_alphabetic() || c == b'_' || (metric && c == b':') || (self.pos > start && c.is_ascii_digit());
+            if !ok {
+                break;
+            }
+            self.pos += 1;
+        }
+        if self.pos == start {
+            let what = if metric { "metric name" } else { "label name" };
+            return Err(self.error(format!("invalid {what}")));
+        }
+        Ok(&self.line[start..self.pos])
+    }
+
+    fn parse_labels(
+        &mut self,
+        name: &mut Option<Cow<'a, str>>,
+        labels: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    ) -> Result<(), ExpositionError> {
+        loop {
+            self.skip_blanks();
+            match self.peek() {
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                None => return Err(self.error("unterminated label set: expected '}'")),
+                _ => {}
+            }
+            let label_name: Cow<'a, str> = if self.peek() == Some(b'"') {
+                let quoted = self.take_quoted()?;
+                self.skip_blanks();
+                // Prometheus 3: a quoted string alone is the metric name.
+                if matches!(self.peek(), Some(b',' | b'}')) {
+                    if name.is_some() {
+                        return Err(self.error("metric name given twice"));
+                    }
+                    *name = Some(quoted);
+                    self.finish_label_pair()?;
+                    continue;
+                }
+                quoted
+            } else {
+                Cow::Borrowed(self.take_name(false)?)
+            };
+            self.skip_blanks();
+            if self.peek() != Some(b'=') {
+                return Err(self.error(format!("expected '=' after label name {label_name:?}")));
+            }
+            self.pos += 1;
+            self.skip_blanks();
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected '\"' to start the label value"));
+            }
+            let value = self.take_quoted()?;
+            if labels.iter().any(|(n, _)| *n == label_name) {
+                return Err(self.error(format!("duplicate label name {label_name:?}")));
+            }
+            labels.push((label_name, value));
+            self.finish_label_pair()?;
+        }
+    }
+
+    fn finish_label_pair(&mut self) -> Result<(), ExpositionError> {
+        self.skip_blanks();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b'}') => Ok(()),
+            _ => Err(self.error("expected ',' or '}' after label value")),
+        }
+    }
+
+    /// Reads a `"…"` string with `\\`, `\"` and `\n` escapes; borrows when
+    /// there is no escape.
+    fn take_quoted(&mut self) -> Result<Cow<'a, str>, ExpositionError> {
+        let open = self.pos;
+        self.pos += 1;
+        let start = self.pos;
+        let mut owned: Option<String> = None;
+        loop {
+            match self.peek() {
+                None => {
+                    self.pos = open;
+                    return Err(self.error("unterminated quoted string"));
+                }
+                Some(b'"') => {
+                    let value = match owned {
+                        Some(s) => Cow::Owned(s),
+                        None => Cow::Borrowed(&self.line[start..self.pos]),
+                    };
+                    self.pos += 1;
+                    return Ok(value);
+                }
+                Some(b'\\') => {
+                    let buf = owned.get_or_insert_with(|| self.line[start..self.pos].to_owned());
+                    let escaped = match self.line.as_bytes().get(self.pos + 1) {
+                        Some(b'\\') => '\\',
+                        Some(b'"') => '"',
+                        Some(b'n') => '\n',
+                        _ => return Err(self.error("invalid escape sequence: only \\\\, \\\" and \\n are allowed")),
+                    };
+                    buf.push(escaped);
+                    self.pos += 2;
+                }
+                Some(_) => {
+                    // Advance by a whole character so slices stay on UTF-8
+                    // boundaries.
+                    let c = self.line[self.pos..].chars().next().unwrap_or('\u{fffd}');
+                    if let Some(buf) = owned.as_mut() {
+                        buf.push(c);
+                    }
+                    self.pos += c.len_utf8();
+                }
+            }
+        }
+    }
+}
+
+/// Parses a sample value: Go's `ParseFloat` syntax, including `NaN`, `+Inf`
+/// and `-Inf`.
+fn parse_float(text: &str) -> Option<f64> {
+    match text {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        "NaN" | "nan" => Some(f64::NAN),
+        _ if text.is_empty() => None,
+        _ => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(body: &str, format: Format) -> ExposedSample<'_> {
+        let mut samples = parse(body, format).unwrap();
+        assert_eq!(samples.len(), 1, "{body:?}");
+        samples.remove(0)
+    }
+
+    #[test]
+    fn sample_lines() {
+        let cases: &[(&str, &str, &[(&str, &str)], f64, Option<i64>)] = &[
+            ("up 1", "up", &[], 1.0, None),
+            ("up 1 1700000000000", "up", &[], 1.0, Some(1_700_000_000_000)),
+            ("a:b_c{x=\"1\",y=\"2\",} 2.5e3", "a:b_c", &[("x", "1"), ("y", "2")], 2500.0, None),
+            ("m { x = \"q\\\"\\\\\\n\" } -Inf", "m", &[("x", "q\"\\\n")], f64::NEG_INFINITY, None),
+            ("m{x=\"ü,}\"}\t+Inf", "m", &[("x", "ü,}")], f64::INFINITY, None),
+            ("{\"my.metric\",\"a.b\"=\"v\"} 3", "my.metric", &[("a.b", "v")], 3.0, None),
+        ];
+        for (body, name, labels, value, ts) in cases {
+            let s = one(body, Format::PrometheusText);
+            assert_eq!(s.name, *name, "{body}");
+            let got: Vec<(&str, &str)> = s.labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
+            assert_eq!(got, *labels, "{body}");
+            assert_eq!(s.value, *value, "{body}");
+            assert_eq!(s.timestamp_ms, *ts, "{body}");
+        }
+        assert!(one("x NaN", Format::PrometheusText).value.is_nan());
+    }
+
+    #[test]
+    fn openmetrics_timestamps_exemplars_and_eof() {
+        let body = "# TYPE c counter\n# HELP c help\nc_total 5 1700000000.5 # {trace_id=\"a\"} 1\n# EOF\n";
+        let samples = parse(body, Format::OpenMetrics).unwrap();
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].timestamp_ms, Some(1_700_000_000_500));
+        let err = parse("# EOF\nx 1\n", Format::OpenMetrics).unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (2, "unexpected content after # EOF"));
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let cases = [
+            ("ok 1\nbad{x=\"1\" 2", 2, 11, "expected ',' or '}'"),
+            ("x", 1, 2, "expected a space before the sample value"),
+            ("x abc", 1, 3, "invalid sample value"),
+            ("x 1 notatime", 1, 5, "invalid timestamp"),
+            ("x{y=\"1} 1", 1, 5, "unterminated quoted string"),
+            ("x{y=\"\\t\"} 1", 1, 6, "invalid escape sequence"),
+            ("x{y=\"1\",y=\"2\"} 1", 1, 14, "duplicate label name"),
+            ("1x 1", 1, 1, "invalid metric name"),
+            ("x{=\"1\"} 1", 1, 3, "invalid label name"),
+            ("x 1 2 3", 1, 7, "unexpected text after the sample"),
+        ];
+        for (body, line, column, want) in cases {
+            let err = parse(body, Format::PrometheusText).unwrap_err();
+            assert!(err.message.contains(want), "{body:?}: {err}");
+            assert_eq!((err.line, err.column), (line, column), "{body:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn borrows_when_no_escapes() {
+        let s = one("m{a=\"plain\"} 1", Format::PrometheusText);
+        assert!(matches!(s.labels[0].1, Cow::Borrowed(_)));
+        assert!(matches!(s.name, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn content_type_picks_format() {
+        assert_eq!(Format::from_content_type("application/openmetrics-text; version=1.0.0"), Format::OpenMetrics);
+        assert_eq!(Format::from_content_type("text/plain; version=0.0.4"), Format::PrometheusText);
+        assert_eq!(Format::from_content_type(""), Format::PrometheusText);
+    }
+}

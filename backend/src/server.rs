@@ -1,0 +1,82 @@
+//! Wires the stages together and runs them until a shutdown signal: the
+//! configuration feeds the scrape manager, which writes to storage, which
+//! the engine reads for the API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tracing::{info, warn};
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::promql::{DEFAULT_LOOKBACK, Engine};
+use crate::scrape::ScrapeManager;
+use crate::telemetry::Telemetry;
+use crate::tsdb::{MemoryStorage, Storage};
+use crate::web;
+
+/// What the command line decides about the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub config_file: PathBuf,
+    pub storage_path: PathBuf,
+    pub listen_address: String,
+}
+
+/// Loads the configuration, binds the listener and serves until SIGINT or
+/// SIGTERM. Configuration and bind errors come back before anything starts.
+pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
+    let config = Config::load(&options.config_file)?;
+    info!(file = %options.config_file.display(), jobs = config.scrape_configs.len(), "loaded configuration");
+
+    let address: SocketAddr = options
+        .listen_address
+        .parse()
+        .with_context(|| format!("invalid --web.listen-address {:?}: expected host:port, e.g. 127.0.0.1:9090", options.listen_address))?;
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (is another Vigil or Prometheus running there?)" } else { "" };
+        anyhow::anyhow!("cannot listen on {address}: {e}{hint}")
+    })?;
+    let bound = listener.local_addr()?;
+
+    warn!(
+        path = %options.storage_path.display(),
+        "samples are kept in memory only: the durable TSDB is not built yet, so data is lost on exit"
+    );
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let telemetry = Telemetry::new();
+    let engine = Engine::new(Arc::clone(&storage), DEFAULT_LOOKBACK);
+    let _scrapers = ScrapeManager::start(&config, Arc::clone(&storage))?;
+    if !web::ui_is_embedded() {
+        warn!("this binary was built without the dashboard app; run `cargo xtask run` to build it in");
+    }
+
+    let app = api::router(AppState { engine, telemetry });
+    info!("listening on http://{bound}");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("shutting down");
+}

@@ -1,0 +1,87 @@
+//! Storage: where scraped samples go and where queries read them from.
+//!
+//! Architecture invariant: the storage layer knows nothing of PromQL or HTTP.
+//! Writers go through [`Appender`] (a batch that is all-or-nothing on
+//! `commit`); readers go through [`Querier`] (label matchers over a time
+//! range). The walking skeleton implements these with [`MemoryStorage`]; the
+//! durable TSDB (head, WAL, blocks) will implement the same traits.
+
+mod memory;
+
+pub use memory::MemoryStorage;
+
+use vigil_shared::model::Labels;
+use vigil_shared::promql::Matcher;
+
+/// The special NaN Prometheus writes to mark a series stale. It differs from
+/// an ordinary NaN in its payload bits, so a NaN sample value stays a value.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Whether `v` is the staleness marker rather than a real sample.
+pub fn is_stale_marker(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// One float sample: milliseconds since the epoch and a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+/// A series as read back: its labels and its samples in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// Why a single sample was refused. The rest of the batch still commits, as
+/// in Prometheus, and the caller counts the refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("out of order sample")]
+    OutOfOrder,
+    #[error("duplicate sample for timestamp")]
+    DuplicateTimestamp,
+}
+
+/// A failure of the storage itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage is closed")]
+    Closed,
+}
+
+/// The store: hands out appenders and queriers. Shared across tasks.
+pub trait Storage: Send + Sync + 'static {
+    /// A new write batch.
+    fn appender(&self) -> Box<dyn Appender + '_>;
+
+    /// A reader over samples with `mint <= t <= maxt` (milliseconds).
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError>;
+}
+
+/// A batch of samples. Nothing is visible to queries before `commit`, which
+/// acknowledges the whole batch at once.
+pub trait Appender {
+    fn append(&mut self, labels: &Labels, sample: Sample);
+
+    /// Makes the batch visible and reports the samples that were refused.
+    fn commit(self: Box<Self>) -> Result<CommitReport, StorageError>;
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    pub appended: usize,
+    /// Series seen for the first time in this commit.
+    pub series_added: usize,
+    pub out_of_order: usize,
+    pub duplicates: usize,
+}
+
+/// Reads series matching all `matchers`, restricted to the querier's range.
+pub trait Querier {
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError>;
+}
