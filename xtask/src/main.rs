@@ -1,1 +1,183 @@
-fn main() {}
+//! Developer commands, so a fresh machine needs exactly two:
+//! `cargo xtask run` (set up, build the UI, start Vigil) and
+//! `cargo xtask test` (set up, then the whole test suite).
+//!
+//! Every step checks before it acts, so the second run is quick: tools are
+//! installed only when missing or at the wrong version, and the version of
+//! `wasm-bindgen-cli` always comes from `Cargo.lock`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  setup [--browser]   install what is missing: wasm32 target, trunk, wasm-bindgen-cli
+                      (and, with --browser, Debian's chromium and chromium-driver)
+  build-ui            build the dashboard app into dist/ with trunk (release)
+  run [ARGS...]       setup, build-ui, build vigil (release) and start it with
+                      examples/vigil.yml on http://127.0.0.1:9090; ARGS go to vigil
+  test                setup --browser, build-ui, then every test: native, wasm32 build
+                      of the shared crate, backend integration and browser end-to-end";
+
+/// Trunk 0.22 needs a newer rustc than the project's fixed 1.95.
+const TRUNK_VERSION_REQ: &str = "^0.21";
+const TRUNK_VERSION_PREFIX: &str = "trunk 0.21.";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(args.iter().any(|a| a == "--browser")),
+        Some("build-ui") => build_ui(),
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        _ => {
+            eprintln!("{USAGE}");
+            bail!("unknown or missing command");
+        }
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().map(Path::to_path_buf).context("xtask must live one level below the workspace root")
+}
+
+/// Runs a command, streaming its output, and fails if it fails.
+fn run_cmd(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let status = cmd.status().with_context(|| format!("cannot start {}", describe(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed with {status}", describe(cmd));
+    }
+    Ok(())
+}
+
+/// Runs a command quietly and returns its stdout, or None if it cannot run.
+fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut text = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+/// The version of `package` recorded in Cargo.lock.
+fn locked_version(package: &str) -> Result<String> {
+    let lock = std::fs::read_to_string("Cargo.lock").context("cannot read Cargo.lock")?;
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let start = lock.find(&needle).with_context(|| format!("{package} is not in Cargo.lock"))? + needle.len();
+    let end = lock[start..].find('"').context("malformed Cargo.lock")? + start;
+    Ok(lock[start..end].to_owned())
+}
+
+fn setup(browser: bool) -> Result<()> {
+    // wasm32 target.
+    let installed = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        run_cmd(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+
+    // trunk.
+    let trunk = output_of("trunk", &["--version"]).unwrap_or_default();
+    if !trunk.starts_with(TRUNK_VERSION_PREFIX) {
+        run_cmd(cargo().args(["install", "--locked", "trunk", "--version", TRUNK_VERSION_REQ]))?;
+    }
+
+    // wasm-bindgen-cli, exactly the version the frontend links against.
+    let wanted = locked_version("wasm-bindgen")?;
+    let have = output_of("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if have != format!("wasm-bindgen {wanted}") {
+        let version = format!("={wanted}");
+        let locked = run_cmd(cargo().args(["install", "--locked", "wasm-bindgen-cli", "--version", &version]));
+        if let Err(e) = locked {
+            // Its lock file can name a dependency version the registry has
+            // since yanked; the unlocked build resolves a served one.
+            eprintln!("xtask: locked install failed ({e}); retrying without --locked");
+            run_cmd(cargo().args(["install", "--force", "wasm-bindgen-cli", "--version", &version]))?;
+        }
+    }
+    check_trunk_toml(&wanted)?;
+
+    if browser {
+        install_browser()?;
+    }
+    Ok(())
+}
+
+/// Trunk must use the installed wasm-bindgen and never download one.
+fn check_trunk_toml(wasm_bindgen: &str) -> Result<()> {
+    let text = std::fs::read_to_string("Trunk.toml").context("cannot read Trunk.toml")?;
+    let pin = format!("wasm_bindgen = \"{wasm_bindgen}\"");
+    if !text.contains(&pin) {
+        bail!("Trunk.toml must pin `{pin}` under [tools] to match Cargo.lock's wasm-bindgen");
+    }
+    if !text.contains("offline = true") {
+        bail!("Trunk.toml must set `offline = true` under [build] so trunk never downloads tools");
+    }
+    Ok(())
+}
+
+fn install_browser() -> Result<()> {
+    let missing: Vec<&str> = [("chromium", "/usr/bin/chromium"), ("chromium-driver", "/usr/bin/chromedriver")]
+        .into_iter()
+        .filter(|(_, path)| !Path::new(path).exists())
+        .map(|(package, _)| package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if output_of("apt-get", &["--version"]).is_none() {
+        bail!("the browser tests need Debian's {} (apt-get install -y {}), and apt-get is not available here", missing.join(" and "), missing.join(" "));
+    }
+    let as_root = output_of("id", &["-u"]).as_deref() == Some("0");
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut cmd = if as_root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !as_root {
+            cmd.arg("apt-get");
+        }
+        run_cmd(cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    apt(&["update"])?;
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)
+}
+
+fn build_ui() -> Result<()> {
+    run_cmd(Command::new("trunk").args(["build", "--release"]))
+}
+
+fn run(vigil_args: &[String]) -> Result<()> {
+    setup(false)?;
+    build_ui()?;
+    // Built after the UI so build.rs embeds the fresh dist/.
+    run_cmd(cargo().args(["build", "--release", "-p", "vigil"]))?;
+    let mut cmd = Command::new("target/release/vigil");
+    cmd.args(["--config.file", "examples/vigil.yml"]).args(vigil_args);
+    eprintln!("xtask: starting Vigil on http://127.0.0.1:9090 (Ctrl-C stops it)");
+    run_cmd(&mut cmd)
+}
+
+fn test() -> Result<()> {
+    setup(true)?;
+    // The shared crate is the browser's too: it must build for wasm32.
+    run_cmd(cargo().args(["build", "-p", "vigil-shared", "--target", "wasm32-unknown-unknown"]))?;
+    // The browser test needs the app embedded in the vigil it starts.
+    build_ui()?;
+    run_cmd(cargo().args(["test", "--workspace", "--exclude", "vigil-frontend"]).env("CHROMEDRIVER", "/usr/bin/chromedriver"))
+}

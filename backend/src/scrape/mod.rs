@@ -123,7 +123,7 @@ fn now_ms() -> i64 {
 /// Why one scrape failed; becomes the target's last error.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    #[error("{0}")]
+    #[error("{}", error_chain(.0))]
     Http(#[from] reqwest::Error),
     #[error("server returned HTTP status {0}")]
     Status(reqwest::StatusCode),
@@ -131,6 +131,19 @@ pub enum ScrapeError {
     Parse(#[from] exposition::ExpositionError),
     #[error("{0}")]
     Storage(#[from] crate::tsdb::StorageError),
+}
+
+/// An error with its causes, as `reqwest` keeps the useful part ("connection
+/// refused") in the source chain.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn fetch(client: &reqwest::Client, target: &Target) -> Result<(String, Format), ScrapeError> {

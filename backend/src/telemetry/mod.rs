@@ -46,11 +46,11 @@ impl Telemetry {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::default();
         let http_requests = Family::<RequestLabels, Counter>::default();
-        registry.register("prometheus_http_requests", "Counter of HTTP requests.", http_requests.clone());
+        registry.register("prometheus_http_requests", "Counter of HTTP requests", http_requests.clone());
         let http_request_duration: DurationFamily = Family::new_with_constructor(duration_histogram);
         registry.register(
             "prometheus_http_request_duration_seconds",
-            "Histogram of latencies for HTTP requests.",
+            "Histogram of latencies for HTTP requests",
             http_request_duration.clone(),
         );
         registry.register_collector(Box::new(process::ProcessCollector::new()));

@@ -73,26 +73,26 @@ impl Collector for ProcessCollector {
             let cpu = ConstCounter::new(stat.cpu_seconds / self.ticks_per_second);
             cpu.encode(encoder.encode_descriptor(
                 "process_cpu_seconds",
-                "Total user and system CPU time spent in seconds.",
+                "Total user and system CPU time spent in seconds",
                 None,
                 cpu.metric_type(),
             )?)?;
-            gauge(&mut encoder, "process_resident_memory_bytes", "Resident memory size in bytes.", stat.resident_pages * self.page_size)?;
-            gauge(&mut encoder, "process_virtual_memory_bytes", "Virtual memory size in bytes.", stat.virtual_bytes)?;
+            gauge(&mut encoder, "process_resident_memory_bytes", "Resident memory size in bytes", stat.resident_pages * self.page_size)?;
+            gauge(&mut encoder, "process_virtual_memory_bytes", "Virtual memory size in bytes", stat.virtual_bytes)?;
             if let Some(boot) = boot_time_seconds() {
                 gauge(
                     &mut encoder,
                     "process_start_time_seconds",
-                    "Start time of the process since unix epoch in seconds.",
+                    "Start time of the process since unix epoch in seconds",
                     boot + stat.start_ticks_since_boot / self.ticks_per_second,
                 )?;
             }
         }
         if let Some(fds) = open_fds() {
-            gauge(&mut encoder, "process_open_fds", "Number of open file descriptors.", fds)?;
+            gauge(&mut encoder, "process_open_fds", "Number of open file descriptors", fds)?;
         }
         if let Some(max) = max_fds() {
-            gauge(&mut encoder, "process_max_fds", "Maximum number of open file descriptors.", max)?;
+            gauge(&mut encoder, "process_max_fds", "Maximum number of open file descriptors", max)?;
         }
         Ok(())
     }
