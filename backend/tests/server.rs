@@ -1,0 +1,135 @@
+//! End-to-end tests of the `vigil` binary over HTTP: it scrapes itself,
+//! answers the query API in Prometheus's JSON, serves its metrics and health,
+//! and refuses bad configs and busy ports with clear errors.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Vigil, eventually, free_port, temp_dir};
+use serde_json::Value;
+
+async fn get_json(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.expect("HTTP request");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url} answered non-JSON ({e}): {body}"));
+    (status, json)
+}
+
+#[tokio::test]
+async fn scrapes_itself_and_answers_queries() {
+    let vigil = Vigil::start_scraping_itself();
+
+    // `up` appears once the first self-scrape has landed.
+    let up = eventually(Duration::from_secs(15), "up == 1 from the self-scrape", || async {
+        let (_, json) = get_json(&vigil.url("/api/v1/query?query=up")).await;
+        let result = json["data"]["result"].as_array()?.first()?.clone();
+        (result["value"][1] == "1").then_some(result)
+    })
+    .await;
+    assert_eq!(up["metric"]["job"], "vigil");
+    assert_eq!(up["metric"]["instance"], format!("127.0.0.1:{}", vigil.port));
+    assert_eq!(up["metric"]["__name__"], "up");
+
+    // Scraped series carry the target labels.
+    let (status, json) = get_json(&vigil.url("/api/v1/query?query=process_resident_memory_bytes{job=\"vigil\"}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(json["status"], "success");
+    assert_eq!(json["data"]["resultType"], "vector");
+    let rss: f64 = json["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse().ok()).expect("rss value");
+    assert!(rss > 1e6, "resident memory {rss}");
+
+    // A range query returns a matrix with one point per step.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // `end` is rounded up so the first scrape (at a fraction of a second) is inside.
+    let url = vigil.url(&format!("/api/v1/query_range?query=up&start={}&end={}&step=1", now - 2, now + 1));
+    let (status, json) = get_json(&url).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["data"]["resultType"], "matrix");
+    let values = json["data"]["result"][0]["values"].as_array().unwrap_or_else(|| panic!("no values in {json}"));
+    assert!(!values.is_empty() && values.len() <= 4, "{values:?}");
+
+    // The same query by POST form, as Grafana sends it.
+    let response = reqwest::Client::new()
+        .post(vigil.url("/api/v1/query"))
+        .form(&[("query", "up")])
+        .send()
+        .await
+        .expect("POST query");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn bad_queries_get_prometheus_errors() {
+    let vigil = Vigil::start_scraping_itself();
+    let cases = [
+        ("/api/v1/query?query=up%7B", "invalid parameter \"query\": 1:4: parse error: unexpected end of input"),
+        ("/api/v1/query?query=", "invalid parameter \"query\": 1:1: parse error"),
+        ("/api/v1/query?query=up&time=yesterday", "invalid parameter \"time\""),
+        ("/api/v1/query_range?query=up&start=10&end=0&step=1", "end timestamp must not be before start time"),
+        ("/api/v1/query_range?query=up&start=0&end=10", "invalid parameter \"step\": missing"),
+        ("/api/v1/query_range?query=up&start=0&end=100000&step=1", "exceeded maximum resolution of 11,000 points"),
+    ];
+    for (path, want) in cases {
+        let (status, json) = get_json(&vigil.url(path)).await;
+        assert_eq!(status, 400, "{path}: {json}");
+        assert_eq!(json["status"], "error", "{path}");
+        assert_eq!(json["errorType"], "bad_data", "{path}");
+        let error = json["error"].as_str().unwrap_or("");
+        assert!(error.starts_with(want), "{path}: got {error:?}, want prefix {want:?}");
+    }
+    // The server keeps working after bad input.
+    let (status, _) = get_json(&vigil.url("/api/v1/query?query=up")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn serves_metrics_and_health() {
+    let vigil = Vigil::start_scraping_itself();
+    for (path, want) in [("/-/healthy", "Vigil is Healthy."), ("/-/ready", "Vigil is Ready.")] {
+        let response = reqwest::get(vigil.url(path)).await.expect("GET");
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.text().await.unwrap_or_default().contains(want), "{path}");
+    }
+    let response = reqwest::get(vigil.url("/metrics")).await.expect("GET /metrics");
+    let content_type = response.headers()["content-type"].to_str().unwrap_or("").to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let text = response.text().await.expect("metrics body");
+    for metric in ["process_cpu_seconds_total ", "process_resident_memory_bytes ", "prometheus_http_requests_total{handler=\"/-/healthy\",code=\"200\"} 1"] {
+        assert!(text.contains(metric), "/metrics lacks {metric:?}:\n{text}");
+    }
+}
+
+fn vigil_exits_with_error(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_vigil")).args(args).output().expect("run vigil");
+    assert!(!output.status.success(), "vigil {args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_config_and_busy_port_are_clear_errors() {
+    let dir = temp_dir("vigil-bad-config");
+    let missing = dir.join("missing.yml");
+    let stderr = vigil_exits_with_error(&["--config.file", missing.to_str().unwrap_or_default()]);
+    assert!(stderr.contains(&format!("{}: cannot read", missing.display())), "{stderr}");
+
+    let bad = dir.join("bad.yml");
+    std::fs::write(&bad, "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n").unwrap();
+    let stderr = vigil_exits_with_error(&["--config.file", bad.to_str().unwrap_or_default()]);
+    assert!(stderr.contains(&format!("{}:5:5: scrape_configs[0]: unknown field `scrape_intervall`", bad.display())), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let good = dir.join("good.yml");
+    std::fs::write(&good, "scrape_configs: []\n").unwrap();
+    let port = free_port();
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let address = format!("127.0.0.1:{port}");
+    let stderr = vigil_exits_with_error(&["--config.file", good.to_str().unwrap_or_default(), "--web.listen-address", &address]);
+    assert!(stderr.contains(&format!("cannot listen on {address}")) && stderr.contains("in use"), "{stderr}");
+
+    let stderr = vigil_exits_with_error(&["--config.file", good.to_str().unwrap_or_default(), "--web.listen-address", "nonsense"]);
+    assert!(stderr.contains("invalid --web.listen-address \"nonsense\""), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
