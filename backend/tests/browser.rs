@@ -1,0 +1,160 @@
+//! The browser end-to-end test: Debian's headless Chromium, driven through
+//! chromedriver, loads the dashboard app from a real `vigil` process and
+//! checks that the time-series panel drew Vigil's own data: the panel says
+//! it drew points, and the canvas really has coloured line pixels on it.
+//!
+//! Needs `chromium` and `chromium-driver` (`cargo xtask test` installs them)
+//! and a vigil built with the app embedded (`cargo xtask test` builds it).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Vigil, free_port, temp_dir};
+use thirtyfour::prelude::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// chromedriver on a free port, killed on drop.
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    fn start() -> ChromeDriver {
+        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
+        for (path, package) in [(binary.as_str(), "chromium-driver"), (CHROMIUM, "chromium")] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: install it with `apt-get install -y {package}` (or run `cargo xtask setup --browser`)"
+            );
+        }
+        let port = free_port();
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let driver = ChromeDriver { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Counts pixels of the canvas that are neither background white nor the
+/// greys of axes, grid and labels: only series lines are coloured.
+const COUNT_COLOURED_PIXELS: &str = r#"
+const canvas = document.getElementById('panel-0-canvas');
+if (!canvas) { return -1; }
+const ctx = canvas.getContext('2d');
+const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+let coloured = 0;
+for (let i = 0; i < data.length; i += 4) {
+  const r = data[i], g = data[i + 1], b = data[i + 2], a = data[i + 3];
+  if (a < 128) continue;
+  const spread = Math.max(r, g, b) - Math.min(r, g, b);
+  if (spread > 60) coloured++;
+}
+return coloured;
+"#;
+
+#[tokio::test]
+async fn dashboard_panel_draws_live_data() -> WebDriverResult<()> {
+    assert!(
+        vigil::web::ui_is_embedded(),
+        "the dashboard app is not built into vigil: run `cargo xtask test` (it builds dist/ with trunk before compiling the tests)"
+    );
+    let vigil = Vigil::start_scraping_itself();
+    let chromedriver = ChromeDriver::start();
+
+    let profile = temp_dir("vigil-chromium");
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(CHROMIUM)?;
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ] {
+        caps.add_arg(arg)?;
+    }
+    caps.add_arg(&format!("--user-data-dir={}", profile.display()))?;
+    let driver = WebDriver::new(format!("http://127.0.0.1:{}", chromedriver.port), caps).await?;
+
+    let outcome = check_panel(&driver, &vigil).await;
+    let _ = driver.quit().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    outcome
+}
+
+async fn check_panel(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
+    driver.goto(vigil.url("/?expr=process_resident_memory_bytes")).await?;
+    assert_eq!(driver.title().await?, "Vigil");
+
+    // The panel refreshes every few seconds; wait until it has drawn at
+    // least two points of the self-scrape.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let panel = loop {
+        let panel = driver.find(By::Id("panel-0")).await?;
+        let state = panel.attr("data-state").await?.unwrap_or_default();
+        let points: usize = panel.attr("data-points").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
+        if state == "drawn" && points >= 2 {
+            break panel;
+        }
+        if Instant::now() > deadline {
+            let error = match driver.find(By::ClassName("panel-error")).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("panel never drew data: data-state={state:?} data-points={points} error={error:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(panel.attr("data-series").await?.as_deref(), Some("1"), "one series: Vigil's own RSS");
+
+    let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, Vec::new()).await?.convert()?;
+    assert!(coloured > 50, "the canvas has only {coloured} coloured pixels: no series line was drawn");
+
+    let legend = panel.text().await?;
+    assert!(legend.contains("job=\"vigil\""), "legend lacks the series labels: {legend:?}");
+
+    // The expression box drives the panel: a query for a missing metric
+    // draws no series, and a bad one shows the parser's error.
+    let input = driver.find(By::Id("expr")).await?;
+    input.clear().await?;
+    input.send_keys("up{\n").await?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let state = panel.attr("data-state").await?.unwrap_or_default();
+        if state == "error" {
+            let error = driver.find(By::ClassName("panel-error")).await?.text().await?;
+            assert!(error.contains("parse error"), "{error:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "a bad query never showed an error (state {state:?})");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
