@@ -371,4 +371,29 @@ mod tests {
         assert_eq!(Format::from_content_type("text/plain; version=0.0.4"), Format::PrometheusText);
         assert_eq!(Format::from_content_type(""), Format::PrometheusText);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// No body, however malformed, panics the parser.
+            #[test]
+            fn never_panics(body in "[a-z_{}=\"\\, #\n0-9.eE+-]{0,80}|\\PC{0,40}") {
+                let _ = parse(&body, Format::PrometheusText);
+                let _ = parse(&body, Format::OpenMetrics);
+            }
+
+            /// Any label value survives escaping and parsing unchanged.
+            #[test]
+            fn escaped_values_round_trip(value in "\\PC{0,20}", v in -1e9f64..1e9) {
+                let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                let body = format!("m{{a=\"{escaped}\"}} {v}\n");
+                let samples = parse(&body, Format::PrometheusText).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?;
+                prop_assert_eq!(samples.len(), 1);
+                prop_assert_eq!(samples[0].labels[0].1.as_ref(), value.as_str());
+                prop_assert_eq!(samples[0].value, v);
+            }
+        }
+    }
 }
