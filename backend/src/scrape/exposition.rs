@@ -308,7 +308,8 @@ mod tests {
 
     #[test]
     fn sample_lines() {
-        let cases: &[(&str, &str, &[(&str, &str)], f64, Option<i64>)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], f64, Option<i64>);
+        let cases: &[Case] = &[
             ("up 1", "up", &[], 1.0, None),
             ("up 1 1700000000000", "up", &[], 1.0, Some(1_700_000_000_000)),
             ("a:b_c{x=\"1\",y=\"2\",} 2.5e3", "a:b_c", &[("x", "1"), ("y", "2")], 2500.0, None),

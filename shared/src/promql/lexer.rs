@@ -236,11 +236,12 @@ impl Lexer<'_> {
         }
         let integer_only = self.pos > digits_start;
         // A duration is digits followed directly by a unit: `5m`, `1h30m`.
-        if integer_only && self.peek().is_some_and(is_duration_unit_start) {
-            if let Some(end) = scan_duration_units(self.bytes, digits_start) {
-                self.pos = end;
-                return Ok(Token { kind: TokenKind::Duration, span: Span::new(start, end) });
-            }
+        if integer_only
+            && self.peek().is_some_and(is_duration_unit_start)
+            && let Some(end) = scan_duration_units(self.bytes, digits_start)
+        {
+            self.pos = end;
+            return Ok(Token { kind: TokenKind::Duration, span: Span::new(start, end) });
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
