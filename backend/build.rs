@@ -19,7 +19,9 @@ fn main() {
     let mut files = Vec::new();
     collect(&dist, &dist, &mut files);
     files.sort();
-    let mut code = String::from("/// Files of the built dashboard app: (path relative to dist/, contents).\npub static UI_ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// Files of the built dashboard app: (path relative to dist/, contents).\npub static UI_ASSETS: &[(&str, &[u8])] = &[\n",
+    );
     for (relative, absolute) in &files {
         let _ = writeln!(code, "    ({relative:?}, include_bytes!({absolute:?})),");
     }

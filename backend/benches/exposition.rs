@@ -12,7 +12,9 @@ fn body(samples: usize) -> String {
     for i in 0..samples {
         let family = i / 20;
         if i % 20 == 0 {
-            out.push_str(&format!("# HELP node_metric_{family} Help text for family {family}.\n# TYPE node_metric_{family} gauge\n"));
+            out.push_str(&format!(
+                "# HELP node_metric_{family} Help text for family {family}.\n# TYPE node_metric_{family} gauge\n"
+            ));
         }
         match i % 4 {
             0 => out.push_str(&format!("node_metric_{family} {}\n", i as f64 * 1.5)),

@@ -45,7 +45,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = ServerOptions { config_file: cli.config_file, storage_path: cli.storage_path, listen_address: cli.listen_address };
+    let options = ServerOptions {
+        config_file: cli.config_file,
+        storage_path: cli.storage_path,
+        listen_address: cli.listen_address,
+    };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -31,12 +31,15 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let config = Config::load(&options.config_file)?;
     info!(file = %options.config_file.display(), jobs = config.scrape_configs.len(), "loaded configuration");
 
-    let address: SocketAddr = options
-        .listen_address
-        .parse()
-        .with_context(|| format!("invalid --web.listen-address {:?}: expected host:port, e.g. 127.0.0.1:9090", options.listen_address))?;
+    let address: SocketAddr = options.listen_address.parse().with_context(|| {
+        format!("invalid --web.listen-address {:?}: expected host:port, e.g. 127.0.0.1:9090", options.listen_address)
+    })?;
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (is another Vigil or Prometheus running there?)" } else { "" };
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another Vigil or Prometheus running there?)"
+        } else {
+            ""
+        };
         anyhow::anyhow!("cannot listen on {address}: {e}{hint}")
     })?;
     let bound = listener.local_addr()?;

@@ -97,7 +97,11 @@ async fn serves_metrics_and_health() {
     let content_type = response.headers()["content-type"].to_str().unwrap_or("").to_owned();
     assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
     let text = response.text().await.expect("metrics body");
-    for metric in ["process_cpu_seconds_total ", "process_resident_memory_bytes ", "prometheus_http_requests_total{handler=\"/-/healthy\",code=\"200\"} 1"] {
+    for metric in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "prometheus_http_requests_total{handler=\"/-/healthy\",code=\"200\"} 1",
+    ] {
         assert!(text.contains(metric), "/metrics lacks {metric:?}:\n{text}");
     }
 }
@@ -116,9 +120,16 @@ fn bad_config_and_busy_port_are_clear_errors() {
     assert!(stderr.contains(&format!("{}: cannot read", missing.display())), "{stderr}");
 
     let bad = dir.join("bad.yml");
-    std::fs::write(&bad, "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n").unwrap();
+    std::fs::write(
+        &bad,
+        "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n",
+    )
+    .unwrap();
     let stderr = vigil_exits_with_error(&["--config.file", bad.to_str().unwrap_or_default()]);
-    assert!(stderr.contains(&format!("{}:5:5: scrape_configs[0]: unknown field `scrape_intervall`", bad.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:5:5: scrape_configs[0]: unknown field `scrape_intervall`", bad.display())),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     let good = dir.join("good.yml");
@@ -126,10 +137,16 @@ fn bad_config_and_busy_port_are_clear_errors() {
     let port = free_port();
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
     let address = format!("127.0.0.1:{port}");
-    let stderr = vigil_exits_with_error(&["--config.file", good.to_str().unwrap_or_default(), "--web.listen-address", &address]);
+    let stderr =
+        vigil_exits_with_error(&["--config.file", good.to_str().unwrap_or_default(), "--web.listen-address", &address]);
     assert!(stderr.contains(&format!("cannot listen on {address}")) && stderr.contains("in use"), "{stderr}");
 
-    let stderr = vigil_exits_with_error(&["--config.file", good.to_str().unwrap_or_default(), "--web.listen-address", "nonsense"]);
+    let stderr = vigil_exits_with_error(&[
+        "--config.file",
+        good.to_str().unwrap_or_default(),
+        "--web.listen-address",
+        "nonsense",
+    ]);
     assert!(stderr.contains("invalid --web.listen-address \"nonsense\""), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -142,7 +142,11 @@ fn install_browser() -> Result<()> {
         return Ok(());
     }
     if output_of("apt-get", &["--version"]).is_none() {
-        bail!("the browser tests need Debian's {} (apt-get install -y {}), and apt-get is not available here", missing.join(" and "), missing.join(" "));
+        bail!(
+            "the browser tests need Debian's {} (apt-get install -y {}), and apt-get is not available here",
+            missing.join(" and "),
+            missing.join(" ")
+        );
     }
     let as_root = output_of("id", &["-u"]).as_deref() == Some("0");
     let apt = |args: &[&str]| -> Result<()> {
@@ -179,5 +183,9 @@ fn test() -> Result<()> {
     run_cmd(cargo().args(["build", "-p", "vigil-shared", "--target", "wasm32-unknown-unknown"]))?;
     // The browser test needs the app embedded in the vigil it starts.
     build_ui()?;
-    run_cmd(cargo().args(["test", "--workspace", "--exclude", "vigil-frontend"]).env("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    run_cmd(
+        cargo()
+            .args(["test", "--workspace", "--exclude", "vigil-frontend"])
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver"),
+    )
 }

@@ -100,7 +100,9 @@ impl IntoResponse for ApiError {
 
 fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response(),
+        Ok(bytes) => {
+            (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
+        }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode response: {e}")).into_response(),
     }
 }
@@ -145,16 +147,23 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
     let required = |name: &str| {
         params.get(name).ok_or_else(|| ApiError::bad_data(format!("invalid parameter \"{name}\": missing")))
     };
-    let start = params::parse_time(required("start")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?;
-    let end = params::parse_time(required("end")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?;
-    let step = params::parse_step(required("step")?).map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
+    let start = params::parse_time(required("start")?)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?;
+    let end = params::parse_time(required("end")?)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?;
+    let step = params::parse_step(required("step")?)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
     let series = state.engine.range(&expr, start, end, step)?;
     Ok(success(QueryData::Matrix(
         series
             .into_iter()
             .map(|s| api::RangeSeries {
                 metric: s.labels,
-                values: s.samples.iter().map(|p| api::SamplePoint { timestamp_ms: p.timestamp_ms, value: p.value }).collect(),
+                values: s
+                    .samples
+                    .iter()
+                    .map(|p| api::SamplePoint { timestamp_ms: p.timestamp_ms, value: p.value })
+                    .collect(),
             })
             .collect(),
     )))
@@ -164,7 +173,10 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
 async fn metrics(State(state): State<AppState>) -> Response {
     match state.telemetry.encode() {
         Ok(text) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            )],
             text,
         )
             .into_response(),

@@ -43,7 +43,13 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
         let s = text.get(from..from + len)?;
         s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
@@ -119,7 +125,8 @@ mod tests {
 
     #[test]
     fn steps() {
-        let cases = [("15", Ok(15_000)), ("0.5", Ok(500)), ("1m", Ok(60_000)), ("1h30m", Ok(5_400_000)), ("x", Err(()))];
+        let cases =
+            [("15", Ok(15_000)), ("0.5", Ok(500)), ("1m", Ok(60_000)), ("1h30m", Ok(5_400_000)), ("x", Err(()))];
         for (text, want) in cases {
             assert_eq!(parse_step(text).map_err(|_| ()), want, "{text}");
         }

@@ -144,7 +144,8 @@ impl ScrapeConfig {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Config::parse(&text, path)
     }
 
@@ -187,14 +188,23 @@ impl Config {
             if job.timeout(&self.global) > job.interval(&self.global) {
                 return Err(invalid(
                     &here,
-                    format!("scrape timeout greater than scrape interval for scrape config with job name {:?}", job.job_name),
+                    format!(
+                        "scrape timeout greater than scrape interval for scrape config with job name {:?}",
+                        job.job_name
+                    ),
                 ));
             }
             if job.scheme != "http" && job.scheme != "https" {
-                return Err(invalid(&here, format!("invalid scheme {:?} for job {:?}: must be http or https", job.scheme, job.job_name)));
+                return Err(invalid(
+                    &here,
+                    format!("invalid scheme {:?} for job {:?}: must be http or https", job.scheme, job.job_name),
+                ));
             }
             if !job.metrics_path.starts_with('/') {
-                return Err(invalid(&here, format!("metrics_path {:?} for job {:?} must start with /", job.metrics_path, job.job_name)));
+                return Err(invalid(
+                    &here,
+                    format!("metrics_path {:?} for job {:?} must start with /", job.metrics_path, job.job_name),
+                ));
             }
             for target in job.static_configs.iter().flat_map(|s| &s.targets) {
                 if target.is_empty() || target.contains('/') || target.contains(char::is_whitespace) {
@@ -222,7 +232,9 @@ mod tests {
 
     #[test]
     fn defaults_follow_prometheus() {
-        let config = parse("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['localhost:9090']\n").unwrap();
+        let config =
+            parse("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['localhost:9090']\n")
+                .unwrap();
         let job = &config.scrape_configs[0];
         assert_eq!(job.interval(&config.global), Duration::from_secs(60));
         assert_eq!(job.timeout(&config.global), Duration::from_secs(10));
@@ -234,10 +246,9 @@ mod tests {
 
     #[test]
     fn durations_and_timeout_fallback() {
-        let config = parse(
-            "global:\n  scrape_interval: 1m30s\nscrape_configs:\n  - job_name: fast\n    scrape_interval: 5s\n",
-        )
-        .unwrap();
+        let config =
+            parse("global:\n  scrape_interval: 1m30s\nscrape_configs:\n  - job_name: fast\n    scrape_interval: 5s\n")
+                .unwrap();
         assert_eq!(config.global.scrape_interval.0, Duration::from_secs(90));
         let job = &config.scrape_configs[0];
         assert_eq!(job.interval(&config.global), Duration::from_secs(5));
@@ -249,12 +260,18 @@ mod tests {
         let cases = [
             ("global:\n  scrape_interval: 15s\n  bogus: 1\n", "test.yml:3:3: global: unknown field `bogus`"),
             ("global:\n  scrape_interval: fast\n", "test.yml:2:3: global: not a valid duration string: \"fast\""),
-            ("scrape_configs:\n  - job_name: a\n  - job_name: a\n", "test.yml:2:1: found multiple scrape configs with job name \"a\""),
+            (
+                "scrape_configs:\n  - job_name: a\n  - job_name: a\n",
+                "test.yml:2:1: found multiple scrape configs with job name \"a\"",
+            ),
             (
                 "scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
                 "test.yml:2:1: scrape timeout greater than scrape interval",
             ),
-            ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['http://x/']\n", "test.yml:4:1: \"http://x/\" is not a valid"),
+            (
+                "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['http://x/']\n",
+                "test.yml:4:1: \"http://x/\" is not a valid",
+            ),
             ("scrape_configs: [\n", "test.yml:2:1:"),
         ];
         for (text, want) in cases {

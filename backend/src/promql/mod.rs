@@ -100,7 +100,9 @@ impl Engine {
                 for (labels, samples) in self.select(selector, start_ms, end_ms)? {
                     let points: Vec<Sample> = steps
                         .clone()
-                        .filter_map(|t| latest_at(&samples, t, self.lookback_ms).map(|s| Sample { timestamp_ms: t, value: s.value }))
+                        .filter_map(|t| {
+                            latest_at(&samples, t, self.lookback_ms).map(|s| Sample { timestamp_ms: t, value: s.value })
+                        })
                         .collect();
                     if !points.is_empty() {
                         out.push(RangeSeries { labels, samples: points });
@@ -111,7 +113,12 @@ impl Engine {
         }
     }
 
-    fn select(&self, selector: &VectorSelector, start_ms: i64, end_ms: i64) -> Result<Vec<(Labels, Vec<Sample>)>, EvalError> {
+    fn select(
+        &self,
+        selector: &VectorSelector,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, EvalError> {
         let querier = self.storage.querier(start_ms - self.lookback_ms + 1, end_ms)?;
         Ok(querier.select(&selector.matchers)?.into_iter().map(|s| (s.labels, s.samples)).collect())
     }
@@ -180,7 +187,9 @@ mod tests {
     fn range_query_refuses_bad_ranges() {
         let engine = engine_with(&[]);
         let expr = parse("a").unwrap();
-        for (start, end, step, want) in [(10, 0, 1, "end timestamp"), (0, 10, 0, "zero or negative"), (0, 11_000_000, 1000, "11,000 points")] {
+        for (start, end, step, want) in
+            [(10, 0, 1, "end timestamp"), (0, 10, 0, "zero or negative"), (0, 11_000_000, 1000, "11,000 points")]
+        {
             let err = engine.range(&expr, start, end, step).unwrap_err().to_string();
             assert!(err.contains(want), "{err}");
         }

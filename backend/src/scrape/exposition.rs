@@ -58,7 +58,11 @@ pub fn parse(body: &str, format: Format) -> Result<Vec<ExposedSample<'_>>, Expos
             if line.is_empty() {
                 continue;
             }
-            return Err(ExpositionError { line: line_no, column: 1, message: "unexpected content after # EOF".to_owned() });
+            return Err(ExpositionError {
+                line: line_no,
+                column: 1,
+                message: "unexpected content after # EOF".to_owned(),
+            });
         }
         if line.trim().is_empty() {
             continue;
@@ -164,7 +168,10 @@ impl<'a> LineParser<'a> {
     fn take_name(&mut self, metric: bool) -> Result<&'a str, ExpositionError> {
         let start = self.pos;
         while let Some(c) = self.peek() {
-            let ok = c.is_ascii_alphabetic() || c == b'_' || (metric && c == b':') || (self.pos > start && c.is_ascii_digit());
+            let ok = c.is_ascii_alphabetic()
+                || c == b'_'
+                || (metric && c == b':')
+                || (self.pos > start && c.is_ascii_digit());
             if !ok {
                 break;
             }

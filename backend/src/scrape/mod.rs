@@ -40,7 +40,8 @@ pub fn targets(config: &Config) -> Vec<Target> {
     for job in &config.scrape_configs {
         for static_config in &job.static_configs {
             for address in &static_config.targets {
-                let mut pairs: Vec<(String, String)> = static_config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let mut pairs: Vec<(String, String)> =
+                    static_config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 pairs.push(("job".to_owned(), job.job_name.clone()));
                 pairs.push(("instance".to_owned(), address.clone()));
                 out.push(Target {
@@ -195,7 +196,11 @@ pub fn append_scrape(
 /// Merges a scraped sample's labels with the target's. Without
 /// `honor_labels`, a scraped label that clashes with a target label is kept
 /// as `exported_<name>`; with it, the scraped value wins.
-fn target_labels(target: &Target, name: &str, scraped: &[(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)]) -> Labels {
+fn target_labels(
+    target: &Target,
+    name: &str,
+    scraped: &[(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)],
+) -> Labels {
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(scraped.len() + target.labels.len() + 1);
     for label in target.labels.iter() {
         let clashes = scraped.iter().any(|(n, _)| *n == label.name);
@@ -205,11 +210,8 @@ fn target_labels(target: &Target, name: &str, scraped: &[(std::borrow::Cow<'_, s
     }
     for (label_name, value) in scraped {
         let clashes = target.labels.get(label_name).is_some();
-        let label_name = if clashes && !target.honor_labels {
-            format!("exported_{label_name}")
-        } else {
-            label_name.to_string()
-        };
+        let label_name =
+            if clashes && !target.honor_labels { format!("exported_{label_name}") } else { label_name.to_string() };
         pairs.push((label_name, value.to_string()));
     }
     pairs.push((METRIC_NAME.to_owned(), name.to_owned()));
@@ -219,7 +221,13 @@ fn target_labels(target: &Target, name: &str, scraped: &[(std::borrow::Cow<'_, s
 /// Appends `up` and the `scrape_*` series for one scrape. `counts` is
 /// (samples scraped, series added) for a successful scrape, `None` for a
 /// failed one.
-fn append_report(storage: &dyn Storage, target: &Target, timestamp_ms: i64, duration: Duration, counts: Option<(usize, usize)>) {
+fn append_report(
+    storage: &dyn Storage,
+    target: &Target,
+    timestamp_ms: i64,
+    duration: Duration,
+    counts: Option<(usize, usize)>,
+) {
     let (scraped, added) = counts.unwrap_or((0, 0));
     let series = [
         ("up", if counts.is_some() { 1.0 } else { 0.0 }),
@@ -230,7 +238,13 @@ fn append_report(storage: &dyn Storage, target: &Target, timestamp_ms: i64, dura
     ];
     let mut appender = storage.appender();
     for (name, value) in series {
-        let labels = Labels::from_pairs(target.labels.iter().map(|l| (l.name.clone(), l.value.clone())).chain([(METRIC_NAME.to_owned(), name.to_owned())]));
+        let labels = Labels::from_pairs(
+            target
+                .labels
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .chain([(METRIC_NAME.to_owned(), name.to_owned())]),
+        );
         appender.append(&labels, Sample { timestamp_ms, value });
     }
     if let Err(e) = appender.commit() {
@@ -272,7 +286,10 @@ mod tests {
             target_labels(&target(false), "m", &scraped).to_string(),
             "m{env=\"prod\", exported_job=\"inner\", instance=\"h:1\", job=\"j\", x=\"1\"}"
         );
-        assert_eq!(target_labels(&target(true), "m", &scraped).to_string(), "m{env=\"prod\", instance=\"h:1\", job=\"inner\", x=\"1\"}");
+        assert_eq!(
+            target_labels(&target(true), "m", &scraped).to_string(),
+            "m{env=\"prod\", instance=\"h:1\", job=\"inner\", x=\"1\"}"
+        );
     }
 
     #[test]
@@ -292,7 +309,8 @@ mod tests {
     fn append_scrape_stores_samples_and_synthetic_series() {
         let storage = MemoryStorage::new();
         let t = target(false);
-        append_scrape(&storage, &t, "a 1\nb{x=\"y\"} 2\n", Format::PrometheusText, 5000, Duration::from_millis(20)).unwrap();
+        append_scrape(&storage, &t, "a 1\nb{x=\"y\"} 2\n", Format::PrometheusText, 5000, Duration::from_millis(20))
+            .unwrap();
         let q = crate::tsdb::Storage::querier(&storage, 0, 10_000).unwrap();
         let select = |name: &str| q.select(&[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()]).unwrap();
         assert_eq!(select("b")[0].labels.to_string(), "b{env=\"prod\", instance=\"h:1\", job=\"j\", x=\"y\"}");

@@ -59,9 +59,7 @@ impl Telemetry {
 
     /// Records one served HTTP request.
     pub fn observe_request(&self, handler: &str, code: u16, seconds: f64) {
-        self.http_requests
-            .get_or_create(&RequestLabels { handler: handler.to_owned(), code: code.to_string() })
-            .inc();
+        self.http_requests.get_or_create(&RequestLabels { handler: handler.to_owned(), code: code.to_string() }).inc();
         self.http_request_duration.get_or_create(&HandlerLabels { handler: handler.to_owned() }).observe(seconds);
     }
 

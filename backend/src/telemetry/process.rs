@@ -77,7 +77,12 @@ impl Collector for ProcessCollector {
                 None,
                 cpu.metric_type(),
             )?)?;
-            gauge(&mut encoder, "process_resident_memory_bytes", "Resident memory size in bytes", stat.resident_pages * self.page_size)?;
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                stat.resident_pages * self.page_size,
+            )?;
             gauge(&mut encoder, "process_virtual_memory_bytes", "Virtual memory size in bytes", stat.virtual_bytes)?;
             if let Some(boot) = boot_time_seconds() {
                 gauge(

@@ -10,7 +10,7 @@ use std::sync::RwLock;
 use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;
 
-use super::{Appender, AppendError, CommitReport, Querier, Sample, Series, Storage, StorageError};
+use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, Storage, StorageError};
 
 /// All series in a map from label set to samples in time order.
 #[derive(Debug, Default)]
@@ -140,7 +140,10 @@ mod tests {
 
         let q = storage.querier(1500, 10_000).unwrap();
         let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
-        assert_eq!(got, vec![Series { labels: labels("up", "a"), samples: vec![Sample { timestamp_ms: 2000, value: 1.0 }] }]);
+        assert_eq!(
+            got,
+            vec![Series { labels: labels("up", "a"), samples: vec![Sample { timestamp_ms: 2000, value: 1.0 }] }]
+        );
     }
 
     #[test]

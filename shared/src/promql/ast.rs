@@ -124,7 +124,12 @@ impl fmt::Display for VectorSelector {
         let shown: Vec<&Matcher> = self
             .matchers
             .iter()
-            .filter(|m| !(name_is_plain && m.name == METRIC_NAME && m.op == MatchOp::Equal && Some(&m.value) == self.name.as_ref()))
+            .filter(|m| {
+                !(name_is_plain
+                    && m.name == METRIC_NAME
+                    && m.op == MatchOp::Equal
+                    && Some(&m.value) == self.name.as_ref())
+            })
             .collect();
         if shown.is_empty() && name_is_plain {
             return Ok(());
@@ -173,5 +178,6 @@ pub fn is_plain_metric_name(name: &str) -> bool {
 /// Whether `name` can be written bare as a label name.
 pub fn is_plain_label_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -274,7 +274,11 @@ impl Lexer<'_> {
             while self.peek().is_some_and(is_ident_continue) {
                 self.pos += 1;
             }
-            return Err(self.error(start, self.pos, format!("bad number or duration syntax: {:?}", &self.input[start..self.pos])));
+            return Err(self.error(
+                start,
+                self.pos,
+                format!("bad number or duration syntax: {:?}", &self.input[start..self.pos]),
+            ));
         }
         Ok(Token { kind: TokenKind::Number, span: Span::new(start, self.pos) })
     }
@@ -353,9 +357,7 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
 /// handling Go-style escapes in `"…"` and `'…'`; backquoted strings are raw.
 pub fn unquote(token_text: &str) -> Result<String, String> {
     let quote = token_text.chars().next().ok_or("empty string token")?;
-    let body = token_text
-        .get(1..token_text.len().saturating_sub(1))
-        .ok_or("unterminated quoted string")?;
+    let body = token_text.get(1..token_text.len().saturating_sub(1)).ok_or("unterminated quoted string")?;
     if quote == '`' {
         return Ok(body.to_owned());
     }
@@ -420,12 +422,34 @@ mod tests {
             ("job:rate5m:sum", &[MetricIdent, Eof]),
             ("1 1.5 .5 1e3 0x1F Inf nan", &[Number, Number, Number, Number, Number, Number, Number, Eof]),
             ("5m 1h30m 100ms", &[Duration, Duration, Duration, Eof]),
-            ("{a=\"b\",c!='d',e=~`f`,g!~\"h\"}", &[
-                LeftBrace, Ident, Assign, String, Comma, Ident, NotEqual, String, Comma, Ident, RegexMatch, String,
-                Comma, Ident, RegexNoMatch, String, RightBrace, Eof,
-            ]),
+            (
+                "{a=\"b\",c!='d',e=~`f`,g!~\"h\"}",
+                &[
+                    LeftBrace,
+                    Ident,
+                    Assign,
+                    String,
+                    Comma,
+                    Ident,
+                    NotEqual,
+                    String,
+                    Comma,
+                    Ident,
+                    RegexMatch,
+                    String,
+                    Comma,
+                    Ident,
+                    RegexNoMatch,
+                    String,
+                    RightBrace,
+                    Eof,
+                ],
+            ),
             ("a[5m:1m] @ 10", &[Ident, LeftBracket, Duration, Colon, Duration, RightBracket, At, Number, Eof]),
-            ("+ - * / % ^ == != < <= > >=", &[Add, Sub, Mul, Div, Mod, Pow, EqualEqual, NotEqual, Less, LessEqual, Greater, GreaterEqual, Eof]),
+            (
+                "+ - * / % ^ == != < <= > >=",
+                &[Add, Sub, Mul, Div, Mod, Pow, EqualEqual, NotEqual, Less, LessEqual, Greater, GreaterEqual, Eof],
+            ),
             ("up # a comment\n", &[Ident, Eof]),
         ];
         for (input, want) in cases {
@@ -444,7 +468,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        let cases = [("5m", Some(300_000)), ("1h30m", Some(5_400_000)), ("100ms", Some(100)), ("1y", Some(31_536_000_000)), ("", None), ("5x", None)];
+        let cases = [
+            ("5m", Some(300_000)),
+            ("1h30m", Some(5_400_000)),
+            ("100ms", Some(100)),
+            ("1y", Some(31_536_000_000)),
+            ("", None),
+            ("5x", None),
+        ];
         for (text, want) in cases {
             assert_eq!(parse_duration_ms(text), want, "{text}");
         }

@@ -5,9 +5,9 @@
 //! refused with a clear "not supported yet" error at its exact span rather
 //! than misread.
 
+use super::Span;
 use super::ast::{Expr, MatchOp, Matcher, VectorSelector};
 use super::lexer::{self, Token, TokenKind};
-use super::Span;
 use crate::model::METRIC_NAME;
 
 /// A parse error: what went wrong and where.
@@ -44,9 +44,32 @@ pub fn line_col(input: &str, offset: usize) -> (usize, usize) {
 /// Words with a meaning of their own in PromQL; they cannot be bare metric
 /// names.
 const RESERVED_WORDS: &[&str] = &[
-    "and", "or", "unless", "atan2", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile",
-    "limitk", "limit_ratio",
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
 ];
 
 pub(crate) fn is_reserved_word(word: &str) -> bool {
@@ -174,7 +197,9 @@ impl Parser<'_> {
                         break;
                     }
                     // Prometheus 3: a lone quoted string is the metric name.
-                    TokenKind::String if matches!(self.peek_second().kind, TokenKind::Comma | TokenKind::RightBrace) => {
+                    TokenKind::String
+                        if matches!(self.peek_second().kind, TokenKind::Comma | TokenKind::RightBrace) =>
+                    {
                         self.bump();
                         let value = self.unquote(token)?;
                         if name.is_some() {
