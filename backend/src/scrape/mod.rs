@@ -6,6 +6,7 @@
 //! and `scrape_*` series, in one storage batch per scrape.
 
 pub mod exposition;
+pub mod relabel;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
