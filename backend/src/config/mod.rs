@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use vigil_shared::promql::lexer::parse_duration_ms;
 
+use crate::scrape::relabel::RelabelConfig;
+
 /// A configuration error, carrying where it was found.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -32,6 +34,13 @@ pub struct Config {
     pub global: GlobalConfig,
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// Accepted so an existing prometheus.yml loads; rule evaluation is not
+    /// built yet, and the server warns that these are ignored.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    /// As `rule_files`: accepted, warned about, not used yet.
+    #[serde(default)]
+    pub alerting: Option<serde_yaml_ng::Value>,
 }
 
 /// The `global` section: defaults for every scrape config.
@@ -42,6 +51,13 @@ pub struct GlobalConfig {
     pub scrape_timeout: PromDuration,
     pub evaluation_interval: PromDuration,
     pub external_labels: BTreeMap<String, String>,
+    /// Defaults for the per-job limits below (0 = no limit).
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    pub target_limit: u64,
+    pub body_size_limit: ByteSize,
 }
 
 impl Default for GlobalConfig {
@@ -51,6 +67,12 @@ impl Default for GlobalConfig {
             scrape_timeout: PromDuration::from_secs(10),
             evaluation_interval: PromDuration::from_secs(60),
             external_labels: BTreeMap::new(),
+            sample_limit: 0,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            target_limit: 0,
+            body_size_limit: ByteSize(0),
         }
     }
 }
@@ -70,8 +92,132 @@ pub struct ScrapeConfig {
     pub honor_labels: bool,
     #[serde(default = "default_true")]
     pub honor_timestamps: bool,
+    /// Query parameters added to the scrape URL.
+    #[serde(default)]
+    pub params: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
+    #[serde(default)]
+    pub file_sd_configs: Vec<FileSdConfig>,
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    /// Per-scrape limits; unset means the global value (0 = no limit). A
+    /// scrape over a limit fails whole, as in Prometheus.
+    pub sample_limit: Option<u64>,
+    pub label_limit: Option<u64>,
+    pub label_name_length_limit: Option<u64>,
+    pub label_value_length_limit: Option<u64>,
+    pub target_limit: Option<u64>,
+    pub body_size_limit: Option<ByteSize>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    #[serde(default = "default_true")]
+    pub enable_compression: bool,
+    /// Accepted for compatibility; scrapes use HTTP/1.1.
+    #[serde(default = "default_true")]
+    pub enable_http2: bool,
+    /// How many dropped targets to keep for the targets API (0 = all).
+    #[serde(default)]
+    pub keep_dropped_targets: u64,
+}
+
+/// `basic_auth`: a user name and a password, inline or from a file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    #[serde(default)]
+    pub username: String,
+    pub username_file: Option<PathBuf>,
+    #[serde(default)]
+    pub password: String,
+    pub password_file: Option<PathBuf>,
+}
+
+/// `authorization`: an `Authorization: <type> <credentials>` header.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(default = "default_auth_type", rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub credentials: String,
+    pub credentials_file: Option<PathBuf>,
+}
+
+fn default_auth_type() -> String {
+    "Bearer".to_owned()
+}
+
+/// `tls_config`: how to trust the target and identify to it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub ca: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub cert: Option<String>,
+    pub cert_file: Option<PathBuf>,
+    pub key: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    pub min_version: Option<String>,
+}
+
+/// `file_sd_configs`: targets listed in JSON or YAML files.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSdConfig {
+    pub files: Vec<String>,
+    #[serde(default = "default_file_sd_refresh")]
+    pub refresh_interval: PromDuration,
+}
+
+fn default_file_sd_refresh() -> PromDuration {
+    PromDuration::from_secs(300)
+}
+
+/// A size such as `10MB` (Prometheus's base-2 units: 1KB = 1024 bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(text) => parse_byte_size(&text)
+                .map(ByteSize)
+                .ok_or_else(|| serde::de::Error::custom(format!("not a valid size: {text:?} (e.g. 512KB, 10MB, 1GB)"))),
+        }
+    }
+}
+
+fn parse_byte_size(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit {
+        "" | "B" => 0,
+        "KB" | "KiB" => 10,
+        "MB" | "MiB" => 20,
+        "GB" | "GiB" => 30,
+        "TB" | "TiB" => 40,
+        "PB" | "PiB" => 50,
+        "EB" | "EiB" => 60,
+        _ => return None,
+    };
+    n.checked_mul(1u64.checked_shl(shift)?)
 }
 
 fn default_metrics_path() -> String {
@@ -205,6 +351,28 @@ impl Config {
                     &here,
                     format!("metrics_path {:?} for job {:?} must start with /", job.metrics_path, job.job_name),
                 ));
+            }
+            for (i, relabel) in job.relabel_configs.iter().chain(&job.metric_relabel_configs).enumerate() {
+                relabel.validate().map_err(|e| invalid(&here, format!("job {:?}, relabel rule {}: {e}", job.job_name, i + 1)))?;
+            }
+            if let Some(auth) = &job.authorization {
+                if auth.kind.eq_ignore_ascii_case("basic") {
+                    return Err(invalid(&here, format!("job {:?}: authorization type cannot be set to \"basic\", use \"basic_auth\" instead", job.job_name)));
+                }
+                if !auth.credentials.is_empty() && auth.credentials_file.is_some() {
+                    return Err(invalid(&here, format!("job {:?}: at most one of authorization credentials & credentials_file must be configured", job.job_name)));
+                }
+            }
+            if job.basic_auth.is_some() && job.authorization.is_some() {
+                return Err(invalid(&here, format!("job {:?}: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured", job.job_name)));
+            }
+            if let Some(auth) = &job.basic_auth {
+                if !auth.password.is_empty() && auth.password_file.is_some() {
+                    return Err(invalid(&here, format!("job {:?}: at most one of basic_auth password & password_file must be configured", job.job_name)));
+                }
+                if !auth.username.is_empty() && auth.username_file.is_some() {
+                    return Err(invalid(&here, format!("job {:?}: at most one of basic_auth username & username_file must be configured", job.job_name)));
+                }
             }
             for target in job.static_configs.iter().flat_map(|s| &s.targets) {
                 if target.is_empty() || target.contains('/') || target.contains(char::is_whitespace) {

@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Deserializer};
 
 /// One relabeling step.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelabelConfig {
     #[serde(default)]
@@ -85,6 +85,12 @@ pub struct RelabelRegex {
 }
 
 const DEFAULT_REGEX: &str = "(.*)";
+
+impl PartialEq for RelabelRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
 
 impl RelabelRegex {
     pub fn new(source: &str) -> Result<Self, regex::Error> {
