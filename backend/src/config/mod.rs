@@ -254,8 +254,39 @@ impl PromDuration {
 
 impl fmt::Display for PromDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
+        f.write_str(&format_duration(self.0))
     }
+}
+
+/// Formats a duration as Prometheus does (`1m30s`, `500ms`, `90d`, `0s`):
+/// years and weeks only when they divide it exactly.
+pub fn format_duration(duration: Duration) -> String {
+    let mut ms = duration.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    const DAY: u128 = 86_400_000;
+    let units: [(&str, u128, bool); 7] = [
+        ("y", 365 * DAY, true),
+        ("w", 7 * DAY, true),
+        ("d", DAY, false),
+        ("h", 3_600_000, false),
+        ("m", 60_000, false),
+        ("s", 1000, false),
+        ("ms", 1, false),
+    ];
+    let mut out = String::new();
+    for (unit, size, exact) in units {
+        if exact && ms % size != 0 {
+            continue;
+        }
+        let count = ms / size;
+        if count > 0 {
+            out.push_str(&format!("{count}{unit}"));
+            ms -= count * size;
+        }
+    }
+    out
 }
 
 impl<'de> Deserialize<'de> for PromDuration {
@@ -353,25 +384,57 @@ impl Config {
                 ));
             }
             for (i, relabel) in job.relabel_configs.iter().chain(&job.metric_relabel_configs).enumerate() {
-                relabel.validate().map_err(|e| invalid(&here, format!("job {:?}, relabel rule {}: {e}", job.job_name, i + 1)))?;
+                relabel
+                    .validate()
+                    .map_err(|e| invalid(&here, format!("job {:?}, relabel rule {}: {e}", job.job_name, i + 1)))?;
             }
             if let Some(auth) = &job.authorization {
                 if auth.kind.eq_ignore_ascii_case("basic") {
-                    return Err(invalid(&here, format!("job {:?}: authorization type cannot be set to \"basic\", use \"basic_auth\" instead", job.job_name)));
+                    return Err(invalid(
+                        &here,
+                        format!(
+                            "job {:?}: authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
+                            job.job_name
+                        ),
+                    ));
                 }
                 if !auth.credentials.is_empty() && auth.credentials_file.is_some() {
-                    return Err(invalid(&here, format!("job {:?}: at most one of authorization credentials & credentials_file must be configured", job.job_name)));
+                    return Err(invalid(
+                        &here,
+                        format!(
+                            "job {:?}: at most one of authorization credentials & credentials_file must be configured",
+                            job.job_name
+                        ),
+                    ));
                 }
             }
             if job.basic_auth.is_some() && job.authorization.is_some() {
-                return Err(invalid(&here, format!("job {:?}: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured", job.job_name)));
+                return Err(invalid(
+                    &here,
+                    format!(
+                        "job {:?}: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+                        job.job_name
+                    ),
+                ));
             }
             if let Some(auth) = &job.basic_auth {
                 if !auth.password.is_empty() && auth.password_file.is_some() {
-                    return Err(invalid(&here, format!("job {:?}: at most one of basic_auth password & password_file must be configured", job.job_name)));
+                    return Err(invalid(
+                        &here,
+                        format!(
+                            "job {:?}: at most one of basic_auth password & password_file must be configured",
+                            job.job_name
+                        ),
+                    ));
                 }
                 if !auth.username.is_empty() && auth.username_file.is_some() {
-                    return Err(invalid(&here, format!("job {:?}: at most one of basic_auth username & username_file must be configured", job.job_name)));
+                    return Err(invalid(
+                        &here,
+                        format!(
+                            "job {:?}: at most one of basic_auth username & username_file must be configured",
+                            job.job_name
+                        ),
+                    ));
                 }
             }
             for target in job.static_configs.iter().flat_map(|s| &s.targets) {
@@ -445,6 +508,23 @@ mod tests {
         for (text, want) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.starts_with(want), "config {text:?}\n got: {err}\nwant: {want}");
+        }
+    }
+
+    #[test]
+    fn durations_print_as_prometheus_does() {
+        let cases = [
+            (0, "0s"),
+            (500, "500ms"),
+            (90_000, "1m30s"),
+            (3_600_000, "1h"),
+            (90 * 86_400_000, "90d"),
+            (14 * 86_400_000, "2w"),
+            (365 * 86_400_000, "1y"),
+            (61_001, "1m1s1ms"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(format_duration(Duration::from_millis(ms)), want);
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod exposition;
 pub mod relabel;
+pub mod target;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
