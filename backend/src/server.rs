@@ -30,6 +30,7 @@ pub struct ServerOptions {
 pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let config = Config::load(&options.config_file)?;
     info!(file = %options.config_file.display(), jobs = config.scrape_configs.len(), "loaded configuration");
+    warn_unsupported(&config);
 
     let address: SocketAddr = options.listen_address.parse().with_context(|| {
         format!("invalid --web.listen-address {:?}: expected host:port, e.g. 127.0.0.1:9090", options.listen_address)
@@ -51,16 +52,60 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     let telemetry = Telemetry::new();
     let engine = Engine::new(Arc::clone(&storage), DEFAULT_LOOKBACK);
-    let _scrapers = ScrapeManager::start(&config, Arc::clone(&storage))?;
+    let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
+    scrape.apply(&config)?;
+    let reloader = Arc::new(Reloader { config_file: options.config_file.clone(), scrape: Arc::clone(&scrape) });
+    tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
     if !web::ui_is_embedded() {
         warn!("this binary was built without the dashboard app; run `cargo xtask run` to build it in");
     }
 
-    let app = api::router(AppState { engine, telemetry });
+    let app = api::router(AppState { engine, telemetry, scrape: Arc::clone(&scrape), reloader });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
+    scrape.stop().await;
     info!("stopped");
     Ok(())
+}
+
+/// Applies the configuration file again, on SIGHUP or `POST /-/reload`.
+pub struct Reloader {
+    config_file: PathBuf,
+    scrape: Arc<ScrapeManager>,
+}
+
+impl Reloader {
+    /// Loads and applies the file; on any error the running configuration
+    /// stays as it was.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let result = Config::load(&self.config_file).map_err(anyhow::Error::from).and_then(|config| {
+            warn_unsupported(&config);
+            self.scrape.apply(&config)
+        });
+        match &result {
+            Ok(()) => info!(file = %self.config_file.display(), "completed loading of configuration file"),
+            Err(e) => warn!(error = %format!("{e:#}"), "reloading the configuration failed; keeping the running one"),
+        }
+        result
+    }
+}
+
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        let _ = reloader.reload();
+    }
+}
+
+/// Sections an existing prometheus.yml may carry that Vigil reads but does
+/// not act on yet.
+fn warn_unsupported(config: &Config) {
+    if !config.rule_files.is_empty() {
+        warn!(files = ?config.rule_files, "rule_files are not evaluated by this version of Vigil yet");
+    }
+    if config.alerting.is_some() {
+        warn!("the alerting section is not used by this version of Vigil yet");
+    }
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
 mod params;
+mod targets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use vigil_shared::model::api::{self, ApiResponse, ErrorType, QueryData};
 use vigil_shared::promql;
 
 use crate::promql::{Engine, EvalError, Value};
+use crate::scrape::ScrapeManager;
+use crate::server::Reloader;
 use crate::telemetry::Telemetry;
 use crate::web;
 
@@ -29,6 +32,8 @@ use crate::web;
 pub struct AppState {
     pub engine: Engine,
     pub telemetry: Arc<Telemetry>,
+    pub scrape: Arc<ScrapeManager>,
+    pub reloader: Arc<Reloader>,
 }
 
 /// Builds the whole router.
@@ -36,7 +41,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/targets", get(targets::targets))
         .route("/metrics", get(metrics))
+        .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Vigil is Ready.\n" }))
         .fallback(web::serve_ui)
@@ -108,6 +115,10 @@ fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response 
 }
 
 fn success(data: QueryData) -> Response {
+    success_json(&data)
+}
+
+fn success_json<T: serde::Serialize>(data: &T) -> Response {
     json_response(StatusCode::OK, &ApiResponse::success(data))
 }
 
@@ -181,5 +192,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         )
             .into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response(),
+    }
+}
+
+/// `POST /-/reload`: applies the configuration file again; on error the
+/// running configuration stays and the answer says why.
+async fn reload(State(state): State<AppState>) -> Response {
+    match state.reloader.reload() {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e:#}\n")).into_response(),
     }
 }

@@ -85,6 +85,39 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(seconds * 1000 + millis)
 }
 
+/// Formats a time as RFC 3339 in UTC with nanoseconds, as Go's
+/// `time.RFC3339Nano` does (trailing zeros of the fraction trimmed).
+pub fn format_rfc3339(time: std::time::SystemTime) -> String {
+    let (seconds, nanos) = match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        Err(_) => return "0001-01-01T00:00:00Z".to_owned(),
+    };
+    let (days, rem) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let mut out = format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    if nanos > 0 {
+        let fraction = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// The date of a day count since 1970-01-01 (inverse of `days_from_civil`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's
 /// algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -120,6 +153,22 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(parse_time(text).map_err(|_| ()), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_formatting_round_trips() {
+        use std::time::Duration;
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (1_435_781_451_781, "2015-07-01T20:10:51.781Z"),
+            (1_709_208_000_000, "2024-02-29T12:00:00Z"),
+            (951_782_400_000, "2000-02-29T00:00:00Z"),
+        ];
+        for (ms, want) in cases {
+            let text = format_rfc3339(UNIX_EPOCH + Duration::from_millis(ms));
+            assert_eq!(text, want);
+            assert_eq!(parse_time(&text), Ok(ms as i64));
         }
     }
 

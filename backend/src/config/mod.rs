@@ -188,18 +188,23 @@ pub struct ByteSize(pub u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u64),
-            Text(String),
+        // A visitor rather than an untagged enum, so errors keep their line.
+        struct SizeVisitor;
+        impl serde::de::Visitor<'_> for SizeVisitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as 512KB, 10MB or 1GB")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ByteSize, E> {
+                parse_byte_size(text)
+                    .map(ByteSize)
+                    .ok_or_else(|| E::custom(format!("not a valid size: {text:?} (e.g. 512KB, 10MB, 1GB)")))
+            }
         }
-        match Raw::deserialize(deserializer)? {
-            Raw::Number(n) => Ok(ByteSize(n)),
-            Raw::Text(text) => parse_byte_size(&text)
-                .map(ByteSize)
-                .ok_or_else(|| serde::de::Error::custom(format!("not a valid size: {text:?} (e.g. 512KB, 10MB, 1GB)"))),
-        }
+        deserializer.deserialize_any(SizeVisitor)
     }
 }
 
@@ -437,6 +442,11 @@ impl Config {
                     ));
                 }
             }
+            for pattern in job.file_sd_configs.iter().flat_map(|f| &f.files) {
+                if !is_valid_file_sd_pattern(pattern) {
+                    return Err(invalid(pattern, format!("path name {pattern:?} is not valid for file discovery")));
+                }
+            }
             for target in job.static_configs.iter().flat_map(|s| &s.targets) {
                 if target.is_empty() || target.contains('/') || target.contains(char::is_whitespace) {
                     return Err(invalid(target, format!("{target:?} is not a valid hostname:port target")));
@@ -445,6 +455,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Prometheus's rule for file_sd paths: a glob only in the last element,
+/// and a `.json`, `.yml` or `.yaml` extension.
+fn is_valid_file_sd_pattern(pattern: &str) -> bool {
+    let Some(star) = pattern.find('*') else {
+        return has_sd_extension(pattern);
+    };
+    !pattern[star..].contains('/') && has_sd_extension(pattern)
+}
+
+fn has_sd_extension(pattern: &str) -> bool {
+    [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"].iter().any(|ext| pattern.ends_with(ext))
 }
 
 /// The 1-based line where `needle` first appears, to point validation errors
@@ -504,6 +527,18 @@ mod tests {
                 "test.yml:4:1: \"http://x/\" is not a valid",
             ),
             ("scrape_configs: [\n", "test.yml:2:1:"),
+            (
+                "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: ['dir/*/x.json']\n",
+                "test.yml:4:1: path name \"dir/*/x.json\" is not valid for file discovery",
+            ),
+            (
+                "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: hashmod, source_labels: [a], target_label: b}\n",
+                "test.yml:2:1: job \"a\", relabel rule 1: relabel configuration for hashmod requires non-zero modulus",
+            ),
+            (
+                "scrape_configs:\n  - job_name: a\n    body_size_limit: 10XB\n",
+                "test.yml:3:22: scrape_configs[0].body_size_limit: not a valid size",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text).unwrap_err().to_string();

@@ -1,333 +1,355 @@
-//! Scraping: turning configured targets into samples in storage.
+//! Scraping: turning the configuration's jobs into samples in storage.
 //!
-//! One task per target pulls its `/metrics` on the job's interval, parses the
-//! body ([`exposition`]), attaches the target labels (`job`, `instance`, the
-//! static config's labels) and appends everything, plus the synthetic `up`
-//! and `scrape_*` series, in one storage batch per scrape.
+//! The flow inside this module follows the data: [`discovery`] yields
+//! target groups (static lists, files), [`target`] turns each discovered
+//! label set into a target through `relabel_configs` ([`relabel`]), and a
+//! [`scraper`] loop per target fetches, parses ([`exposition`]), labels and
+//! appends. [`ScrapeManager`] owns one pool task per job and applies new
+//! configurations without disturbing the targets that did not change.
 
+pub mod discovery;
 pub mod exposition;
 pub mod relabel;
+pub mod scraper;
 pub mod target;
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
-use vigil_shared::model::{Labels, METRIC_NAME};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use vigil_shared::model::Labels;
 
-use crate::config::Config;
-use crate::tsdb::{Sample, Storage};
-use exposition::Format;
+use crate::config::{Config, GlobalConfig, ScrapeConfig, TlsConfig};
+use crate::tsdb::Storage;
+use discovery::{FileWatcher, TargetGroup};
+use scraper::{JobRuntime, Limits, Scraper, TargetHealth};
+use target::{Populated, Target};
 
-/// The Accept header Prometheus sends: OpenMetrics preferred, then text.
-const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// How often file_sd files are checked for changes.
+const FILE_SD_POLL: Duration = Duration::from_secs(1);
 
-/// A target to scrape, with everything its loop needs.
+/// An active target with its live health, for the targets API.
+#[derive(Debug, Clone)]
+pub struct ActiveTarget {
+    pub target: Target,
+    pub health: Arc<Mutex<TargetHealth>>,
+}
+
+/// What one job (scrape pool) currently has.
+#[derive(Debug, Clone, Default)]
+pub struct PoolState {
+    pub active: Vec<ActiveTarget>,
+    /// Discovered label sets that `relabel_configs` dropped.
+    pub dropped: Vec<Labels>,
+}
+
+struct Pool {
+    config: ScrapeConfig,
+    scrape_global: ScrapeGlobals,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+    state: Arc<Mutex<PoolState>>,
+}
+
+/// The global settings that change how a job scrapes; a change to anything
+/// else in `global` leaves running pools alone.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    pub scrape_url: String,
-    /// `job`, `instance` and the static config's labels.
-    pub labels: Labels,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub honor_labels: bool,
-    pub honor_timestamps: bool,
+struct ScrapeGlobals {
+    interval: Duration,
+    timeout: Duration,
+    limits: Limits,
 }
 
-/// Expands the configuration's static configs into targets.
-pub fn targets(config: &Config) -> Vec<Target> {
-    let mut out = Vec::new();
-    for job in &config.scrape_configs {
-        for static_config in &job.static_configs {
-            for address in &static_config.targets {
-                let mut pairs: Vec<(String, String)> =
-                    static_config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                pairs.push(("job".to_owned(), job.job_name.clone()));
-                pairs.push(("instance".to_owned(), address.clone()));
-                out.push(Target {
-                    scrape_url: format!("{}://{}{}", job.scheme, address, job.metrics_path),
-                    labels: Labels::from_pairs(pairs),
-                    interval: job.interval(&config.global),
-                    timeout: job.timeout(&config.global),
-                    honor_labels: job.honor_labels,
-                    honor_timestamps: job.honor_timestamps,
-                });
-            }
-        }
-    }
-    out
+fn scrape_globals(job: &ScrapeConfig, global: &GlobalConfig) -> ScrapeGlobals {
+    ScrapeGlobals { interval: job.interval(global), timeout: job.timeout(global), limits: Limits::resolve(job, global) }
 }
 
-/// Running scrape loops; dropping it stops them.
+/// Runs every job's pool.
 pub struct ScrapeManager {
-    tasks: Vec<JoinHandle<()>>,
+    storage: Arc<dyn Storage>,
+    pools: Mutex<BTreeMap<String, Pool>>,
 }
 
 impl ScrapeManager {
-    /// Starts one loop per target in `config`.
-    pub fn start(config: &Config, storage: Arc<dyn Storage>) -> anyhow::Result<ScrapeManager> {
-        let client = reqwest::Client::builder().user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION"))).build()?;
-        let tasks = targets(config)
-            .into_iter()
-            .map(|target| tokio::spawn(scrape_loop(target, Arc::clone(&storage), client.clone())))
-            .collect();
-        Ok(ScrapeManager { tasks })
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        ScrapeManager { storage, pools: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Starts, restarts or stops pools so they match `config`. Jobs whose
+    /// settings did not change keep running untouched. Fails before changing
+    /// anything if a job's HTTP client cannot be built (e.g. a bad CA file).
+    pub fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        let mut runtimes = HashMap::new();
+        for job in &config.scrape_configs {
+            let client = build_client(job).map_err(|e| anyhow::anyhow!("job {:?}: {e}", job.job_name))?;
+            let limits = Limits::resolve(job, &config.global);
+            runtimes.insert(job.job_name.clone(), Arc::new(JobRuntime { config: job.clone(), limits, client }));
+        }
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools.retain(|name, pool| {
+            let keep = config.scrape_configs.iter().any(|j| {
+                &j.job_name == name && *j == pool.config && scrape_globals(j, &config.global) == pool.scrape_global
+            });
+            if !keep {
+                info!(job = %name, "stopping scrape pool");
+                pool.cancel.cancel();
+            }
+            keep
+        });
+        for job in &config.scrape_configs {
+            if pools.contains_key(&job.job_name) {
+                continue;
+            }
+            let Some(runtime) = runtimes.remove(&job.job_name) else { continue };
+            info!(job = %job.job_name, "starting scrape pool");
+            pools.insert(job.job_name.clone(), self.start_pool(runtime, &config.global));
+        }
+        Ok(())
+    }
+
+    fn start_pool(&self, runtime: Arc<JobRuntime>, global: &GlobalConfig) -> Pool {
+        let cancel = CancellationToken::new();
+        let state = Arc::new(Mutex::new(PoolState::default()));
+        let (updates, receiver) = mpsc::channel(16);
+        // Static groups arrive once; the channel is sized so this never waits.
+        let _ = updates.try_send(("static".to_owned(), discovery::static_groups(&runtime.config)));
+        for (i, file_sd) in runtime.config.file_sd_configs.iter().enumerate() {
+            tokio::spawn(watch_files(
+                format!("file/{i}"),
+                FileWatcher::new(file_sd),
+                runtime.config.job_name.clone(),
+                updates.clone(),
+                cancel.clone(),
+            ));
+        }
+        let config = runtime.config.clone();
+        let scrape_global = scrape_globals(&config, global);
+        let task = tokio::spawn(run_pool(
+            runtime,
+            global.clone(),
+            Arc::clone(&self.storage),
+            Arc::clone(&state),
+            receiver,
+            cancel.clone(),
+        ));
+        Pool { config, scrape_global, cancel, task, state }
+    }
+
+    /// A snapshot of every pool, by job name.
+    pub fn pools(&self) -> BTreeMap<String, PoolState> {
+        let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .iter()
+            .map(|(name, pool)| (name.clone(), pool.state.lock().map(|s| s.clone()).unwrap_or_default()))
+            .collect()
+    }
+
+    /// Stops every pool and waits until their loops have written their
+    /// staleness markers.
+    pub async fn stop(&self) {
+        let pools: Vec<Pool> = {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *pools).into_values().collect()
+        };
+        for pool in &pools {
+            pool.cancel.cancel();
+        }
+        for pool in pools {
+            let _ = pool.task.await;
+        }
     }
 }
 
 impl Drop for ScrapeManager {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+        let pools = self.pools.get_mut().unwrap_or_else(|e| e.into_inner());
+        for pool in pools.values() {
+            pool.cancel.cancel();
         }
     }
 }
 
-/// How long to wait before a target's first scrape. Spreading targets over
-/// the interval by a hash of their URL keeps scrapes from all firing at once,
-/// and keeps each target's phase the same across restarts.
-fn start_delay(target: &Target, now: SystemTime) -> Duration {
-    let interval_ms = target.interval.as_millis().max(1) as u64;
-    let mut hasher = DefaultHasher::new();
-    target.scrape_url.hash(&mut hasher);
-    target.labels.hash(&mut hasher);
-    let offset = hasher.finish() % interval_ms;
-    let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    Duration::from_millis((offset + interval_ms - now_ms % interval_ms) % interval_ms)
-}
-
-async fn scrape_loop(target: Target, storage: Arc<dyn Storage>, client: reqwest::Client) {
-    let first = tokio::time::Instant::now() + start_delay(&target, SystemTime::now());
-    let mut ticker = tokio::time::interval_at(first, target.interval.max(Duration::from_millis(1)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        ticker.tick().await;
-        let started = Instant::now();
-        let timestamp_ms = now_ms();
-        let result = fetch(&client, &target).await;
-        let duration = started.elapsed();
-        let outcome = match result {
-            Ok((body, format)) => append_scrape(storage.as_ref(), &target, &body, format, timestamp_ms, duration),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = &outcome {
-            warn!(target = %target.scrape_url, error = %e, "scrape failed");
-            append_report(storage.as_ref(), &target, timestamp_ms, duration, None);
-        }
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Why one scrape failed; becomes the target's last error.
-#[derive(Debug, thiserror::Error)]
-pub enum ScrapeError {
-    #[error("{}", error_chain(.0))]
-    Http(#[from] reqwest::Error),
-    #[error("server returned HTTP status {0}")]
-    Status(reqwest::StatusCode),
-    #[error("{0}")]
-    Parse(#[from] exposition::ExpositionError),
-    #[error("{0}")]
-    Storage(#[from] crate::tsdb::StorageError),
-}
-
-/// An error with its causes, as `reqwest` keeps the useful part ("connection
-/// refused") in the source chain.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-async fn fetch(client: &reqwest::Client, target: &Target) -> Result<(String, Format), ScrapeError> {
-    let response = client
-        .get(&target.scrape_url)
-        .header(reqwest::header::ACCEPT, ACCEPT_HEADER)
-        .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", target.timeout.as_secs_f64()))
-        .timeout(target.timeout)
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        return Err(ScrapeError::Status(response.status()));
-    }
-    let format = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map_or(Format::PrometheusText, Format::from_content_type);
-    Ok((response.text().await?, format))
-}
-
-/// Parses a body and appends its samples with the target's labels, then the
-/// synthetic series, in one batch. A body that fails to parse appends
-/// nothing but the synthetic series with `up` = 0, as in Prometheus.
-pub fn append_scrape(
-    storage: &dyn Storage,
-    target: &Target,
-    body: &str,
-    format: Format,
-    timestamp_ms: i64,
-    duration: Duration,
-) -> Result<(), ScrapeError> {
-    let samples = exposition::parse(body, format)?;
-    let mut appender = storage.appender();
-    for sample in &samples {
-        let labels = target_labels(target, &sample.name, &sample.labels);
-        let t = match (target.honor_timestamps, sample.timestamp_ms) {
-            (true, Some(t)) => t,
-            _ => timestamp_ms,
-        };
-        appender.append(&labels, Sample { timestamp_ms: t, value: sample.value });
-    }
-    let report = appender.commit()?;
-    debug!(target = %target.scrape_url, appended = report.appended, "scraped");
-    append_report(storage, target, timestamp_ms, duration, Some((samples.len(), report.series_added)));
-    Ok(())
-}
-
-/// Merges a scraped sample's labels with the target's. Without
-/// `honor_labels`, a scraped label that clashes with a target label is kept
-/// as `exported_<name>`; with it, the scraped value wins.
-fn target_labels(
-    target: &Target,
-    name: &str,
-    scraped: &[(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)],
-) -> Labels {
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(scraped.len() + target.labels.len() + 1);
-    for label in target.labels.iter() {
-        let clashes = scraped.iter().any(|(n, _)| *n == label.name);
-        if !(target.honor_labels && clashes) {
-            pairs.push((label.name.clone(), label.value.clone()));
-        }
-    }
-    for (label_name, value) in scraped {
-        let clashes = target.labels.get(label_name).is_some();
-        let label_name =
-            if clashes && !target.honor_labels { format!("exported_{label_name}") } else { label_name.to_string() };
-        pairs.push((label_name, value.to_string()));
-    }
-    pairs.push((METRIC_NAME.to_owned(), name.to_owned()));
-    Labels::from_pairs(pairs)
-}
-
-/// Appends `up` and the `scrape_*` series for one scrape. `counts` is
-/// (samples scraped, series added) for a successful scrape, `None` for a
-/// failed one.
-fn append_report(
-    storage: &dyn Storage,
-    target: &Target,
-    timestamp_ms: i64,
-    duration: Duration,
-    counts: Option<(usize, usize)>,
+async fn watch_files(
+    provider: String,
+    mut watcher: FileWatcher,
+    job: String,
+    updates: mpsc::Sender<(String, Vec<TargetGroup>)>,
+    cancel: CancellationToken,
 ) {
-    let (scraped, added) = counts.unwrap_or((0, 0));
-    let series = [
-        ("up", if counts.is_some() { 1.0 } else { 0.0 }),
-        ("scrape_duration_seconds", duration.as_secs_f64()),
-        ("scrape_samples_scraped", scraped as f64),
-        ("scrape_samples_post_metric_relabeling", scraped as f64),
-        ("scrape_series_added", added as f64),
-    ];
-    let mut appender = storage.appender();
-    for (name, value) in series {
-        let labels = Labels::from_pairs(
-            target
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .chain([(METRIC_NAME.to_owned(), name.to_owned())]),
-        );
-        appender.append(&labels, Sample { timestamp_ms, value });
-    }
-    if let Err(e) = appender.commit() {
-        warn!(target = %target.scrape_url, error = %e, "cannot store scrape report");
+    let mut ticker = tokio::time::interval(FILE_SD_POLL);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = cancel.cancelled() => return,
+        }
+        // Reading files is blocking I/O; it is small and infrequent.
+        let (groups, errors) = watcher.poll();
+        for error in errors {
+            warn!(job = %job, error = %error, "file discovery: cannot read targets file");
+        }
+        if let Some(groups) = groups
+            && updates.send((provider.clone(), groups)).await.is_err()
+        {
+            return;
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::tsdb::MemoryStorage;
-    use std::path::Path;
-    use vigil_shared::promql::{MatchOp, Matcher};
+/// A running scrape loop.
+struct RunningLoop {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+    health: Arc<Mutex<TargetHealth>>,
+    forced_error: Option<String>,
+}
 
-    fn target(honor_labels: bool) -> Target {
-        let config = Config::parse(
-            &format!(
-                "scrape_configs:\n  - job_name: j\n    honor_labels: {honor_labels}\n    static_configs:\n      - targets: ['h:1']\n        labels: {{env: prod}}\n"
-            ),
-            Path::new("t.yml"),
-        )
-        .unwrap();
-        targets(&config).remove(0)
+/// One job: receives discovery updates, keeps one loop per target.
+async fn run_pool(
+    runtime: Arc<JobRuntime>,
+    global: GlobalConfig,
+    storage: Arc<dyn Storage>,
+    state: Arc<Mutex<PoolState>>,
+    mut updates: mpsc::Receiver<(String, Vec<TargetGroup>)>,
+    cancel: CancellationToken,
+) {
+    let mut groups_by_provider: BTreeMap<String, Vec<TargetGroup>> = BTreeMap::new();
+    let mut loops: HashMap<Target, RunningLoop> = HashMap::new();
+    loop {
+        tokio::select! {
+            update = updates.recv() => {
+                let Some((provider, groups)) = update else { break };
+                groups_by_provider.insert(provider, groups);
+                sync_targets(&runtime, &global, &storage, &state, &groups_by_provider, &mut loops);
+            }
+            () = cancel.cancelled() => break,
+        }
     }
+    for running in loops.values() {
+        running.cancel.cancel();
+    }
+    for (_, running) in loops {
+        let _ = running.task.await;
+    }
+}
 
-    #[test]
-    fn targets_carry_job_instance_and_static_labels() {
-        let t = target(false);
-        assert_eq!(t.scrape_url, "http://h:1/metrics");
-        assert_eq!(t.labels.to_string(), "{env=\"prod\", instance=\"h:1\", job=\"j\"}");
-        assert_eq!(t.interval, Duration::from_secs(60));
+fn sync_targets(
+    runtime: &Arc<JobRuntime>,
+    global: &GlobalConfig,
+    storage: &Arc<dyn Storage>,
+    state: &Arc<Mutex<PoolState>>,
+    groups_by_provider: &BTreeMap<String, Vec<TargetGroup>>,
+    loops: &mut HashMap<Target, RunningLoop>,
+) {
+    let job = &runtime.config;
+    let mut active: Vec<Target> = Vec::new();
+    let mut dropped = Vec::new();
+    for discovered in groups_by_provider.values().flatten().flat_map(TargetGroup::label_sets) {
+        match target::populate(discovered, job, global) {
+            Ok(Populated::Active(t)) if !active.contains(&t) => active.push(t),
+            Ok(Populated::Active(_)) => {}
+            Ok(Populated::Dropped { discovered_labels }) => dropped.push(discovered_labels),
+            Err(e) => warn!(job = %job.job_name, error = %e, "creating target failed"),
+        }
     }
+    let target_limit = job.target_limit.unwrap_or(global.target_limit);
+    let forced_error = (target_limit > 0 && active.len() as u64 > target_limit)
+        .then(|| format!("target_limit exceeded (number of targets: {}, limit: {target_limit})", active.len()));
 
-    #[test]
-    fn label_clashes_follow_honor_labels() {
-        let scraped = vec![("job".into(), "inner".into()), ("x".into(), "1".into())];
-        assert_eq!(
-            target_labels(&target(false), "m", &scraped).to_string(),
-            "m{env=\"prod\", exported_job=\"inner\", instance=\"h:1\", job=\"j\", x=\"1\"}"
-        );
-        assert_eq!(
-            target_labels(&target(true), "m", &scraped).to_string(),
-            "m{env=\"prod\", instance=\"h:1\", job=\"inner\", x=\"1\"}"
-        );
+    loops.retain(|target, running| {
+        let keep = active.contains(target) && running.forced_error == forced_error;
+        if !keep {
+            running.cancel.cancel();
+        }
+        keep
+    });
+    for target in &active {
+        if loops.contains_key(target) {
+            continue;
+        }
+        let scraper = Scraper::new(target.clone(), Arc::clone(runtime), Arc::clone(storage), forced_error.clone());
+        let health = Arc::clone(&scraper.health);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(scraper.run(cancel.clone()));
+        loops.insert(target.clone(), RunningLoop { cancel, task, health, forced_error: forced_error.clone() });
     }
+    let keep_dropped = job.keep_dropped_targets;
+    if keep_dropped > 0 {
+        dropped.truncate(keep_dropped as usize);
+    }
+    let active_targets = active
+        .into_iter()
+        .filter_map(|t| loops.get(&t).map(|running| ActiveTarget { health: Arc::clone(&running.health), target: t }))
+        .collect();
+    if let Ok(mut state) = state.lock() {
+        *state = PoolState { active: active_targets, dropped };
+    }
+}
 
-    #[test]
-    fn start_delay_is_within_interval_and_stable() {
-        let t = target(false);
-        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let d = start_delay(&t, now);
-        assert!(d < t.interval);
-        assert_eq!(d, start_delay(&t, now));
-        // The phase is fixed: a second later the delay is one second less
-        // (modulo the interval).
-        let later = start_delay(&t, now + Duration::from_secs(1));
-        assert_eq!((d.as_millis() + 60_000 - 1000) % 60_000, later.as_millis());
+/// The HTTP client of one job: redirects, compression and TLS as configured.
+fn build_client(job: &ScrapeConfig) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION")));
+    if !job.follow_redirects {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
     }
+    if !job.enable_compression {
+        builder = builder.no_gzip();
+    }
+    if let Some(tls) = &job.tls_config {
+        builder = configure_tls(builder, tls)?;
+    }
+    builder.build().map_err(|e| format!("cannot build HTTP client: {e}"))
+}
 
-    #[test]
-    fn append_scrape_stores_samples_and_synthetic_series() {
-        let storage = MemoryStorage::new();
-        let t = target(false);
-        append_scrape(&storage, &t, "a 1\nb{x=\"y\"} 2\n", Format::PrometheusText, 5000, Duration::from_millis(20))
-            .unwrap();
-        let q = crate::tsdb::Storage::querier(&storage, 0, 10_000).unwrap();
-        let select = |name: &str| q.select(&[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()]).unwrap();
-        assert_eq!(select("b")[0].labels.to_string(), "b{env=\"prod\", instance=\"h:1\", job=\"j\", x=\"y\"}");
-        assert_eq!(select("up")[0].samples[0].value, 1.0);
-        assert_eq!(select("scrape_samples_scraped")[0].samples[0].value, 2.0);
-        assert_eq!(select("scrape_series_added")[0].samples[0].value, 2.0);
-        assert_eq!(select("scrape_duration_seconds")[0].samples[0].value, 0.02);
+fn read_pem(inline: &Option<String>, file: &Option<std::path::PathBuf>, what: &str) -> Result<Option<Vec<u8>>, String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(format!("at most one of {what} and {what}_file must be configured")),
+        (Some(text), None) => Ok(Some(text.as_bytes().to_vec())),
+        (None, Some(path)) => {
+            std::fs::read(path).map(Some).map_err(|e| format!("unable to load {what} {}: {e}", path.display()))
+        }
+        (None, None) => Ok(None),
     }
+}
 
-    #[test]
-    fn a_bad_body_is_refused_whole() {
-        let storage = MemoryStorage::new();
-        let t = target(false);
-        let err = append_scrape(&storage, &t, "a 1\nb{ 2\n", Format::PrometheusText, 5000, Duration::ZERO).unwrap_err();
-        assert!(err.to_string().starts_with("line 2, column"), "{err}");
-        assert_eq!(storage.series_count(), 0, "the good line of a bad body is not kept either");
+fn configure_tls(mut builder: reqwest::ClientBuilder, tls: &TlsConfig) -> Result<reqwest::ClientBuilder, String> {
+    if let Some(ca) = read_pem(&tls.ca, &tls.ca_file, "ca")? {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+        if certs.is_empty() {
+            return Err("unable to use specified CA cert: no certificate found".to_owned());
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
     }
+    match (read_pem(&tls.cert, &tls.cert_file, "cert")?, read_pem(&tls.key, &tls.key_file, "key")?) {
+        (Some(mut cert), Some(key)) => {
+            cert.extend_from_slice(b"\n");
+            cert.extend_from_slice(&key);
+            let identity = reqwest::Identity::from_pem(&cert)
+                .map_err(|e| format!("unable to use specified client cert and key: {e}"))?;
+            builder = builder.identity(identity);
+        }
+        (None, None) => {}
+        _ => return Err("client cert and key must be configured together".to_owned()),
+    }
+    if tls.insecure_skip_verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if let Some(version) = &tls.min_version {
+        let version = match version.as_str() {
+            "TLS12" => reqwest::tls::Version::TLS_1_2,
+            "TLS13" => reqwest::tls::Version::TLS_1_3,
+            other => return Err(format!("unsupported TLS min_version {other:?}: use TLS12 or TLS13")),
+        };
+        builder = builder.min_tls_version(version);
+    }
+    if tls.server_name.is_some() {
+        return Err("tls_config.server_name is not supported by this version of Vigil yet".to_owned());
+    }
+    Ok(builder)
 }

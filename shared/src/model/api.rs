@@ -179,6 +179,45 @@ impl<'de> Deserialize<'de> for StringPoint {
     }
 }
 
+/// The `data` of `/api/v1/targets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetsData {
+    pub active_targets: Vec<ActiveTarget>,
+    pub dropped_targets: Vec<DroppedTarget>,
+    /// Dropped targets per scrape pool, including those not listed.
+    #[serde(default)]
+    pub dropped_target_counts: std::collections::BTreeMap<String, usize>,
+}
+
+/// A target being scraped, as `/api/v1/targets` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveTarget {
+    pub discovered_labels: Labels,
+    pub labels: Labels,
+    pub scrape_pool: String,
+    pub scrape_url: String,
+    pub global_url: String,
+    pub last_error: String,
+    /// RFC 3339; `0001-01-01T00:00:00Z` before the first scrape.
+    pub last_scrape: String,
+    pub last_scrape_duration: f64,
+    /// `up`, `down` or `unknown`.
+    pub health: String,
+    pub scrape_interval: String,
+    pub scrape_timeout: String,
+}
+
+/// A discovered target that relabeling dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedTarget {
+    pub discovered_labels: Labels,
+    #[serde(default)]
+    pub scrape_pool: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

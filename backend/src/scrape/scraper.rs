@@ -1,0 +1,540 @@
+//! The scrape loop of one target: fetch, parse, label, limit, append, and
+//! keep the target's health for the targets API.
+//!
+//! Staleness follows Prometheus: a series seen in the previous scrape but
+//! not in this one gets a staleness marker at this scrape's timestamp; a
+//! failed scrape marks every series of the last one stale; and a target that
+//! goes away marks all its series stale when its loop stops.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+use vigil_shared::model::{Labels, METRIC_NAME};
+
+use super::exposition::{self, ExposedSample, Format};
+use super::relabel;
+use super::target::Target;
+use crate::config::{GlobalConfig, ScrapeConfig};
+use crate::tsdb::{STALE_NAN_BITS, Sample, Storage};
+
+/// The Accept header Prometheus sends: OpenMetrics preferred, then text.
+const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// What every target of one job shares.
+#[derive(Debug)]
+pub struct JobRuntime {
+    pub config: ScrapeConfig,
+    pub limits: Limits,
+    pub client: reqwest::Client,
+}
+
+/// Per-scrape limits (0 = none), resolved against the global defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub sample: u64,
+    pub label: u64,
+    pub label_name_length: u64,
+    pub label_value_length: u64,
+    pub body_size: u64,
+}
+
+impl Limits {
+    pub fn resolve(job: &ScrapeConfig, global: &GlobalConfig) -> Limits {
+        Limits {
+            sample: job.sample_limit.unwrap_or(global.sample_limit),
+            label: job.label_limit.unwrap_or(global.label_limit),
+            label_name_length: job.label_name_length_limit.unwrap_or(global.label_name_length_limit),
+            label_value_length: job.label_value_length_limit.unwrap_or(global.label_value_length_limit),
+            body_size: job.body_size_limit.unwrap_or(global.body_size_limit).0,
+        }
+    }
+}
+
+/// The targets API's view of a target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetHealth {
+    /// `None` before the first scrape ("unknown").
+    pub up: Option<bool>,
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_scrape_duration: Duration,
+    pub last_samples: usize,
+}
+
+/// Why one scrape failed; becomes the target's last error.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error("{}", error_chain(.0))]
+    Http(#[from] reqwest::Error),
+    #[error("server returned HTTP status {0}")]
+    Status(reqwest::StatusCode),
+    #[error("{0}")]
+    Parse(#[from] exposition::ExpositionError),
+    #[error("{0}")]
+    Storage(#[from] crate::tsdb::StorageError),
+    #[error("{0}")]
+    Limit(String),
+    #[error("{0}")]
+    Credentials(String),
+    #[error("response body is not valid UTF-8 at byte {0}")]
+    Utf8(usize),
+}
+
+/// An error with its causes, as `reqwest` keeps the useful part ("connection
+/// refused") in the source chain.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// How long to wait before a target's first scrape. Spreading targets over
+/// the interval by a hash of their identity keeps scrapes from all firing at
+/// once, and keeps each target's phase the same across restarts.
+pub fn start_delay(target: &Target, now: SystemTime) -> Duration {
+    let interval_ms = target.interval.as_millis().max(1) as u64;
+    let mut hasher = DefaultHasher::new();
+    target.scrape_url.hash(&mut hasher);
+    target.labels.hash(&mut hasher);
+    let offset = hasher.finish() % interval_ms;
+    let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    Duration::from_millis((offset + interval_ms - now_ms % interval_ms) % interval_ms)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The state one loop carries between scrapes.
+pub struct Scraper {
+    pub target: Target,
+    pub job: Arc<JobRuntime>,
+    pub storage: Arc<dyn Storage>,
+    pub health: Arc<Mutex<TargetHealth>>,
+    /// Series written by the last scrape, for staleness markers.
+    last_series: HashSet<Labels>,
+    /// An error every scrape reports instead of running (e.g. the job's
+    /// target_limit is exceeded).
+    forced_error: Option<String>,
+}
+
+impl Scraper {
+    pub fn new(target: Target, job: Arc<JobRuntime>, storage: Arc<dyn Storage>, forced_error: Option<String>) -> Self {
+        Scraper {
+            target,
+            job,
+            storage,
+            health: Arc::new(Mutex::new(TargetHealth::default())),
+            last_series: HashSet::new(),
+            forced_error,
+        }
+    }
+
+    /// Scrapes on the target's interval until `cancel`, then marks every
+    /// series it wrote stale.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let first = tokio::time::Instant::now() + start_delay(&self.target, SystemTime::now());
+        let mut ticker = tokio::time::interval_at(first, self.target.interval.max(Duration::from_millis(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.scrape_once().await,
+                () = cancel.cancelled() => break,
+            }
+        }
+        self.mark_all_stale(now_ms());
+    }
+
+    /// One scrape, start to finish.
+    pub async fn scrape_once(&mut self) {
+        let started = Instant::now();
+        let timestamp_ms = now_ms();
+        let result = match &self.forced_error {
+            Some(error) => Err(ScrapeError::Limit(error.clone())),
+            None => self.fetch().await.and_then(|(body, format)| self.append_body(&body, format, timestamp_ms)),
+        };
+        let duration = started.elapsed();
+        let (series, added) = match &result {
+            Ok(counts) => *counts,
+            Err(e) => {
+                debug!(target = %self.target.scrape_url, error = %e, "scrape failed");
+                // A failed scrape ends every series of the last one.
+                self.mark_all_stale(timestamp_ms);
+                (0, 0)
+            }
+        };
+        self.append_report(timestamp_ms, duration, result.is_ok(), series, added);
+        if let Ok(mut health) = self.health.lock() {
+            health.up = Some(result.is_ok());
+            health.last_error = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+            health.last_scrape = Some(UNIX_EPOCH + Duration::from_millis(timestamp_ms.max(0) as u64));
+            health.last_scrape_duration = duration;
+            health.last_samples = series;
+        }
+    }
+
+    async fn fetch(&self) -> Result<(String, Format), ScrapeError> {
+        let config = &self.job.config;
+        let mut request = self
+            .job
+            .client
+            .get(&self.target.scrape_url)
+            .header(reqwest::header::ACCEPT, ACCEPT_HEADER)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.target.timeout.as_secs_f64()))
+            .timeout(self.target.timeout);
+        if let Some(auth) = &config.basic_auth {
+            let username = secret(&auth.username, auth.username_file.as_deref())?;
+            let password = secret(&auth.password, auth.password_file.as_deref())?;
+            request = request.basic_auth(username, Some(password));
+        }
+        if let Some(auth) = &config.authorization {
+            let credentials = secret(&auth.credentials, auth.credentials_file.as_deref())?;
+            request = request.header(reqwest::header::AUTHORIZATION, format!("{} {credentials}", auth.kind));
+        }
+        let mut response = request.send().await?;
+        if !response.status().is_success() {
+            return Err(ScrapeError::Status(response.status()));
+        }
+        let format = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map_or(Format::PrometheusText, Format::from_content_type);
+        let limit = self.job.limits.body_size;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            body.extend_from_slice(&chunk);
+            if limit > 0 && body.len() as u64 > limit {
+                return Err(ScrapeError::Limit(format!("body size limit exceeded (limit: {limit} bytes)")));
+            }
+        }
+        let body = String::from_utf8(body).map_err(|e| ScrapeError::Utf8(e.utf8_error().valid_up_to()))?;
+        Ok((body, format))
+    }
+
+    /// Parses, labels, checks limits and appends; returns (samples kept,
+    /// series added). Nothing is appended unless the whole body is good.
+    pub fn append_body(
+        &mut self,
+        body: &str,
+        format: Format,
+        timestamp_ms: i64,
+    ) -> Result<(usize, usize), ScrapeError> {
+        let samples = exposition::parse(body, format)?;
+        let config = &self.job.config;
+        let limits = self.job.limits;
+        let mut batch: Vec<(Labels, Sample)> = Vec::with_capacity(samples.len());
+        for sample in &samples {
+            let Some(labels) = sample_labels(&self.target, config, sample) else { continue };
+            check_label_limits(&labels, &limits)?;
+            let t = match (config.honor_timestamps, sample.timestamp_ms) {
+                (true, Some(t)) => t,
+                _ => timestamp_ms,
+            };
+            batch.push((labels, Sample { timestamp_ms: t, value: sample.value }));
+        }
+        if limits.sample > 0 && batch.len() as u64 > limits.sample {
+            return Err(ScrapeError::Limit(format!(
+                "sample limit exceeded (number of samples: {}, limit: {})",
+                batch.len(),
+                limits.sample
+            )));
+        }
+        let mut appender = self.storage.appender();
+        let mut seen = HashSet::with_capacity(batch.len());
+        for (labels, sample) in &batch {
+            appender.append(labels, *sample);
+            seen.insert(labels.clone());
+        }
+        for gone in self.last_series.difference(&seen) {
+            appender.append(gone, Sample { timestamp_ms, value: f64::from_bits(STALE_NAN_BITS) });
+        }
+        let report = appender.commit()?;
+        self.last_series = seen;
+        Ok((batch.len(), report.series_added))
+    }
+
+    fn mark_all_stale(&mut self, timestamp_ms: i64) {
+        if self.last_series.is_empty() {
+            return;
+        }
+        let mut appender = self.storage.appender();
+        for labels in self.last_series.drain() {
+            appender.append(&labels, Sample { timestamp_ms, value: f64::from_bits(STALE_NAN_BITS) });
+        }
+        if let Err(e) = appender.commit() {
+            warn!(target = %self.target.scrape_url, error = %e, "cannot store staleness markers");
+        }
+    }
+
+    /// Appends `up` and the `scrape_*` series for one scrape.
+    fn append_report(&self, timestamp_ms: i64, duration: Duration, up: bool, samples: usize, added: usize) {
+        let series = [
+            ("up", if up { 1.0 } else { 0.0 }),
+            ("scrape_duration_seconds", duration.as_secs_f64()),
+            ("scrape_samples_scraped", samples as f64),
+            ("scrape_samples_post_metric_relabeling", samples as f64),
+            ("scrape_series_added", added as f64),
+        ];
+        let mut appender = self.storage.appender();
+        for (name, value) in series {
+            appender.append(&report_labels(&self.target, name), Sample { timestamp_ms, value });
+        }
+        if let Err(e) = appender.commit() {
+            warn!(target = %self.target.scrape_url, error = %e, "cannot store scrape report");
+        }
+    }
+}
+
+/// Labels of a synthetic series: the target's labels and the name.
+fn report_labels(target: &Target, name: &str) -> Labels {
+    Labels::from_pairs(
+        target
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .chain([(METRIC_NAME.to_owned(), name.to_owned())]),
+    )
+}
+
+/// Reads an inline secret, or the file that holds it (re-read on every
+/// scrape, as Prometheus does, so rotated credentials are picked up).
+fn secret(inline: &str, file: Option<&std::path::Path>) -> Result<String, ScrapeError> {
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| ScrapeError::Credentials(format!("cannot read {}: {e}", path.display()))),
+        None => Ok(inline.to_owned()),
+    }
+}
+
+/// The final labels of a scraped sample: merged with the target's labels,
+/// then `metric_relabel_configs`. `None` when relabeling drops it.
+fn sample_labels(target: &Target, config: &ScrapeConfig, sample: &ExposedSample<'_>) -> Option<Labels> {
+    let merged = merge_target_labels(target, config.honor_labels, &sample.name, &sample.labels);
+    if config.metric_relabel_configs.is_empty() {
+        return Some(Labels::from_pairs(merged));
+    }
+    relabel::process(merged.into_iter().collect::<BTreeMap<_, _>>(), &config.metric_relabel_configs)
+        .filter(|labels| labels.contains_key(METRIC_NAME))
+        .map(Labels::from_pairs)
+}
+
+/// Merges a scraped sample's labels with the target's. Without
+/// `honor_labels`, a scraped label that clashes with a target label is kept
+/// as `exported_<name>`; with it, the scraped value wins.
+pub fn merge_target_labels(
+    target: &Target,
+    honor_labels: bool,
+    name: &str,
+    scraped: &[(Cow<'_, str>, Cow<'_, str>)],
+) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(scraped.len() + target.labels.len() + 1);
+    for label in target.labels.iter() {
+        let clashes = scraped.iter().any(|(n, _)| *n == label.name);
+        if !(honor_labels && clashes) {
+            pairs.push((label.name.clone(), label.value.clone()));
+        }
+    }
+    for (label_name, value) in scraped {
+        let clashes = target.labels.get(label_name).is_some();
+        let label_name =
+            if clashes && !honor_labels { format!("exported_{label_name}") } else { label_name.to_string() };
+        pairs.push((label_name, value.to_string()));
+    }
+    pairs.push((METRIC_NAME.to_owned(), name.to_owned()));
+    pairs
+}
+
+fn check_label_limits(labels: &Labels, limits: &Limits) -> Result<(), ScrapeError> {
+    let metric = labels.metric_name().unwrap_or("");
+    let short = |s: &str| s.chars().take(50).collect::<String>();
+    if limits.label > 0 && labels.len() as u64 > limits.label {
+        return Err(ScrapeError::Limit(format!(
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            short(metric),
+            labels.len(),
+            limits.label
+        )));
+    }
+    for label in labels.iter() {
+        let name_len = label.name.chars().count() as u64;
+        if limits.label_name_length > 0 && name_len > limits.label_name_length {
+            return Err(ScrapeError::Limit(format!(
+                "label_name_length_limit exceeded (metric: {}, label name: {}, length: {name_len}, limit: {})",
+                short(metric),
+                short(&label.name),
+                limits.label_name_length
+            )));
+        }
+        let value_len = label.value.chars().count() as u64;
+        if limits.label_value_length > 0 && value_len > limits.label_value_length {
+            return Err(ScrapeError::Limit(format!(
+                "label_value_length_limit exceeded (metric: {}, label name: {}, value: {}, length: {value_len}, limit: {})",
+                short(metric),
+                short(&label.name),
+                short(&label.value),
+                limits.label_value_length
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::scrape::target::{Populated, populate};
+    use crate::tsdb::{MemoryStorage, is_stale_marker};
+    use std::path::Path;
+    use vigil_shared::promql::{MatchOp, Matcher};
+
+    /// A scraper for one static target of the job in `yaml`, writing to a
+    /// fresh in-memory store.
+    fn scraper(yaml: &str) -> (Scraper, Arc<MemoryStorage>) {
+        let config = Config::parse(yaml, Path::new("t.yml")).unwrap();
+        let job = config.scrape_configs[0].clone();
+        let discovered = [("__address__".to_owned(), "h:1".to_owned()), ("env".to_owned(), "prod".to_owned())].into();
+        let Populated::Active(target) = populate(discovered, &job, &config.global).unwrap() else { panic!("dropped") };
+        let runtime = Arc::new(JobRuntime {
+            limits: Limits::resolve(&job, &config.global),
+            config: job,
+            client: reqwest::Client::new(),
+        });
+        let storage = Arc::new(MemoryStorage::new());
+        (Scraper::new(target, runtime, Arc::clone(&storage) as Arc<dyn Storage>, None), storage)
+    }
+
+    fn select(storage: &MemoryStorage, name: &str) -> Vec<crate::tsdb::Series> {
+        let q = storage.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        q.select(&[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()]).unwrap()
+    }
+
+    const JOB: &str = "scrape_configs:\n  - job_name: j\n";
+
+    #[test]
+    fn samples_get_target_labels_and_timestamps() {
+        let (mut s, storage) = scraper(JOB);
+        let body = "a 1\nb{x=\"y\"} 2 1000\n";
+        assert_eq!(s.append_body(body, Format::PrometheusText, 5000).unwrap(), (2, 2));
+        let b = &select(&storage, "b")[0];
+        assert_eq!(b.labels.to_string(), "b{env=\"prod\", instance=\"h:1\", job=\"j\", x=\"y\"}");
+        assert_eq!(b.samples[0].timestamp_ms, 1000, "honor_timestamps defaults to true");
+        assert_eq!(select(&storage, "a")[0].samples[0].timestamp_ms, 5000);
+
+        let (mut s, storage) = scraper("scrape_configs:\n  - job_name: j\n    honor_timestamps: false\n");
+        s.append_body(body, Format::PrometheusText, 5000).unwrap();
+        assert_eq!(select(&storage, "b")[0].samples[0].timestamp_ms, 5000);
+    }
+
+    #[test]
+    fn label_clashes_follow_honor_labels() {
+        let body = "m{job=\"inner\",x=\"1\"} 1\n";
+        let (mut s, storage) = scraper(JOB);
+        s.append_body(body, Format::PrometheusText, 1).unwrap();
+        assert_eq!(
+            select(&storage, "m")[0].labels.to_string(),
+            "m{env=\"prod\", exported_job=\"inner\", instance=\"h:1\", job=\"j\", x=\"1\"}"
+        );
+        let (mut s, storage) = scraper("scrape_configs:\n  - job_name: j\n    honor_labels: true\n");
+        s.append_body(body, Format::PrometheusText, 1).unwrap();
+        assert_eq!(
+            select(&storage, "m")[0].labels.to_string(),
+            "m{env=\"prod\", instance=\"h:1\", job=\"inner\", x=\"1\"}"
+        );
+    }
+
+    #[test]
+    fn vanished_series_and_failed_scrapes_write_staleness_markers() {
+        let (mut s, storage) = scraper(JOB);
+        s.append_body("a 1\nb 2\n", Format::PrometheusText, 1000).unwrap();
+        s.append_body("a 1\n", Format::PrometheusText, 2000).unwrap();
+        let b = &select(&storage, "b")[0].samples;
+        assert_eq!(b.len(), 2);
+        assert!(is_stale_marker(b[1].value) && b[1].timestamp_ms == 2000, "{b:?}");
+
+        // A body that fails to parse appends nothing of itself...
+        assert!(s.append_body("a 1\nb{ 2\n", Format::PrometheusText, 3000).is_err());
+        assert_eq!(select(&storage, "a")[0].samples.len(), 2);
+        // ...and the loop then ends every series of the last good scrape.
+        s.mark_all_stale(3000);
+        let a = &select(&storage, "a")[0].samples;
+        assert!(is_stale_marker(a[2].value) && a[2].timestamp_ms == 3000, "{a:?}");
+    }
+
+    #[test]
+    fn limits_fail_the_whole_scrape() {
+        let cases = [
+            ("sample_limit: 1", "a 1\nb 2\n", "sample limit exceeded (number of samples: 2, limit: 1)"),
+            (
+                "label_limit: 4",
+                "a{x=\"1\",y=\"2\"} 1\n",
+                "label_limit exceeded (metric: a, number of labels: 6, limit: 4)",
+            ),
+            // As in Prometheus, `__name__` counts too: a limit under 8 refuses every series.
+            (
+                "label_name_length_limit: 8",
+                "a{long_label=\"1\"} 1\n",
+                "label_name_length_limit exceeded (metric: a, label name: long_label, length: 10, limit: 8)",
+            ),
+            (
+                "label_value_length_limit: 5",
+                "a{x=\"abcdef\"} 1\n",
+                "label_value_length_limit exceeded (metric: a, label name: x, value: abcdef, length: 6, limit: 5)",
+            ),
+        ];
+        for (limit, body, want) in cases {
+            let (mut s, storage) = scraper(&format!("scrape_configs:\n  - job_name: j\n    {limit}\n"));
+            let err = s.append_body(body, Format::PrometheusText, 1).unwrap_err().to_string();
+            assert_eq!(err, want);
+            assert_eq!(storage.series_count(), 0, "{limit}: nothing of a failed scrape is kept");
+        }
+        // A global limit applies to jobs that set none.
+        let (mut s, _) = scraper("global:\n  sample_limit: 1\nscrape_configs:\n  - job_name: j\n");
+        assert!(s.append_body("a 1\nb 2\n", Format::PrometheusText, 1).is_err());
+    }
+
+    #[test]
+    fn metric_relabeling_drops_and_rewrites() {
+        let (mut s, storage) = scraper(
+            "scrape_configs:
+  - job_name: j
+    metric_relabel_configs:
+      - {source_labels: [__name__], regex: 'go_.*', action: drop}
+      - {source_labels: [x], target_label: y}
+      - {regex: x, action: labeldrop}
+",
+        );
+        let (kept, _) = s.append_body("go_goroutines 5\nm{x=\"1\"} 1\n", Format::PrometheusText, 1).unwrap();
+        assert_eq!(kept, 1);
+        assert!(select(&storage, "go_goroutines").is_empty());
+        assert_eq!(
+            select(&storage, "m")[0].labels.to_string(),
+            "m{env=\"prod\", instance=\"h:1\", job=\"j\", y=\"1\"}"
+        );
+    }
+
+    #[test]
+    fn start_delay_is_within_interval_and_stable() {
+        let (s, _) = scraper(JOB);
+        let t = &s.target;
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let d = start_delay(t, now);
+        assert!(d < t.interval);
+        assert_eq!(d, start_delay(t, now));
+        // The phase is fixed: a second later the delay is one second less.
+        let later = start_delay(t, now + Duration::from_secs(1));
+        assert_eq!((d.as_millis() + 60_000 - 1000) % 60_000, later.as_millis());
+    }
+}
