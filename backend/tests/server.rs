@@ -150,3 +150,91 @@ fn bad_config_and_busy_port_are_clear_errors() {
     assert!(stderr.contains("invalid --web.listen-address \"nonsense\""), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The jobs in `/api/v1/targets`, as (scrapePool, health, a label) rows.
+async fn active_targets(vigil: &Vigil) -> Vec<(String, String, String)> {
+    let (_, json) = get_json(&vigil.url("/api/v1/targets?state=active")).await;
+    json["data"]["activeTargets"]
+        .as_array()
+        .map(|targets| {
+            targets
+                .iter()
+                .map(|t| {
+                    (
+                        t["scrapePool"].as_str().unwrap_or("").to_owned(),
+                        t["health"].as_str().unwrap_or("").to_owned(),
+                        t["labels"]["from"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn file_discovery_and_reload_keep_running_targets() {
+    let port = free_port();
+    let dir = temp_dir("vigil-reload");
+    let self_job = format!("  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n");
+    let files_job = "  - job_name: files\n    file_sd_configs:\n      - files: ['sd/*.json']\n";
+    std::fs::create_dir_all(dir.join("sd")).unwrap();
+    let target_file = |from: &str| format!(r#"[{{"targets": ["127.0.0.1:{port}"], "labels": {{"from": "{from}"}}}}]"#);
+    std::fs::write(dir.join("sd/a.json"), target_file("first")).unwrap();
+    let config_path = dir.join("vigil.yml");
+    let write_config = |jobs: &str| {
+        std::fs::write(
+            &config_path,
+            format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}"),
+        )
+        .unwrap()
+    };
+    write_config(&format!("{self_job}{files_job}"));
+    let vigil = Vigil::start_with_config_file(port, &config_path);
+
+    // The file's target is scraped, with the file's labels (paths in the
+    // config are relative to the config file).
+    eventually(Duration::from_secs(15), "both targets up", || async {
+        let mut targets = active_targets(&vigil).await;
+        targets.sort();
+        (targets == [("files".into(), "up".into(), "first".into()), ("self".into(), "up".into(), String::new())])
+            .then_some(())
+    })
+    .await;
+
+    // Editing the file is picked up without a reload.
+    std::fs::write(dir.join("sd/a.json"), target_file("second")).unwrap();
+    eventually(Duration::from_secs(10), "the changed file's target", || async {
+        active_targets(&vigil).await.iter().any(|t| t.0 == "files" && t.2 == "second").then_some(())
+    })
+    .await;
+
+    // An invalid config is refused with its position; the old one keeps running.
+    std::fs::write(&config_path, "scrape_configs:\n  - job_name: self\n    scrape_intervl: 1s\n").unwrap();
+    let response = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.expect("POST /-/reload");
+    assert_eq!(response.status(), 500);
+    let body = response.text().await.unwrap_or_default();
+    assert!(body.contains("vigil.yml:3:5") && body.contains("unknown field `scrape_intervl`"), "{body}");
+    assert_eq!(active_targets(&vigil).await.len(), 2);
+
+    // A valid one drops the files job; the self job keeps its target.
+    write_config(&self_job);
+    let response = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.expect("POST /-/reload");
+    assert_eq!(response.status(), 200);
+    assert_eq!(active_targets(&vigil).await, [("self".to_owned(), "up".to_owned(), String::new())]);
+    // The removed target's series end with a staleness marker: no `up`.
+    eventually(Duration::from_secs(5), "no `up` for the removed job", || async {
+        let (_, json) = get_json(&vigil.url("/api/v1/query?query=up{job=\"files\"}")).await;
+        (json["data"]["result"] == serde_json::json!([])).then_some(())
+    })
+    .await;
+
+    // SIGHUP reloads too.
+    write_config(&format!("{self_job}{files_job}"));
+    // SAFETY: kill(2) with a PID we spawned and a valid signal number.
+    assert_eq!(unsafe { libc::kill(vigil.child.id() as i32, libc::SIGHUP) }, 0);
+    eventually(Duration::from_secs(10), "the files job back after SIGHUP", || async {
+        (active_targets(&vigil).await.len() == 2).then_some(())
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -328,7 +328,39 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        if let Some(dir) = path.parent() {
+            config.resolve_paths(dir);
+        }
+        Ok(config)
+    }
+
+    /// Makes file paths in the config relative to the config file's folder,
+    /// as Prometheus does, so a config works from any working directory.
+    fn resolve_paths(&mut self, dir: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        for job in &mut self.scrape_configs {
+            for file_sd in &mut job.file_sd_configs {
+                for pattern in &mut file_sd.files {
+                    if Path::new(pattern).is_relative() {
+                        *pattern = dir.join(&*pattern).to_string_lossy().into_owned();
+                    }
+                }
+            }
+            if let Some(auth) = &mut job.basic_auth {
+                auth.username_file.iter_mut().chain(auth.password_file.iter_mut()).for_each(join);
+            }
+            if let Some(auth) = &mut job.authorization {
+                auth.credentials_file.iter_mut().for_each(join);
+            }
+            if let Some(tls) = &mut job.tls_config {
+                tls.ca_file.iter_mut().chain(tls.cert_file.iter_mut()).chain(tls.key_file.iter_mut()).for_each(join);
+            }
+        }
     }
 
     /// Parses and validates configuration text; `path` is used in errors.

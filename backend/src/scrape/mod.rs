@@ -221,7 +221,12 @@ async fn run_pool(
     loop {
         tokio::select! {
             update = updates.recv() => {
-                let Some((provider, groups)) = update else { break };
+                let Some((provider, groups)) = update else {
+                    // Every discoverer is done (e.g. only static targets):
+                    // keep scraping until the pool is stopped.
+                    cancel.cancelled().await;
+                    break;
+                };
                 groups_by_provider.insert(provider, groups);
                 sync_targets(&runtime, &global, &storage, &state, &groups_by_provider, &mut loops);
             }

@@ -152,7 +152,17 @@ impl Scraper {
                 () = cancel.cancelled() => break,
             }
         }
-        self.mark_all_stale(now_ms());
+        // The target went away: end its series and its report series.
+        let now = now_ms();
+        self.mark_all_stale(now);
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        let mut appender = self.storage.appender();
+        for name in REPORT_SERIES {
+            appender.append(&report_labels(&self.target, name), Sample { timestamp_ms: now, value: stale });
+        }
+        if let Err(e) = appender.commit() {
+            warn!(target = %self.target.scrape_url, error = %e, "cannot store staleness markers");
+        }
     }
 
     /// One scrape, start to finish.
@@ -279,15 +289,9 @@ impl Scraper {
 
     /// Appends `up` and the `scrape_*` series for one scrape.
     fn append_report(&self, timestamp_ms: i64, duration: Duration, up: bool, samples: usize, added: usize) {
-        let series = [
-            ("up", if up { 1.0 } else { 0.0 }),
-            ("scrape_duration_seconds", duration.as_secs_f64()),
-            ("scrape_samples_scraped", samples as f64),
-            ("scrape_samples_post_metric_relabeling", samples as f64),
-            ("scrape_series_added", added as f64),
-        ];
+        let values = [if up { 1.0 } else { 0.0 }, duration.as_secs_f64(), samples as f64, samples as f64, added as f64];
         let mut appender = self.storage.appender();
-        for (name, value) in series {
+        for (name, value) in REPORT_SERIES.into_iter().zip(values) {
             appender.append(&report_labels(&self.target, name), Sample { timestamp_ms, value });
         }
         if let Err(e) = appender.commit() {
@@ -295,6 +299,16 @@ impl Scraper {
         }
     }
 }
+
+/// The synthetic series every scrape writes, in the order `append_report`
+/// gives their values.
+const REPORT_SERIES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
 
 /// Labels of a synthetic series: the target's labels and the name.
 fn report_labels(target: &Target, name: &str) -> Labels {

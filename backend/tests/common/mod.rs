@@ -35,9 +35,18 @@ impl Vigil {
         let dir = temp_dir("vigil-it");
         let config_path = dir.join("vigil.yml");
         std::fs::write(&config_path, config).expect("write test config");
+        Vigil::start_in(port, &config_path, dir)
+    }
+
+    /// Starts Vigil on a config file the test keeps editing.
+    pub fn start_with_config_file(port: u16, config_path: &std::path::Path) -> Vigil {
+        Vigil::start_in(port, config_path, temp_dir("vigil-it"))
+    }
+
+    fn start_in(port: u16, config_path: &std::path::Path, dir: PathBuf) -> Vigil {
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .arg("--config.file")
-            .arg(&config_path)
+            .arg(config_path)
             .arg("--storage.tsdb.path")
             .arg(dir.join("data"))
             .arg("--web.listen-address")
