@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("exposition");
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("prometheus_text_10k_samples", |b| {
-        b.iter(|| parse(black_box(&text), Format::PrometheusText).map(|s| s.len()))
+        b.iter(|| parse(black_box(&text), Format::PrometheusText).map(|s| s.samples.len()))
     });
     group.finish();
 }

@@ -238,3 +238,26 @@ async fn file_discovery_and_reload_keep_running_targets() {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn metadata_apis_show_what_targets_expose() {
+    let vigil = Vigil::start_scraping_itself();
+    let url = vigil.url("/api/v1/targets/metadata?metric=process_cpu_seconds&match_target=%7Bjob%3D%22vigil%22%7D");
+    let entry = eventually(Duration::from_secs(15), "metadata of process_cpu_seconds", || async {
+        let (_, json) = get_json(&url).await;
+        json["data"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(entry["type"], "counter");
+    assert_eq!(entry["target"]["job"], "vigil");
+    assert_eq!(entry["help"], "Total user and system CPU time spent in seconds");
+    assert!(entry.get("metric").is_none(), "metric is omitted when asked for: {entry}");
+
+    let (_, json) = get_json(&vigil.url("/api/v1/metadata?metric=process_resident_memory_bytes")).await;
+    assert_eq!(json["data"]["process_resident_memory_bytes"][0]["type"], "gauge", "{json}");
+
+    let (status, json) = get_json(&vigil.url("/api/v1/targets/metadata?match_target=%7Bjob%3D")).await;
+    assert_eq!((status, json["errorType"].as_str()), (400, Some("bad_data")), "{json}");
+    let (_, json) = get_json(&vigil.url("/api/v1/targets?state=dropped")).await;
+    assert_eq!(json["data"]["activeTargets"], serde_json::json!([]));
+}

@@ -46,10 +46,70 @@ pub struct ExpositionError {
     pub message: String,
 }
 
+/// What a family's `# TYPE` line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    StateSet,
+    Unknown,
+}
+
+impl MetricType {
+    fn parse(text: &str) -> Option<MetricType> {
+        Some(match text {
+            "counter" => MetricType::Counter,
+            "gauge" => MetricType::Gauge,
+            "histogram" => MetricType::Histogram,
+            "gaugehistogram" => MetricType::GaugeHistogram,
+            "summary" => MetricType::Summary,
+            "info" => MetricType::Info,
+            "stateset" => MetricType::StateSet,
+            // The text format's "untyped" is OpenMetrics' "unknown".
+            "untyped" | "unknown" => MetricType::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// The name the metadata API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
+}
+
+/// HELP, TYPE and UNIT of one metric family, as far as the body gave them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FamilyMetadata<'a> {
+    pub family: &'a str,
+    pub kind: Option<MetricType>,
+    pub help: Option<Cow<'a, str>>,
+    pub unit: Option<&'a str>,
+}
+
+/// A parsed body: its samples and its families' metadata.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Exposition<'a> {
+    pub samples: Vec<ExposedSample<'a>>,
+    pub metadata: Vec<FamilyMetadata<'a>>,
+}
+
 /// Parses a whole body. A body with any malformed line is refused whole, as
 /// Prometheus refuses the whole scrape.
-pub fn parse(body: &str, format: Format) -> Result<Vec<ExposedSample<'_>>, ExpositionError> {
-    let mut samples = Vec::new();
+pub fn parse(body: &str, format: Format) -> Result<Exposition<'_>, ExpositionError> {
+    let mut out = Exposition::default();
     let mut seen_eof = false;
     for (index, line) in body.split('\n').enumerate() {
         let line_no = index + 1;
@@ -70,15 +130,83 @@ pub fn parse(body: &str, format: Format) -> Result<Vec<ExposedSample<'_>>, Expos
         if let Some(comment) = line.strip_prefix('#') {
             if comment.trim() == "EOF" {
                 seen_eof = true;
+            } else {
+                parse_descriptor(comment, line_no, format, &mut out.metadata)?;
             }
-            // HELP, TYPE and UNIT become metadata in the scraping issue; for
-            // now they and plain comments are skipped.
             continue;
         }
         let sample = LineParser { line, pos: 0, line_no, format }.parse_sample()?;
-        samples.push(sample);
+        out.samples.push(sample);
     }
-    Ok(samples)
+    Ok(out)
+}
+
+/// Reads `# HELP`, `# TYPE` and `# UNIT`; other comments are ignored.
+fn parse_descriptor<'a>(
+    comment: &'a str,
+    line_no: usize,
+    format: Format,
+    metadata: &mut Vec<FamilyMetadata<'a>>,
+) -> Result<(), ExpositionError> {
+    let Some(rest) = comment.strip_prefix(' ') else { return Ok(()) };
+    let (keyword, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
+        return Ok(());
+    }
+    let (family, text) = rest.split_once(' ').unwrap_or((rest, ""));
+    let column = comment.len() - rest.len() + 2;
+    if family.is_empty() {
+        return Err(ExpositionError { line: line_no, column, message: format!("{keyword} needs a metric name") });
+    }
+    let index = match metadata.iter().position(|m| m.family == family) {
+        Some(i) => i,
+        None => {
+            metadata.push(FamilyMetadata { family, ..FamilyMetadata::default() });
+            metadata.len() - 1
+        }
+    };
+    let entry = &mut metadata[index];
+    let text_column = column + family.len() + 1;
+    match keyword {
+        "HELP" => entry.help = Some(unescape_help(text, format)),
+        "TYPE" => {
+            let kind = MetricType::parse(text.trim()).ok_or_else(|| ExpositionError {
+                line: line_no,
+                column: text_column,
+                message: format!("invalid metric type {:?}", text.trim()),
+            })?;
+            entry.kind = Some(kind);
+        }
+        _ => entry.unit = Some(text.trim()),
+    }
+    Ok(())
+}
+
+/// HELP text escapes: `\\` and `\n` (and `\"` in OpenMetrics).
+fn unescape_help(text: &str, format: Format) -> Cow<'_, str> {
+    if !text.contains('\\') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('\\') => out.push('\\'),
+            Some('"') if format == Format::OpenMetrics => out.push('"'),
+            // An unknown escape is kept as written, as Prometheus does.
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Cow::Owned(out)
 }
 
 struct LineParser<'a> {
@@ -308,7 +436,7 @@ mod tests {
     use super::*;
 
     fn one(body: &str, format: Format) -> ExposedSample<'_> {
-        let mut samples = parse(body, format).unwrap();
+        let mut samples = parse(body, format).unwrap().samples;
         assert_eq!(samples.len(), 1, "{body:?}");
         samples.remove(0)
     }
@@ -338,8 +466,13 @@ mod tests {
     #[test]
     fn openmetrics_timestamps_exemplars_and_eof() {
         let body = "# TYPE c counter\n# HELP c help\nc_total 5 1700000000.5 # {trace_id=\"a\"} 1\n# EOF\n";
-        let samples = parse(body, Format::OpenMetrics).unwrap();
+        let parsed = parse(body, Format::OpenMetrics).unwrap();
+        let samples = parsed.samples;
         assert_eq!(samples.len(), 1);
+        assert_eq!(
+            parsed.metadata,
+            [FamilyMetadata { family: "c", kind: Some(MetricType::Counter), help: Some("help".into()), unit: None }]
+        );
         assert_eq!(samples[0].timestamp_ms, Some(1_700_000_000_500));
         let err = parse("# EOF\nx 1\n", Format::OpenMetrics).unwrap_err();
         assert_eq!((err.line, err.message.as_str()), (2, "unexpected content after # EOF"));
@@ -364,6 +497,26 @@ mod tests {
             assert!(err.message.contains(want), "{body:?}: {err}");
             assert_eq!((err.line, err.column), (line, column), "{body:?}: {err}");
         }
+    }
+
+    #[test]
+    fn metadata_lines() {
+        let body = "# HELP a Line one\\nwith \\\\ slash\n# TYPE a gauge\n# UNIT a seconds\n# a plain comment\n#TYPE x y\n# TYPE b untyped\na 1\n";
+        let parsed = parse(body, Format::PrometheusText).unwrap();
+        assert_eq!(
+            parsed.metadata,
+            [
+                FamilyMetadata {
+                    family: "a",
+                    kind: Some(MetricType::Gauge),
+                    help: Some("Line one\nwith \\ slash".into()),
+                    unit: Some("seconds"),
+                },
+                FamilyMetadata { family: "b", kind: Some(MetricType::Unknown), help: None, unit: None },
+            ]
+        );
+        let err = parse("x 1\n# TYPE x bogus\n", Format::PrometheusText).unwrap_err();
+        assert_eq!((err.line, err.column, err.message.as_str()), (2, 10, "invalid metric type \"bogus\""));
     }
 
     #[test]
@@ -397,7 +550,7 @@ mod tests {
             fn escaped_values_round_trip(value in "\\PC{0,20}", v in -1e9f64..1e9) {
                 let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
                 let body = format!("m{{a=\"{escaped}\"}} {v}\n");
-                let samples = parse(&body, Format::PrometheusText).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?;
+                let samples = parse(&body, Format::PrometheusText).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?.samples;
                 prop_assert_eq!(samples.len(), 1);
                 prop_assert_eq!(samples[0].labels[0].1.as_ref(), value.as_str());
                 prop_assert_eq!(samples[0].value, v);

@@ -64,6 +64,18 @@ pub struct TargetHealth {
     pub last_scrape: Option<SystemTime>,
     pub last_scrape_duration: Duration,
     pub last_samples: usize,
+    /// HELP/TYPE/UNIT from the last successful scrape, for the metadata APIs.
+    pub metadata: Arc<Vec<MetricMetadata>>,
+}
+
+/// One family's metadata as a target exposed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricMetadata {
+    pub metric: String,
+    /// `counter`, `gauge`, …; `unknown` when the body gave no TYPE.
+    pub kind: &'static str,
+    pub help: String,
+    pub unit: String,
 }
 
 /// Why one scrape failed; becomes the target's last error.
@@ -240,7 +252,8 @@ impl Scraper {
         format: Format,
         timestamp_ms: i64,
     ) -> Result<(usize, usize), ScrapeError> {
-        let samples = exposition::parse(body, format)?;
+        let parsed = exposition::parse(body, format)?;
+        let samples = parsed.samples;
         let config = &self.job.config;
         let limits = self.job.limits;
         let mut batch: Vec<(Labels, Sample)> = Vec::with_capacity(samples.len());
@@ -271,6 +284,19 @@ impl Scraper {
         }
         let report = appender.commit()?;
         self.last_series = seen;
+        let metadata = parsed
+            .metadata
+            .iter()
+            .map(|m| MetricMetadata {
+                metric: m.family.to_owned(),
+                kind: m.kind.unwrap_or(exposition::MetricType::Unknown).as_str(),
+                help: m.help.as_deref().unwrap_or("").to_owned(),
+                unit: m.unit.unwrap_or("").to_owned(),
+            })
+            .collect();
+        if let Ok(mut health) = self.health.lock() {
+            health.metadata = Arc::new(metadata);
+        }
         Ok((batch.len(), report.series_added))
     }
 

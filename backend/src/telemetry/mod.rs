@@ -82,7 +82,7 @@ mod tests {
         telemetry.observe_request("/api/v1/query", 200, 0.01);
         let text = telemetry.encode().unwrap();
         // Our own scraper must read what we expose.
-        let samples = exposition::parse(&text, Format::OpenMetrics).unwrap();
+        let samples = exposition::parse(&text, Format::OpenMetrics).unwrap().samples;
         let find = |name: &str| samples.iter().find(|s| s.name == name).map(|s| s.value);
         assert_eq!(find("prometheus_http_requests_total"), Some(1.0));
         assert_eq!(find("prometheus_http_request_duration_seconds_count"), Some(1.0));
