@@ -29,7 +29,7 @@ impl ChromeDriver {
         for (path, package) in [(binary.as_str(), "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
                 Path::new(path).exists(),
-                "{path} is missing: install it with `apt-get install -y {package}` (or run `cargo xtask setup --browser`)"
+                "{path} is missing: install it with `apt-get install -y {package}` (or run `cargo xtask setup --test-packages`)"
             );
         }
         let port = free_port();

@@ -14,12 +14,15 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  setup [--browser]   install what is missing: wasm32 target, trunk, wasm-bindgen-cli
-                      (and, with --browser, Debian's chromium and chromium-driver)
+  setup [--test-packages]
+                      install what is missing: wasm32 target, trunk, wasm-bindgen-cli (and,
+                      with --test-packages, the Debian packages the tests drive: chromium,
+                      chromium-driver, prometheus, prometheus-alertmanager,
+                      prometheus-node-exporter)
   build-ui            build the dashboard app into dist/ with trunk (release)
   run [ARGS...]       setup, build-ui, build vigil (release) and start it with
                       examples/vigil.yml on http://127.0.0.1:9090; ARGS go to vigil
-  test                setup --browser, build-ui, then every test: native, wasm32 build
+  test                setup --test-packages, build-ui, then every test: native, wasm32 build
                       of the shared crate, backend integration and browser end-to-end";
 
 /// Trunk 0.22 needs a newer rustc than the project's fixed 1.95.
@@ -31,7 +34,7 @@ fn main() -> Result<()> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
     match args.first().map(String::as_str) {
-        Some("setup") => setup(args.iter().any(|a| a == "--browser")),
+        Some("setup") => setup(args.iter().any(|a| a == "--test-packages")),
         Some("build-ui") => build_ui(),
         Some("run") => run(&args[1..]),
         Some("test") => test(),
@@ -85,7 +88,7 @@ fn locked_version(package: &str) -> Result<String> {
     Ok(lock[start..end].to_owned())
 }
 
-fn setup(browser: bool) -> Result<()> {
+fn setup(with_test_packages: bool) -> Result<()> {
     // wasm32 target.
     let installed = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
     if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
@@ -113,8 +116,8 @@ fn setup(browser: bool) -> Result<()> {
     }
     check_trunk_toml(&wanted)?;
 
-    if browser {
-        install_browser()?;
+    if with_test_packages {
+        install_test_packages()?;
     }
     Ok(())
 }
@@ -132,19 +135,25 @@ fn check_trunk_toml(wasm_bindgen: &str) -> Result<()> {
     Ok(())
 }
 
-fn install_browser() -> Result<()> {
-    let missing: Vec<&str> = [("chromium", "/usr/bin/chromium"), ("chromium-driver", "/usr/bin/chromedriver")]
-        .into_iter()
-        .filter(|(_, path)| !Path::new(path).exists())
-        .map(|(package, _)| package)
-        .collect();
+/// Debian packages the tests drive for real, with a file each installs.
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("chromium", "/usr/bin/chromium"),
+    ("chromium-driver", "/usr/bin/chromedriver"),
+    ("prometheus", "/usr/bin/promtool"),
+    ("prometheus-alertmanager", "/usr/bin/amtool"),
+    ("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter"),
+];
+
+fn install_test_packages() -> Result<()> {
+    let missing: Vec<&str> =
+        TEST_PACKAGES.iter().filter(|(_, path)| !Path::new(path).exists()).map(|(package, _)| *package).collect();
     if missing.is_empty() {
         return Ok(());
     }
     if output_of("apt-get", &["--version"]).is_none() {
         bail!(
-            "the browser tests need Debian's {} (apt-get install -y {}), and apt-get is not available here",
-            missing.join(" and "),
+            "the tests need Debian's {} (apt-get install -y {}), and apt-get is not available here",
+            missing.join(", "),
             missing.join(" ")
         );
     }
