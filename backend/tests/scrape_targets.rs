@@ -1,0 +1,289 @@
+//! Scraping real HTTP and HTTPS servers the way users' targets behave:
+//! basic auth and bearer tokens (inline and from files), gzip bodies, TLS
+//! with a private CA and client certificates (Debian's `openssl s_server`),
+//! and the errors a target shows when any of it is wrong.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use common::{Vigil, eventually, free_port, temp_dir};
+use serde_json::Value;
+
+const BODY: &str = "# TYPE test_metric gauge\ntest_metric{kind=\"auth\"} 42\n";
+
+/// A target that wants `Authorization` to be exactly one of the accepted
+/// values, and gzips its answer when asked to.
+async fn start_auth_target() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|headers: HeaderMap| async move {
+            let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+            // "user:secret" and "Bearer token-123".
+            if auth != "Basic dXNlcjpzZWNyZXQ=" && auth != "Bearer token-123" {
+                return (StatusCode::UNAUTHORIZED, "no").into_response();
+            }
+            let gzip =
+                headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("gzip"));
+            if gzip {
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let _ = encoder.write_all(BODY.as_bytes());
+                let bytes = encoder.finish().unwrap_or_default();
+                ([(header::CONTENT_ENCODING, "gzip"), (header::CONTENT_TYPE, "text/plain; version=0.0.4")], bytes)
+                    .into_response()
+            } else {
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], BODY).into_response()
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+async fn targets(vigil: &Vigil) -> Vec<Value> {
+    let body = reqwest::get(vigil.url("/api/v1/targets")).await.expect("GET targets").text().await.unwrap_or_default();
+    let json: Value = serde_json::from_str(&body).unwrap_or_default();
+    json["data"]["activeTargets"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until every target has been scraped once, then returns
+/// (job → (health, lastError)).
+async fn settled_health(vigil: &Vigil, jobs: usize) -> std::collections::BTreeMap<String, (String, String)> {
+    eventually(Duration::from_secs(20), "every target scraped", || async {
+        let targets = targets(vigil).await;
+        let done = targets.len() == jobs && targets.iter().all(|t| t["health"] != "unknown");
+        done.then(|| {
+            targets
+                .iter()
+                .map(|t| {
+                    (
+                        t["scrapePool"].as_str().unwrap_or("").to_owned(),
+                        (
+                            t["health"].as_str().unwrap_or("").to_owned(),
+                            t["lastError"].as_str().unwrap_or("").to_owned(),
+                        ),
+                    )
+                })
+                .collect()
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn basic_auth_bearer_tokens_and_gzip() {
+    let target = start_auth_target().await;
+    let dir = temp_dir("vigil-auth");
+    std::fs::write(dir.join("password"), "secret\n").unwrap();
+    std::fs::write(dir.join("token"), "token-123\n").unwrap();
+    let port = free_port();
+    let address = format!("127.0.0.1:{target}");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:
+  - job_name: basic_file
+    basic_auth: {{username: user, password_file: {dir}/password}}
+    static_configs: [{{targets: ['{address}']}}]
+  - job_name: bearer_inline
+    authorization: {{credentials: token-123}}
+    enable_compression: false
+    static_configs: [{{targets: ['{address}']}}]
+  - job_name: bearer_file
+    authorization: {{type: Bearer, credentials_file: {dir}/token}}
+    static_configs: [{{targets: ['{address}']}}]
+  - job_name: wrong_password
+    basic_auth: {{username: user, password: nope}}
+    static_configs: [{{targets: ['{address}']}}]
+  - job_name: missing_file
+    authorization: {{credentials_file: {dir}/absent}}
+    static_configs: [{{targets: ['{address}']}}]
+",
+        dir = dir.display()
+    );
+    let vigil = Vigil::start(port, &config);
+    let health = settled_health(&vigil, 5).await;
+    for job in ["basic_file", "bearer_inline", "bearer_file"] {
+        assert_eq!(health[job], ("up".to_owned(), String::new()), "{job}");
+    }
+    assert_eq!(
+        health["wrong_password"],
+        ("down".to_owned(), "server returned HTTP status 401 Unauthorized".to_owned())
+    );
+    assert_eq!(health["missing_file"].0, "down");
+    assert!(health["missing_file"].1.starts_with(&format!("cannot read {}/absent", dir.display())), "{health:?}");
+
+    let body = reqwest::get(vigil.url("/api/v1/query?query=test_metric")).await.unwrap().text().await.unwrap();
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["data"]["result"].as_array().map(Vec::len), Some(3), "one series per successful job: {json}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `openssl s_server -WWW` serving files from a folder over TLS, killed on drop.
+struct TlsServer(Child);
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output =
+        Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (apt-get install -y openssl)");
+    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A private CA, a server certificate for 127.0.0.1 and a client one.
+fn make_certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Vigil Test CA",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, ext) in [("server", "san.ext"), ("client", "client.ext")] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            ],
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls_with_private_ca_and_client_certificate() {
+    let dir = temp_dir("vigil-tls");
+    make_certificates(&dir);
+    std::fs::write(dir.join("metrics"), "tls_metric 7\n").unwrap();
+    let tls_port = free_port();
+    // -Verify 1: the client must present a certificate signed by the CA.
+    let server = TlsServer(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-quiet",
+                "-WWW",
+                "-accept",
+                &format!("127.0.0.1:{tls_port}"),
+                "-cert",
+                "server.pem",
+                "-key",
+                "server.key",
+            ])
+            .args(["-Verify", "1", "-CAfile", "ca.pem"])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl s_server"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "openssl s_server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let d = dir.display();
+    let target = format!("127.0.0.1:{tls_port}");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:
+  - job_name: trusted
+    scheme: https
+    tls_config: {{ca_file: {d}/ca.pem, cert_file: {d}/client.pem, key_file: {d}/client.key}}
+    static_configs: [{{targets: ['{target}']}}]
+  - job_name: untrusted
+    scheme: https
+    static_configs: [{{targets: ['{target}']}}]
+  - job_name: insecure_no_client_cert
+    scheme: https
+    tls_config: {{insecure_skip_verify: true}}
+    static_configs: [{{targets: ['{target}']}}]
+"
+    );
+    let vigil = Vigil::start(free_port(), &config);
+    let health = settled_health(&vigil, 3).await;
+    assert_eq!(health["trusted"], ("up".to_owned(), String::new()));
+    assert_eq!(health["untrusted"].0, "down");
+    assert!(health["untrusted"].1.to_lowercase().contains("certificate"), "{health:?}");
+    assert_eq!(health["insecure_no_client_cert"].0, "down", "the server demands a client certificate");
+
+    let body = reqwest::get(vigil.url("/api/v1/query?query=tls_metric")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("\"job\":\"trusted\"") && body.contains("\"7\""), "{body}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_ca_file_is_refused_at_startup() {
+    let dir = temp_dir("vigil-bad-ca");
+    std::fs::write(dir.join("ca.pem"), "not a certificate").unwrap();
+    let config = dir.join("vigil.yml");
+    std::fs::write(
+        &config,
+        format!("scrape_configs:\n  - job_name: j\n    tls_config: {{ca_file: {}/ca.pem}}\n", dir.display()),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["--web.listen-address", &format!("127.0.0.1:{}", free_port()), "--config.file"])
+        .arg(&config)
+        .output()
+        .expect("run vigil");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("job \"j\": unable to use specified CA cert"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
