@@ -1,0 +1,216 @@
+//! Vigil and Debian's Prometheus scrape the same synthetic targets side by
+//! side, in the same run, and we compare CPU seconds per million samples and
+//! resident memory per series.
+//!
+//! Run: `cargo bench -p vigil --bench scrape_compare` (needs
+//! `/usr/bin/prometheus`: `apt-get install -y prometheus`). Knobs, as
+//! environment variables: `TARGETS` (default 20), `SERIES` per target
+//! (default 5000), `SECONDS` of scraping (default 60); the interval is 1s.
+
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A node-exporter-like body whose counter values move on every request.
+fn body(series: usize, tick: u64) -> String {
+    let mut out = String::with_capacity(series * 80);
+    for i in 0..series {
+        let family = i / 50;
+        if i % 50 == 0 {
+            out.push_str(&format!("# HELP bench_metric_{family} Synthetic family {family}.\n# TYPE bench_metric_{family} counter\n"));
+        }
+        out.push_str(&format!(
+            "bench_metric_{family}_total{{cpu=\"{}\",mode=\"m{}\"}} {}\n",
+            i % 50,
+            i % 7,
+            tick * (i as u64 % 13 + 1)
+        ));
+    }
+    out
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rfind(')').map_or("", |i| &stat[i + 2..]);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks / hz
+}
+
+fn rss_bytes(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb * 1024.0)
+}
+
+struct Server {
+    name: &'static str,
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Read;
+            let _ = s.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n");
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            if answer.contains(" 200 ") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("server on port {port} never became ready");
+}
+
+/// Sums `scrape_samples_scraped` of the bench job over the run: the
+/// samples the server says it ingested, counted the same way for both.
+fn samples_ingested(port: u16, start: u64, end: u64) -> f64 {
+    let url = format!(
+        "http://127.0.0.1:{port}/api/v1/query_range?query=scrape_samples_scraped%7Bjob%3D%22bench%22%7D&start={start}&end={end}&step=1"
+    );
+    let output = Command::new("curl").args(["-s", &url]).output().expect("curl");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let mut total = 0.0;
+    for series in json["data"]["result"].as_array().into_iter().flatten() {
+        // One point per step at a 1s step and 1s interval: each scrape once.
+        let mut last_value = f64::NAN;
+        for point in series["values"].as_array().into_iter().flatten() {
+            let v: f64 = point[1].as_str().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+            let _ = last_value;
+            last_value = v;
+            total += v;
+        }
+    }
+    total
+}
+
+fn main() {
+    // `cargo bench` passes --bench; ignore arguments.
+    let targets = env_or("TARGETS", 20);
+    let series = env_or("SERIES", 5000);
+    let seconds = env_or("SECONDS", 60) as u64;
+    assert!(
+        std::path::Path::new("/usr/bin/prometheus").exists(),
+        "/usr/bin/prometheus is missing: install it with `apt-get install -y prometheus`"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let tick = Arc::new(AtomicU64::new(1));
+    let mut addresses = Vec::new();
+    for _ in 0..targets {
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        addresses.push(format!("'127.0.0.1:{}'", listener.local_addr().expect("addr").port()));
+        let tick = Arc::clone(&tick);
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let tick = Arc::clone(&tick);
+                async move { body(series, tick.fetch_add(1, Ordering::Relaxed)) }
+            }),
+        );
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+    let dir = std::env::temp_dir().join(format!("vigil-scrape-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("bench.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: bench\n    static_configs:\n      - targets: [{}]\n",
+            addresses.join(", ")
+        ),
+    )
+    .expect("write config");
+
+    let vigil_port = free_port();
+    let vigil = Server {
+        name: "vigil",
+        child: Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["--log.level", "error", "--web.listen-address", &format!("127.0.0.1:{vigil_port}"), "--config.file"])
+            .arg(&config)
+            .arg("--storage.tsdb.path")
+            .arg(dir.join("vigil"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vigil"),
+        port: vigil_port,
+    };
+    let prom_port = free_port();
+    let prometheus = Server {
+        name: "prometheus",
+        child: Command::new("/usr/bin/prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("prometheus").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--log.level=error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+        port: prom_port,
+    };
+    wait_ready(vigil.port);
+    wait_ready(prometheus.port);
+    let started_cpu: Vec<f64> = [&vigil, &prometheus].iter().map(|s| cpu_seconds(s.child.id())).collect();
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    eprintln!("scraping {targets} targets x {series} series every 1s for {seconds}s with both servers...");
+    std::thread::sleep(Duration::from_secs(seconds));
+    let end = start + seconds;
+
+    println!("| server | CPU s | samples ingested | CPU s per million samples | RSS MiB | RSS bytes per series |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut per_million = Vec::new();
+    let mut per_series = Vec::new();
+    for (server, cpu0) in [&vigil, &prometheus].iter().zip(started_cpu) {
+        let cpu = cpu_seconds(server.child.id()) - cpu0;
+        let rss = rss_bytes(server.child.id());
+        let samples = samples_ingested(server.port, start + 1, end - 1);
+        let series_total = (targets * (series + 5)) as f64;
+        per_million.push(cpu / (samples / 1e6));
+        per_series.push(rss / series_total);
+        println!(
+            "| {} | {cpu:.2} | {samples:.0} | {:.3} | {:.0} | {:.0} |",
+            server.name,
+            cpu / (samples / 1e6),
+            rss / 1048576.0,
+            rss / series_total
+        );
+    }
+    println!(
+        "\nratio vigil/prometheus: CPU per sample {:.2}x, RSS per series {:.2}x ({targets} targets x {series} series, {seconds}s, 1s interval)",
+        per_million[0] / per_million[1],
+        per_series[0] / per_series[1]
+    );
+    drop(vigil);
+    drop(prometheus);
+    let _ = std::fs::remove_dir_all(&dir);
+}
