@@ -27,7 +27,9 @@ fn body(series: usize, tick: u64) -> String {
     for i in 0..series {
         let family = i / 50;
         if i % 50 == 0 {
-            out.push_str(&format!("# HELP bench_metric_{family} Synthetic family {family}.\n# TYPE bench_metric_{family} counter\n"));
+            out.push_str(&format!(
+                "# HELP bench_metric_{family} Synthetic family {family}.\n# TYPE bench_metric_{family} counter\n"
+            ));
         }
         out.push_str(&format!(
             "bench_metric_{family}_total{{cpu=\"{}\",mode=\"m{}\"}} {}\n",

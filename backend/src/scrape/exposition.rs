@@ -31,6 +31,10 @@ impl Format {
 /// One sample line, borrowing from the body where it can.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExposedSample<'a> {
+    /// The line's name and label text as written (`m{a="b"}`): a cheap key
+    /// for the scrape cache, since a series is written the same way on every
+    /// scrape of a target.
+    pub series_text: &'a str,
     pub name: Cow<'a, str>,
     pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     pub value: f64,
@@ -247,6 +251,7 @@ impl<'a> LineParser<'a> {
             self.skip_blanks();
         }
         let name = name.ok_or_else(|| self.error("metric name is missing"))?;
+        let series_text = &self.line[..before_value];
         if self.pos == before_value {
             return Err(self.error("expected a space before the sample value"));
         }
@@ -271,7 +276,7 @@ impl<'a> LineParser<'a> {
             Some(b'#') if self.format == Format::OpenMetrics => {}
             Some(_) => return Err(self.error("unexpected text after the sample")),
         }
-        Ok(ExposedSample { name, labels, value, timestamp_ms })
+        Ok(ExposedSample { series_text, name, labels, value, timestamp_ms })
     }
 
     fn parse_timestamp(&self, text: &str) -> Option<i64> {
@@ -521,7 +526,8 @@ mod tests {
 
     #[test]
     fn borrows_when_no_escapes() {
-        let s = one("m{a=\"plain\"} 1", Format::PrometheusText);
+        let s = one("m{a=\"plain\"}  1", Format::PrometheusText);
+        assert_eq!(s.series_text, "m{a=\"plain\"}");
         assert!(matches!(s.labels[0].1, Cow::Borrowed(_)));
         assert!(matches!(s.name, Cow::Borrowed(_)));
     }

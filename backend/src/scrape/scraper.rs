@@ -7,7 +7,7 @@
 //! goes away marks all its series stale when its loop stops.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,7 +20,18 @@ use super::exposition::{self, ExposedSample, Format};
 use super::relabel;
 use super::target::Target;
 use crate::config::{GlobalConfig, ScrapeConfig};
-use crate::tsdb::{STALE_NAN_BITS, Sample, Storage};
+use crate::tsdb::{Appender, STALE_NAN_BITS, Sample, SeriesRef, Storage};
+
+/// A scrape cache entry; see [`Scraper::cache`].
+#[derive(Debug, Clone, Copy)]
+struct CacheEntry {
+    series: Option<SeriesRef>,
+    last_iteration: u64,
+}
+
+/// Cache entries unseen for this many scrapes are dropped, as Prometheus
+/// does, so a target that churns series does not grow the cache forever.
+const CACHE_KEEP_ITERATIONS: u64 = 10;
 
 /// The Accept header Prometheus sends: OpenMetrics preferred, then text.
 const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -134,7 +145,15 @@ pub struct Scraper {
     pub storage: Arc<dyn Storage>,
     pub health: Arc<Mutex<TargetHealth>>,
     /// Series written by the last scrape, for staleness markers.
-    last_series: HashSet<Labels>,
+    last_series: HashSet<SeriesRef>,
+    /// Series text as the target writes it → the series it became (`None`
+    /// when metric relabeling drops it). Known series skip label merging,
+    /// relabeling, limit checks and the store's label lookup.
+    cache: HashMap<String, CacheEntry>,
+    /// Counts scrapes, to evict cache entries not seen for a while.
+    iteration: u64,
+    /// References of `up` and the `scrape_*` series, once created.
+    report_refs: Option<[SeriesRef; 5]>,
     /// An error every scrape reports instead of running (e.g. the job's
     /// target_limit is exceeded).
     forced_error: Option<String>,
@@ -148,6 +167,9 @@ impl Scraper {
             storage,
             health: Arc::new(Mutex::new(TargetHealth::default())),
             last_series: HashSet::new(),
+            cache: HashMap::new(),
+            iteration: 0,
+            report_refs: None,
             forced_error,
         }
     }
@@ -168,9 +190,10 @@ impl Scraper {
         let now = now_ms();
         self.mark_all_stale(now);
         let stale = f64::from_bits(STALE_NAN_BITS);
-        let mut appender = self.storage.appender();
-        for name in REPORT_SERIES {
-            appender.append(&report_labels(&self.target, name), Sample { timestamp_ms: now, value: stale });
+        let storage = Arc::clone(&self.storage);
+        let mut appender = storage.appender();
+        for series in self.report_refs(appender.as_mut()) {
+            appender.append_ref(series, Sample { timestamp_ms: now, value: stale });
         }
         if let Err(e) = appender.commit() {
             warn!(target = %self.target.scrape_url, error = %e, "cannot store staleness markers");
@@ -253,18 +276,37 @@ impl Scraper {
         timestamp_ms: i64,
     ) -> Result<(usize, usize), ScrapeError> {
         let parsed = exposition::parse(body, format)?;
-        let samples = parsed.samples;
+        self.iteration += 1;
+        let iteration = self.iteration;
         let config = &self.job.config;
         let limits = self.job.limits;
-        let mut batch: Vec<(Labels, Sample)> = Vec::with_capacity(samples.len());
-        for sample in &samples {
-            let Some(labels) = sample_labels(&self.target, config, sample) else { continue };
-            check_label_limits(&labels, &limits)?;
+        let mut appender = self.storage.appender();
+        let mut batch: Vec<(SeriesRef, Sample)> = Vec::with_capacity(parsed.samples.len());
+        for sample in &parsed.samples {
             let t = match (config.honor_timestamps, sample.timestamp_ms) {
                 (true, Some(t)) => t,
                 _ => timestamp_ms,
             };
-            batch.push((labels, Sample { timestamp_ms: t, value: sample.value }));
+            let series = match self.cache.get_mut(sample.series_text) {
+                Some(entry) => {
+                    entry.last_iteration = iteration;
+                    entry.series
+                }
+                None => {
+                    let series = match sample_labels(&self.target, config, sample) {
+                        Some(labels) => {
+                            check_label_limits(&labels, &limits)?;
+                            Some(appender.series_ref(&labels))
+                        }
+                        None => None,
+                    };
+                    self.cache.insert(sample.series_text.to_owned(), CacheEntry { series, last_iteration: iteration });
+                    series
+                }
+            };
+            if let Some(series) = series {
+                batch.push((series, Sample { timestamp_ms: t, value: sample.value }));
+            }
         }
         if limits.sample > 0 && batch.len() as u64 > limits.sample {
             return Err(ScrapeError::Limit(format!(
@@ -273,16 +315,21 @@ impl Scraper {
                 limits.sample
             )));
         }
-        let mut appender = self.storage.appender();
         let mut seen = HashSet::with_capacity(batch.len());
-        for (labels, sample) in &batch {
-            appender.append(labels, *sample);
-            seen.insert(labels.clone());
+        for (series, sample) in &batch {
+            appender.append_ref(*series, *sample);
+            seen.insert(*series);
         }
         for gone in self.last_series.difference(&seen) {
-            appender.append(gone, Sample { timestamp_ms, value: f64::from_bits(STALE_NAN_BITS) });
+            appender.append_ref(*gone, Sample { timestamp_ms, value: f64::from_bits(STALE_NAN_BITS) });
         }
         let report = appender.commit()?;
+        if report.unknown_series > 0 {
+            // The store dropped series we hold references to: start over.
+            self.cache.clear();
+        } else {
+            self.cache.retain(|_, entry| entry.last_iteration + CACHE_KEEP_ITERATIONS > iteration);
+        }
         self.last_series = seen;
         let metadata = parsed
             .metadata
@@ -305,8 +352,8 @@ impl Scraper {
             return;
         }
         let mut appender = self.storage.appender();
-        for labels in self.last_series.drain() {
-            appender.append(&labels, Sample { timestamp_ms, value: f64::from_bits(STALE_NAN_BITS) });
+        for series in self.last_series.drain() {
+            appender.append_ref(series, Sample { timestamp_ms, value: f64::from_bits(STALE_NAN_BITS) });
         }
         if let Err(e) = appender.commit() {
             warn!(target = %self.target.scrape_url, error = %e, "cannot store staleness markers");
@@ -314,15 +361,28 @@ impl Scraper {
     }
 
     /// Appends `up` and the `scrape_*` series for one scrape.
-    fn append_report(&self, timestamp_ms: i64, duration: Duration, up: bool, samples: usize, added: usize) {
+    fn append_report(&mut self, timestamp_ms: i64, duration: Duration, up: bool, samples: usize, added: usize) {
         let values = [if up { 1.0 } else { 0.0 }, duration.as_secs_f64(), samples as f64, samples as f64, added as f64];
-        let mut appender = self.storage.appender();
-        for (name, value) in REPORT_SERIES.into_iter().zip(values) {
-            appender.append(&report_labels(&self.target, name), Sample { timestamp_ms, value });
+        let storage = Arc::clone(&self.storage);
+        let mut appender = storage.appender();
+        for (series, value) in self.report_refs(appender.as_mut()).into_iter().zip(values) {
+            appender.append_ref(series, Sample { timestamp_ms, value });
         }
         if let Err(e) = appender.commit() {
             warn!(target = %self.target.scrape_url, error = %e, "cannot store scrape report");
         }
+    }
+}
+
+impl Scraper {
+    /// The references of the report series, created on first use.
+    fn report_refs(&mut self, appender: &mut dyn Appender) -> [SeriesRef; 5] {
+        if let Some(refs) = self.report_refs {
+            return refs;
+        }
+        let refs = REPORT_SERIES.map(|name| appender.series_ref(&report_labels(&self.target, name)));
+        self.report_refs = Some(refs);
+        refs
     }
 }
 
@@ -563,6 +623,27 @@ mod tests {
             select(&storage, "m")[0].labels.to_string(),
             "m{env=\"prod\", instance=\"h:1\", job=\"j\", y=\"1\"}"
         );
+    }
+
+    #[test]
+    fn the_scrape_cache_reuses_series_and_forgets_old_ones() {
+        let (mut s, storage) = scraper(
+            "scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: dropped, action: drop}\n",
+        );
+        let body = "a 1\nb{x=\"1\"} 2\ndropped 3\n";
+        assert_eq!(s.append_body(body, Format::PrometheusText, 1000).unwrap(), (2, 2));
+        assert_eq!(s.cache.len(), 3, "dropped series are cached as dropped");
+        assert_eq!(s.append_body(body, Format::PrometheusText, 2000).unwrap(), (2, 0), "no new series");
+        assert_eq!(select(&storage, "b")[0].samples.len(), 2);
+        // A series that comes back after going stale continues.
+        s.append_body("a 1\n", Format::PrometheusText, 3000).unwrap();
+        s.append_body(body, Format::PrometheusText, 4000).unwrap();
+        let b: Vec<f64> = select(&storage, "b")[0].samples.iter().map(|x| x.timestamp_ms as f64).collect();
+        assert_eq!(b, [1000.0, 2000.0, 3000.0, 4000.0]);
+        for t in 5..(5 + CACHE_KEEP_ITERATIONS as i64) {
+            s.append_body("a 1\n", Format::PrometheusText, t * 1000).unwrap();
+        }
+        assert_eq!(s.cache.len(), 1, "entries unseen for {CACHE_KEEP_ITERATIONS} scrapes are evicted");
     }
 
     #[test]

@@ -10,12 +10,25 @@ use std::sync::RwLock;
 use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;
 
-use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, Storage, StorageError};
+use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
-/// All series in a map from label set to samples in time order.
+/// Series in a vector indexed by [`SeriesRef`], plus a label index to find
+/// or create them.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
-    series: RwLock<HashMap<Labels, Vec<Sample>>>,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_labels: HashMap<Labels, SeriesRef>,
+    series: Vec<MemSeries>,
+}
+
+#[derive(Debug)]
+struct MemSeries {
+    labels: Labels,
+    samples: Vec<Sample>,
 }
 
 impl MemoryStorage {
@@ -25,13 +38,23 @@ impl MemoryStorage {
 
     /// Number of series held.
     pub fn series_count(&self) -> usize {
-        self.series.read().map(|s| s.len()).unwrap_or(0)
+        self.read().series.iter().filter(|s| !s.samples.is_empty()).count()
+    }
+
+    // A poisoned lock means a writer panicked mid-commit; every mutation is a
+    // single push, so the data is still consistent: keep going.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Storage for MemoryStorage {
     fn appender(&self) -> Box<dyn Appender + '_> {
-        Box::new(MemoryAppender { storage: self, pending: Vec::new() })
+        Box::new(MemoryAppender { storage: self, pending: Vec::new(), series_added: 0 })
     }
 
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
@@ -41,30 +64,41 @@ impl Storage for MemoryStorage {
 
 struct MemoryAppender<'a> {
     storage: &'a MemoryStorage,
-    pending: Vec<(Labels, Sample)>,
+    pending: Vec<(SeriesRef, Sample)>,
+    series_added: usize,
 }
 
 impl Appender for MemoryAppender<'_> {
-    fn append(&mut self, labels: &Labels, sample: Sample) {
-        self.pending.push((labels.clone(), sample));
+    fn series_ref(&mut self, labels: &Labels) -> SeriesRef {
+        if let Some(r) = self.storage.read().by_labels.get(labels) {
+            return *r;
+        }
+        let mut inner = self.storage.write();
+        if let Some(r) = inner.by_labels.get(labels) {
+            return *r;
+        }
+        let r = SeriesRef(inner.series.len() as u64);
+        inner.series.push(MemSeries { labels: labels.clone(), samples: Vec::new() });
+        inner.by_labels.insert(labels.clone(), r);
+        self.series_added += 1;
+        r
+    }
+
+    fn append_ref(&mut self, series: SeriesRef, sample: Sample) {
+        self.pending.push((series, sample));
     }
 
     fn commit(self: Box<Self>) -> Result<CommitReport, StorageError> {
-        let mut report = CommitReport::default();
-        // A poisoned lock means a writer panicked mid-commit; the map itself
-        // is still consistent (each insert is a single push), so keep going.
-        let mut series = self.storage.series.write().unwrap_or_else(|e| e.into_inner());
-        for (labels, sample) in self.pending {
-            let samples = match series.get_mut(&labels) {
-                Some(samples) => samples,
-                None => {
-                    report.series_added += 1;
-                    series.entry(labels).or_default()
-                }
+        let mut report = CommitReport { series_added: self.series_added, ..CommitReport::default() };
+        let mut inner = self.storage.write();
+        for (series, sample) in self.pending {
+            let Some(target) = inner.series.get_mut(series.0 as usize) else {
+                report.unknown_series += 1;
+                continue;
             };
-            match check_order(samples.last(), sample) {
+            match check_order(target.samples.last(), sample) {
                 Ok(true) => {
-                    samples.push(sample);
+                    target.samples.push(sample);
                     report.appended += 1;
                 }
                 Ok(false) => {}
@@ -101,14 +135,15 @@ struct MemoryQuerier<'a> {
 
 impl Querier for MemoryQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
-        let series = self.storage.series.read().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<Series> = series
+        let inner = self.storage.read();
+        let mut out: Vec<Series> = inner
+            .series
             .iter()
-            .filter(|(labels, _)| matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or(""))))
-            .filter_map(|(labels, samples)| {
-                let from = samples.partition_point(|s| s.timestamp_ms < self.mint);
-                let to = samples.partition_point(|s| s.timestamp_ms <= self.maxt);
-                (from < to).then(|| Series { labels: labels.clone(), samples: samples[from..to].to_vec() })
+            .filter(|s| matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))))
+            .filter_map(|s| {
+                let from = s.samples.partition_point(|x| x.timestamp_ms < self.mint);
+                let to = s.samples.partition_point(|x| x.timestamp_ms <= self.maxt);
+                (from < to).then(|| Series { labels: s.labels.clone(), samples: s.samples[from..to].to_vec() })
             })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -136,7 +171,7 @@ mod tests {
         let q = storage.querier(0, 10_000).unwrap();
         assert!(q.select(&[Matcher::new(MatchOp::Equal, "__name__", "up").unwrap()]).unwrap().is_empty());
         let report = app.commit().unwrap();
-        assert_eq!(report, CommitReport { appended: 3, series_added: 2, out_of_order: 0, duplicates: 0 });
+        assert_eq!(report, CommitReport { appended: 3, series_added: 2, ..CommitReport::default() });
 
         let q = storage.querier(1500, 10_000).unwrap();
         let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
@@ -144,6 +179,21 @@ mod tests {
             got,
             vec![Series { labels: labels("up", "a"), samples: vec![Sample { timestamp_ms: 2000, value: 1.0 }] }]
         );
+    }
+
+    #[test]
+    fn references_are_stable_and_unknown_ones_are_counted() {
+        let storage = MemoryStorage::new();
+        let mut app = storage.appender();
+        let a = app.series_ref(&labels("x", "a"));
+        assert_eq!(app.series_ref(&labels("x", "a")), a);
+        app.append_ref(a, Sample { timestamp_ms: 1, value: 1.0 });
+        app.append_ref(SeriesRef(999), Sample { timestamp_ms: 1, value: 1.0 });
+        let report = app.commit().unwrap();
+        assert_eq!((report.appended, report.series_added, report.unknown_series), (1, 1, 1));
+        let mut app = storage.appender();
+        assert_eq!(app.series_ref(&labels("x", "a")), a, "a later batch gets the same reference");
+        assert_eq!(app.commit().unwrap().series_added, 0);
     }
 
     #[test]

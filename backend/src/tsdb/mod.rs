@@ -53,6 +53,13 @@ pub enum StorageError {
     Closed,
 }
 
+/// A stable handle on a series, handed out by [`Appender::series_ref`]. Writers
+/// that see the same series again (every scrape of a target) keep the
+/// reference and skip label hashing and comparison, as Prometheus's scrape
+/// cache does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesRef(pub u64);
+
 /// The store: hands out appenders and queriers. Shared across tasks.
 pub trait Storage: Send + Sync + 'static {
     /// A new write batch.
@@ -65,7 +72,18 @@ pub trait Storage: Send + Sync + 'static {
 /// A batch of samples. Nothing is visible to queries before `commit`, which
 /// acknowledges the whole batch at once.
 pub trait Appender {
-    fn append(&mut self, labels: &Labels, sample: Sample);
+    /// The reference of the series with these labels, created if new. A
+    /// series may exist before the batch commits; it is simply empty.
+    fn series_ref(&mut self, labels: &Labels) -> SeriesRef;
+
+    /// Adds a sample to a series by reference.
+    fn append_ref(&mut self, series: SeriesRef, sample: Sample);
+
+    /// Adds a sample to the series with these labels.
+    fn append(&mut self, labels: &Labels, sample: Sample) {
+        let series = self.series_ref(labels);
+        self.append_ref(series, sample);
+    }
 
     /// Makes the batch visible and reports the samples that were refused.
     fn commit(self: Box<Self>) -> Result<CommitReport, StorageError>;
@@ -79,6 +97,9 @@ pub struct CommitReport {
     pub series_added: usize,
     pub out_of_order: usize,
     pub duplicates: usize,
+    /// Samples whose series reference the store no longer knows; the writer
+    /// should forget its cached references.
+    pub unknown_series: usize,
 }
 
 /// Reads series matching all `matchers`, restricted to the querier's range.
