@@ -101,26 +101,30 @@ async fn dashboard_panel_draws_live_data() -> WebDriverResult<()> {
         caps.add_arg(arg)?;
     }
     caps.add_arg(&format!("--user-data-dir={}", profile.display()))?;
+    let started = Instant::now();
     let driver = WebDriver::new(format!("http://127.0.0.1:{}", chromedriver.port), caps).await?;
+    eprintln!("browser session started in {:?}", started.elapsed());
 
     let outcome = check_panel(&driver, &vigil).await;
+    eprintln!("panel checks done after {:?}", started.elapsed());
     let _ = driver.quit().await;
     let _ = std::fs::remove_dir_all(&profile);
     outcome
 }
 
 async fn check_panel(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
-    driver.goto(vigil.url("/?expr=process_resident_memory_bytes")).await?;
+    // A one-minute range, so a few seconds of self-scrapes span many pixels.
+    driver.goto(vigil.url("/?expr=process_resident_memory_bytes&from=now-1m")).await?;
     assert_eq!(driver.title().await?, "Vigil");
 
     // The panel refreshes every few seconds; wait until it has drawn at
-    // least two points of the self-scrape.
+    // least five points of the self-scrape.
     let deadline = Instant::now() + Duration::from_secs(45);
     let panel = loop {
         let panel = driver.find(By::Id("panel-0")).await?;
         let state = panel.attr("data-state").await?.unwrap_or_default();
         let points: usize = panel.attr("data-points").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
-        if state == "drawn" && points >= 2 {
+        if state == "drawn" && points >= 5 {
             break panel;
         }
         if Instant::now() > deadline {
