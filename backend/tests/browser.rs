@@ -57,6 +57,18 @@ impl Drop for ChromeDriver {
     }
 }
 
+/// The browser's profile folder. On drop it ends every Chromium process
+/// started with it (a failed assertion skips `quit`, and killing
+/// chromedriver leaves the browser running) and removes the folder.
+struct BrowserProfile(std::path::PathBuf);
+
+impl Drop for BrowserProfile {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill").arg("-f").arg(self.0.as_os_str()).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Counts pixels of the canvas that are neither background white nor the
 /// greys of axes, grid and labels: only series lines are coloured.
 const COUNT_COLOURED_PIXELS: &str = r#"
@@ -83,7 +95,7 @@ async fn dashboard_panel_draws_live_data() -> WebDriverResult<()> {
     let vigil = Vigil::start_scraping_itself();
     let chromedriver = ChromeDriver::start();
 
-    let profile = temp_dir("vigil-chromium");
+    let profile = BrowserProfile(temp_dir("vigil-chromium"));
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(CHROMIUM)?;
     for arg in [
@@ -100,7 +112,7 @@ async fn dashboard_panel_draws_live_data() -> WebDriverResult<()> {
     ] {
         caps.add_arg(arg)?;
     }
-    caps.add_arg(&format!("--user-data-dir={}", profile.display()))?;
+    caps.add_arg(&format!("--user-data-dir={}", profile.0.display()))?;
     let started = Instant::now();
     let driver = WebDriver::new(format!("http://127.0.0.1:{}", chromedriver.port), caps).await?;
     eprintln!("browser session started in {:?}", started.elapsed());
@@ -108,7 +120,6 @@ async fn dashboard_panel_draws_live_data() -> WebDriverResult<()> {
     let outcome = check_panel(&driver, &vigil).await;
     eprintln!("panel checks done after {:?}", started.elapsed());
     let _ = driver.quit().await;
-    let _ = std::fs::remove_dir_all(&profile);
     outcome
 }
 
