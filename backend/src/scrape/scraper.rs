@@ -89,6 +89,19 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
+/// What one successful scrape amounted to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScrapeCounts {
+    /// Samples in the body (`scrape_samples_scraped`).
+    pub scraped: usize,
+    /// Samples left after metric relabeling
+    /// (`scrape_samples_post_metric_relabeling`).
+    pub post_relabel: usize,
+    pub series_added: usize,
+    /// Samples refused as duplicates of a series' sample at the same time.
+    pub duplicates: usize,
+}
+
 /// Why one scrape failed; becomes the target's last error.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
@@ -209,22 +222,22 @@ impl Scraper {
             None => self.fetch().await.and_then(|(body, format)| self.append_body(&body, format, timestamp_ms)),
         };
         let duration = started.elapsed();
-        let (series, added) = match &result {
+        let counts = match &result {
             Ok(counts) => *counts,
             Err(e) => {
                 debug!(target = %self.target.scrape_url, error = %e, "scrape failed");
                 // A failed scrape ends every series of the last one.
                 self.mark_all_stale(timestamp_ms);
-                (0, 0)
+                ScrapeCounts::default()
             }
         };
-        self.append_report(timestamp_ms, duration, result.is_ok(), series, added);
+        self.append_report(timestamp_ms, duration, result.is_ok(), counts);
         if let Ok(mut health) = self.health.lock() {
             health.up = Some(result.is_ok());
             health.last_error = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
             health.last_scrape = Some(UNIX_EPOCH + Duration::from_millis(timestamp_ms.max(0) as u64));
             health.last_scrape_duration = duration;
-            health.last_samples = series;
+            health.last_samples = counts.post_relabel;
         }
     }
 
@@ -267,14 +280,9 @@ impl Scraper {
         Ok((body, format))
     }
 
-    /// Parses, labels, checks limits and appends; returns (samples kept,
-    /// series added). Nothing is appended unless the whole body is good.
-    pub fn append_body(
-        &mut self,
-        body: &str,
-        format: Format,
-        timestamp_ms: i64,
-    ) -> Result<(usize, usize), ScrapeError> {
+    /// Parses, labels, checks limits and appends. Nothing is appended unless
+    /// the whole body is good.
+    pub fn append_body(&mut self, body: &str, format: Format, timestamp_ms: i64) -> Result<ScrapeCounts, ScrapeError> {
         let parsed = exposition::parse(body, format)?;
         self.iteration += 1;
         let iteration = self.iteration;
@@ -344,7 +352,17 @@ impl Scraper {
         if let Ok(mut health) = self.health.lock() {
             health.metadata = Arc::new(metadata);
         }
-        Ok((batch.len(), report.series_added))
+        if report.duplicates > 0 {
+            // As Prometheus: the scrape stands, the duplicates are dropped
+            // and counted.
+            debug!(target = %self.target.scrape_url, duplicates = report.duplicates, "duplicate samples for timestamp");
+        }
+        Ok(ScrapeCounts {
+            scraped: parsed.samples.len(),
+            post_relabel: batch.len(),
+            series_added: report.series_added,
+            duplicates: report.duplicates,
+        })
     }
 
     fn mark_all_stale(&mut self, timestamp_ms: i64) {
@@ -361,8 +379,14 @@ impl Scraper {
     }
 
     /// Appends `up` and the `scrape_*` series for one scrape.
-    fn append_report(&mut self, timestamp_ms: i64, duration: Duration, up: bool, samples: usize, added: usize) {
-        let values = [if up { 1.0 } else { 0.0 }, duration.as_secs_f64(), samples as f64, samples as f64, added as f64];
+    fn append_report(&mut self, timestamp_ms: i64, duration: Duration, up: bool, counts: ScrapeCounts) {
+        let values = [
+            if up { 1.0 } else { 0.0 },
+            duration.as_secs_f64(),
+            counts.scraped as f64,
+            counts.post_relabel as f64,
+            counts.series_added as f64,
+        ];
         let storage = Arc::clone(&self.storage);
         let mut appender = storage.appender();
         for (series, value) in self.report_refs(appender.as_mut()).into_iter().zip(values) {
@@ -527,7 +551,8 @@ mod tests {
     fn samples_get_target_labels_and_timestamps() {
         let (mut s, storage) = scraper(JOB);
         let body = "a 1\nb{x=\"y\"} 2 1000\n";
-        assert_eq!(s.append_body(body, Format::PrometheusText, 5000).unwrap(), (2, 2));
+        let counts = s.append_body(body, Format::PrometheusText, 5000).unwrap();
+        assert_eq!(counts, ScrapeCounts { scraped: 2, post_relabel: 2, series_added: 2, duplicates: 0 });
         let b = &select(&storage, "b")[0];
         assert_eq!(b.labels.to_string(), "b{env=\"prod\", instance=\"h:1\", job=\"j\", x=\"y\"}");
         assert_eq!(b.samples[0].timestamp_ms, 1000, "honor_timestamps defaults to true");
@@ -616,8 +641,8 @@ mod tests {
       - {regex: x, action: labeldrop}
 ",
         );
-        let (kept, _) = s.append_body("go_goroutines 5\nm{x=\"1\"} 1\n", Format::PrometheusText, 1).unwrap();
-        assert_eq!(kept, 1);
+        let counts = s.append_body("go_goroutines 5\nm{x=\"1\"} 1\n", Format::PrometheusText, 1).unwrap();
+        assert_eq!((counts.scraped, counts.post_relabel), (2, 1));
         assert!(select(&storage, "go_goroutines").is_empty());
         assert_eq!(
             select(&storage, "m")[0].labels.to_string(),
@@ -631,9 +656,11 @@ mod tests {
             "scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: dropped, action: drop}\n",
         );
         let body = "a 1\nb{x=\"1\"} 2\ndropped 3\n";
-        assert_eq!(s.append_body(body, Format::PrometheusText, 1000).unwrap(), (2, 2));
+        let counts = s.append_body(body, Format::PrometheusText, 1000).unwrap();
+        assert_eq!((counts.scraped, counts.post_relabel, counts.series_added), (3, 2, 2));
         assert_eq!(s.cache.len(), 3, "dropped series are cached as dropped");
-        assert_eq!(s.append_body(body, Format::PrometheusText, 2000).unwrap(), (2, 0), "no new series");
+        let counts = s.append_body(body, Format::PrometheusText, 2000).unwrap();
+        assert_eq!((counts.post_relabel, counts.series_added), (2, 0), "no new series");
         assert_eq!(select(&storage, "b")[0].samples.len(), 2);
         // A series that comes back after going stale continues.
         s.append_body("a 1\n", Format::PrometheusText, 3000).unwrap();
@@ -644,6 +671,14 @@ mod tests {
             s.append_body("a 1\n", Format::PrometheusText, t * 1000).unwrap();
         }
         assert_eq!(s.cache.len(), 1, "entries unseen for {CACHE_KEEP_ITERATIONS} scrapes are evicted");
+    }
+
+    #[test]
+    fn duplicate_series_are_dropped_and_counted_as_in_prometheus() {
+        let (mut s, storage) = scraper(JOB);
+        let counts = s.append_body("a 1\na 2\nb 3\n", Format::PrometheusText, 1000).unwrap();
+        assert_eq!((counts.scraped, counts.duplicates), (3, 1));
+        assert_eq!(select(&storage, "a")[0].samples, [Sample { timestamp_ms: 1000, value: 1.0 }]);
     }
 
     #[test]
