@@ -126,10 +126,10 @@ async fn basic_auth_bearer_tokens_and_gzip() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `openssl s_server -WWW` serving files from a folder over TLS, killed on drop.
-struct TlsServer(Child);
+/// A child process (a peer server), killed on drop.
+struct ChildGuard(Child);
 
-impl Drop for TlsServer {
+impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -210,7 +210,7 @@ async fn tls_with_private_ca_and_client_certificate() {
     std::fs::write(dir.join("metrics"), "tls_metric 7\n").unwrap();
     let tls_port = free_port();
     // -Verify 1: the client must present a certificate signed by the CA.
-    let server = TlsServer(
+    let server = ChildGuard(
         Command::new("openssl")
             .args([
                 "s_server",
@@ -286,4 +286,152 @@ fn a_bad_ca_file_is_refused_at_startup() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("job \"j\": unable to use specified CA cert"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How a raw misbehaving target answers.
+#[derive(Clone, Copy)]
+enum Misbehaviour {
+    Garbage,
+    /// Promises more bytes than it sends, then closes.
+    Truncated,
+    /// More bytes than the job's body_size_limit.
+    Oversize,
+    InvalidUtf8,
+    /// Accepts the connection and never answers.
+    Hang,
+    Fine,
+}
+
+/// A raw TCP target, so it can break HTTP in ways a framework would not.
+async fn start_raw_target(behaviour: Misbehaviour) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (length, body): (usize, Vec<u8>) = match behaviour {
+                    Misbehaviour::Garbage => (0, b"<html>this is { not metrics\n".to_vec()),
+                    Misbehaviour::Truncated => (1000, b"metric_a 1\nmetric_b".to_vec()),
+                    Misbehaviour::Oversize => (0, "big_metric 1\n".repeat(500).into_bytes()),
+                    Misbehaviour::InvalidUtf8 => (0, b"m{a=\"\xff\xfe\"} 1\n".to_vec()),
+                    Misbehaviour::Hang => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        return;
+                    }
+                    Misbehaviour::Fine => (0, b"fine_metric 1\n".to_vec()),
+                };
+                let length = if length == 0 { body.len() } else { length };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn misbehaving_targets_are_down_with_a_clear_error_and_the_rest_keeps_scraping() {
+    let behaviours = [
+        ("garbage", Misbehaviour::Garbage),
+        ("truncated", Misbehaviour::Truncated),
+        ("oversize", Misbehaviour::Oversize),
+        ("invalid_utf8", Misbehaviour::InvalidUtf8),
+        ("hang", Misbehaviour::Hang),
+        ("fine", Misbehaviour::Fine),
+    ];
+    let mut jobs = String::new();
+    for (name, behaviour) in behaviours {
+        let port = start_raw_target(behaviour).await;
+        jobs.push_str(&format!(
+            "  - job_name: {name}\n    body_size_limit: 1KB\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        ));
+    }
+    let config = format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n{jobs}");
+    let vigil = Vigil::start(free_port(), &config);
+    let health = settled_health(&vigil, behaviours.len()).await;
+
+    let expect_down = [
+        ("garbage", "line 1, column 1: invalid metric name"),
+        ("truncated", "error decoding response body"),
+        ("oversize", "body size limit exceeded (limit: 1024 bytes)"),
+        ("invalid_utf8", "response body is not valid UTF-8 at byte 5"),
+        ("hang", "operation timed out"),
+    ];
+    for (job, want) in expect_down {
+        let (state, error) = &health[job];
+        assert_eq!(state, "down", "{job}: {error}");
+        assert!(error.contains(want), "{job}: lastError {error:?} lacks {want:?}");
+    }
+    assert_eq!(health["fine"], ("up".to_owned(), String::new()));
+
+    // The good target's data is there, and `up` says who failed.
+    let body = reqwest::get(vigil.url("/api/v1/query?query=up")).await.unwrap().text().await.unwrap();
+    let json: Value = serde_json::from_str(&body).unwrap();
+    let mut up: Vec<(String, String)> = json["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (r["metric"]["job"].as_str().unwrap_or("").to_owned(), r["value"][1].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    up.sort();
+    let want: Vec<(String, String)> =
+        [("fine", "1"), ("garbage", "0"), ("hang", "0"), ("invalid_utf8", "0"), ("oversize", "0"), ("truncated", "0")]
+            .iter()
+            .map(|(j, v)| (j.to_string(), v.to_string()))
+            .collect();
+    assert_eq!(up, want);
+}
+
+#[tokio::test]
+async fn scrapes_the_real_node_exporter() {
+    const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+    assert!(
+        Path::new(NODE_EXPORTER).exists(),
+        "{NODE_EXPORTER} is missing: install it with `apt-get install -y prometheus-node-exporter` (or `cargo xtask setup --test-packages`)"
+    );
+    let exporter_port = free_port();
+    let exporter = ChildGuard(
+        Command::new(NODE_EXPORTER)
+            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node exporter"),
+    );
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
+    );
+    let vigil = Vigil::start(free_port(), &config);
+    let health = settled_health(&vigil, 1).await;
+    assert_eq!(health["node"], ("up".to_owned(), String::new()));
+    for query in ["node_exporter_build_info", "node_cpu_seconds_total", "node_memory_MemTotal_bytes"] {
+        let body =
+            reqwest::get(vigil.url(&format!("/api/v1/query?query={query}"))).await.unwrap().text().await.unwrap();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        let result = json["data"]["result"].as_array().cloned().unwrap_or_default();
+        assert!(!result.is_empty(), "{query}: {json}");
+        assert_eq!(result[0]["metric"]["job"], "node", "{query}");
+    }
+    let samples =
+        reqwest::get(vigil.url("/api/v1/query?query=scrape_samples_scraped")).await.unwrap().text().await.unwrap();
+    let json: Value = serde_json::from_str(&samples).unwrap();
+    let scraped: f64 = json["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    assert!(scraped > 100.0, "node exporter exposes hundreds of samples, got {scraped}");
+    drop(exporter);
 }
