@@ -32,9 +32,14 @@ fn body(samples: usize) -> String {
 
 fn bench(c: &mut Criterion) {
     let text = body(10_000);
+    // The same body measured twice: samples per second and bytes per second.
     let mut group = c.benchmark_group("exposition");
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("prometheus_text_10k_samples", |b| {
+        b.iter(|| parse(black_box(&text), Format::PrometheusText).map(|s| s.samples.len()))
+    });
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("prometheus_text_10k_samples_bytes", |b| {
         b.iter(|| parse(black_box(&text), Format::PrometheusText).map(|s| s.samples.len()))
     });
     group.finish();

@@ -142,7 +142,35 @@ pub fn parse(body: &str, format: Format) -> Result<Exposition<'_>, ExpositionErr
         let sample = LineParser { line, pos: 0, line_no, format }.parse_sample()?;
         out.samples.push(sample);
     }
+    merge_split_families(&mut out.metadata);
     Ok(out)
+}
+
+/// Merges metadata entries of a family whose descriptor lines were not
+/// adjacent; later lines win, as they would have overwritten in place.
+fn merge_split_families(metadata: &mut Vec<FamilyMetadata<'_>>) {
+    let mut first_index: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(metadata.len());
+    let mut merged: Vec<FamilyMetadata<'_>> = Vec::with_capacity(metadata.len());
+    let mut split = false;
+    for entry in metadata.iter() {
+        match first_index.get(entry.family) {
+            Some(&i) => {
+                split = true;
+                let target = &mut merged[i];
+                target.kind = entry.kind.or(target.kind);
+                target.help = entry.help.clone().or(target.help.take());
+                target.unit = entry.unit.or(target.unit);
+            }
+            None => {
+                first_index.insert(entry.family, merged.len());
+                merged.push(entry.clone());
+            }
+        }
+    }
+    if split {
+        *metadata = merged;
+    }
 }
 
 /// Reads `# HELP`, `# TYPE` and `# UNIT`; other comments are ignored.
@@ -162,9 +190,11 @@ fn parse_descriptor<'a>(
     if family.is_empty() {
         return Err(ExpositionError { line: line_no, column, message: format!("{keyword} needs a metric name") });
     }
-    let index = match metadata.iter().position(|m| m.family == family) {
-        Some(i) => i,
-        None => {
+    // HELP, TYPE and UNIT of a family come together, so only the last entry
+    // is checked here; a family split across the body is merged at the end.
+    let index = match metadata.last() {
+        Some(last) if last.family == family => metadata.len() - 1,
+        _ => {
             metadata.push(FamilyMetadata { family, ..FamilyMetadata::default() });
             metadata.len() - 1
         }
@@ -519,6 +549,12 @@ mod tests {
                 },
                 FamilyMetadata { family: "b", kind: Some(MetricType::Unknown), help: None, unit: None },
             ]
+        );
+        let split = parse("# TYPE a gauge\n# TYPE b counter\n# HELP a late help\n", Format::PrometheusText).unwrap();
+        assert_eq!(split.metadata.len(), 2);
+        assert_eq!(
+            (split.metadata[0].kind, split.metadata[0].help.as_deref()),
+            (Some(MetricType::Gauge), Some("late help"))
         );
         let err = parse("x 1\n# TYPE x bogus\n", Format::PrometheusText).unwrap_err();
         assert_eq!((err.line, err.column, err.message.as_str()), (2, 10, "invalid metric type \"bogus\""));
