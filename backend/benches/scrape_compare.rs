@@ -5,7 +5,7 @@
 //! Run: `cargo bench -p vigil --bench scrape_compare` (needs
 //! `/usr/bin/prometheus`: `apt-get install -y prometheus`). Knobs, as
 //! environment variables: `TARGETS` (default 20), `SERIES` per target
-//! (default 5000), `SECONDS` of scraping (default 60); the interval is 1s.
+//! (default 5000), `DURATION_SECONDS` of scraping (default 60); the interval is 1s.
 
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -118,7 +118,7 @@ fn main() {
     // `cargo bench` passes --bench; ignore arguments.
     let targets = env_or("TARGETS", 20);
     let series = env_or("SERIES", 5000);
-    let seconds = env_or("SECONDS", 60) as u64;
+    let seconds = env_or("DURATION_SECONDS", 60) as u64;
     assert!(
         std::path::Path::new("/usr/bin/prometheus").exists(),
         "/usr/bin/prometheus is missing: install it with `apt-get install -y prometheus`"

@@ -7,11 +7,12 @@
 //! goes away marks all its series stale when its loop stops.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use vigil_shared::model::{Labels, METRIC_NAME};
@@ -158,11 +159,11 @@ pub struct Scraper {
     pub storage: Arc<dyn Storage>,
     pub health: Arc<Mutex<TargetHealth>>,
     /// Series written by the last scrape, for staleness markers.
-    last_series: HashSet<SeriesRef>,
+    last_series: FxHashSet<SeriesRef>,
     /// Series text as the target writes it → the series it became (`None`
     /// when metric relabeling drops it). Known series skip label merging,
     /// relabeling, limit checks and the store's label lookup.
-    cache: HashMap<String, CacheEntry>,
+    cache: FxHashMap<String, CacheEntry>,
     /// Counts scrapes, to evict cache entries not seen for a while.
     iteration: u64,
     /// References of `up` and the `scrape_*` series, once created.
@@ -179,8 +180,8 @@ impl Scraper {
             job,
             storage,
             health: Arc::new(Mutex::new(TargetHealth::default())),
-            last_series: HashSet::new(),
-            cache: HashMap::new(),
+            last_series: FxHashSet::default(),
+            cache: FxHashMap::default(),
             iteration: 0,
             report_refs: None,
             forced_error,
@@ -288,8 +289,12 @@ impl Scraper {
         let iteration = self.iteration;
         let config = &self.job.config;
         let limits = self.job.limits;
+        // Samples go straight into the batch; dropping it on an error below
+        // discards them all, so a failed scrape still stores nothing.
         let mut appender = self.storage.appender();
-        let mut batch: Vec<(SeriesRef, Sample)> = Vec::with_capacity(parsed.samples.len());
+        let mut seen: FxHashSet<SeriesRef> =
+            FxHashSet::with_capacity_and_hasher(self.last_series.len(), Default::default());
+        let mut kept = 0usize;
         for sample in &parsed.samples {
             let t = match (config.honor_timestamps, sample.timestamp_ms) {
                 (true, Some(t)) => t,
@@ -313,20 +318,16 @@ impl Scraper {
                 }
             };
             if let Some(series) = series {
-                batch.push((series, Sample { timestamp_ms: t, value: sample.value }));
+                appender.append_ref(series, Sample { timestamp_ms: t, value: sample.value });
+                seen.insert(series);
+                kept += 1;
             }
         }
-        if limits.sample > 0 && batch.len() as u64 > limits.sample {
+        if limits.sample > 0 && kept as u64 > limits.sample {
             return Err(ScrapeError::Limit(format!(
-                "sample limit exceeded (number of samples: {}, limit: {})",
-                batch.len(),
+                "sample limit exceeded (number of samples: {kept}, limit: {})",
                 limits.sample
             )));
-        }
-        let mut seen = HashSet::with_capacity(batch.len());
-        for (series, sample) in &batch {
-            appender.append_ref(*series, *sample);
-            seen.insert(*series);
         }
         for gone in self.last_series.difference(&seen) {
             appender.append_ref(*gone, Sample { timestamp_ms, value: f64::from_bits(STALE_NAN_BITS) });
@@ -339,19 +340,7 @@ impl Scraper {
             self.cache.retain(|_, entry| entry.last_iteration + CACHE_KEEP_ITERATIONS > iteration);
         }
         self.last_series = seen;
-        let metadata = parsed
-            .metadata
-            .iter()
-            .map(|m| MetricMetadata {
-                metric: m.family.to_owned(),
-                kind: m.kind.unwrap_or(exposition::MetricType::Unknown).as_str(),
-                help: m.help.as_deref().unwrap_or("").to_owned(),
-                unit: m.unit.unwrap_or("").to_owned(),
-            })
-            .collect();
-        if let Ok(mut health) = self.health.lock() {
-            health.metadata = Arc::new(metadata);
-        }
+        self.update_metadata(&parsed.metadata);
         if report.duplicates > 0 {
             // As Prometheus: the scrape stands, the duplicates are dropped
             // and counted.
@@ -359,10 +348,38 @@ impl Scraper {
         }
         Ok(ScrapeCounts {
             scraped: parsed.samples.len(),
-            post_relabel: batch.len(),
+            post_relabel: kept,
             series_added: report.series_added,
             duplicates: report.duplicates,
         })
+    }
+
+    /// Keeps the target's HELP/TYPE/UNIT for the metadata APIs; they rarely
+    /// change, so the stored copy is only rebuilt when they do.
+    fn update_metadata(&self, families: &[exposition::FamilyMetadata<'_>]) {
+        let Ok(mut health) = self.health.lock() else { return };
+        let kind = |m: &exposition::FamilyMetadata<'_>| m.kind.unwrap_or(exposition::MetricType::Unknown).as_str();
+        let unchanged = health.metadata.len() == families.len()
+            && health.metadata.iter().zip(families).all(|(old, new)| {
+                old.metric == new.family
+                    && old.kind == kind(new)
+                    && old.help == new.help.as_deref().unwrap_or("")
+                    && old.unit == new.unit.unwrap_or("")
+            });
+        if unchanged {
+            return;
+        }
+        health.metadata = Arc::new(
+            families
+                .iter()
+                .map(|m| MetricMetadata {
+                    metric: m.family.to_owned(),
+                    kind: kind(m),
+                    help: m.help.as_deref().unwrap_or("").to_owned(),
+                    unit: m.unit.unwrap_or("").to_owned(),
+                })
+                .collect(),
+        );
     }
 
     fn mark_all_stale(&mut self, timestamp_ms: i64) {
