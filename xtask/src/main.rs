@@ -22,8 +22,10 @@ commands:
   build-ui            build the dashboard app into dist/ with trunk (release)
   run [ARGS...]       setup, build-ui, build vigil (release) and start it with
                       examples/vigil.yml on http://127.0.0.1:9090; ARGS go to vigil
+  fuzz [SECONDS]       run every cargo-fuzz target (fuzz/) for SECONDS each (default 60)
   test                setup --test-packages, build-ui, then every test: native, wasm32 build
-                      of the shared crate, backend integration and browser end-to-end";
+                      of the shared crate, backend integration and browser end-to-end,
+                      and a short run of every fuzz target";
 
 /// Trunk 0.22 needs a newer rustc than the project's fixed 1.95.
 const TRUNK_VERSION_REQ: &str = "^0.21";
@@ -38,6 +40,10 @@ fn main() -> Result<()> {
         Some("build-ui") => build_ui(),
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("fuzz") => {
+            let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+            fuzz(seconds)
+        }
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown or missing command");
@@ -184,6 +190,30 @@ fn run(vigil_args: &[String]) -> Result<()> {
     cmd.args(["--config.file", "examples/vigil.yml"]).args(vigil_args);
     eprintln!("xtask: starting Vigil on http://127.0.0.1:9090 (Ctrl-C stops it)");
     run_cmd(&mut cmd)
+}
+
+/// The parsers' fuzz targets, in `fuzz/fuzz_targets/`.
+const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json"];
+
+/// Seconds each fuzz target runs inside `cargo xtask test`: enough to catch
+/// shallow crashes on every change; `cargo xtask fuzz` runs longer.
+const TEST_FUZZ_SECONDS: u32 = 10;
+
+fn fuzz(seconds: u32) -> Result<()> {
+    if output_of("cargo", &["fuzz", "--version"]).is_none() {
+        run_cmd(cargo().args(["install", "--locked", "cargo-fuzz"]))?;
+    }
+    for target in FUZZ_TARGETS {
+        // cargo-fuzz passes nightly-only sanitizer flags; RUSTC_BOOTSTRAP
+        // lets the project's fixed stable toolchain accept them.
+        run_cmd(
+            cargo()
+                .args(["fuzz", "run", "-O", target, "--", &format!("-max_total_time={seconds}")])
+                .current_dir("fuzz")
+                .env("RUSTC_BOOTSTRAP", "1"),
+        )?;
+    }
+    Ok(())
 }
 
 fn test() -> Result<()> {
