@@ -226,5 +226,6 @@ fn test() -> Result<()> {
         cargo()
             .args(["test", "--workspace", "--exclude", "vigil-frontend"])
             .env("CHROMEDRIVER", "/usr/bin/chromedriver"),
-    )
+    )?;
+    fuzz(TEST_FUZZ_SECONDS)
 }
