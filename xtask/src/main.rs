@@ -222,10 +222,44 @@ fn test() -> Result<()> {
     run_cmd(cargo().args(["build", "-p", "vigil-shared", "--target", "wasm32-unknown-unknown"]))?;
     // The browser test needs the app embedded in the vigil it starts.
     build_ui()?;
-    run_cmd(
-        cargo()
-            .args(["test", "--workspace", "--exclude", "vigil-frontend"])
-            .env("CHROMEDRIVER", "/usr/bin/chromedriver"),
-    )?;
-    fuzz(TEST_FUZZ_SECONDS)
+    fuzz(TEST_FUZZ_SECONDS)?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--exclude", "vigil-frontend"]).env("CHROMEDRIVER", "/usr/bin/chromedriver");
+    let (passed, failed) = run_and_count_tests(&mut cmd)?;
+    // One closing line for the whole suite, after cargo's per-binary ones.
+    println!("tests: {passed} passed, {failed} failed");
+    if passed == 0 {
+        bail!("the test suite ran no test");
+    }
+    Ok(())
+}
+
+/// Runs `cargo test`, echoing its output, and adds up the "test result"
+/// lines of every test binary.
+fn run_and_count_tests(cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: $ {}", describe(cmd));
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("cannot start {}", describe(cmd)))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test output")?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| -> u64 {
+                rest.split(';')
+                    .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse().ok())
+                    .unwrap_or(0)
+            };
+            passed += count("passed");
+            failed += count("failed");
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    if !status.success() {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("`{}` failed with {status}", describe(cmd));
+    }
+    Ok((passed, failed))
 }
