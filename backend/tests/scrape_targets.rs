@@ -162,7 +162,13 @@ fn make_certificates(dir: &Path) {
             "/CN=Vigil Test CA",
         ],
     );
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    // The server is valid for 127.0.0.1 and for a name no DNS knows, which
+    // only `tls_config.server_name` can reach.
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:metrics.vigil.test\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
     for (name, ext) in [("server", "san.ext"), ("client", "client.ext")] {
         openssl(
@@ -248,6 +254,14 @@ async fn tls_with_private_ca_and_client_certificate() {
   - job_name: untrusted
     scheme: https
     static_configs: [{{targets: ['{target}']}}]
+  - job_name: server_name
+    scheme: https
+    tls_config: {{ca_file: {d}/ca.pem, cert_file: {d}/client.pem, key_file: {d}/client.key, server_name: metrics.vigil.test}}
+    static_configs: [{{targets: ['{target}']}}]
+  - job_name: wrong_server_name
+    scheme: https
+    tls_config: {{ca_file: {d}/ca.pem, cert_file: {d}/client.pem, key_file: {d}/client.key, server_name: other.vigil.test}}
+    static_configs: [{{targets: ['{target}']}}]
   - job_name: insecure_no_client_cert
     scheme: https
     tls_config: {{insecure_skip_verify: true}}
@@ -255,8 +269,10 @@ async fn tls_with_private_ca_and_client_certificate() {
 "
     );
     let vigil = Vigil::start(free_port(), &config);
-    let health = settled_health(&vigil, 3).await;
+    let health = settled_health(&vigil, 5).await;
     assert_eq!(health["trusted"], ("up".to_owned(), String::new()));
+    assert_eq!(health["server_name"], ("up".to_owned(), String::new()));
+    assert_eq!(health["wrong_server_name"].0, "down", "the certificate is not valid for that name");
     assert_eq!(health["untrusted"].0, "down");
     assert!(health["untrusted"].1.to_lowercase().contains("certificate"), "{health:?}");
     assert_eq!(health["insecure_no_client_cert"].0, "down", "the server demands a client certificate");

@@ -85,7 +85,7 @@ impl ScrapeManager {
     pub fn apply(&self, config: &Config) -> anyhow::Result<()> {
         let mut runtimes = HashMap::new();
         for job in &config.scrape_configs {
-            let client = build_client(job).map_err(|e| anyhow::anyhow!("job {:?}: {e}", job.job_name))?;
+            let client = build_client(job, None).map_err(|e| anyhow::anyhow!("job {:?}: {e}", job.job_name))?;
             let limits = Limits::resolve(job, &config.global);
             runtimes.insert(job.job_name.clone(), Arc::new(JobRuntime { config: job.clone(), limits, client }));
         }
@@ -295,8 +295,18 @@ fn sync_targets(
 }
 
 /// The HTTP client of one job: redirects, compression and TLS as configured.
-fn build_client(job: &ScrapeConfig) -> Result<reqwest::Client, String> {
+///
+/// With `resolve`, the client connects to the given addresses whenever a URL
+/// names that host: this is how `tls_config.server_name` is honoured (the
+/// request names the server, the connection goes to the target's address).
+pub(crate) fn build_client(
+    job: &ScrapeConfig,
+    resolve: Option<(&str, &[std::net::SocketAddr])>,
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder().user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION")));
+    if let Some((host, addrs)) = resolve {
+        builder = builder.resolve_to_addrs(host, addrs);
+    }
     if !job.follow_redirects {
         builder = builder.redirect(reqwest::redirect::Policy::none());
     }
@@ -352,9 +362,6 @@ fn configure_tls(mut builder: reqwest::ClientBuilder, tls: &TlsConfig) -> Result
             other => return Err(format!("unsupported TLS min_version {other:?}: use TLS12 or TLS13")),
         };
         builder = builder.min_tls_version(version);
-    }
-    if tls.server_name.is_some() {
-        return Err("tls_config.server_name is not supported by this version of Vigil yet".to_owned());
     }
     Ok(builder)
 }

@@ -168,6 +168,8 @@ pub struct Scraper {
     iteration: u64,
     /// References of `up` and the `scrape_*` series, once created.
     report_refs: Option<[SeriesRef; 5]>,
+    /// The client and URL for a job with `tls_config.server_name`.
+    server_name_client: Option<(reqwest::Client, String)>,
     /// An error every scrape reports instead of running (e.g. the job's
     /// target_limit is exceeded).
     forced_error: Option<String>,
@@ -184,6 +186,7 @@ impl Scraper {
             cache: FxHashMap::default(),
             iteration: 0,
             report_refs: None,
+            server_name_client: None,
             forced_error,
         }
     }
@@ -242,12 +245,37 @@ impl Scraper {
         }
     }
 
-    async fn fetch(&self) -> Result<(String, Format), ScrapeError> {
+    /// With `tls_config.server_name`, the URL to request (host replaced by
+    /// the server name) and a client that connects it to the target's own
+    /// address; built once per target. Otherwise the job's shared client.
+    async fn client_and_url(&mut self) -> Result<(reqwest::Client, String), ScrapeError> {
+        let Some(server_name) = self.job.config.tls_config.as_ref().and_then(|t| t.server_name.clone()) else {
+            return Ok((self.job.client.clone(), self.target.scrape_url.clone()));
+        };
+        if let Some(cached) = &self.server_name_client {
+            return Ok(cached.clone());
+        }
+        let mut url = reqwest::Url::parse(&self.target.scrape_url)
+            .map_err(|e| ScrapeError::Credentials(format!("invalid scrape URL: {e}")))?;
+        let host = url.host_str().unwrap_or("").to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| ScrapeError::Credentials(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        let client =
+            super::build_client(&self.job.config, Some((&server_name, &addrs))).map_err(ScrapeError::Credentials)?;
+        url.set_host(Some(&server_name)).map_err(|e| ScrapeError::Credentials(format!("invalid server_name: {e}")))?;
+        let pair = (client, url.to_string());
+        self.server_name_client = Some(pair.clone());
+        Ok(pair)
+    }
+
+    async fn fetch(&mut self) -> Result<(String, Format), ScrapeError> {
+        let (client, url) = self.client_and_url().await?;
         let config = &self.job.config;
-        let mut request = self
-            .job
-            .client
-            .get(&self.target.scrape_url)
+        let mut request = client
+            .get(&url)
             .header(reqwest::header::ACCEPT, ACCEPT_HEADER)
             .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.target.timeout.as_secs_f64()))
             .timeout(self.target.timeout);
