@@ -1,8 +1,9 @@
 //! An in-memory store behind the [`Storage`] traits.
 //!
 //! It exists so every layer above storage can be built and tested now; it
-//! keeps everything in RAM and loses it on exit. The durable TSDB replaces
-//! it without changing callers.
+//! keeps everything in RAM, compressed in XOR chunks of up to 120 samples,
+//! and loses it on exit. The durable TSDB (WAL, blocks) grows out of it
+//! without changing callers.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -10,6 +11,7 @@ use std::sync::RwLock;
 use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;
 
+use super::chunk::{SAMPLES_PER_CHUNK, XorChunk};
 use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
 /// Series in a vector indexed by [`SeriesRef`], plus a label index to find
@@ -28,7 +30,47 @@ struct Inner {
 #[derive(Debug)]
 struct MemSeries {
     labels: Labels,
-    samples: Vec<Sample>,
+    /// Oldest first; only the last one is appended to.
+    chunks: Vec<TimedChunk>,
+    /// The newest sample, for the order check without decoding.
+    last: Option<Sample>,
+}
+
+/// A chunk with the time range it covers, so queries skip chunks outside
+/// their range without decoding them.
+#[derive(Debug)]
+struct TimedChunk {
+    min_t: i64,
+    max_t: i64,
+    chunk: XorChunk,
+}
+
+impl MemSeries {
+    fn push(&mut self, sample: Sample) {
+        let full = self.chunks.last().is_none_or(|c| c.chunk.num_samples() >= SAMPLES_PER_CHUNK);
+        if full {
+            self.chunks.push(TimedChunk {
+                min_t: sample.timestamp_ms,
+                max_t: sample.timestamp_ms,
+                chunk: XorChunk::new(),
+            });
+        }
+        if let Some(head) = self.chunks.last_mut() {
+            head.chunk.append(sample.timestamp_ms, sample.value);
+            head.max_t = sample.timestamp_ms;
+        }
+        self.last = Some(sample);
+    }
+
+    fn samples_between(&self, mint: i64, maxt: i64) -> Vec<Sample> {
+        self.chunks
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .flat_map(|c| c.chunk.iter())
+            .filter(|(t, _)| (mint..=maxt).contains(t))
+            .map(|(timestamp_ms, value)| Sample { timestamp_ms, value })
+            .collect()
+    }
 }
 
 impl MemoryStorage {
@@ -38,7 +80,7 @@ impl MemoryStorage {
 
     /// Number of series held.
     pub fn series_count(&self) -> usize {
-        self.read().series.iter().filter(|s| !s.samples.is_empty()).count()
+        self.read().series.iter().filter(|s| s.last.is_some()).count()
     }
 
     // A poisoned lock means a writer panicked mid-commit; every mutation is a
@@ -78,7 +120,7 @@ impl Appender for MemoryAppender<'_> {
             return *r;
         }
         let r = SeriesRef(inner.series.len() as u64);
-        inner.series.push(MemSeries { labels: labels.clone(), samples: Vec::new() });
+        inner.series.push(MemSeries { labels: labels.clone(), chunks: Vec::new(), last: None });
         inner.by_labels.insert(labels.clone(), r);
         self.series_added += 1;
         r
@@ -96,9 +138,9 @@ impl Appender for MemoryAppender<'_> {
                 report.unknown_series += 1;
                 continue;
             };
-            match check_order(target.samples.last(), sample) {
+            match check_order(target.last.as_ref(), sample) {
                 Ok(true) => {
-                    target.samples.push(sample);
+                    target.push(sample);
                     report.appended += 1;
                 }
                 Ok(false) => {}
@@ -141,9 +183,8 @@ impl Querier for MemoryQuerier<'_> {
             .iter()
             .filter(|s| matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))))
             .filter_map(|s| {
-                let from = s.samples.partition_point(|x| x.timestamp_ms < self.mint);
-                let to = s.samples.partition_point(|x| x.timestamp_ms <= self.maxt);
-                (from < to).then(|| Series { labels: s.labels.clone(), samples: s.samples[from..to].to_vec() })
+                let samples = s.samples_between(self.mint, self.maxt);
+                (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
             })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -194,6 +235,22 @@ mod tests {
         let mut app = storage.appender();
         assert_eq!(app.series_ref(&labels("x", "a")), a, "a later batch gets the same reference");
         assert_eq!(app.commit().unwrap().series_added, 0);
+    }
+
+    #[test]
+    fn many_samples_span_chunks_and_read_back_by_range() {
+        let storage = MemoryStorage::new();
+        let l = labels("x", "a");
+        let mut app = storage.appender();
+        for i in 0..1000 {
+            app.append(&l, Sample { timestamp_ms: i * 1000, value: i as f64 });
+        }
+        assert_eq!(app.commit().unwrap().appended, 1000);
+        let q = storage.querier(250_000, 749_999).unwrap();
+        let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
+        let values: Vec<f64> = got[0].samples.iter().map(|s| s.value).collect();
+        assert_eq!(values, (250..750).map(|i| i as f64).collect::<Vec<_>>());
+        assert_eq!(storage.read().series[0].chunks.len(), 9, "1000 samples in chunks of 120");
     }
 
     #[test]
