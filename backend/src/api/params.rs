@@ -10,30 +10,30 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Seconds written as a float, in milliseconds; `Err(())` for text that is
+/// not a number, `Ok(None)` for a number that does not fit (we refuse it
+/// rather than wrap or clamp).
+fn seconds_to_ms(text: &str) -> Result<Option<i64>, ()> {
+    let seconds: f64 = text.parse().map_err(|_| ())?;
+    let ms = (seconds * 1000.0).round();
+    Ok((ms.is_finite() && ms.abs() <= 9.2e18).then_some(ms as i64))
+}
+
 /// A time: `1435781451.781` or `2015-07-01T20:10:51.781Z`.
 pub fn parse_time(text: &str) -> Result<i64, String> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        let ms = (seconds * 1000.0).round();
-        // Prometheus clamps to its min/max time; we refuse what cannot be
-        // represented instead of wrapping.
-        if !ms.is_finite() || ms.abs() > 9.2e18 {
-            return Err(format!("cannot parse {text:?} to a valid timestamp"));
-        }
-        return Ok(ms as i64);
+    let invalid = || format!("cannot parse {text:?} to a valid timestamp");
+    match seconds_to_ms(text) {
+        Ok(ms) => ms.ok_or_else(invalid),
+        Err(()) => parse_rfc3339(text).ok_or_else(invalid),
     }
-    parse_rfc3339(text).ok_or_else(|| format!("cannot parse {text:?} to a valid timestamp"))
 }
 
 /// A step: `15`, `0.5` (seconds) or `1m`.
 pub fn parse_step(text: &str) -> Result<i64, String> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        let ms = (seconds * 1000.0).round();
-        if !ms.is_finite() || ms.abs() > 9.2e18 {
-            return Err(format!("cannot parse {text:?} to a valid duration. It overflows int64"));
-        }
-        return Ok(ms as i64);
+    match seconds_to_ms(text) {
+        Ok(ms) => ms.ok_or_else(|| format!("cannot parse {text:?} to a valid duration. It overflows int64")),
+        Err(()) => parse_duration_ms(text).ok_or_else(|| format!("cannot parse {text:?} to a valid duration")),
     }
-    parse_duration_ms(text).ok_or_else(|| format!("cannot parse {text:?} to a valid duration"))
 }
 
 /// RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) to Unix milliseconds.
