@@ -8,8 +8,15 @@ use vigil::scrape::exposition::{Format, parse};
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         for format in [Format::PrometheusText, Format::OpenMetrics] {
-            if let Err(e) = parse(text, format) {
-                assert!(e.line >= 1 && e.column >= 1);
+            match parse(text, format) {
+                Ok(parsed) => {
+                    for sample in &parsed.samples {
+                        if let Err(e) = sample.series() {
+                            assert!(e.line >= 1 && e.column >= 1);
+                        }
+                    }
+                }
+                Err(e) => assert!(e.line >= 1 && e.column >= 1),
             }
         }
     }

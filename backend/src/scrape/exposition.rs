@@ -28,17 +28,36 @@ impl Format {
     }
 }
 
-/// One sample line, borrowing from the body where it can.
+/// One sample line, borrowing from the body. The name and labels are
+/// checked for syntax while parsing but only split out by [`series`], which
+/// the scraper calls for series it has not seen before: a known series costs
+/// no label parsing or allocation at all.
+///
+/// [`series`]: ExposedSample::series
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExposedSample<'a> {
-    /// The line's name and label text as written (`m{a="b"}`): a cheap key
-    /// for the scrape cache, since a series is written the same way on every
-    /// scrape of a target.
+    /// The line's name and label text as written (`m{a="b"}`): the scrape
+    /// cache's key, since a target writes a series the same way every time.
     pub series_text: &'a str,
-    pub name: Cow<'a, str>,
-    pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     pub value: f64,
     pub timestamp_ms: Option<i64>,
+    /// 1-based line in the body, for errors found by `series`.
+    pub line: usize,
+}
+
+/// A metric name and its labels, borrowed where no escape forced a copy.
+pub type SeriesParts<'a> = (Cow<'a, str>, Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> ExposedSample<'a> {
+    /// The metric name and labels, in the order written. Fails on a label
+    /// name given twice.
+    pub fn series(&self) -> Result<SeriesParts<'a>, ExpositionError> {
+        let mut parser =
+            LineParser { line: self.series_text, pos: 0, line_no: self.line, format: Format::PrometheusText };
+        let mut labels = Vec::new();
+        let name = parser.parse_name_and_labels(Some(&mut labels))?;
+        Ok((name.unwrap_or(Cow::Borrowed("")), labels))
+    }
 }
 
 /// Where and why a body failed to parse.
@@ -265,22 +284,35 @@ impl<'a> LineParser<'a> {
         }
     }
 
-    fn parse_sample(mut self) -> Result<ExposedSample<'a>, ExpositionError> {
+    /// Parses a metric name and an optional label set from the start of the
+    /// line, leaving `pos` at the end of the series text. With `labels`,
+    /// collects them (and refuses duplicates); without, only checks syntax.
+    fn parse_name_and_labels(
+        &mut self,
+        mut labels: Option<&mut Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+    ) -> Result<Option<Cow<'a, str>>, ExpositionError> {
         let mut name: Option<Cow<'a, str>> = None;
         if self.peek() != Some(b'{') {
             name = Some(Cow::Borrowed(self.take_name(true)?));
         }
-        let mut labels = Vec::new();
         let name_end = self.pos;
         self.skip_blanks();
-        let mut before_value = name_end;
         if self.peek() == Some(b'{') {
             self.pos += 1;
-            self.parse_labels(&mut name, &mut labels)?;
-            before_value = self.pos;
-            self.skip_blanks();
+            self.parse_labels(&mut name, labels.as_deref_mut())?;
+        } else {
+            self.pos = name_end;
         }
-        let name = name.ok_or_else(|| self.error("metric name is missing"))?;
+        Ok(name)
+    }
+
+    fn parse_sample(mut self) -> Result<ExposedSample<'a>, ExpositionError> {
+        let name = self.parse_name_and_labels(None)?;
+        let before_value = self.pos;
+        self.skip_blanks();
+        if name.is_none() {
+            return Err(self.error("metric name is missing"));
+        }
         let series_text = &self.line[..before_value];
         if self.pos == before_value {
             return Err(self.error("expected a space before the sample value"));
@@ -306,7 +338,7 @@ impl<'a> LineParser<'a> {
             Some(b'#') if self.format == Format::OpenMetrics => {}
             Some(_) => return Err(self.error("unexpected text after the sample")),
         }
-        Ok(ExposedSample { series_text, name, labels, value, timestamp_ms })
+        Ok(ExposedSample { series_text, value, timestamp_ms, line: self.line_no })
     }
 
     fn parse_timestamp(&self, text: &str) -> Option<i64> {
@@ -350,7 +382,7 @@ impl<'a> LineParser<'a> {
     fn parse_labels(
         &mut self,
         name: &mut Option<Cow<'a, str>>,
-        labels: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+        mut labels: Option<&mut Vec<(Cow<'a, str>, Cow<'a, str>)>>,
     ) -> Result<(), ExpositionError> {
         loop {
             self.skip_blanks();
@@ -388,10 +420,12 @@ impl<'a> LineParser<'a> {
                 return Err(self.error("expected '\"' to start the label value"));
             }
             let value = self.take_quoted()?;
-            if labels.iter().any(|(n, _)| *n == label_name) {
-                return Err(self.error(format!("duplicate label name {label_name:?}")));
+            if let Some(labels) = labels.as_deref_mut() {
+                if labels.iter().any(|(n, _)| *n == label_name) {
+                    return Err(self.error(format!("duplicate label name {label_name:?}")));
+                }
+                labels.push((label_name, value));
             }
-            labels.push((label_name, value));
             self.finish_label_pair()?;
         }
     }
@@ -489,8 +523,9 @@ mod tests {
         ];
         for (body, name, labels, value, ts) in cases {
             let s = one(body, Format::PrometheusText);
-            assert_eq!(s.name, *name, "{body}");
-            let got: Vec<(&str, &str)> = s.labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
+            let (got_name, got_labels) = s.series().unwrap();
+            assert_eq!(got_name, *name, "{body}");
+            let got: Vec<(&str, &str)> = got_labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())).collect();
             assert_eq!(got, *labels, "{body}");
             assert_eq!(s.value, *value, "{body}");
             assert_eq!(s.timestamp_ms, *ts, "{body}");
@@ -528,7 +563,12 @@ mod tests {
             ("x 1 2 3", 1, 7, "unexpected text after the sample"),
         ];
         for (body, line, column, want) in cases {
-            let err = parse(body, Format::PrometheusText).unwrap_err();
+            // Syntax errors come from `parse`; a duplicate label name from
+            // `series`, which only runs for series not seen before.
+            let err = match parse(body, Format::PrometheusText) {
+                Err(e) => e,
+                Ok(parsed) => parsed.samples.iter().find_map(|s| s.series().err()).expect("an error"),
+            };
             assert!(err.message.contains(want), "{body:?}: {err}");
             assert_eq!((err.line, err.column), (line, column), "{body:?}: {err}");
         }
@@ -564,8 +604,9 @@ mod tests {
     fn borrows_when_no_escapes() {
         let s = one("m{a=\"plain\"}  1", Format::PrometheusText);
         assert_eq!(s.series_text, "m{a=\"plain\"}");
-        assert!(matches!(s.labels[0].1, Cow::Borrowed(_)));
-        assert!(matches!(s.name, Cow::Borrowed(_)));
+        let (name, labels) = s.series().unwrap();
+        assert!(matches!(labels[0].1, Cow::Borrowed(_)));
+        assert!(matches!(name, Cow::Borrowed(_)));
     }
 
     #[test]
@@ -594,7 +635,8 @@ mod tests {
                 let body = format!("m{{a=\"{escaped}\"}} {v}\n");
                 let samples = parse(&body, Format::PrometheusText).map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?.samples;
                 prop_assert_eq!(samples.len(), 1);
-                prop_assert_eq!(samples[0].labels[0].1.as_ref(), value.as_str());
+                let (_, labels) = samples[0].series().map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(labels[0].1.as_ref(), value.as_str());
                 prop_assert_eq!(samples[0].value, v);
             }
         }

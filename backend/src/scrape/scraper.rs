@@ -334,7 +334,7 @@ impl Scraper {
                     entry.series
                 }
                 None => {
-                    let series = match sample_labels(&self.target, config, sample) {
+                    let series = match sample_labels(&self.target, config, sample)? {
                         Some(labels) => {
                             check_label_limits(&labels, &limits)?;
                             Some(appender.series_ref(&labels))
@@ -489,14 +489,19 @@ fn secret(inline: &str, file: Option<&std::path::Path>) -> Result<String, Scrape
 
 /// The final labels of a scraped sample: merged with the target's labels,
 /// then `metric_relabel_configs`. `None` when relabeling drops it.
-fn sample_labels(target: &Target, config: &ScrapeConfig, sample: &ExposedSample<'_>) -> Option<Labels> {
-    let merged = merge_target_labels(target, config.honor_labels, &sample.name, &sample.labels);
+fn sample_labels(
+    target: &Target,
+    config: &ScrapeConfig,
+    sample: &ExposedSample<'_>,
+) -> Result<Option<Labels>, ScrapeError> {
+    let (name, scraped) = sample.series()?;
+    let merged = merge_target_labels(target, config.honor_labels, &name, &scraped);
     if config.metric_relabel_configs.is_empty() {
-        return Some(Labels::from_pairs(merged));
+        return Ok(Some(Labels::from_pairs(merged)));
     }
-    relabel::process(merged.into_iter().collect::<BTreeMap<_, _>>(), &config.metric_relabel_configs)
+    Ok(relabel::process(merged.into_iter().collect::<BTreeMap<_, _>>(), &config.metric_relabel_configs)
         .filter(|labels| labels.contains_key(METRIC_NAME))
-        .map(Labels::from_pairs)
+        .map(Labels::from_pairs))
 }
 
 /// Merges a scraped sample's labels with the target's. Without

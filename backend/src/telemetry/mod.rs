@@ -83,7 +83,12 @@ mod tests {
         let text = telemetry.encode().unwrap();
         // Our own scraper must read what we expose.
         let samples = exposition::parse(&text, Format::OpenMetrics).unwrap().samples;
-        let find = |name: &str| samples.iter().find(|s| s.name == name).map(|s| s.value);
+        let find = |name: &str| {
+            samples
+                .iter()
+                .find(|s| s.series_text == name || s.series_text.starts_with(&format!("{name}{{")))
+                .map(|s| s.value)
+        };
         assert_eq!(find("prometheus_http_requests_total"), Some(1.0));
         assert_eq!(find("prometheus_http_request_duration_seconds_count"), Some(1.0));
         assert!(find("process_resident_memory_bytes").is_some_and(|v| v > 1e6), "{text}");
