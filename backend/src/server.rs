@@ -45,11 +45,28 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     })?;
     let bound = listener.local_addr()?;
 
-    warn!(
-        path = %options.storage_path.display(),
-        "samples are kept in memory only: the durable TSDB is not built yet, so data is lost on exit"
+    let started = std::time::Instant::now();
+    let wal_dir = options.storage_path.join("wal");
+    let (head, replay) = MemoryStorage::open(&wal_dir)?;
+    info!(
+        path = %wal_dir.display(),
+        series = replay.series,
+        samples = replay.samples,
+        segments = replay.segments,
+        bytes = replay.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "replayed the write-ahead log"
     );
-    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    if let Some((segment, offset, why)) = &replay.corruption {
+        warn!(segment, offset, reason = %why, "the WAL had a torn or corrupt tail; it was cut off there and everything before it kept");
+    }
+    if replay.orphan_samples > 0 {
+        warn!(samples = replay.orphan_samples, "the WAL held samples of series it never described; they were skipped");
+    }
+    warn!(
+        "blocks, compaction and retention are not built yet: the head and its WAL keep every sample, in memory and on disk"
+    );
+    let storage: Arc<dyn Storage> = Arc::new(head);
     let telemetry = Telemetry::new();
     let engine = Engine::new(Arc::clone(&storage), DEFAULT_LOOKBACK);
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));

@@ -1,9 +1,12 @@
-//! An in-memory store behind the [`Storage`] traits.
+//! The head: series and their recent samples in memory, compressed in XOR
+//! chunks of up to 120 samples, behind the [`Storage`] traits.
 //!
-//! It exists so every layer above storage can be built and tested now; it
-//! keeps everything in RAM, compressed in XOR chunks of up to 120 samples,
-//! and loses it on exit. The durable TSDB (WAL, blocks) grows out of it
-//! without changing callers.
+//! Opened on a folder ([`MemoryStorage::open`]), every commit is written to
+//! the write-ahead log before it returns, and the log is replayed on the next
+//! start, so acknowledged samples survive a crash. Built with
+//! [`MemoryStorage::new`] it keeps nothing on disk (tests). Blocks,
+//! compaction and retention are still to come: until then the head and its
+//! WAL hold everything.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -12,6 +15,7 @@ use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;
 
 use super::chunk::{SAMPLES_PER_CHUNK, XorChunk};
+use super::wal::{Record, Wal};
 use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
 /// Series in a vector indexed by [`SeriesRef`], plus a label index to find
@@ -21,10 +25,24 @@ pub struct MemoryStorage {
     inner: RwLock<Inner>,
 }
 
+/// What opening a head on disk found, for the startup log.
+#[derive(Debug, Default)]
+pub struct OpenReport {
+    pub series: usize,
+    pub samples: usize,
+    pub segments: usize,
+    pub bytes: u64,
+    /// Where a torn or corrupt WAL tail was cut off: (segment, offset, why).
+    pub corruption: Option<(u32, u64, String)>,
+    /// Samples in the log for series it never described (skipped).
+    pub orphan_samples: usize,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     by_labels: HashMap<Labels, SeriesRef>,
     series: Vec<MemSeries>,
+    wal: Option<Wal>,
 }
 
 #[derive(Debug)]
@@ -34,6 +52,8 @@ struct MemSeries {
     chunks: Vec<TimedChunk>,
     /// The newest sample, for the order check without decoding.
     last: Option<Sample>,
+    /// Whether the WAL already describes this series.
+    logged: bool,
 }
 
 /// A chunk with the time range it covers, so queries skip chunks outside
@@ -74,8 +94,58 @@ impl MemSeries {
 }
 
 impl MemoryStorage {
+    /// A head with no disk behind it.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Opens the head whose WAL is in `wal_dir`: replays it (cutting off a
+    /// torn tail), then logs every commit there.
+    pub fn open(wal_dir: &std::path::Path) -> Result<(Self, OpenReport), StorageError> {
+        let (wal, replay) = Wal::open(wal_dir).map_err(|e| StorageError::Io(format!("{}: {e}", wal_dir.display())))?;
+        let mut inner = Inner::default();
+        let mut report = OpenReport {
+            segments: replay.segments,
+            bytes: replay.bytes,
+            corruption: replay.corruption,
+            ..OpenReport::default()
+        };
+        for record in replay.records {
+            match record {
+                Record::Series { series, labels } => {
+                    let index = series.0 as usize;
+                    // References are dense but may be logged out of order
+                    // (a series is logged by the first commit that uses it).
+                    while inner.series.len() <= index {
+                        inner.series.push(MemSeries {
+                            labels: Labels::default(),
+                            chunks: Vec::new(),
+                            last: None,
+                            logged: false,
+                        });
+                    }
+                    inner.by_labels.insert(labels.clone(), series);
+                    inner.series[index].labels = labels;
+                    inner.series[index].logged = true;
+                    report.series += 1;
+                }
+                Record::Samples(samples) => {
+                    for (series, sample) in samples {
+                        match inner.series.get_mut(series.0 as usize).filter(|s| s.logged) {
+                            Some(target) => {
+                                if let Ok(true) = check_order(target.last.as_ref(), sample) {
+                                    target.push(sample);
+                                    report.samples += 1;
+                                }
+                            }
+                            None => report.orphan_samples += 1,
+                        }
+                    }
+                }
+            }
+        }
+        inner.wal = Some(wal);
+        Ok((MemoryStorage { inner: RwLock::new(inner) }, report))
     }
 
     /// Number of series held.
@@ -120,7 +190,7 @@ impl Appender for MemoryAppender<'_> {
             return *r;
         }
         let r = SeriesRef(inner.series.len() as u64);
-        inner.series.push(MemSeries { labels: labels.clone(), chunks: Vec::new(), last: None });
+        inner.series.push(MemSeries { labels: labels.clone(), chunks: Vec::new(), last: None, logged: false });
         inner.by_labels.insert(labels.clone(), r);
         self.series_added += 1;
         r
@@ -132,7 +202,9 @@ impl Appender for MemoryAppender<'_> {
 
     fn commit(self: Box<Self>) -> Result<CommitReport, StorageError> {
         let mut report = CommitReport { series_added: self.series_added, ..CommitReport::default() };
-        let mut inner = self.storage.write();
+        let mut guard = self.storage.write();
+        let inner = &mut *guard;
+        let mut accepted = Vec::with_capacity(self.pending.len());
         for (series, sample) in self.pending {
             let Some(target) = inner.series.get_mut(series.0 as usize) else {
                 report.unknown_series += 1;
@@ -140,13 +212,27 @@ impl Appender for MemoryAppender<'_> {
             };
             match check_order(target.last.as_ref(), sample) {
                 Ok(true) => {
+                    if !target.logged {
+                        // The log must describe a series before its samples.
+                        if let Some(wal) = inner.wal.as_mut() {
+                            wal.log_series(series, &target.labels);
+                        }
+                        target.logged = true;
+                    }
                     target.push(sample);
+                    accepted.push((series, sample));
                     report.appended += 1;
                 }
                 Ok(false) => {}
                 Err(AppendError::OutOfOrder) => report.out_of_order += 1,
                 Err(AppendError::DuplicateTimestamp) => report.duplicates += 1,
             }
+        }
+        if let Some(wal) = inner.wal.as_mut() {
+            wal.log_samples(&accepted);
+            // The acknowledgement point: an error here means the batch is
+            // not durable, and the caller is told so.
+            wal.flush().map_err(|e| StorageError::Io(format!("writing the WAL: {e}")))?;
         }
         Ok(report)
     }
@@ -251,6 +337,45 @@ mod tests {
         let values: Vec<f64> = got[0].samples.iter().map(|s| s.value).collect();
         assert_eq!(values, (250..750).map(|i| i as f64).collect::<Vec<_>>());
         assert_eq!(storage.read().series[0].chunks.len(), 9, "1000 samples in chunks of 120");
+    }
+
+    #[test]
+    fn a_reopened_head_has_every_committed_sample_and_nothing_uncommitted() {
+        let dir =
+            std::env::temp_dir().join(format!("vigil-head-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let (head, report) = MemoryStorage::open(&dir).unwrap();
+            assert_eq!((report.series, report.samples), (0, 0));
+            // A series created by a batch that never commits, then used by
+            // one that does: it must still be described in the log.
+            let mut dropped = head.appender();
+            let orphan = dropped.series_ref(&labels("x", "later"));
+            drop(dropped);
+            let mut app = head.appender();
+            for i in 0..300 {
+                app.append(&labels("x", "a"), Sample { timestamp_ms: i * 1000, value: i as f64 });
+            }
+            app.append_ref(orphan, Sample { timestamp_ms: 5, value: 5.0 });
+            app.commit().unwrap();
+            let mut uncommitted = head.appender();
+            uncommitted.append(&labels("x", "a"), Sample { timestamp_ms: 999_999, value: 1.0 });
+            drop(uncommitted);
+        }
+        let (head, report) = MemoryStorage::open(&dir).unwrap();
+        assert_eq!((report.series, report.samples, report.orphan_samples), (2, 301, 0));
+        assert!(report.corruption.is_none());
+        let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let a = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
+        assert_eq!(a[0].samples.len(), 300);
+        assert_eq!(a[0].samples[299], Sample { timestamp_ms: 299_000, value: 299.0 });
+        let later = q.select(&[Matcher::new(MatchOp::Equal, "job", "later").unwrap()]).unwrap();
+        assert_eq!(later[0].samples, [Sample { timestamp_ms: 5, value: 5.0 }]);
+        // New series after a replay get fresh references.
+        let mut app = head.appender();
+        let fresh = app.series_ref(&labels("x", "new"));
+        assert_eq!(fresh, SeriesRef(2));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

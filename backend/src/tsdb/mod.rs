@@ -8,8 +8,9 @@
 
 pub mod chunk;
 mod memory;
+pub mod wal;
 
-pub use memory::MemoryStorage;
+pub use memory::{MemoryStorage, OpenReport};
 
 use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;
@@ -52,6 +53,8 @@ pub enum AppendError {
 pub enum StorageError {
     #[error("storage is closed")]
     Closed,
+    #[error("storage I/O: {0}")]
+    Io(String),
 }
 
 /// A stable handle on a series, handed out by [`Appender::series_ref`]. Writers
