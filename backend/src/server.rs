@@ -66,8 +66,8 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     warn!(
         "blocks, compaction and retention are not built yet: the head and its WAL keep every sample, in memory and on disk"
     );
+    let telemetry = Telemetry::with_tsdb(head.stats());
     let storage: Arc<dyn Storage> = Arc::new(head);
-    let telemetry = Telemetry::new();
     let engine = Engine::new(Arc::clone(&storage), DEFAULT_LOOKBACK);
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;

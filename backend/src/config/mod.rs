@@ -282,7 +282,7 @@ pub fn format_duration(duration: Duration) -> String {
     ];
     let mut out = String::new();
     for (unit, size, exact) in units {
-        if exact && ms % size != 0 {
+        if exact && !ms.is_multiple_of(size) {
             continue;
         }
         let count = ms / size;

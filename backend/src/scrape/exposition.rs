@@ -289,7 +289,7 @@ impl<'a> LineParser<'a> {
     /// collects them (and refuses duplicates); without, only checks syntax.
     fn parse_name_and_labels(
         &mut self,
-        mut labels: Option<&mut Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+        labels: Option<&mut Vec<(Cow<'a, str>, Cow<'a, str>)>>,
     ) -> Result<Option<Cow<'a, str>>, ExpositionError> {
         let mut name: Option<Cow<'a, str>> = None;
         if self.peek() != Some(b'{') {
@@ -299,7 +299,7 @@ impl<'a> LineParser<'a> {
         self.skip_blanks();
         if self.peek() == Some(b'{') {
             self.pos += 1;
-            self.parse_labels(&mut name, labels.as_deref_mut())?;
+            self.parse_labels(&mut name, labels)?;
         } else {
             self.pos = name_end;
         }

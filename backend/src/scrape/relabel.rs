@@ -269,7 +269,8 @@ mod tests {
     #[test]
     fn actions() {
         let input = labels(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("__meta_x", "m1"), ("__meta_y", "m2")]);
-        let cases: &[(&str, Option<&[(&str, &str)]>)] = &[
+        type Case<'a> = (&'a str, Option<&'a [(&'a str, &'a str)]>);
+        let cases: &[Case] = &[
             // replace with capture groups, default action
             (
                 "- {source_labels: [a], regex: 'f(.*)', target_label: d, replacement: 'ch${1}-ch${1}'}",

@@ -6,6 +6,50 @@
 
 mod process;
 
+use crate::tsdb::stats::HeadStats;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// The head's counters, read at scrape time.
+#[derive(Debug)]
+struct TsdbCollector(Arc<HeadStats>);
+
+impl Collector for TsdbCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.0.snapshot();
+        let gauge = ConstGauge::new(s.series as i64);
+        gauge.encode(encoder.encode_descriptor(
+            "prometheus_tsdb_head_series",
+            "Total number of series in the head block",
+            None,
+            gauge.metric_type(),
+        )?)?;
+        let counters = [
+            ("prometheus_tsdb_head_samples_appended", "Total number of appended samples", s.samples_appended),
+            (
+                "prometheus_tsdb_out_of_order_samples",
+                "Total number of out of order samples ingestion failed attempts",
+                s.out_of_order_samples,
+            ),
+            (
+                "prometheus_tsdb_duplicate_samples",
+                "Total number of samples refused as duplicates for their timestamp",
+                s.duplicate_samples,
+            ),
+            ("prometheus_tsdb_wal_corruptions", "Total number of WAL corruptions", s.wal_corruptions),
+            ("prometheus_tsdb_wal_bytes_written", "Total bytes written to the WAL", s.wal_bytes_written),
+            ("prometheus_tsdb_wal_writes_failed", "Total number of WAL writes that failed", s.wal_writes_failed),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -43,7 +87,16 @@ fn duration_histogram() -> Histogram {
 }
 
 impl Telemetry {
+    /// Also exposes the head's counters under Prometheus's TSDB names.
+    pub fn with_tsdb(stats: Arc<HeadStats>) -> Arc<Self> {
+        Self::build(Some(stats))
+    }
+
     pub fn new() -> Arc<Self> {
+        Self::build(None)
+    }
+
+    fn build(tsdb: Option<Arc<HeadStats>>) -> Arc<Self> {
         let mut registry = Registry::default();
         let http_requests = Family::<RequestLabels, Counter>::default();
         registry.register("prometheus_http_requests", "Counter of HTTP requests", http_requests.clone());
@@ -54,6 +107,9 @@ impl Telemetry {
             http_request_duration.clone(),
         );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
+        if let Some(stats) = tsdb {
+            registry.register_collector(Box::new(TsdbCollector(stats)));
+        }
         Arc::new(Telemetry { registry, http_requests, http_request_duration })
     }
 
@@ -75,6 +131,26 @@ impl Telemetry {
 mod tests {
     use super::*;
     use crate::scrape::exposition::{self, Format};
+
+    #[test]
+    fn exposes_tsdb_counters_under_prometheus_names() {
+        use crate::tsdb::{MemoryStorage, Sample, Storage};
+        let storage = MemoryStorage::new();
+        let telemetry = Telemetry::with_tsdb(storage.stats());
+        let mut app = storage.appender();
+        let labels = vigil_shared::model::Labels::from_pairs([("__name__", "x")]);
+        app.append(&labels, Sample { timestamp_ms: 2, value: 1.0 });
+        app.append(&labels, Sample { timestamp_ms: 1, value: 1.0 });
+        app.commit().unwrap();
+        let text = telemetry.encode().unwrap();
+        for line in [
+            "prometheus_tsdb_head_series 1",
+            "prometheus_tsdb_head_samples_appended_total 1",
+            "prometheus_tsdb_out_of_order_samples_total 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
 
     #[test]
     fn encodes_parseable_openmetrics_with_process_and_http_metrics() {

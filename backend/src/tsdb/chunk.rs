@@ -35,10 +35,8 @@ impl BitWriter {
             self.bytes.push(0);
             self.free = 8;
         }
-        if bit {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 1 << (self.free - 1);
-            }
+        if bit && let Some(last) = self.bytes.last_mut() {
+            *last |= 1 << (self.free - 1);
         }
         self.free -= 1;
     }
@@ -241,7 +239,7 @@ impl XorChunk {
 /// asymmetric range (−2^(n−1)+1 ..= 2^(n−1)).
 fn fits(dod: i64, bits: u8) -> bool {
     let half = 1i64 << (bits - 1);
-    -half + 1 <= dod && dod <= half
+    -half < dod && dod <= half
 }
 
 /// Reads back a bucket's `bits`-bit field. The ranges are asymmetric (see

@@ -9,12 +9,13 @@
 //! WAL hold everything.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;
 
 use super::chunk::{SAMPLES_PER_CHUNK, XorChunk};
+use super::stats::HeadStats;
 use super::wal::{Record, Wal};
 use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
@@ -23,6 +24,7 @@ use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, Series
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     inner: RwLock<Inner>,
+    stats: Arc<HeadStats>,
 }
 
 /// What opening a head on disk found, for the startup log.
@@ -99,6 +101,11 @@ impl MemoryStorage {
         Self::default()
     }
 
+    /// The head's counters, for telemetry.
+    pub fn stats(&self) -> Arc<HeadStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Opens the head whose WAL is in `wal_dir`: replays it (cutting off a
     /// torn tail), then logs every commit there.
     pub fn open(wal_dir: &std::path::Path) -> Result<(Self, OpenReport), StorageError> {
@@ -145,7 +152,10 @@ impl MemoryStorage {
             }
         }
         inner.wal = Some(wal);
-        Ok((MemoryStorage { inner: RwLock::new(inner) }, report))
+        let stats = Arc::new(HeadStats::default());
+        HeadStats::add(&stats.series, report.series as u64);
+        HeadStats::add(&stats.wal_corruptions, u64::from(report.corruption.is_some()));
+        Ok((MemoryStorage { inner: RwLock::new(inner), stats }, report))
     }
 
     /// Number of series held.
@@ -193,6 +203,7 @@ impl Appender for MemoryAppender<'_> {
         inner.series.push(MemSeries { labels: labels.clone(), chunks: Vec::new(), last: None, logged: false });
         inner.by_labels.insert(labels.clone(), r);
         self.series_added += 1;
+        HeadStats::add(&self.storage.stats.series, 1);
         r
     }
 
@@ -228,11 +239,21 @@ impl Appender for MemoryAppender<'_> {
                 Err(AppendError::DuplicateTimestamp) => report.duplicates += 1,
             }
         }
+        let stats = &self.storage.stats;
+        HeadStats::add(&stats.samples_appended, report.appended as u64);
+        HeadStats::add(&stats.out_of_order_samples, report.out_of_order as u64);
+        HeadStats::add(&stats.duplicate_samples, report.duplicates as u64);
         if let Some(wal) = inner.wal.as_mut() {
             wal.log_samples(&accepted);
             // The acknowledgement point: an error here means the batch is
             // not durable, and the caller is told so.
-            wal.flush().map_err(|e| StorageError::Io(format!("writing the WAL: {e}")))?;
+            match wal.flush() {
+                Ok(bytes) => HeadStats::add(&stats.wal_bytes_written, bytes as u64),
+                Err(e) => {
+                    HeadStats::add(&stats.wal_writes_failed, 1);
+                    return Err(StorageError::Io(format!("writing the WAL: {e}")));
+                }
+            }
         }
         Ok(report)
     }

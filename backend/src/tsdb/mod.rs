@@ -8,6 +8,7 @@
 
 pub mod chunk;
 mod memory;
+pub mod stats;
 pub mod wal;
 
 pub use memory::{MemoryStorage, OpenReport};

@@ -148,19 +148,21 @@ impl Wal {
         self.buffer.extend_from_slice(payload);
     }
 
-    /// Writes everything buffered in one `write`. Returns only once the
-    /// kernel has the bytes: this is the acknowledgement point.
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// Writes everything buffered in one `write` and returns how many bytes.
+    /// Returns only once the kernel has the bytes: this is the
+    /// acknowledgement point.
+    pub fn flush(&mut self) -> io::Result<usize> {
         if self.buffer.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         if self.written > 0 && self.written + self.buffer.len() as u64 > SEGMENT_SIZE {
             self.next_segment()?;
         }
         self.file.write_all(&self.buffer)?;
-        self.written += self.buffer.len() as u64;
+        let bytes = self.buffer.len();
+        self.written += bytes as u64;
         self.buffer.clear();
-        Ok(())
+        Ok(bytes)
     }
 
     fn next_segment(&mut self) -> io::Result<()> {
