@@ -222,6 +222,20 @@ fn test() -> Result<()> {
     run_cmd(cargo().args(["build", "-p", "vigil-shared", "--target", "wasm32-unknown-unknown"]))?;
     // The browser test needs the app embedded in the vigil it starts.
     build_ui()?;
+    // Lints are part of the suite: a warning fails it.
+    run_cmd(cargo().args([
+        "clippy",
+        "-p",
+        "vigil",
+        "-p",
+        "vigil-shared",
+        "-p",
+        "xtask",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     fuzz(TEST_FUZZ_SECONDS)?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--exclude", "vigil-frontend"]).env("CHROMEDRIVER", "/usr/bin/chromedriver");
