@@ -7,8 +7,14 @@
 //! ```text
 //! record  = type:u8  length:u32le  crc32:u32le  payload[length]
 //! type 1  = series:  ref:u64le  n:u16le  (len:u32le name  len:u32le value){n}
-//! type 2  = samples: n:u32le  (ref:u64le  t:i64le  v:f64-bits-le){n}
+//! type 2  = samples: n:u32le  base_ref:u64le  base_t:i64le
+//!                    (dref:varint  dt:varint  v:f64-bits-le){n}
 //! ```
+//!
+//! Samples store each reference and timestamp as a zig-zag varint delta from
+//! the record's first one, as Prometheus's WAL does: a scrape's samples share
+//! one timestamp and have nearby references, so a sample costs about ten
+//! bytes instead of twenty-four.
 //!
 //! The CRC (IEEE CRC-32) covers the payload. Replay reads segments in order
 //! and stops at the first record that is short or fails its CRC: the rest of
@@ -131,11 +137,14 @@ impl Wal {
         if samples.is_empty() {
             return;
         }
-        let mut payload = Vec::with_capacity(4 + samples.len() * 24);
+        let (base_ref, base) = samples[0];
+        let mut payload = Vec::with_capacity(20 + samples.len() * 12);
         payload.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+        payload.extend_from_slice(&base_ref.0.to_le_bytes());
+        payload.extend_from_slice(&base.timestamp_ms.to_le_bytes());
         for (series, sample) in samples {
-            payload.extend_from_slice(&series.0.to_le_bytes());
-            payload.extend_from_slice(&sample.timestamp_ms.to_le_bytes());
+            put_varint(&mut payload, (series.0 as i64).wrapping_sub(base_ref.0 as i64));
+            put_varint(&mut payload, sample.timestamp_ms.wrapping_sub(base.timestamp_ms));
             payload.extend_from_slice(&sample.value.to_bits().to_le_bytes());
         }
         self.push_record(RECORD_SAMPLES, &payload);
@@ -173,6 +182,16 @@ impl Wal {
         sync_dir(&self.dir);
         Ok(())
     }
+}
+
+/// Appends a zig-zag varint.
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut u = ((value << 1) ^ (value >> 63)) as u64;
+    while u >= 0x80 {
+        out.push((u as u8) | 0x80);
+        u >>= 7;
+    }
+    out.push(u as u8);
 }
 
 /// Makes a new file's directory entry durable; best effort.
@@ -239,6 +258,18 @@ impl Cursor<'_> {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    fn varint(&mut self) -> Result<i64, String> {
+        let mut u = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1)?[0];
+            u |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(((u >> 1) as i64) ^ -((u & 1) as i64));
+            }
+        }
+        Err("varint too long".to_owned())
+    }
+
     fn string(&mut self) -> Result<String, String> {
         let len = self.u32()? as usize;
         String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "label text is not UTF-8".to_owned())
@@ -259,15 +290,21 @@ fn decode_series(payload: &[u8]) -> Result<Record, String> {
 fn decode_samples(payload: &[u8]) -> Result<Record, String> {
     let mut c = Cursor(payload);
     let count = c.u32()? as usize;
-    if payload.len() != 4 + count * 24 {
-        return Err("samples record length does not match its count".to_owned());
+    // Each sample takes at least 10 bytes: refuse absurd counts up front.
+    if count > payload.len() / 10 {
+        return Err("samples record count exceeds its length".to_owned());
     }
+    let base_ref = c.u64()? as i64;
+    let base_t = c.u64()? as i64;
     let mut samples = Vec::with_capacity(count);
     for _ in 0..count {
-        let series = SeriesRef(c.u64()?);
-        let timestamp_ms = c.u64()? as i64;
+        let series = SeriesRef(base_ref.wrapping_add(c.varint()?) as u64);
+        let timestamp_ms = base_t.wrapping_add(c.varint()?);
         let value = f64::from_bits(c.u64()?);
         samples.push((series, Sample { timestamp_ms, value }));
+    }
+    if !c.0.is_empty() {
+        return Err("samples record has trailing bytes".to_owned());
     }
     Ok(Record::Samples(samples))
 }
@@ -334,7 +371,8 @@ mod tests {
         let full = fs::read(&path).unwrap();
         // Every possible torn write of the last record, and a flipped byte
         // in it, keep the first two records.
-        let last_start = full.len() - (HEADER_LEN + 4 + 24);
+        // The last record: one sample, ref and time deltas of one byte each.
+        let last_start = full.len() - (HEADER_LEN + 4 + 8 + 8 + 1 + 1 + 8);
         for cut in last_start + 1..full.len() {
             fs::write(&path, &full[..cut]).unwrap();
             for n in segments(&dir).unwrap().into_iter().filter(|n| *n > 0) {
@@ -352,6 +390,24 @@ mod tests {
         let (_, replay) = Wal::open(&dir).unwrap();
         assert!(replay.corruption.is_some_and(|(_, _, why)| why == "checksum mismatch"));
         assert_eq!(replay.records.len(), 2);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn samples_records_round_trip_with_any_refs_and_times() {
+        let samples: Vec<(SeriesRef, Sample)> =
+            [(5u64, 1000i64), (0, -7), (u64::MAX, i64::MAX), (3, i64::MIN), (4, 1000)]
+                .iter()
+                .map(|(r, t)| (SeriesRef(*r), Sample { timestamp_ms: *t, value: *r as f64 }))
+                .collect();
+        let dir = temp_dir("varints");
+        {
+            let (mut wal, _) = Wal::open(&dir).unwrap();
+            wal.log_samples(&samples);
+            wal.flush().unwrap();
+        }
+        let (_, replay) = Wal::open(&dir).unwrap();
+        assert!(same(&replay.records, &[Record::Samples(samples)]), "{:?}", replay.records);
         let _ = fs::remove_dir_all(&dir);
     }
 
