@@ -53,6 +53,19 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / hz
 }
 
+/// Total size of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn rss_bytes(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -188,23 +201,30 @@ fn main() {
     std::thread::sleep(Duration::from_secs(seconds));
     let end = start + seconds;
 
-    println!("| server | CPU s | samples ingested | CPU s per million samples | RSS MiB | RSS bytes per series |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| server | CPU s | samples ingested | CPU s per million samples | RSS MiB | RSS bytes per series | WAL bytes per sample |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut per_million = Vec::new();
     let mut per_series = Vec::new();
-    for (server, cpu0) in [&vigil, &prometheus].iter().zip(started_cpu) {
+    let wal_dirs = [dir.join("vigil").join("wal"), dir.join("prometheus").join("wal")];
+    for ((server, cpu0), wal_dir) in [&vigil, &prometheus].iter().zip(started_cpu).zip(&wal_dirs) {
         let cpu = cpu_seconds(server.child.id()) - cpu0;
         let rss = rss_bytes(server.child.id());
         let samples = samples_ingested(server.port, start + 1, end - 1);
         let series_total = (targets * (series + 5)) as f64;
         per_million.push(cpu / (samples / 1e6));
         per_series.push(rss / series_total);
+        // Both WALs hold every sample of the run (neither has compacted
+        // into blocks within a minute), so bytes per sample compare directly.
+        let wal = dir_bytes(wal_dir) as f64;
         println!(
-            "| {} | {cpu:.2} | {samples:.0} | {:.3} | {:.0} | {:.0} |",
+            "| {} | {cpu:.2} | {samples:.0} | {:.3} | {:.0} | {:.0} | {:.1} |",
             server.name,
             cpu / (samples / 1e6),
             rss / 1048576.0,
-            rss / series_total
+            rss / series_total,
+            wal / samples
         );
     }
     println!(
