@@ -45,6 +45,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     })?;
     let bound = listener.local_addr()?;
 
+    let _lock = lock_data_dir(&options.storage_path)?;
     let started = std::time::Instant::now();
     let wal_dir = options.storage_path.join("wal");
     let (head, replay) = MemoryStorage::open(&wal_dir)?;
@@ -83,6 +84,29 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     scrape.stop().await;
     info!("stopped");
     Ok(())
+}
+
+/// Takes an exclusive lock on the storage folder for the life of the process
+/// (released by the kernel however the process ends), so two servers never
+/// write one WAL.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create storage folder {}", dir.display()))?;
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::bail!(
+            "storage folder {} is in use by another process (is another Vigil running on it?)",
+            dir.display()
+        );
+    }
+    Ok(file)
 }
 
 /// Applies the configuration file again, on SIGHUP or `POST /-/reload`.

@@ -38,6 +38,25 @@ impl Vigil {
         Vigil::start_in(port, &config_path, dir)
     }
 
+    /// Starts Vigil with a given config file and storage folder.
+    pub fn start_with_args(config_path: &std::path::Path, data: &std::path::Path) -> Vigil {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("--config.file")
+            .arg(config_path)
+            .arg("--storage.tsdb.path")
+            .arg(data)
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the vigil binary");
+        let vigil = Vigil { child, port, dir: temp_dir("vigil-it") };
+        vigil.wait_ready(Duration::from_secs(20));
+        vigil
+    }
+
     /// Starts Vigil on a config file the test keeps editing.
     pub fn start_with_config_file(port: u16, config_path: &std::path::Path) -> Vigil {
         Vigil::start_in(port, config_path, temp_dir("vigil-it"))
