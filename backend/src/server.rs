@@ -78,7 +78,13 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         warn!("this binary was built without the dashboard app; run `cargo xtask run` to build it in");
     }
 
-    let app = api::router(AppState { engine, telemetry, scrape: Arc::clone(&scrape), reloader });
+    let app = api::router(AppState {
+        engine,
+        storage: Arc::clone(&storage),
+        telemetry,
+        scrape: Arc::clone(&scrape),
+        reloader,
+    });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
     scrape.stop().await;

@@ -261,3 +261,82 @@ async fn metadata_apis_show_what_targets_expose() {
     let (_, json) = get_json(&vigil.url("/api/v1/targets?state=dropped")).await;
     assert_eq!(json["data"]["activeTargets"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn series_labels_and_label_values() {
+    let vigil = Vigil::start_scraping_itself();
+    eventually(Duration::from_secs(15), "a first scrape", || async {
+        let (_, json) = get_json(&vigil.url("/api/v1/query?query=up")).await;
+        json["data"]["result"].as_array().filter(|r| !r.is_empty()).map(|_| ())
+    })
+    .await;
+
+    let (status, json) = get_json(&vigil.url("/api/v1/series?match[]=up&match[]=scrape_duration_seconds")).await;
+    assert_eq!(status, 200, "{json}");
+    let names: Vec<&str> = json["data"].as_array().unwrap().iter().filter_map(|s| s["__name__"].as_str()).collect();
+    assert_eq!(names, ["scrape_duration_seconds", "up"]);
+
+    let (_, json) = get_json(&vigil.url("/api/v1/labels")).await;
+    let labels: Vec<&str> = json["data"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    for want in ["__name__", "handler", "instance", "job"] {
+        assert!(labels.contains(&want), "{labels:?}");
+    }
+    let (_, json) = get_json(&vigil.url("/api/v1/label/__name__/values?match[]=%7Bjob%3D%22vigil%22%7D")).await;
+    let names: Vec<&str> = json["data"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(names.contains(&"up") && names.contains(&"process_cpu_seconds_total"), "{names:?}");
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+
+    let (_, json) = get_json(&vigil.url("/api/v1/label/__name__/values?limit=2")).await;
+    assert_eq!(json["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json["warnings"][0], "results truncated due to limit");
+
+    let (status, json) = get_json(&vigil.url("/api/v1/series")).await;
+    assert_eq!((status, json["error"].as_str()), (400, Some("no match[] parameter provided")));
+    let (status, _) = get_json(&vigil.url("/api/v1/series?match[]=up%7B")).await;
+    assert_eq!(status, 400);
+}
+
+/// Debian's `promtool` is a real Prometheus API client written in Go: it
+/// must read Vigil's answers.
+#[tokio::test]
+async fn promtool_queries_vigil() {
+    const PROMTOOL: &str = "/usr/bin/promtool";
+    assert!(
+        std::path::Path::new(PROMTOOL).exists(),
+        "{PROMTOOL} is missing: install it with `apt-get install -y prometheus`"
+    );
+    let vigil = Vigil::start_scraping_itself();
+    let server = vigil.url("");
+    eventually(Duration::from_secs(15), "a first scrape", || async {
+        let (_, json) = get_json(&vigil.url("/api/v1/query?query=up")).await;
+        json["data"]["result"].as_array().filter(|r| !r.is_empty()).map(|_| ())
+    })
+    .await;
+    let run = |args: &[&str]| {
+        let output = Command::new(PROMTOOL).args(args).output().expect("run promtool");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "promtool {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let out = run(&["query", "instant", &server, "up"]);
+    assert!(out.contains("up{instance=") && out.contains("job=\"vigil\"") && out.contains("=> 1 @"), "{out}");
+    let out = run(&["query", "series", "--match=up", &server]);
+    assert!(out.contains("__name__=\"up\""), "{out}");
+    let out = run(&["query", "labels", &server, "job"]);
+    assert!(out.trim() == "vigil", "{out}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let out = run(&[
+        "query",
+        "range",
+        &format!("--start={}", now - 60),
+        &format!("--end={}", now + 1),
+        "--step=1s",
+        &server,
+        "up",
+    ]);
+    assert!(out.contains("up{instance=") && out.contains("1 @["), "{out}");
+}

@@ -5,6 +5,7 @@
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
 mod params;
+mod series;
 mod targets;
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ use crate::web;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    /// For the series metadata endpoints, which read storage directly.
+    pub storage: Arc<dyn crate::tsdb::Storage>,
     pub telemetry: Arc<Telemetry>,
     pub scrape: Arc<ScrapeManager>,
     pub reloader: Arc<Reloader>,
@@ -41,6 +44,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series::series).post(series::series))
+        .route("/api/v1/labels", get(series::labels).post(series::labels))
+        .route("/api/v1/label/{name}/values", get(series::label_values))
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/metadata", get(targets::metadata))
