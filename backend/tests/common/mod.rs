@@ -40,21 +40,7 @@ impl Vigil {
 
     /// Starts Vigil with a given config file and storage folder.
     pub fn start_with_args(config_path: &std::path::Path, data: &std::path::Path) -> Vigil {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("--config.file")
-            .arg(config_path)
-            .arg("--storage.tsdb.path")
-            .arg(data)
-            .arg("--web.listen-address")
-            .arg(format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the vigil binary");
-        let vigil = Vigil { child, port, dir: temp_dir("vigil-it") };
-        vigil.wait_ready(Duration::from_secs(20));
-        vigil
+        Vigil::spawn(free_port(), config_path, data, temp_dir("vigil-it"))
     }
 
     /// Starts Vigil on a config file the test keeps editing.
@@ -63,11 +49,18 @@ impl Vigil {
     }
 
     fn start_in(port: u16, config_path: &std::path::Path, dir: PathBuf) -> Vigil {
+        let data = dir.join("data");
+        Vigil::spawn(port, config_path, &data, dir)
+    }
+
+    /// Starts the binary on 127.0.0.1:`port` and waits until it is ready;
+    /// `dir` is removed when the returned value is dropped.
+    fn spawn(port: u16, config_path: &std::path::Path, data: &std::path::Path, dir: PathBuf) -> Vigil {
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .arg("--config.file")
             .arg(config_path)
             .arg("--storage.tsdb.path")
-            .arg(dir.join("data"))
+            .arg(data)
             .arg("--web.listen-address")
             .arg(format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
