@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use vigil_shared::model::Labels;
-use vigil_shared::promql::Matcher;
+use vigil_shared::promql::{MatchOp, Matcher};
 
 use super::chunk::{SAMPLES_PER_CHUNK, XorChunk};
 use super::stats::HeadStats;
@@ -45,6 +45,75 @@ struct Inner {
     by_labels: HashMap<Labels, SeriesRef>,
     series: Vec<MemSeries>,
     wal: Option<Wal>,
+    /// The inverted index: label name → value → series, ascending.
+    postings: Postings,
+}
+
+/// Label name → label value → the series carrying that pair, in ascending
+/// reference order (series are created in that order; replay sorts).
+#[derive(Debug, Default)]
+struct Postings(HashMap<String, HashMap<String, Vec<u32>>>);
+
+impl Postings {
+    fn add(&mut self, labels: &Labels, series: SeriesRef) {
+        for label in labels.iter() {
+            self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().push(series.0 as u32);
+        }
+    }
+
+    fn sort(&mut self) {
+        for values in self.0.values_mut() {
+            for list in values.values_mut() {
+                list.sort_unstable();
+                list.dedup();
+            }
+        }
+    }
+
+    /// Series that may match: the intersection over matchers that need a
+    /// non-empty value (`=`, or `=~` not matching ""), each answered from
+    /// the index. `None` when no matcher narrows the set (scan everything).
+    fn candidates(&self, matchers: &[Matcher]) -> Option<Vec<u32>> {
+        let mut result: Option<Vec<u32>> = None;
+        for m in matchers.iter().filter(|m| !m.matches_empty() && matches!(m.op, MatchOp::Equal | MatchOp::Regex)) {
+            let values = self.0.get(&m.name);
+            let mut list: Vec<u32> = match (m.op, values) {
+                (_, None) => Vec::new(),
+                (MatchOp::Equal, Some(values)) => values.get(&m.value).cloned().unwrap_or_default(),
+                (_, Some(values)) => {
+                    let mut union: Vec<u32> =
+                        values.iter().filter(|(v, _)| m.matches(v)).flat_map(|(_, l)| l.iter().copied()).collect();
+                    union.sort_unstable();
+                    union.dedup();
+                    union
+                }
+            };
+            if let Some(previous) = result {
+                list = intersect(&previous, &list);
+            }
+            if list.is_empty() {
+                return Some(list);
+            }
+            result = Some(list);
+        }
+        result
+    }
+}
+
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().min(b.len())));
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -132,6 +201,7 @@ impl MemoryStorage {
                         });
                     }
                     inner.by_labels.insert(labels.clone(), series);
+                    inner.postings.add(&labels, series);
                     inner.series[index].labels = labels;
                     inner.series[index].logged = true;
                     report.series += 1;
@@ -151,6 +221,7 @@ impl MemoryStorage {
                 }
             }
         }
+        inner.postings.sort();
         inner.wal = Some(wal);
         let stats = Arc::new(HeadStats::default());
         HeadStats::add(&stats.series, report.series as u64);
@@ -202,6 +273,7 @@ impl Appender for MemoryAppender<'_> {
         let r = SeriesRef(inner.series.len() as u64);
         inner.series.push(MemSeries { labels: labels.clone(), chunks: Vec::new(), last: None, logged: false });
         inner.by_labels.insert(labels.clone(), r);
+        inner.postings.add(labels, r);
         self.series_added += 1;
         HeadStats::add(&self.storage.stats.series, 1);
         r
@@ -285,15 +357,17 @@ struct MemoryQuerier<'a> {
 impl Querier for MemoryQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
         let inner = self.storage.read();
-        let mut out: Vec<Series> = inner
-            .series
-            .iter()
-            .filter(|s| matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))))
-            .filter_map(|s| {
-                let samples = s.samples_between(self.mint, self.maxt);
-                (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
-            })
-            .collect();
+        let read = |s: &MemSeries| -> Option<Series> {
+            if !matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))) {
+                return None;
+            }
+            let samples = s.samples_between(self.mint, self.maxt);
+            (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
+        };
+        let mut out: Vec<Series> = match inner.postings.candidates(matchers) {
+            Some(refs) => refs.iter().filter_map(|r| inner.series.get(*r as usize)).filter_map(read).collect(),
+            None => inner.series.iter().filter_map(read).collect(),
+        };
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
@@ -397,6 +471,54 @@ mod tests {
         let fresh = app.series_ref(&labels("x", "new"));
         assert_eq!(fresh, SeriesRef(2));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The index must select exactly what a scan of every series selects.
+    #[test]
+    fn index_lookups_agree_with_a_full_scan() {
+        let storage = MemoryStorage::new();
+        let mut app = storage.appender();
+        for i in 0..500u32 {
+            let labels = Labels::from_pairs([
+                ("__name__", format!("m{}", i % 7)),
+                ("job", format!("j{}", i % 3)),
+                ("pod", format!("p{i}")),
+                ("zone", if i % 4 == 0 { String::new() } else { format!("z{}", i % 5) }),
+            ]);
+            app.append(&labels, Sample { timestamp_ms: 1, value: f64::from(i) });
+        }
+        app.commit().unwrap();
+        let q = storage.querier(0, 10).unwrap();
+        let selectors = [
+            "m1",
+            "m1{job=\"j2\"}",
+            "{job=~\"j1|j2\", zone!=\"z1\"}",
+            "{__name__=~\"m[0-3]\", zone=\"\"}",
+            "{pod=~\"p1.*\", job!~\"j0\"}",
+            "m9",
+            "{zone=~\"z.*\"}",
+            "{job=\"j1\", pod=\"p4\"}",
+            "{job=\"j1\", pod=\"p7\"}",
+        ];
+        for text in selectors {
+            let Ok(vigil_shared::promql::Expr::VectorSelector(selector)) = vigil_shared::promql::parse(text) else {
+                panic!("{text}")
+            };
+            let indexed: Vec<String> =
+                q.select(&selector.matchers).unwrap().iter().map(|s| s.labels.to_string()).collect();
+            let inner = storage.read();
+            let mut scanned: Vec<String> = inner
+                .series
+                .iter()
+                .filter(|s| selector.matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))))
+                .map(|s| s.labels.to_string())
+                .collect();
+            scanned.sort();
+            assert_eq!(indexed.len(), scanned.len(), "{text}");
+            let mut indexed_sorted = indexed.clone();
+            indexed_sorted.sort();
+            assert_eq!(indexed_sorted, scanned, "{text}");
+        }
     }
 
     #[test]
