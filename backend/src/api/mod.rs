@@ -87,7 +87,7 @@ impl ApiError {
 impl From<EvalError> for ApiError {
     fn from(e: EvalError) -> Self {
         let error_type = match e {
-            EvalError::BadRange(_) => ErrorType::BadData,
+            EvalError::BadRange(_) | EvalError::Unsupported(_) => ErrorType::BadData,
             EvalError::Storage(_) => ErrorType::Internal,
         };
         ApiError { error_type, message: e.to_string() }

@@ -42,6 +42,8 @@ pub enum EvalError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     BadRange(String),
+    #[error("{0} is not supported by this version of Vigil yet")]
+    Unsupported(&'static str),
 }
 
 /// Evaluates queries against one storage.
@@ -69,6 +71,7 @@ impl Engine {
                 }
                 Ok(Value::Vector(out))
             }
+            _ => Err(EvalError::Unsupported("this expression")),
         }
     }
 
@@ -110,6 +113,7 @@ impl Engine {
                 }
                 Ok(out)
             }
+            _ => Err(EvalError::Unsupported("this expression")),
         }
     }
 

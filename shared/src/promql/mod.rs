@@ -5,10 +5,15 @@
 //! carries a byte span into the source text.
 
 pub mod ast;
+pub mod functions;
 pub mod lexer;
 pub mod parser;
 
-pub use ast::{Expr, MatchOp, Matcher, VectorSelector};
+pub use ast::{
+    AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Expr, Grouping, MatchOp, Matcher,
+    MatrixSelector, SubqueryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
+};
+pub use functions::{FUNCTIONS, Function};
 pub use parser::{ParseError, parse};
 
 /// A half-open byte range `[start, end)` into the query text.

@@ -237,7 +237,7 @@ impl Parser<'_> {
         if matchers.iter().all(Matcher::matches_empty) {
             return Err(ParseError::new(span, "vector selector must contain at least one non-empty matcher"));
         }
-        Ok(Expr::VectorSelector(VectorSelector { name, matchers, span }))
+        Ok(Expr::VectorSelector(VectorSelector { name, matchers, offset_ms: 0, at: None, span }))
     }
 
     fn parse_matcher(&mut self) -> Result<Matcher, ParseError> {
