@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::promql::{DEFAULT_LOOKBACK, Engine};
+use crate::promql::{Engine, EngineOptions};
 use crate::scrape::ScrapeManager;
 use crate::telemetry::Telemetry;
 use crate::tsdb::{MemoryStorage, Storage};
@@ -69,7 +69,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     );
     let telemetry = Telemetry::with_tsdb(head.stats());
     let storage: Arc<dyn Storage> = Arc::new(head);
-    let engine = Engine::new(Arc::clone(&storage), DEFAULT_LOOKBACK);
+    let engine = Engine::new(Arc::clone(&storage), EngineOptions::default());
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;
     let reloader = Arc::new(Reloader { config_file: options.config_file.clone(), scrape: Arc::clone(&scrape) });

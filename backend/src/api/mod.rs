@@ -87,7 +87,9 @@ impl ApiError {
 impl From<EvalError> for ApiError {
     fn from(e: EvalError) -> Self {
         let error_type = match e {
-            EvalError::BadRange(_) | EvalError::Unsupported(_) => ErrorType::BadData,
+            EvalError::BadRange(_) => ErrorType::BadData,
+            EvalError::Execution(_) | EvalError::TooManySamples => ErrorType::Execution,
+            EvalError::Timeout(_) => ErrorType::Timeout,
             EvalError::Storage(_) => ErrorType::Internal,
         };
         ApiError { error_type, message: e.to_string() }
@@ -122,10 +124,6 @@ fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response 
     }
 }
 
-fn success(data: QueryData) -> Response {
-    success_json(&data)
-}
-
 fn success_json<T: serde::Serialize>(data: &T) -> Response {
     json_response(StatusCode::OK, &ApiResponse::success(data))
 }
@@ -145,18 +143,21 @@ async fn query(State(state): State<AppState>, params: Params) -> Result<Response
         Some(t) => params::parse_time(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
         None => params::now_ms(),
     };
-    let data = match state.engine.instant(&expr, time_ms)? {
-        Value::Scalar(s) => QueryData::Scalar(api::SamplePoint { timestamp_ms: s.timestamp_ms, value: s.value }),
+    let output = state.engine.instant_query(&expr, time_ms)?;
+    let data = match output.value {
+        Value::Scalar(value) => QueryData::Scalar(api::SamplePoint { timestamp_ms: time_ms, value }),
+        Value::String(value) => QueryData::String(api::StringPoint { timestamp_ms: time_ms, value }),
         Value::Vector(v) => QueryData::Vector(
             v.into_iter()
-                .map(|(metric, s)| api::InstantSeries {
-                    metric,
-                    value: api::SamplePoint { timestamp_ms: s.timestamp_ms, value: s.value },
+                .map(|s| api::InstantSeries {
+                    metric: s.labels,
+                    value: api::SamplePoint { timestamp_ms: time_ms, value: s.value },
                 })
                 .collect(),
         ),
+        Value::Matrix(m) => QueryData::Matrix(m.into_iter().map(range_series).collect()),
     };
-    Ok(success(data))
+    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, output.warnings, output.infos)))
 }
 
 /// `/api/v1/query_range`: evaluates at every `step` from `start` to `end`.
@@ -172,20 +173,16 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?;
     let step = params::parse_step(required("step")?)
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
-    let series = state.engine.range(&expr, start, end, step)?;
-    Ok(success(QueryData::Matrix(
-        series
-            .into_iter()
-            .map(|s| api::RangeSeries {
-                metric: s.labels,
-                values: s
-                    .samples
-                    .iter()
-                    .map(|p| api::SamplePoint { timestamp_ms: p.timestamp_ms, value: p.value })
-                    .collect(),
-            })
-            .collect(),
-    )))
+    let output = state.engine.range_query(&expr, start, end, step)?;
+    let data = QueryData::Matrix(output.value.into_iter().map(range_series).collect());
+    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, output.warnings, output.infos)))
+}
+
+fn range_series(s: crate::promql::RangeSeries) -> api::RangeSeries {
+    api::RangeSeries {
+        metric: s.labels,
+        values: s.samples.iter().map(|p| api::SamplePoint { timestamp_ms: p.timestamp_ms, value: p.value }).collect(),
+    }
 }
 
 /// Vigil's own metrics, in OpenMetrics text.

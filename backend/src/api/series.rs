@@ -86,7 +86,7 @@ fn limited<T: serde::Serialize>(mut items: Vec<T>, limit: Option<usize>) -> Resp
         items.truncate(limit);
         warnings.push("results truncated due to limit".to_owned());
     }
-    json_response(axum::http::StatusCode::OK, &ApiResponse::Success { data: items, warnings })
+    json_response(axum::http::StatusCode::OK, &ApiResponse::annotated(items, warnings, Vec::new()))
 }
 
 /// `/api/v1/series`.

@@ -2,17 +2,27 @@
 //!
 //! Architecture invariant: the engine reads only through the storage
 //! [`Querier`](crate::tsdb::Querier) interface and knows nothing of HTTP;
-//! the API layer turns its values into Prometheus's JSON. The walking
-//! skeleton evaluates number literals and instant vector selectors, with
-//! Prometheus's 5-minute lookback and staleness handling.
+//! the API layer turns its values into Prometheus's JSON. Semantics follow
+//! Prometheus 3.x for float data: the 5-minute lookback, staleness markers,
+//! left-open range windows, `@` and `offset`, subqueries on an absolute step
+//! grid, extrapolated rates, vector matching and its errors. The evaluator
+//! is in [`eval`]; operators, aggregations and calls each have a module, and
+//! the numeric kernels are in [`functions`].
+
+mod aggregate;
+mod binary;
+mod calls;
+mod eval;
+pub mod functions;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vigil_shared::model::Labels;
-use vigil_shared::promql::{Expr, VectorSelector};
+use vigil_shared::promql::{Expr, ValueType};
 
-use crate::tsdb::{Sample, Storage, StorageError, is_stale_marker};
+use crate::tsdb::{Sample, Storage, StorageError};
+use eval::{Evaluator, QueryContext, Steps, Val};
 
 /// How far back an instant selector looks for a sample (Prometheus's
 /// `--query.lookback-delta` default).
@@ -21,18 +31,65 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(5 * 60);
 /// Prometheus refuses range queries with more points than this per series.
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
-/// The result of evaluating an expression at one instant.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Scalar(Sample),
-    Vector(Vec<(Labels, Sample)>),
+/// The engine's settings; `Default` gives Prometheus's defaults.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// `--query.lookback-delta`.
+    pub lookback_ms: i64,
+    /// `--query.max-samples`: samples a query may hold in memory at once.
+    pub max_samples: usize,
+    /// `--query.timeout`.
+    pub timeout: Option<Duration>,
+    /// The step of a subquery written without one (`x[1h:]`): Prometheus
+    /// uses the rule evaluation interval, one minute by default.
+    pub default_subquery_step_ms: i64,
+    /// Accept the pre-3.0 name `holt_winters` (`--promql.holt-winters`).
+    pub enable_holt_winters: bool,
 }
 
-/// One series of a range query's result.
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_ms: DEFAULT_LOOKBACK.as_millis() as i64,
+            max_samples: 50_000_000,
+            timeout: Some(Duration::from_secs(120)),
+            default_subquery_step_ms: 60_000,
+            enable_holt_winters: false,
+        }
+    }
+}
+
+/// The result of an instant query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(f64),
+    String(String),
+    Vector(Vec<InstantSample>),
+    Matrix(Vec<RangeSeries>),
+}
+
+/// One element of an instant vector (its time is the evaluation time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstantSample {
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// One series of a range query's result, or of a range vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeSeries {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+}
+
+/// A query's value and the annotations Prometheus would attach to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutput<T> {
+    pub value: T,
+    /// `PromQL warning: … (line:col)`.
+    pub warnings: Vec<String>,
+    /// `PromQL info: … (line:col)`.
+    pub infos: Vec<String>,
 }
 
 /// Why a query failed, mapped to Prometheus's `errorType` by the API.
@@ -40,43 +97,89 @@ pub struct RangeSeries {
 pub enum EvalError {
     #[error("{0}")]
     Storage(#[from] StorageError),
+    /// The request itself is wrong (bad range or step).
     #[error("{0}")]
     BadRange(String),
-    #[error("{0} is not supported by this version of Vigil yet")]
-    Unsupported(&'static str),
+    /// Evaluation failed, as Prometheus's `execution` errors.
+    #[error("{0}")]
+    Execution(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
 }
 
 /// Evaluates queries against one storage.
 #[derive(Clone)]
 pub struct Engine {
     storage: Arc<dyn Storage>,
-    lookback_ms: i64,
+    options: EngineOptions,
 }
 
 impl Engine {
-    pub fn new(storage: Arc<dyn Storage>, lookback: Duration) -> Self {
-        Engine { storage, lookback_ms: lookback.as_millis() as i64 }
+    pub fn new(storage: Arc<dyn Storage>, options: EngineOptions) -> Self {
+        Engine { storage, options }
     }
 
-    /// Evaluates `expr` at `time_ms`.
-    pub fn instant(&self, expr: &Expr, time_ms: i64) -> Result<Value, EvalError> {
-        match expr {
-            Expr::NumberLiteral { value, .. } => Ok(Value::Scalar(Sample { timestamp_ms: time_ms, value: *value })),
-            Expr::VectorSelector(selector) => {
-                let mut out = Vec::new();
-                for (labels, samples) in self.select(selector, time_ms, time_ms)? {
-                    if let Some(sample) = latest_at(&samples, time_ms, self.lookback_ms) {
-                        out.push((labels, Sample { timestamp_ms: time_ms, value: sample.value }));
-                    }
-                }
-                Ok(Value::Vector(out))
-            }
-            _ => Err(EvalError::Unsupported("this expression")),
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    fn context(&self, start_ms: i64, end_ms: i64) -> QueryContext<'_> {
+        QueryContext {
+            storage: self.storage.as_ref(),
+            options: &self.options,
+            query_start: start_ms,
+            query_end: end_ms,
+            deadline: self.options.timeout.map(|t| Instant::now() + t),
+            samples_loaded: Default::default(),
+            warnings: Default::default(),
+            infos: Default::default(),
         }
     }
 
+    /// Evaluates `expr` at `time_ms`.
+    pub fn instant_query(&self, expr: &Expr, time_ms: i64) -> Result<QueryOutput<Value>, EvalError> {
+        let ctx = self.context(time_ms, time_ms);
+        let ev = Evaluator::new(&ctx, Steps { start: time_ms, end: time_ms, interval: 1 });
+        let value = if expr.value_type() == ValueType::Matrix {
+            let arg = ev.range_arg(expr)?;
+            Value::Matrix(
+                arg.series
+                    .iter()
+                    .filter_map(|s| {
+                        let samples = arg.window(s, time_ms).to_vec();
+                        (!samples.is_empty()).then(|| RangeSeries { labels: s.labels.clone(), samples })
+                    })
+                    .collect(),
+            )
+        } else {
+            match ev.eval(expr)? {
+                Val::Scalar(values) => Value::Scalar(values.first().copied().unwrap_or(f64::NAN)),
+                Val::String(s) => Value::String(s),
+                Val::Vector(series) => Value::Vector(
+                    series
+                        .into_iter()
+                        .filter_map(|s| {
+                            let value = s.values.first().copied().flatten()?;
+                            Some(InstantSample { labels: s.labels, value })
+                        })
+                        .collect(),
+                ),
+            }
+        };
+        Ok(QueryOutput { value, warnings: ctx.warnings.take(), infos: ctx.infos.take() })
+    }
+
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` inclusive.
-    pub fn range(&self, expr: &Expr, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<Vec<RangeSeries>, EvalError> {
+    /// Series come sorted by labels, as Prometheus returns them.
+    pub fn range_query(
+        &self,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryOutput<Vec<RangeSeries>>, EvalError> {
         if end_ms < start_ms {
             return Err(EvalError::BadRange("end timestamp must not be before start time".to_owned()));
         }
@@ -91,49 +194,38 @@ impl Engine {
                     .to_owned(),
             ));
         }
-        let steps = (start_ms..=end_ms).step_by(step_ms as usize);
-        match expr {
-            Expr::NumberLiteral { value, .. } => Ok(vec![RangeSeries {
-                labels: Labels::default(),
-                samples: steps.map(|t| Sample { timestamp_ms: t, value: *value }).collect(),
-            }]),
-            Expr::VectorSelector(selector) => {
-                // One read covering every step's lookback window.
-                let mut out = Vec::new();
-                for (labels, samples) in self.select(selector, start_ms, end_ms)? {
-                    let points: Vec<Sample> = steps
-                        .clone()
-                        .filter_map(|t| {
-                            latest_at(&samples, t, self.lookback_ms).map(|s| Sample { timestamp_ms: t, value: s.value })
-                        })
-                        .collect();
-                    if !points.is_empty() {
-                        out.push(RangeSeries { labels, samples: points });
-                    }
-                }
-                Ok(out)
-            }
-            _ => Err(EvalError::Unsupported("this expression")),
+        let value_type = expr.value_type();
+        if !matches!(value_type, ValueType::Scalar | ValueType::Vector) {
+            return Err(EvalError::BadRange(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                value_type.describe()
+            )));
         }
+        let ctx = self.context(start_ms, end_ms);
+        let steps = Steps { start: start_ms, end: end_ms, interval: step_ms };
+        let ev = Evaluator::new(&ctx, steps);
+        let to_samples = |values: &[Option<f64>]| -> Vec<Sample> {
+            values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|value| Sample { timestamp_ms: steps.at(i), value }))
+                .collect()
+        };
+        let mut out: Vec<RangeSeries> = match ev.eval(expr)? {
+            Val::Scalar(values) => {
+                let values: Vec<Option<f64>> = values.into_iter().map(Some).collect();
+                vec![RangeSeries { labels: Labels::default(), samples: to_samples(&values) }]
+            }
+            Val::Vector(series) => series
+                .into_iter()
+                .map(|s| RangeSeries { samples: to_samples(&s.values), labels: s.labels })
+                .filter(|s| !s.samples.is_empty())
+                .collect(),
+            Val::String(_) => Vec::new(),
+        };
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(QueryOutput { value: out, warnings: ctx.warnings.take(), infos: ctx.infos.take() })
     }
-
-    fn select(
-        &self,
-        selector: &VectorSelector,
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<(Labels, Vec<Sample>)>, EvalError> {
-        let querier = self.storage.querier(start_ms - self.lookback_ms + 1, end_ms)?;
-        Ok(querier.select(&selector.matchers)?.into_iter().map(|s| (s.labels, s.samples)).collect())
-    }
-}
-
-/// The newest sample in `(t - lookback, t]`, unless it is a staleness marker
-/// (the series ended there).
-fn latest_at(samples: &[Sample], t: i64, lookback_ms: i64) -> Option<Sample> {
-    let end = samples.partition_point(|s| s.timestamp_ms <= t);
-    let sample = *samples.get(end.checked_sub(1)?)?;
-    (sample.timestamp_ms > t - lookback_ms && !is_stale_marker(sample.value)).then_some(sample)
 }
 
 #[cfg(test)]
@@ -149,13 +241,14 @@ mod tests {
             app.append(&Labels::from_pairs([("__name__", *name)]), Sample { timestamp_ms: *t, value: *v });
         }
         app.commit().unwrap();
-        Engine::new(Arc::new(storage), DEFAULT_LOOKBACK)
+        Engine::new(Arc::new(storage), EngineOptions::default())
     }
 
     fn instant_values(engine: &Engine, query: &str, t: i64) -> Vec<f64> {
-        match engine.instant(&parse(query).unwrap(), t).unwrap() {
-            Value::Vector(v) => v.into_iter().map(|(_, s)| s.value).collect(),
-            Value::Scalar(s) => vec![s.value],
+        match engine.instant_query(&parse(query).unwrap(), t).unwrap().value {
+            Value::Vector(v) => v.into_iter().map(|s| s.value).collect(),
+            Value::Scalar(s) => vec![s],
+            other => panic!("{query}: {other:?}"),
         }
     }
 
@@ -182,7 +275,7 @@ mod tests {
     #[test]
     fn range_query_steps() {
         let engine = engine_with(&[("a", 0, 1.0), ("a", 20_000, 2.0)]);
-        let got = engine.range(&parse("a").unwrap(), 0, 40_000, 10_000).unwrap();
+        let got = engine.range_query(&parse("a").unwrap(), 0, 40_000, 10_000).unwrap().value;
         let values: Vec<(i64, f64)> = got[0].samples.iter().map(|s| (s.timestamp_ms, s.value)).collect();
         assert_eq!(values, vec![(0, 1.0), (10_000, 1.0), (20_000, 2.0), (30_000, 2.0), (40_000, 2.0)]);
     }
@@ -194,7 +287,7 @@ mod tests {
         for (start, end, step, want) in
             [(10, 0, 1, "end timestamp"), (0, 10, 0, "zero or negative"), (0, 11_000_000, 1000, "11,000 points")]
         {
-            let err = engine.range(&expr, start, end, step).unwrap_err().to_string();
+            let err = engine.range_query(&expr, start, end, step).unwrap_err().to_string();
             assert!(err.contains(want), "{err}");
         }
     }

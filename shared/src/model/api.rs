@@ -20,6 +20,8 @@ pub enum ApiResponse<T> {
         data: T,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         warnings: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        infos: Vec<String>,
     },
     Error {
         #[serde(rename = "errorType")]
@@ -30,7 +32,12 @@ pub enum ApiResponse<T> {
 
 impl<T> ApiResponse<T> {
     pub fn success(data: T) -> Self {
-        ApiResponse::Success { data, warnings: Vec::new() }
+        ApiResponse::Success { data, warnings: Vec::new(), infos: Vec::new() }
+    }
+
+    /// A success carrying PromQL's annotations.
+    pub fn annotated(data: T, warnings: Vec<String>, infos: Vec<String>) -> Self {
+        ApiResponse::Success { data, warnings, infos }
     }
 
     pub fn error(error_type: ErrorType, error: impl Into<String>) -> Self {

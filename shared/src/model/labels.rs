@@ -60,6 +60,34 @@ impl Labels {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The same set with `name` set to `value`, or removed when `value` is
+    /// empty (an empty value means an absent label).
+    pub fn with(&self, name: &str, value: &str) -> Labels {
+        let mut labels = self.0.clone();
+        match labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            Ok(i) if value.is_empty() => {
+                labels.remove(i);
+            }
+            Ok(i) => labels[i].value = value.to_owned(),
+            Err(_) if value.is_empty() => {}
+            Err(i) => labels.insert(i, Label { name: name.to_owned(), value: value.to_owned() }),
+        }
+        Labels(labels)
+    }
+
+    /// The labels whose names satisfy `keep`.
+    pub fn filtered(&self, mut keep: impl FnMut(&str) -> bool) -> Labels {
+        Labels(self.0.iter().filter(|l| keep(&l.name)).cloned().collect())
+    }
+
+    /// The set without its metric name.
+    pub fn without_metric_name(&self) -> Labels {
+        if self.metric_name().is_none() {
+            return self.clone();
+        }
+        self.filtered(|name| name != METRIC_NAME)
+    }
 }
 
 impl fmt::Display for Labels {
