@@ -296,6 +296,9 @@ fn a_bad_ca_file_is_refused_at_startup() {
     let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["--web.listen-address", &format!("127.0.0.1:{}", free_port()), "--config.file"])
         .arg(&config)
+        // Never the default `data/`, which would land in the source tree.
+        .arg("--storage.tsdb.path")
+        .arg(dir.join("data"))
         .output()
         .expect("run vigil");
     assert!(!output.status.success());
