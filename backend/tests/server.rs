@@ -107,7 +107,16 @@ async fn serves_metrics_and_health() {
 }
 
 fn vigil_exits_with_error(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_vigil")).args(args).output().expect("run vigil");
+    // A storage folder of its own: the default `data/` would land in the
+    // source tree when startup gets far enough to open it.
+    let data = temp_dir("vigil-exits-data");
+    let output = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .arg("--storage.tsdb.path")
+        .arg(&data)
+        .output()
+        .expect("run vigil");
+    let _ = std::fs::remove_dir_all(&data);
     assert!(!output.status.success(), "vigil {args:?} should fail");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
