@@ -177,8 +177,44 @@ fn install_test_packages() -> Result<()> {
     apt(&install)
 }
 
+/// Builds the app into a staging folder and copies into `dist/` only what
+/// changed: Trunk rewrites every file on each build, and `vigil` embeds
+/// `dist/`, so untouched files must keep their times or every test binary
+/// would rebuild on every run.
 fn build_ui() -> Result<()> {
-    run_cmd(Command::new("trunk").args(["build", "--release"]))
+    let staging = Path::new("target/ui-staging");
+    run_cmd(Command::new("trunk").args(["build", "--release", "--dist"]).arg(staging))?;
+    sync_dir(staging, Path::new("dist"))
+}
+
+/// Makes `to` hold exactly the files of `from`, writing only files whose
+/// contents differ and removing files `from` lacks.
+fn sync_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let mut wanted = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let (source, target) = (entry.path(), to.join(&name));
+        wanted.insert(name);
+        if source.is_dir() {
+            sync_dir(&source, &target)?;
+            continue;
+        }
+        let contents = std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+        if std::fs::read(&target).ok().as_deref() != Some(contents.as_slice()) {
+            std::fs::write(&target, &contents).with_context(|| format!("cannot write {}", target.display()))?;
+        }
+    }
+    for entry in std::fs::read_dir(to).with_context(|| format!("cannot read {}", to.display()))? {
+        let entry = entry?;
+        if !wanted.contains(&entry.file_name()) {
+            let path = entry.path();
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            removed.with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn run(vigil_args: &[String]) -> Result<()> {
