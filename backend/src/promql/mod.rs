@@ -15,6 +15,8 @@ mod calls;
 mod eval;
 pub mod functions;
 
+pub mod script;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
