@@ -56,10 +56,10 @@
 //!   name, without `le`) are histogram series.
 //! * An `eval` is skipped (reason "native histograms") when its expected
 //!   output contains a histogram literal, or when its query may read a
-//!   histogram series loaded since the last `clear`: the query mentions the
-//!   series' metric name as a whole word, or one of its selectors matches
-//!   the series' labels. See [`Script::histogram_series_by_eval`] and
-//!   [`Eval::reads_any`].
+//!   histogram series loaded since the last `clear`: one of its selectors
+//!   matches the series' labels or, while Vigil's parser cannot parse the
+//!   query, the query mentions the series' metric name as a whole word.
+//!   See [`Script::histogram_series_by_eval`] and [`Eval::reads_any`].
 //!
 //! Everything else in such a file runs: float series loaded beside
 //! histograms are still checked by the evals that read only them.
@@ -385,13 +385,13 @@ impl Eval {
         self.series.iter().any(|s| s.values.iter().any(SequenceValue::is_histogram))
     }
 
-    /// Whether the query may read any of `series`: it names one's metric as
-    /// a whole word, or one of the selectors of `parsed` (the query, when it
-    /// parses) matches one's labels.
+    /// Whether the query may read any of `series`: one of the selectors of
+    /// `parsed` (the query, when it parses) matches one's labels or, when
+    /// it does not parse, the query names one's metric as a whole word.
     pub fn reads_any(&self, parsed: Option<&Expr>, series: &[Labels]) -> bool {
-        series.iter().any(|labels| {
-            labels.metric_name().is_some_and(|name| contains_word(&self.expr, name))
-                || parsed.is_some_and(|expr| any_selector_matches(expr, labels))
+        series.iter().any(|labels| match parsed {
+            Some(expr) => any_selector_matches(expr, labels),
+            None => labels.metric_name().is_some_and(|name| contains_word(&self.expr, name)),
         })
     }
 
@@ -535,13 +535,13 @@ impl Script {
 fn contains_word(text: &str, word: &str) -> bool {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     text.match_indices(word).any(|(i, _)| {
-        !text[..i].chars().next_back().is_some_and(is_ident) && !text[i + word.len()..].chars().next().is_some_and(is_ident)
+        !text[..i].chars().next_back().is_some_and(is_ident)
+            && !text[i + word.len()..].chars().next().is_some_and(is_ident)
     })
 }
 
 fn any_selector_matches(expr: &Expr, labels: &Labels) -> bool {
-    let selector_matches =
-        |s: &VectorSelector| s.matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")));
+    let selector_matches = |s: &VectorSelector| s.matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")));
     match expr {
         Expr::NumberLiteral { .. } | Expr::StringLiteral { .. } => false,
         Expr::VectorSelector(s) => selector_matches(s),
@@ -617,7 +617,8 @@ fn patterns() -> &'static Patterns {
             .expect("valid regex"),
         expect: Regex::new(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$")
             .expect("valid regex"),
-        expect_range: Regex::new(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$").expect("valid regex"),
+        expect_range: Regex::new(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$")
+            .expect("valid regex"),
     })
 }
 
@@ -688,15 +689,18 @@ fn parse_eval(lines: &[&str], mut i: usize) -> Result<(usize, Eval), LineError> 
     while i + 1 < lines.len() && !lines[i + 1].is_empty() {
         i += 1;
         let def = lines[i];
-        if eval.legacy_fail && let Some(rest) = def.strip_prefix("expected_fail_message") {
+        if eval.legacy_fail
+            && let Some(rest) = def.strip_prefix("expected_fail_message")
+        {
             eval.expected_fail_message = Some(rest.trim().to_owned());
             break;
         }
-        if eval.legacy_fail && let Some(rest) = def.strip_prefix("expected_fail_regexp") {
+        if eval.legacy_fail
+            && let Some(rest) = def.strip_prefix("expected_fail_regexp")
+        {
             let pattern = rest.trim();
-            let re = Regex::new(pattern).map_err(|e| {
-                format_err(i, format!("invalid regexp '{pattern}' for expected_fail_regexp: {e}"))
-            })?;
+            let re = Regex::new(pattern)
+                .map_err(|e| format_err(i, format!("invalid regexp '{pattern}' for expected_fail_regexp: {e}")))?;
             eval.expected_fail_regexp = Some(re);
             break;
         }
@@ -753,9 +757,7 @@ fn parse_durations(from: &str, to: &str, step: &str) -> Result<(i64, i64, i64), 
     let start = parse_duration(from).map_err(|e| format!("invalid start timestamp definition {from:?}: {e}"))?;
     let end = parse_duration(to).map_err(|e| format!("invalid end timestamp definition {to:?}: {e}"))?;
     if end < start {
-        return Err(format!(
-            "invalid test definition, end timestamp ({to}) is before start timestamp ({from})"
-        ));
+        return Err(format!("invalid test definition, end timestamp ({to}) is before start timestamp ({from})"));
     }
     let step = parse_duration(step).map_err(|e| format!("invalid step definition {step:?}: {e}"))?;
     Ok((start, end, step))
@@ -765,7 +767,8 @@ fn parse_expect(line: &str) -> Result<(ExpectKind, TextMatch), String> {
     let Some(c) = patterns().expect.captures(line.trim()) else {
         return Err("invalid expect statement, must match `expect <type> <match_type>: <string>` format".to_owned());
     };
-    let kind = ExpectKind::from_name(&c[1]).ok_or_else(|| format!("invalid expected error/annotation type {}", &c[1]))?;
+    let kind =
+        ExpectKind::from_name(&c[1]).ok_or_else(|| format!("invalid expected error/annotation type {}", &c[1]))?;
     let matcher = match c.get(2).map(|m| m.as_str()) {
         None => TextMatch::any(),
         Some("msg") => TextMatch::Message(c[3].trim().to_owned()),
@@ -906,7 +909,11 @@ fn parse_go_float(text: &str) -> Option<f64> {
     // Go accepts "inf", "infinity" and "nan" in any case; Rust also accepts
     // those, but not underscores or hex floats, which Go allows only with a
     // base prefix and Prometheus's lexer never produces in series values.
-    if lower == "inf" || lower == "infinity" || lower == "nan" || unsigned.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b)) {
+    if lower == "inf"
+        || lower == "infinity"
+        || lower == "nan"
+        || unsigned.bytes().all(|b| b.is_ascii_digit() || b".eE+-".contains(&b))
+    {
         text.parse().ok()
     } else {
         None
@@ -1308,11 +1315,8 @@ pub fn at_modifier_variants(expr: &Expr, eval_ms: i64) -> Option<(Expr, Vec<i64>
     if unsafe_call {
         return None;
     }
-    let times = if eval_ms == 0 {
-        vec![-1000, 0, 1000]
-    } else {
-        vec![-10 * eval_ms, 0, eval_ms / 5, eval_ms, 10 * eval_ms]
-    };
+    let times =
+        if eval_ms == 0 { vec![-1000, 0, 1000] } else { vec![-10 * eval_ms, 0, eval_ms / 5, eval_ms, 10 * eval_ms] };
     Some((expr, times))
 }
 
@@ -1380,7 +1384,10 @@ mod tests {
             ("m Inf -Inf +Inf NaN nan inf", &["Inf", "-Inf", "Inf", "NaN", "NaN", "Inf"]),
             ("m Infx2", &[]),
             ("m 0.1+0.1x2", &["0.1", "0.2", "0.30000000000000004"]),
-            ("m 1 {{schema:1 sum:3 count:22 buckets:[5 10 7]}} 2", &["1", "{{schema:1 sum:3 count:22 buckets:[5 10 7]}}", "2"]),
+            (
+                "m 1 {{schema:1 sum:3 count:22 buckets:[5 10 7]}} 2",
+                &["1", "{{schema:1 sum:3 count:22 buckets:[5 10 7]}}", "2"],
+            ),
             ("m {{count:1}}x2", &["{{count:1}}", "{{count:1}}", "{{count:1}}"]),
             ("m {{count:1}}+{{count:2}}x1 3", &["{{count:1}}", "{{count:1}}", "3"]),
             ("m", &[]),
@@ -1454,7 +1461,7 @@ mod tests {
             ("1e-3", Some(0.001)),
             ("+Inf", Some(f64::INFINITY)),
             ("-inf", Some(f64::NEG_INFINITY)),
-            ("9223372036854775808", Some(9.223372036854775808e18)),
+            ("9223372036854775808", Some(9.223_372_036_854_776e18)),
             ("foo", None),
             ("1m", None),
             ("", None),
@@ -1478,13 +1485,24 @@ mod tests {
             ("eval instant at 50m sum(x)", false, 3_000_000, 0, 0, "sum(x)"),
             ("eval instant at 0 x", false, 0, 0, 0, "x"),
             ("eval range from 0 to 10m step 1m rate(x[5m])", true, 0, 600_000, 60_000, "rate(x[5m])"),
-            ("eval range from 1m to 2m step 30s label_replace(x, \"to\", \"a\", \"b\", \"c\")", true, 60_000, 120_000, 30_000, "label_replace(x, \"to\", \"a\", \"b\", \"c\")"),
+            (
+                "eval range from 1m to 2m step 30s label_replace(x, \"to\", \"a\", \"b\", \"c\")",
+                true,
+                60_000,
+                120_000,
+                30_000,
+                "label_replace(x, \"to\", \"a\", \"b\", \"c\")",
+            ),
             ("eval_fail instant at 1m x", false, 60_000, 0, 0, "x"),
             ("eval_ordered instant at 1m x", false, 60_000, 0, 0, "x"),
         ];
         for (script, is_range, start, end, step, expr) in cases {
             let e = eval_of(script);
-            assert_eq!((e.is_range, e.start_ms, e.end_ms, e.step_ms, e.expr.as_str()), (*is_range, *start, *end, *step, *expr), "{script}");
+            assert_eq!(
+                (e.is_range, e.start_ms, e.end_ms, e.step_ms, e.expr.as_str()),
+                (*is_range, *start, *end, *step, *expr),
+                "{script}"
+            );
             if !e.is_range {
                 assert_eq!(e.eval_ms, *start, "{script}");
             }
@@ -1581,6 +1599,14 @@ mod tests {
         assert_eq!(first.line, 13);
         assert!(first.reads_any(None, &[Labels::from_pairs([("__name__", "a")])]));
         assert!(!first.reads_any(None, &[Labels::from_pairs([("__name__", "ab")])]));
+        let hist = Labels::from_pairs([("__name__", "a"), ("type", "h")]);
+        let mut only_floats = selector("a");
+        only_floats.matchers.push(Matcher::new(MatchOp::Equal, "type", "f").unwrap());
+        assert!(first.reads_any(Some(&Expr::VectorSelector(selector("a"))), std::slice::from_ref(&hist)));
+        assert!(!first.reads_any(Some(&Expr::VectorSelector(only_floats)), std::slice::from_ref(&hist)));
+        let mut by_regex = selector("b");
+        by_regex.matchers = vec![Matcher::new(MatchOp::Regex, METRIC_NAME, "a|b").unwrap()];
+        assert!(first.reads_any(Some(&Expr::VectorSelector(by_regex)), &[hist]));
     }
 
     #[test]
