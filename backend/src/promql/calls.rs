@@ -77,7 +77,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
                 "clamp_min" => (bound(1, 0.0)?, vec![f64::INFINITY; steps]),
                 _ => (vec![f64::NEG_INFINITY; steps], bound(1, 0.0)?),
             };
-            map_values(input, |step, v| (max[step] >= min[step]).then(|| min[step].max(max[step].min(v))))
+            map_values(input, |step, v| k::clamp(v, min[step], max[step]))
         }
         "round" => {
             let input = ev.eval_vector(&call.args[0])?;
@@ -104,9 +104,9 @@ fn elementwise(name: &str) -> Option<fn(f64) -> f64> {
         "floor" => f64::floor,
         "exp" => f64::exp,
         "sqrt" => f64::sqrt,
-        "ln" => f64::ln,
-        "log2" => f64::log2,
-        "log10" => f64::log10,
+        "ln" => k::ln,
+        "log2" => k::log2,
+        "log10" => k::log10,
         "sin" => f64::sin,
         "cos" => f64::cos,
         "tan" => f64::tan,

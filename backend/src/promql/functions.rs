@@ -23,6 +23,17 @@
 //!   `None`. Kernels that return a bare `f64` are only called by Prometheus
 //!   for a non-empty window; for an empty one they return a documented
 //!   placeholder and the engine must emit nothing.
+//!
+//! Elementwise functions: `abs`, `ceil`, `floor` and `sqrt` are exact and map
+//! onto the `f64` methods. The ones with a twist are here: [`round_to`],
+//! [`clamp`] (NaN bounds, `max < min`), [`sgn`], [`deg`] / [`rad`] (operation
+//! order), [`go_max`] / [`go_min`] (`max_of` / `min_of`, NaN-propagating),
+//! and [`ln`] / [`log2`] / [`log10`], which reproduce Go's amd64 `math`
+//! (different in the last bit from the `f64` methods for many inputs, and
+//! wildly for subnormals in `ln` / `log10`). `exp` and the trigonometric and hyperbolic
+//! functions are left to the `f64` methods: Go's own implementations (`exp`
+//! in assembly with a CPU-dependent FMA path, the rest Cephes-derived) can
+//! differ from them in the last bit, which promqltest's tolerance absorbs.
 
 use std::cmp::Ordering;
 
@@ -1080,6 +1091,92 @@ pub fn sgn(v: f64) -> f64 {
     }
 }
 
+/// Go's `math.Frexp`: `v = frac * 2^exp` with `|frac|` in [0.5, 1);
+/// ±0, ±Inf and NaN are returned unchanged with exponent 0.
+fn go_frexp(v: f64) -> (f64, i32) {
+    if v == 0.0 || v.is_infinite() || v.is_nan() {
+        return (v, 0);
+    }
+    let (mut v, mut exp) = (v, 0);
+    if v.abs() < f64::MIN_POSITIVE {
+        // Normalize subnormals.
+        v *= (1u64 << 52) as f64;
+        exp = -52;
+    }
+    let bits = v.to_bits();
+    exp += ((bits >> 52) & 0x7ff) as i32 - 1022;
+    let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    (frac, exp)
+}
+
+/// Go's `math.Log` as compiled for amd64 (`log_amd64.s`): FreeBSD's
+/// `e_log.c` polynomial, which differs from the platform `log` (and so from
+/// [`f64::ln`]) in the last bit for some inputs, e.g. `ln(0.625)`.
+/// Subnormal inputs are not normalized first, exactly as in that assembly
+/// (golang/go#56600), so their logarithms are off by up to ~35.
+fn go_log(x: f64) -> f64 {
+    // Go's constants, by their bit patterns (as in log_amd64.s's comments).
+    const HALF_SQRT2: f64 = std::f64::consts::FRAC_1_SQRT_2; // 0x3fe6a09e667f3bcd
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    const L1: f64 = f64::from_bits(0x3fe5_5555_5555_5593);
+    const L2: f64 = f64::from_bits(0x3fd9_9999_9997_fa04);
+    const L3: f64 = f64::from_bits(0x3fd2_4924_9422_9359);
+    const L4: f64 = f64::from_bits(0x3fcc_71c5_1d8e_78af);
+    const L5: f64 = f64::from_bits(0x3fc7_4664_96cb_03de);
+    const L6: f64 = f64::from_bits(0x3fc3_9a09_d078_c69f);
+    const L7: f64 = f64::from_bits(0x3fc2_f112_df3e_5244);
+
+    let bits = x.to_bits();
+    if bits & !(1 << 63) == 0 {
+        return f64::NEG_INFINITY; // ±0
+    }
+    if (bits as i64) < 0 {
+        return f64::NAN; // negative (including -Inf)
+    }
+    if bits >= f64::INFINITY.to_bits() {
+        return x; // +Inf or NaN
+    }
+    // f1, k := Frexp(x), straight from the bits.
+    let mut f1 = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0.5f64.to_bits());
+    let mut k = (((bits >> 52) & 0x7ff) as i32 - 0x3fe) as f64;
+    if f1 <= HALF_SQRT2 {
+        k -= 1.0;
+        f1 *= 2.0;
+    }
+    let f = f1 - 1.0;
+    let s = f / (2.0 + f);
+    let s2 = s * s;
+    let s4 = s2 * s2;
+    let t1 = s2 * (L1 + s4 * (L3 + s4 * (L5 + s4 * L7)));
+    let t2 = s4 * (L2 + s4 * (L4 + s4 * L6));
+    let r = t1 + t2;
+    let hfsq = 0.5 * f * f;
+    k * LN2_HI - ((hfsq - (s * (hfsq + r) + k * LN2_LO)) - f)
+}
+
+/// `ln`: Go's `math.Log` on amd64 (see the module notes): NaN below zero,
+/// -Inf at ±0.
+pub fn ln(v: f64) -> f64 {
+    go_log(v)
+}
+
+/// `log2`: as Go's `math.Log2`, exact for powers of two, otherwise
+/// `ln(frac) / ln(2) + exp` from the binary decomposition.
+pub fn log2(v: f64) -> f64 {
+    let (frac, exp) = go_frexp(v);
+    if frac == 0.5 {
+        return f64::from(exp - 1);
+    }
+    go_log(frac) * std::f64::consts::LOG2_E + f64::from(exp)
+}
+
+/// `log10`: as Go's `math.Log10`, `ln(v) * (1 / ln(10))`, which is *not*
+/// always [`f64::log10`] (e.g. for some powers of ten).
+pub fn log10(v: f64) -> f64 {
+    go_log(v) * std::f64::consts::LOG10_E
+}
+
 /// `deg`: evaluated as Prometheus does, `v * 180 / π` (which can differ in
 /// the last bit from [`f64::to_degrees`]).
 pub fn deg(v: f64) -> f64 {
@@ -1090,4 +1187,1080 @@ pub fn deg(v: f64) -> f64 {
 /// the last bit from [`f64::to_radians`]).
 pub fn rad(v: f64) -> f64 {
     v * std::f64::consts::PI / 180.0
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected values come from Prometheus's promqltest scripts
+    //! (`functions.test`, `aggregators.test`, `histograms.test`), recomputed
+    //! here through the kernels with the same data, and from edge cases in
+    //! Prometheus's code. Literals and expressions are kept as the scripts
+    //! write them (hence the allowed lints), and cases are tuples in tables.
+    #![allow(clippy::type_complexity, clippy::excessive_precision, clippy::neg_multiply, clippy::approx_constant)]
+
+    use super::*;
+
+    const S: i64 = 1000;
+    const M: i64 = 60 * S;
+
+    /// Compares like promqltest: NaN matches NaN, otherwise a relative
+    /// difference below 1e-6 (and, against 0, practically exact).
+    fn close(got: f64, want: f64) -> bool {
+        almost_equal(got, want, 1e-6)
+    }
+
+    #[track_caller]
+    fn assert_close(got: f64, want: f64, what: &str) {
+        assert!(close(got, want), "{what}: got {got:?}, want {want:?}");
+    }
+
+    #[track_caller]
+    fn assert_close_opt(got: Option<f64>, want: Option<f64>, what: &str) {
+        match (got, want) {
+            (Some(g), Some(w)) => assert_close(g, w, what),
+            (None, None) => {}
+            _ => panic!("{what}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    /// Parses one number of the promqltest series notation.
+    fn number(s: &str) -> f64 {
+        s.parse().unwrap_or_else(|_| panic!("bad number {s:?}"))
+    }
+
+    /// Expands promqltest's series notation (`1 2 _ 0+10x3 5-1x2 7x2 _x3
+    /// stale NaN Inf`) into samples at `0, step, 2*step, …`, leaving out
+    /// omitted values and staleness markers. Expansions add the increment
+    /// repeatedly, as Prometheus's parser does.
+    fn series(step_ms: i64, spec: &str) -> Vec<Sample> {
+        let mut values: Vec<Option<f64>> = Vec::new();
+        for token in spec.split_whitespace() {
+            if token == "_" || token == "stale" {
+                values.push(None);
+            } else if let Some(n) = token.strip_prefix("_x") {
+                values.extend(std::iter::repeat_n(None, n.parse().unwrap()));
+            } else if let Some((body, n)) = token.split_once('x') {
+                let n: usize = n.parse().unwrap();
+                let bytes = body.as_bytes();
+                let op = (1..bytes.len())
+                    .find(|&i| (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E'));
+                let (mut v, inc) = match op {
+                    Some(i) => {
+                        let inc = number(&body[i + 1..]);
+                        (number(&body[..i]), if bytes[i] == b'-' { -inc } else { inc })
+                    }
+                    None => (number(body), 0.0),
+                };
+                for _ in 0..=n {
+                    values.push(Some(v));
+                    v += inc;
+                }
+            } else {
+                values.push(Some(number(token)));
+            }
+        }
+        values
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|value| Sample { timestamp_ms: i as i64 * step_ms, value }))
+            .collect()
+    }
+
+    /// The points of a range selector `[range]` evaluated at `end_ms`
+    /// (already shifted by any offset): the left-open window.
+    fn window(samples: &[Sample], end_ms: i64, range_ms: i64) -> Vec<Sample> {
+        samples.iter().copied().filter(|s| s.timestamp_ms > end_ms - range_ms && s.timestamp_ms <= end_ms).collect()
+    }
+
+    fn values(spec: &str) -> Vec<Sample> {
+        series(10 * S, spec)
+    }
+
+    #[test]
+    fn series_notation() {
+        let got: Vec<(i64, f64)> =
+            series(5, "1 _ 0+2x2 3-1x1 7x1 _x2 4").iter().map(|s| (s.timestamp_ms, s.value)).collect();
+        assert_eq!(
+            got,
+            vec![(0, 1.0), (10, 0.0), (15, 2.0), (20, 4.0), (25, 3.0), (30, 2.0), (35, 7.0), (40, 7.0), (55, 4.0)]
+        );
+        assert_eq!(series(1, "9.988465674311579e+307 1.78264E+50")[1].value, 1.78264e50);
+    }
+
+    #[test]
+    fn kahan_sum_inc_cases() {
+        let cases: &[(&[f64], f64)] = &[
+            (&[1.0, 1e100, 1.0, -1e100], 2.0),
+            (&[1e100, 1.0, -1e100, 1.0], 2.0),
+            (&[0.1; 10], 1.0),
+            (&[f64::INFINITY, 1.0], f64::INFINITY),
+            (&[f64::INFINITY, f64::NEG_INFINITY], f64::NAN),
+            (&[f64::MAX, f64::MAX], f64::INFINITY),
+            (&[f64::NAN, 1.0], f64::NAN),
+        ];
+        for (inputs, want) in cases {
+            let (mut sum, mut c) = (0.0, 0.0);
+            for v in *inputs {
+                (sum, c) = kahan_sum_inc(*v, sum, c);
+            }
+            let got = sum + c;
+            assert!(got == *want || (got.is_nan() && want.is_nan()), "{inputs:?}: got {got}, want {want}");
+        }
+        // An overflowing sum resets the compensation.
+        assert_eq!(kahan_sum_inc(f64::MAX, f64::MAX, 5.0), (f64::INFINITY, 0.0));
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum RateKind {
+        Rate,
+        Increase,
+        Delta,
+    }
+
+    #[test]
+    fn extrapolated_rate_promqltest_cases() {
+        use RateKind::*;
+        // (kind, step, series, eval time, range, offset, expected)
+        let cases: &[(RateKind, i64, &str, i64, i64, i64, Option<f64>)] = &[
+            (Increase, 5 * M, "0+10x10", 50 * M, 50 * M, 0, Some(100.0)),
+            (Increase, 5 * M, "0+18x5 0+18x5", 50 * M, 50 * M, 0, Some(160.0)),
+            (Increase, 5 * M, "10+10x10", 50 * M, 50 * M, 0, Some(100.0)),
+            (Increase, 5 * M, "1+10x10", 50 * M, 50 * M, 0, Some(100.0)),
+            (Increase, 5 * M, "0+10x10", 50 * M, 100 * M, 0, Some(100.0)),
+            (Increase, 5 * M, "0+18x5 0+18x5", 50 * M, 100 * M, 0, Some(162.0)),
+            (Increase, 5 * M, "10+10x10", 50 * M, 100 * M, 0, Some(105.0)),
+            (Increase, 5 * M, "1+10x10", 50 * M, 100 * M, 0, Some(101.0)),
+            (Increase, 5 * M, "0 1 2 3 2 3 4", 30 * M, 30 * M, 0, Some(7.0)),
+            (Rate, 5 * M, "0+27x4 0+27x5", 50 * M, 50 * M, 0, Some(0.08)),
+            (Rate, 5 * M, "0+10x9 0 10", 50 * M, 5 * M, 0, None),
+            (Rate, 5 * M, "0+10x9 0 10", 50 * M, 6 * M, 0, Some(0.0)),
+            (Rate, 5 * M, "0+80x10", 50 * M, 50 * M, 0, Some(0.26666666666666666)),
+            (Rate, 5 * M, "0+10x10", 50 * M, 10 * M, 5 * M, Some(0.03333333333333333)),
+            (Rate, 5 * M, "0+20x10", 50 * M, 10 * M, 5 * M, Some(0.06666666666666667)),
+            (Rate, 4 * M, "0+240x10", 10 * M, 20 * M, 0, Some(0.5)),
+            (Rate, 4 * M, "60+240x10", 10 * M, 20 * M, 0, Some(0.55)),
+            (Rate, 4 * M, "120+240x10", 10 * M, 20 * M, 0, Some(0.6)),
+            (Rate, 4 * M, "180+240x10", 10 * M, 20 * M, 0, Some(0.6)),
+            (Rate, 4 * M, "240+240x10", 10 * M, 20 * M, 0, Some(0.6)),
+            (Rate, 4 * M, "300+240x10", 10 * M, 20 * M, 0, Some(0.6)),
+            (Rate, 4 * M, "0+240x10", 50 * M, 20 * M, 0, Some(0.6)),
+            (Rate, 4 * M, "300+240x10", 50 * M, 20 * M, 0, Some(0.6)),
+            (Delta, 5 * M, "0 50 100 150 200", 20 * M, 20 * M, 0, Some(200.0)),
+            (Delta, 5 * M, "200 150 100 50 0", 20 * M, 20 * M, 0, Some(-200.0)),
+            // deriv "should return the same as rate in simple cases".
+            (Rate, 5 * M, "0+80x10", 50 * M, 50 * M, 0, Some(0.26666666666666666)),
+            // Histograms: rate of classic buckets (histograms.test), then quantiles below.
+            (Rate, 5 * M, "0+0x10", 5 * M, 5 * M, 0, None),
+            (Rate, M, "1 1 1 1 1", 5 * M, 5 * M, 0, Some(0.0)),
+        ];
+        for (i, &(kind, step, spec, eval, range, offset, want)) in cases.iter().enumerate() {
+            let end = eval - offset;
+            let points = window(&series(step, spec), end, range);
+            let (is_counter, is_rate) = match kind {
+                Rate => (true, true),
+                Increase => (true, false),
+                Delta => (false, false),
+            };
+            let got = extrapolated_rate(&points, end - range, end, is_counter, is_rate);
+            assert_close_opt(got, want, &format!("case {i}: {kind:?}({spec}[{range}ms]) at {eval}ms"));
+        }
+    }
+
+    #[test]
+    fn extrapolated_rate_edge_cases() {
+        let p = |t: i64, v: f64| Sample { timestamp_ms: t, value: v };
+        // Fewer than two points: no result.
+        assert_eq!(extrapolated_rate(&[], 0, 60_000, true, true), None);
+        assert_eq!(extrapolated_rate(&[p(30_000, 5.0)], 0, 60_000, true, true), None);
+        // Points exactly on both boundaries: no extrapolation needed at the end,
+        // the start is 1 interval away (< 1.1) so it extrapolates fully but the
+        // counter would go below zero, so it stops at zero.
+        let got = extrapolated_rate(&[p(10_000, 10.0), p(60_000, 60.0)], 0, 60_000, true, false).unwrap();
+        assert_close(got, 60.0, "zero cutoff");
+        // As a gauge (delta) there is no zero cutoff.
+        let got = extrapolated_rate(&[p(10_000, 10.0), p(60_000, 60.0)], 0, 60_000, false, false).unwrap();
+        assert_close(got, 60.0, "gauge full extrapolation");
+        // Sparse samples far from both boundaries extrapolate by half an interval.
+        let got = extrapolated_rate(&[p(40_000, 0.0), p(50_000, 10.0)], 0, 100_000, false, false).unwrap();
+        assert_close(got, 20.0, "half interval");
+        // A counter reset adds the value before the reset.
+        let got =
+            extrapolated_rate(&[p(0, 5.0), p(10_000, 8.0), p(20_000, 2.0), p(30_000, 4.0)], -1, 30_000, true, false)
+                .unwrap();
+        assert_close(got, (4.0 - 5.0 + 8.0) * (30.001 / 30.0), "reset");
+        // Deltas may go negative and are not reset-corrected.
+        let got = extrapolated_rate(&[p(10_000, 8.0), p(20_000, 2.0)], 10_000 - 1, 20_000, false, false).unwrap();
+        assert_close(got, -6.0 * 10.001 / 10.0, "negative delta");
+        // Identical timestamps: sampled interval 0, factor 1 (then /range for rate).
+        let got = extrapolated_rate(&[p(10_000, 1.0), p(10_000, 3.0)], 0, 20_000, false, true).unwrap();
+        assert_close(got, 2.0 / 20.0, "zero interval");
+        // NaN propagates.
+        assert!(extrapolated_rate(&[p(10_000, f64::NAN), p(20_000, 3.0)], 0, 20_000, true, true).unwrap().is_nan());
+        // The per-second division uses Go's Duration.Seconds().
+        assert_eq!(duration_seconds(1001), 1.0 + 0.001);
+        assert_eq!(duration_seconds(300_000), 300.0);
+    }
+
+    #[test]
+    fn instant_value_cases() {
+        let nan = f64::NAN;
+        // (series, eval, range, is_rate, expected)
+        let cases: &[(&str, i64, i64, bool, Option<f64>)] = &[
+            ("0+10x10", 50 * M, 50 * M, true, Some(0.03333333333333333)),
+            ("0+10x5 0+10x5", 50 * M, 50 * M, true, Some(0.03333333333333333)),
+            ("0+10x10", 30 * M, 50 * M, true, Some(0.03333333333333333)),
+            ("0+10x5 0+10x5", 30 * M, 50 * M, true, Some(0.0)),
+            ("1 NaN NaN 5 11", 0, 15 * M + S, true, None),
+            ("1 NaN NaN 5 11", 5 * M, 15 * M + S, true, Some(nan)),
+            ("1 NaN NaN 5 11", 10 * M, 15 * M + S, true, Some(nan)),
+            ("1 NaN NaN 5 11", 15 * M, 15 * M + S, true, Some(nan)),
+            ("1 NaN NaN 5 11", 20 * M, 15 * M + S, true, Some(0.02)),
+            ("0 50 100 150", 20 * M, 20 * M, false, Some(50.0)),
+            ("0 50 100 50", 20 * M, 20 * M, false, Some(-50.0)),
+            ("1 NaN NaN 5 11", 5 * M, 15 * M + S, false, Some(nan)),
+            ("1 NaN NaN 5 11", 15 * M, 15 * M + S, false, Some(nan)),
+            ("1 NaN NaN 5 11", 20 * M, 15 * M + S, false, Some(6.0)),
+            ("5", 0, M, false, None),
+        ];
+        for (i, &(spec, eval, range, is_rate, want)) in cases.iter().enumerate() {
+            let points = window(&series(5 * M, spec), eval, range);
+            assert_close_opt(instant_value(&points, is_rate), want, &format!("case {i}: {spec} at {eval}"));
+        }
+        let p = |t: i64, v: f64| Sample { timestamp_ms: t, value: v };
+        assert_eq!(instant_value(&[p(5, 1.0), p(5, 2.0)], true), None, "same timestamp");
+        assert_eq!(instant_value(&[p(0, 10.0), p(2000, 4.0)], true), Some(2.0), "irate reset");
+        assert_eq!(instant_value(&[p(0, 10.0), p(2000, 4.0)], false), Some(-6.0), "idelta decrease");
+    }
+
+    #[test]
+    fn changes_and_resets() {
+        let foo = "1 2 3 0 1 0 0 1 2 0";
+        let bar = "1 2 3 4 5 1 2 3 4 5";
+        let biz = "0 0 0 0 0 1 1 1 1 1";
+        // (series, range, changes, resets) at 50m, load 5m.
+        let cases: &[(&str, i64, f64, f64)] = &[
+            (foo, 10 * M, 0.0, 0.0),
+            (bar, 10 * M, 0.0, 0.0),
+            (foo, 20 * M, 2.0, 1.0),
+            (bar, 20 * M, 2.0, 0.0),
+            (biz, 20 * M, 0.0, 0.0),
+            (foo, 30 * M, 3.0, 1.0),
+            (bar, 30 * M, 4.0, 0.0),
+            (foo, 32 * M, 4.0, 2.0),
+            (bar, 32 * M, 5.0, 1.0),
+            (foo, 50 * M, 7.0, 3.0),
+            (bar, 50 * M, 8.0, 1.0),
+            (biz, 50 * M, 1.0, 0.0),
+            (foo, 6 * M, 0.0, 0.0),
+        ];
+        for &(spec, range, want_changes, want_resets) in cases {
+            let points = window(&series(5 * M, spec), 50 * M, range);
+            assert_eq!(changes(&points), want_changes, "changes({spec}[{range}])");
+            assert_eq!(resets(&points), want_resets, "resets({spec}[{range}])");
+        }
+        // NaN next to NaN is no change; NaN next to a number is (both ways).
+        assert_eq!(changes(&window(&series(5 * M, "NaN NaN NaN"), 15 * M, 20 * M)), 0.0);
+        assert_eq!(changes(&window(&series(5 * M, "0 NaN 0"), 15 * M, 20 * M)), 2.0);
+        assert_eq!(resets(&series(5 * M, "1 NaN 0 NaN 2")), 0.0);
+        assert_eq!(changes(&[]), 0.0);
+        assert_eq!(resets(&[]), 0.0);
+    }
+
+    #[test]
+    fn deriv_and_predict_linear() {
+        let reset_middle = series(5 * M, "0+10x4 0+10x5");
+        let inf = series(5 * M, "-Inf 0+80x10 Inf");
+        let total = series(5 * M, "0+80x10");
+        // (points, expected deriv)
+        let derivs: &[(&[Sample], Option<f64>)] = &[
+            (&window(&total, 50 * M, 50 * M), Some(0.26666666666666666)),
+            (&window(&reset_middle, 50 * M, 100 * M), Some(0.010606060606060607)),
+            (&window(&inf, 100 * M, 100 * M), Some(f64::NAN)),
+            (&window(&total, 0, M), None),
+        ];
+        for (i, (points, want)) in derivs.iter().enumerate() {
+            assert_close_opt(deriv(points), *want, &format!("deriv case {i}"));
+        }
+        // (points, eval time, duration, expected)
+        let at_3000 = window(&reset_middle, 3000 * S, 55 * M);
+        let predictions: &[(&[Sample], i64, f64, Option<f64>)] = &[
+            (&window(&reset_middle, 50 * M, 50 * M), 50 * M, 3600.0, Some(70.0)),
+            (&at_3000, 50 * M, 3600.0, Some(76.81818181818181)),
+            (&at_3000, 10 * M, 3600.0, Some(51.36363636363637)),
+            (&at_3000, 70 * M, 3600.0, Some(89.54545454545455)),
+            (&window(&inf, 100 * M, 100 * M), 100 * M, 6000.0, Some(f64::NAN)),
+            (&window(&total, 0, M), 0, 60.0, None),
+        ];
+        for (i, (points, eval, duration, want)) in predictions.iter().enumerate() {
+            assert_close_opt(predict_linear(points, *eval, *duration), *want, &format!("predict_linear case {i}"));
+        }
+        // predict_linear(x[50m], 3600) == x + deriv(x[50m]) * 3600 when the
+        // last sample is at the evaluation time.
+        let w = window(&total, 50 * M, 50 * M);
+        let emulated = 800.0 + deriv(&w).unwrap() * 3600.0;
+        assert_close(predict_linear(&w, 50 * M, 3600.0).unwrap(), emulated, "emulated");
+        // Constant series: slope 0, intercept the constant; constant ±Inf: NaN.
+        let constant = series(M, "5 5 5");
+        assert_eq!(deriv(&constant), Some(0.0));
+        assert_eq!(predict_linear(&constant, 10 * M, 100.0), Some(5.0));
+        assert!(deriv(&series(M, "Inf Inf")).unwrap().is_nan());
+        assert!(predict_linear(&series(M, "-Inf -Inf"), 0, 1.0).unwrap().is_nan());
+        // A NaN makes everything NaN.
+        assert!(deriv(&series(M, "NaN NaN")).unwrap().is_nan());
+    }
+
+    #[test]
+    fn double_exponential_smoothing_promqltest_cases() {
+        // (series at 10s, eval, expected) with [1m], sf 0.01, tf 0.1.
+        let cases: &[(&str, i64, f64)] = &[
+            ("0+10x1000 100+30x1000", 8000 * S, 8000.0),
+            ("0+20x1000 200+30x1000", 8000 * S, 16000.0),
+            ("0+30x1000 300+80x1000", 8000 * S, 24000.0),
+            ("0+40x2000", 8000 * S, 32000.0),
+            ("0+10x1000 100+30x1000", 20010 * S, 30100.0),
+            ("0+20x1000 200+30x1000", 20010 * S, 30200.0),
+            ("0+30x1000 300+80x1000", 20010 * S, 80300.0),
+            ("0+40x2000", 20010 * S, 80000.0),
+            ("8000-10x1000", 8000 * S, 0.0),
+            ("0-20x1000", 8000 * S, -16000.0),
+            ("0+30x1000 300-80x1000", 8000 * S, 24000.0),
+            ("0-40x1000 0+40x1000", 8000 * S, -32000.0),
+        ];
+        for &(spec, eval, want) in cases {
+            let points = window(&series(10 * S, spec), eval, M);
+            let got = double_exponential_smoothing(&points, 0.01, 0.1).unwrap().unwrap();
+            assert_close(got, want, &format!("double_exponential_smoothing({spec}) at {eval}"));
+        }
+    }
+
+    #[test]
+    fn double_exponential_smoothing_edge_cases() {
+        let points = series(10 * S, "1 2 4");
+        // Hand-computed: s1=1, b=1; i=1: s1 = 0.5*2 + 0.5*(1+1) = 2;
+        // i=2: b = 0.5*(2-1) + 0.5*1 = 1, s1 = 0.5*4 + 0.5*(2+1) = 3.5.
+        assert_eq!(double_exponential_smoothing(&points, 0.5, 0.5), Ok(Some(3.5)));
+        assert_eq!(double_exponential_smoothing(&points[..1], 0.5, 0.5), Ok(None));
+        assert_eq!(double_exponential_smoothing(&[], 0.5, 0.5), Ok(None));
+        let errors: &[(f64, f64, &str)] = &[
+            (1.0, 0.5, "invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000"),
+            (0.0, 0.5, "invalid smoothing factor. Expected: 0 < sf < 1, got: 0.000000"),
+            (-0.25, 0.5, "invalid smoothing factor. Expected: 0 < sf < 1, got: -0.250000"),
+            (f64::INFINITY, 0.5, "invalid smoothing factor. Expected: 0 < sf < 1, got: +Inf"),
+            (0.5, 1.5, "invalid trend factor. Expected: 0 < tf < 1, got: 1.500000"),
+            (0.5, 0.0, "invalid trend factor. Expected: 0 < tf < 1, got: 0.000000"),
+        ];
+        for &(sf, tf, want) in errors {
+            // The factors are checked even when there are no points.
+            assert_eq!(double_exponential_smoothing(&[], sf, tf), Err(want.to_owned()));
+            assert_eq!(double_exponential_smoothing(&points, sf, tf), Err(want.to_owned()));
+        }
+        // NaN factors pass the check and give NaN.
+        assert!(double_exponential_smoothing(&points, f64::NAN, 0.5).unwrap().unwrap().is_nan());
+    }
+
+    #[test]
+    fn avg_and_sum_over_time_promqltest_cases() {
+        let big = "9.988465674311579e+307";
+        let cases: &[(&str, i64, i64, f64)] = &[
+            // (series at 10s, eval, range, expected avg)
+            ("1 2 3 4 5", 55 * S, 20 * S, 5.0),
+            ("1 2 3 4 5", 55 * S, M, 3.0),
+            ("1 2 3 4 Inf", 55 * S, M, f64::INFINITY),
+            ("1 2 3 4 -Inf", 55 * S, M, f64::NEG_INFINITY),
+            ("1 2 3 Inf -Inf", 55 * S, M, f64::NAN),
+            ("Inf 0 Inf", 55 * S, M, f64::INFINITY),
+            ("Inf Inf Inf -Inf", 55 * S, M, f64::NAN),
+            ("1 2 3 -Inf -Inf", 55 * S, M, f64::NEG_INFINITY),
+            ("-Inf 0 -Inf", 55 * S, M, f64::NEG_INFINITY),
+            ("-Inf -Inf -Inf Inf", 55 * S, M, f64::NAN),
+            ("1 2 -Inf -Inf Inf", 55 * S, M, f64::NAN),
+            (&format!("{big} {big}"), 55 * S, M, 9.988465674311579e+307),
+            (&format!("-{big} -{big} -{big}"), 55 * S, M, -9.988465674311579e+307),
+            (&format!("-{big} {big}"), 55 * S, M, 0.0),
+            ("1 2 3 NaN NaN", 20 * S, M, 2.0),
+            ("1 2 3 NaN NaN", 30 * S, M, f64::NAN),
+            ("1 2 3 NaN NaN", 55 * S, M, f64::NAN),
+            ("1 1e100 1 -1e100", M, 2 * M, 0.5),
+        ];
+        for &(spec, eval, range, want) in cases {
+            let points = window(&values(spec), eval, range);
+            assert_close(avg_over_time(&points), want, &format!("avg_over_time({spec}[{range}]) at {eval}"));
+        }
+        // load 5s, eval 55s [1m]: extreme magnitudes.
+        let cases: &[(&str, f64)] = &[
+            ("1e10 1e-6 1e-6 1e-6 1e-6 1e-6", 1.6666666666666675e+09),
+            (
+                "5.30921651659898 0.961118537914768 1.62091361305318 0.865089463758091 0.323055185914577 0.951811357687154",
+                1.67186744582113,
+            ),
+            ("1.78264e50 0.76342771 1.9592258 7.69805412 458.90154", 3.56528E+49),
+            ("0.76342771 1.9592258 7.69805412 1.78264e50 458.90154", 3.56528E+49),
+            ("1.78264E+50 0.76342771 1.9592258 2.258E+220 7.69805412 458.90154", 3.76333333333333E+219),
+            ("-1.78264E+50 0.76342771 1.9592258 2.258E+220 7.69805412 -458.90154", 3.76333333333333E+219),
+            ("-1.78264E+50 0.76342771 1.9592258 -2.258E+220 7.69805412 -458.90154", -3.76333333333333E+219),
+            ("-1.78264E+215 0.76342771 1.9592258 2.258E+220 7.69805412 -458.90154", 3.76330362266667E+219),
+            (
+                "-1.78264E+215 0.76342771 1.9592258 2.258E+220 7.69805412 1.78264E+215 -458.90154",
+                3.225714285714286e+219,
+            ),
+            (
+                "-1.78264E+219 0.76342771 1.9592258 2.3757689E+217 -2.3757689E+217 2.258E+220 7.69805412 1.78264E+219 -458.90154",
+                2.5088888888888888e+219,
+            ),
+            (
+                "-2.258E+220 -1.78264E+219 0.76342771 1.9592258 2.3757689E+217 -2.3757689E+217 2.258E+220 7.69805412 1.78264E+219 -458.90154",
+                0.0,
+            ),
+        ];
+        for &(spec, want) in cases {
+            let points = window(&series(5 * S, spec), 55 * S, M);
+            assert_close(avg_over_time(&points), want, &format!("avg_over_time({spec})"));
+        }
+        // Exactly 52, not merely close (the scripts compare with ==).
+        let foo = series(10 * S, "52+0x100");
+        for range in [100, 110, 120, 130] {
+            assert_eq!(avg_over_time(&window(&foo, 10 * M, range * S)), 52.0, "avg_over_time(foo[{range}s])");
+        }
+
+        // sum_over_time, and sum/count, which overflows where avg does not.
+        let sums: &[(&str, i64, i64, f64)] = &[
+            ("1 2 3 4 5", 55 * S, M, 15.0),
+            ("1 2 3 4 Inf", 55 * S, M, f64::INFINITY),
+            ("1 2 3 Inf -Inf", 55 * S, M, f64::NAN),
+            (&format!("{big} {big}"), 55 * S, M, f64::INFINITY),
+            (&format!("-{big} -{big} -{big}"), 55 * S, M, f64::NEG_INFINITY),
+            (&format!("-{big} {big}"), 55 * S, M, 0.0),
+            ("1 2 3 NaN NaN", 55 * S, M, f64::NAN),
+            ("1 1e100 1 -1e100", M, 2 * M, 2.0),
+        ];
+        for &(spec, eval, range, want) in sums {
+            let points = window(&values(spec), eval, range);
+            assert_close(sum_over_time(&points), want, &format!("sum_over_time({spec}[{range}]) at {eval}"));
+        }
+        // Dense samples: load 1ms, 1+0x4000, at 4s.
+        let dense = series(1, "1+0x4000");
+        for range in [1000, 1001, 1002, 1003, 2000, 2001, 2002, 2003, 3000, 3001, 3002, 3003] {
+            assert_eq!(sum_over_time(&window(&dense, 4 * S, range)), range as f64, "sum_over_time[{range}ms]");
+        }
+        assert!(avg_over_time(&[]).is_nan());
+        assert_eq!(sum_over_time(&[]), 0.0);
+    }
+
+    #[test]
+    fn min_max_over_time() {
+        // (series at 10s, min, max) at 1m [2m].
+        let nan = f64::NAN;
+        let cases: &[(&str, f64, f64)] = &[
+            ("2 0 3", 0.0, 3.0),
+            ("2 0 NaN", 0.0, 2.0),
+            ("2 NaN 1", 1.0, 2.0),
+            ("NaN 0 1", 0.0, 1.0),
+            ("NaN NaN NaN", nan, nan),
+            ("_ 5 2 _ 4 _", 2.0, 5.0),
+            ("-Inf NaN Inf", f64::NEG_INFINITY, f64::INFINITY),
+        ];
+        for &(spec, want_min, want_max) in cases {
+            let points = window(&values(spec), M, 2 * M);
+            assert_close(min_over_time(&points), want_min, &format!("min_over_time({spec})"));
+            assert_close(max_over_time(&points), want_max, &format!("max_over_time({spec})"));
+        }
+        // ts_of_*: load 10s53ms, eval 90s [90s]. Ties go to the last point.
+        let points = window(&series(10_053, "1 2 3 0 5 6 2 1 4"), 90 * S, 90 * S);
+        assert_eq!(ts_of_min_over_time(&points), 30.159);
+        assert_eq!(ts_of_max_over_time(&points), 50.265);
+        let ties = series(10 * S, "1 3 1 3");
+        assert_eq!(ts_of_min_over_time(&ties), 20.0);
+        assert_eq!(ts_of_max_over_time(&ties), 30.0);
+        assert_eq!(ts_of_max_over_time(&series(10 * S, "NaN NaN")), 10.0);
+        assert_eq!(ts_of_max_over_time(&series(10 * S, "NaN 1 NaN")), 10.0);
+        assert!(min_over_time(&[]).is_nan() && ts_of_max_over_time(&[]).is_nan());
+    }
+
+    #[test]
+    fn variance_over_time() {
+        let points = window(&values("0 8 8 2 3"), M, 2 * M);
+        assert_close(stdvar_over_time(&points), 10.56, "stdvar_over_time");
+        assert_close(stddev_over_time(&points), 3.249615, "stddev_over_time");
+        // Kahan keeps a constant series exactly at zero (#4927).
+        let constant = window(&values("1.5990505637277868 1.5990505637277868 1.5990505637277868"), 55 * S, M);
+        assert_eq!(stdvar_over_time(&constant), 0.0);
+        assert_eq!(stddev_over_time(&constant), 0.0);
+        assert_eq!(stdvar_over_time(&values("1 1 1")), 0.0, "mix: floats only");
+        assert_eq!(stdvar_over_time(&values("7")), 0.0, "single point");
+        assert!(stdvar_over_time(&values("1 NaN 2")).is_nan());
+        assert!(stdvar_over_time(&values("1 Inf 2")).is_nan());
+        assert!(stdvar_over_time(&[]).is_nan());
+    }
+
+    #[test]
+    fn mad_over_time_cases() {
+        // (series at 10s, eval, range, expected)
+        let cases: &[(&str, i64, i64, f64)] = &[
+            ("4 6 2 1 999 1 2", 70 * S, 70 * S, 1.0),
+            ("1 2 3 4 5", 40 * S, 50 * S, 1.0),
+            ("7 7 7 7 7", 40 * S, 50 * S, 0.0),
+            ("5", 0, 10 * S, 0.0),
+            ("1 2 NaN 4", 30 * S, 40 * S, f64::NAN),
+            ("1 1 1", 70 * S, 70 * S, 0.0),
+        ];
+        for &(spec, eval, range, want) in cases {
+            let points = window(&values(spec), eval, range);
+            assert_close(mad_over_time(&points), want, &format!("mad_over_time({spec})"));
+        }
+        assert!(mad_over_time(&[]).is_nan());
+    }
+
+    #[test]
+    fn quantile_over_time_and_quantile() {
+        let two = values("0 1");
+        let three = values("0 1 2");
+        let uneven = values("0 1 4");
+        // (q, two samples, three samples, uneven samples)
+        let cases: &[(f64, f64, f64, f64)] = &[
+            (0.0, 0.0, 0.0, 0.0),
+            (0.5, 0.5, 1.0, 1.0),
+            (0.75, 0.75, 1.5, 2.5),
+            (0.8, 0.8, 1.6, 2.8),
+            (1.0, 1.0, 2.0, 4.0),
+            (-1.0, f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY),
+            (2.0, f64::INFINITY, f64::INFINITY, f64::INFINITY),
+            (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+        ];
+        for &(q, w2, w3, wu) in cases {
+            assert_close(quantile_over_time(q, &two), w2, &format!("q={q} two"));
+            assert_close(quantile_over_time(q, &three), w3, &format!("q={q} three"));
+            assert_close(quantile_over_time(q, &uneven), wu, &format!("q={q} uneven"));
+        }
+        // The quantile aggregation: NaN sorts first.
+        let with_nan = [0.0, 1.0, f64::NAN];
+        assert_close(quantile(0.8, &mut with_nan.clone()), 0.6, "NaN sample 0.8");
+        assert!(quantile(0.2, &mut with_nan.clone()).is_nan(), "between NaN and 0");
+        assert!(quantile(0.5, &mut []).is_nan(), "empty");
+        assert_eq!(quantile(0.3, &mut [7.0]), 7.0, "single");
+        // Interpolation as lower*(1-w) + upper*w: an infinite neighbour with
+        // zero weight still gives NaN, as in Prometheus.
+        assert!(quantile(0.0, &mut [1.0, f64::INFINITY]).is_nan());
+        assert!(quantile(1.0, &mut [1.0, f64::INFINITY]).is_nan());
+        assert_eq!(quantile(0.5, &mut [1.0, f64::INFINITY]), f64::INFINITY);
+        let mut v = [3.0, f64::NAN, 1.0, 2.0];
+        quantile(0.5, &mut v);
+        assert!(v[0].is_nan() && v[1..] == [1.0, 2.0, 3.0], "sorted in place, NaN first: {v:?}");
+        assert!(quantile_over_time(0.5, &[]).is_nan());
+    }
+
+    /// The buckets of a classic histogram loaded as `0+{increment}x10` per
+    /// bucket at 5m, evaluated at 50m: `(le, 10 * increment)`.
+    fn buckets_at_50m(increments: &[(f64, f64)]) -> Vec<(f64, f64)> {
+        increments.iter().map(|&(le, inc)| (le, 10.0 * inc)).collect()
+    }
+
+    #[test]
+    fn bucket_quantile_promqltest_cases() {
+        let inf = f64::INFINITY;
+        let positive = buckets_at_50m(&[(0.1, 5.0), (0.2, 7.0), (1.0, 11.0), (inf, 12.0)]);
+        let negative = buckets_at_50m(&[(-0.2, 1.0), (-0.1, 2.0), (0.3, 2.0), (inf, 3.0)]);
+        let positive3 = buckets_at_50m(&[(0.0, 0.0), (0.1, 5.0), (0.2, 7.0), (1.0, 11.0), (inf, 11.0)]);
+        let negative3 = buckets_at_50m(&[(-0.25, 0.0), (-0.2, 1.0), (-0.1, 2.0), (0.3, 2.0), (inf, 2.0)]);
+        let second = |n: f64| vec![(0.0, 0.0), (2.0, n), (4.0, 2.0 * n), (6.0, 3.0 * n), (inf, 3.0 * n)];
+        let nonmonotonic =
+            buckets_at_50m(&[(0.1, 2.0), (1.0, 1.0), (10.0, 5.0), (100.0, 4.0), (1000.0, 9.0), (inf, 8.0)]);
+        // (buckets, q, expected, forced monotonicity)
+        let cases: Vec<(&Vec<(f64, f64)>, f64, f64, bool)> = vec![
+            (&positive3, 0.0, 0.0, false),
+            (&negative3, 0.0, -0.25, false),
+            (&positive3, 0.25, 0.055, false),
+            (&negative3, 0.25, -0.225, false),
+            (&positive3, 0.5, 0.125, false),
+            (&negative3, 0.5, -0.2, false),
+            (&positive3, 0.75, 0.45, false),
+            (&negative3, 0.75, -0.15, false),
+            (&positive3, 1.0, 1.0, false),
+            (&negative3, 1.0, -0.1, false),
+            (&positive, -0.1, f64::NEG_INFINITY, false),
+            (&negative, 1.01, f64::INFINITY, false),
+            (&positive, f64::NAN, f64::NAN, false),
+            (&positive, 0.0, 0.0, false),
+            (&negative, 0.0, -0.2, false),
+            (&positive, 1.0, 1.0, false),
+            (&negative, 1.0, 0.3, false),
+            (&positive, 0.2, 0.048, false),
+            (&negative, 0.2, -0.2, false),
+            (&positive, 0.5, 0.15, false),
+            (&negative, 0.5, -0.15, false),
+            (&positive, 0.8, 0.72, false),
+            (&negative, 0.8, 0.3, false),
+            (&nonmonotonic, 0.01, 0.0045, true),
+            (&nonmonotonic, 0.5, 8.5, true),
+            (&nonmonotonic, 0.99, 979.75, true),
+        ];
+        let seconds = second(1.0);
+        let mut all = cases;
+        all.extend([(&seconds, 1.0 / 6.0, 1.0, false), (&seconds, 0.5, 3.0, false), (&seconds, 5.0 / 6.0, 5.0, false)]);
+        for (i, (buckets, q, want, forced)) in all.into_iter().enumerate() {
+            let mut b = buckets.clone();
+            let got = bucket_quantile(q, &mut b);
+            assert_close(got.value, want, &format!("case {i}: q={q} {buckets:?}"));
+            assert_eq!(got.forced_monotonicity, forced, "case {i}: forced");
+        }
+        let mut b = nonmonotonic.clone();
+        let got = bucket_quantile(0.5, &mut b);
+        assert_eq!((got.min_bucket, got.max_bucket, got.max_diff), (1.0, inf, 10.0));
+        assert_eq!(b, vec![(0.1, 20.0), (1.0, 20.0), (10.0, 50.0), (100.0, 50.0), (1000.0, 90.0), (inf, 90.0)]);
+    }
+
+    #[test]
+    fn bucket_quantile_over_rates() {
+        // histograms.test: request_duration_seconds, rate(...[10m]) at 50m.
+        let rate = |increment: f64| {
+            let points = window(&series(5 * M, &format!("0+{increment}x10")), 50 * M, 10 * M);
+            extrapolated_rate(&points, 40 * M, 50 * M, true, true).unwrap()
+        };
+        let inf = f64::INFINITY;
+        // (job, instance) → increments for le 0.1, 0.2, +Inf.
+        let series_increments = [[1.0, 3.0, 4.0], [2.0, 5.0, 6.0], [3.0, 4.0, 6.0], [4.0, 7.0, 9.0]];
+        let les = [0.1, 0.2, inf];
+        let group = |members: &[usize]| -> Vec<(f64, f64)> {
+            (0..3)
+                .map(|b| {
+                    let mut sum = SumState::default();
+                    for &m in members {
+                        sum.add(rate(series_increments[m][b]));
+                    }
+                    (les[b], sum.sum())
+                })
+                .collect()
+        };
+        // (members, q, expected)
+        let cases: &[(&[usize], f64, f64)] = &[
+            (&[0, 1, 2, 3], 0.3, 0.075),
+            (&[0, 1, 2, 3], 0.5, 0.1277777777777778),
+            (&[0, 2], 0.3, 0.075),
+            (&[1, 3], 0.3, 0.075),
+            (&[0, 2], 0.5, 0.1333333333),
+            (&[1, 3], 0.5, 0.125),
+            (&[0, 1], 0.3, 0.1),
+            (&[2, 3], 0.3, 0.0642857142857143),
+            (&[0, 1], 0.5, 0.14),
+            (&[2, 3], 0.5, 0.1125),
+            (&[0], 0.3, 0.11),
+            (&[1], 0.3, 0.09),
+            (&[2], 0.3, 0.06),
+            (&[3], 0.3, 0.0675),
+            (&[0], 0.5, 0.15),
+            (&[1], 0.5, 0.13333333333333333),
+            (&[2], 0.5, 0.1),
+            (&[3], 0.5, 0.11666666666666667),
+        ];
+        for &(members, q, want) in cases {
+            let got = bucket_quantile(q, &mut group(members));
+            assert_close(got.value, want, &format!("{members:?} q={q}"));
+            assert!(!got.forced_monotonicity);
+        }
+        // avg by (le) gives the same quantiles.
+        let mut averaged: Vec<(f64, f64)> = (0..3)
+            .map(|b| {
+                let mut mean = MeanState::default();
+                for m in &series_increments {
+                    mean.add(rate(m[b]));
+                }
+                (les[b], mean.mean())
+            })
+            .collect();
+        assert_close(bucket_quantile(0.5, &mut averaged).value, 0.12777777777777778, "avg by (le)");
+
+        // mixed_bucket: duplicate bounds (0.2, 2e-1, 2.0e-1) are coalesced.
+        let r = rate(1.0);
+        let mut mixed = vec![(0.1, r), (0.2, r), (0.2, r), (0.2, r), (inf, rate(4.0))];
+        assert_close(bucket_quantile(0.5, &mut mixed.clone()).value, 0.15, "mixed 0.5");
+        assert_close(bucket_quantile(0.75, &mut mixed.clone()).value, 0.2, "mixed 0.75");
+        assert_close(bucket_quantile(1.0, &mut mixed).value, 0.2, "mixed 1");
+        assert_eq!(mixed, vec![(0.1, r), (0.2, 3.0 * r), (inf, 4.0 * r)], "coalesced in place");
+        let mut only_inf = vec![(inf, 0.0), (inf, 0.0)];
+        assert!(bucket_quantile(0.5, &mut only_inf).value.is_nan(), "single bucket after coalescing");
+        // All-zero rates: no observations.
+        let mut empty = vec![(0.1, 0.0), (0.2, 0.0), (inf, 0.0)];
+        assert!(bucket_quantile(0.2, &mut empty).value.is_nan());
+        // Constant buckets: rate 0 everywhere, so NaN.
+        let zero = extrapolated_rate(&series(M, "1 1 1 1 1"), 0, 5 * M, true, true).unwrap();
+        let mut constant = vec![(0.0, zero), (1.0, zero), (2.0, zero), (inf, zero)];
+        assert!(bucket_quantile(1.0, &mut constant).value.is_nan());
+    }
+
+    #[test]
+    fn bucket_quantile_edge_cases() {
+        let inf = f64::INFINITY;
+        // Unsorted input is sorted.
+        let mut b = vec![(inf, 10.0), (1.0, 5.0), (2.0, 10.0)];
+        assert_eq!(bucket_quantile(0.5, &mut b).value, 1.0);
+        assert_eq!(b, vec![(1.0, 5.0), (2.0, 10.0), (inf, 10.0)]);
+        // No +Inf bucket.
+        assert!(bucket_quantile(0.5, &mut vec![(1.0, 5.0), (2.0, 10.0)]).value.is_nan());
+        // Empty input.
+        assert!(bucket_quantile(0.5, &mut vec![]).value.is_nan());
+        // Quantile in the +Inf bucket: the second-highest bound.
+        assert_eq!(bucket_quantile(0.9, &mut vec![(1.0, 5.0), (2.0, 6.0), (inf, 10.0)]).value, 2.0);
+        // Lowest bucket with a positive bound interpolates from 0.
+        assert_eq!(bucket_quantile(0.25, &mut vec![(4.0, 10.0), (inf, 10.0)]).value, 1.0);
+        // Out-of-range q leaves the buckets alone.
+        let mut untouched = vec![(inf, 1.0), (1.0, 1.0)];
+        let got = bucket_quantile(-1.0, &mut untouched);
+        assert_eq!(got.value, f64::NEG_INFINITY);
+        assert_eq!(untouched, vec![(inf, 1.0), (1.0, 1.0)]);
+        assert_eq!((got.min_bucket, got.max_bucket, got.max_diff), (0.0, 0.0, 0.0));
+        // Floating-point noise is levelled silently, not reported as forced.
+        let mut noisy = vec![(1.0, 1e13), (2.0, 1e13 - 1.0), (inf, 2e13)];
+        let got = bucket_quantile(0.5, &mut noisy);
+        assert!(got.fixed_precision && !got.forced_monotonicity);
+        assert_eq!(noisy[1].1, 1e13);
+        let got = bucket_quantile(0.5, &mut vec![(1.0, 1.0), (2.0, 3.0), (inf, 4.0)]);
+        assert!(!got.fixed_precision && !got.forced_monotonicity);
+        assert_eq!((got.min_bucket, got.max_bucket, got.max_diff), (inf, f64::NEG_INFINITY, 0.0));
+    }
+
+    #[test]
+    fn bucket_fraction_cases() {
+        let inf = f64::INFINITY;
+        let second = || vec![(0.0, 0.0), (2.0, 10.0), (4.0, 20.0), (6.0, 30.0), (inf, 30.0)];
+        let positive3 = || buckets_at_50m(&[(0.0, 0.0), (0.1, 5.0), (0.2, 7.0), (1.0, 11.0), (inf, 11.0)]);
+        let negative3 = || buckets_at_50m(&[(-0.25, 0.0), (-0.2, 1.0), (-0.1, 2.0), (0.3, 2.0), (inf, 2.0)]);
+        let cases: Vec<(f64, f64, Vec<(f64, f64)>, f64)> = vec![
+            (0.0, 4.0, second(), 0.6666666666666666),
+            (0.0, 6.0, second(), 1.0),
+            (0.0, 3.5, second(), 0.5833333333333334),
+            (0.0, 0.2, positive3(), 0.6363636363636364),
+            (0.0, 0.2, negative3(), 0.0),
+            (2.0, 2.0, second(), 0.0),
+            (3.0, 2.0, second(), 0.0),
+            (f64::NAN, 1.0, second(), f64::NAN),
+            (0.0, f64::NAN, second(), f64::NAN),
+            (f64::NEG_INFINITY, inf, second(), 1.0),
+            (-10.0, -5.0, second(), 0.0),
+            (5.0, 10.0, second(), 1.0 / 6.0),
+            (0.0, 1.0, vec![(0.0, 0.0), (2.0, 0.0), (inf, 0.0)], f64::NAN),
+            (0.0, 1.0, vec![(2.0, 4.0)], f64::NAN),
+            // The lowest bucket with a non-positive bound starts at -Inf and
+            // is not interpolated.
+            (-4.0, -2.0, vec![(-3.0, 4.0), (-1.0, 8.0), (inf, 8.0)], 0.25),
+        ];
+        for (lower, upper, mut buckets, want) in cases {
+            let what = format!("histogram_fraction({lower}, {upper}, {buckets:?})");
+            assert_close(bucket_fraction(lower, upper, &mut buckets), want, &what);
+        }
+    }
+
+    #[test]
+    fn date_parts() {
+        use DatePart::*;
+        // (part, timestamp seconds, expected)
+        let cases: &[(DatePart, f64, f64)] = &[
+            (Year, 0.0, 1970.0),
+            (Year, 1136239445.0, 2006.0),
+            (Month, 0.0, 1.0),
+            (Month, 1136239445.0, 1.0),
+            (DayOfMonth, 0.0, 1.0),
+            (DayOfMonth, 1136239445.0, 2.0),
+            (DayOfYear, 0.0, 1.0),
+            (DayOfYear, 1136239445.0, 2.0),
+            (DayOfWeek, 0.0, 4.0),
+            (DayOfWeek, 1136239445.0, 1.0),
+            (Hour, 0.0, 0.0),
+            (Hour, 1136239445.0, 22.0),
+            (Minute, 0.0, 0.0),
+            (Minute, 1136239445.0, 4.0),
+            (Year, 1230767999.0, 2008.0),
+            (Year, 1230768000.0, 2009.0),
+            (Month, 1456790399.0, 2.0),
+            (DayOfMonth, 1456790399.0, 29.0),
+            (Month, 1456790400.0, 3.0),
+            (DayOfMonth, 1456790400.0, 1.0),
+            (DayOfYear, 1483191420.0, 366.0),
+            (DayOfYear, 1672493820.0, 365.0),
+            (DaysInMonth, 1454284800.0, 29.0),
+            (DaysInMonth, 1485907200.0, 28.0),
+            (DaysInMonth, 0.0, 31.0),
+            (DaysInMonth, 1456790400.0, 31.0),
+            (DaysInMonth, 1_700_000_000.0, 30.0), // 2023-11-14
+            (DaysInMonth, 951782400.0, 29.0),     // 2000-02-29: divisible by 400
+            (DaysInMonth, -2206310400.0, 28.0),   // 1900-02-01: not a leap year
+            (DayOfYear, 951868800.0, 61.0),       // 2000-03-01
+            // Fractions truncate toward zero: -0.5 is 1970-01-01T00:00:00.
+            (Year, -0.5, 1970.0),
+            (Hour, 3599.9, 0.0),
+            // Before the epoch.
+            (Year, -1.0, 1969.0),
+            (Month, -1.0, 12.0),
+            (DayOfMonth, -1.0, 31.0),
+            (DayOfYear, -1.0, 365.0),
+            (DayOfWeek, -1.0, 3.0),
+            (Hour, -1.0, 23.0),
+            (Minute, -1.0, 59.0),
+            (Year, -62135596800.0, 1.0), // 0001-01-01
+            (Year, -62135596801.0, 0.0), // 0000-12-31
+            (DayOfYear, -62135596801.0, 366.0),
+            (Year, 253402300800.0, 10000.0),
+        ];
+        for &(part, t, want) in cases {
+            assert_eq!(date_part(part, t), want, "{part:?}({t})");
+        }
+        // NaN, ±Inf and out-of-range values become math.MinInt64 seconds, as
+        // Go's int64() does on amd64: all give the same (finite) fields.
+        for t in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1e19] {
+            for part in [Minute, Hour, DayOfWeek, DayOfMonth, DayOfYear, DaysInMonth, Month, Year] {
+                assert_eq!(date_part(part, t), date_part(part, -9_223_372_036_854_775_808.0), "{part:?}({t})");
+                assert!(date_part(part, t).is_finite());
+            }
+        }
+        // Every field stays in range over four centuries of days.
+        let mut t = -6_000_000_000i64;
+        while t < 7_000_000_000 {
+            let ts = t as f64;
+            let (month, day, dim, yday) =
+                (date_part(Month, ts), date_part(DayOfMonth, ts), date_part(DaysInMonth, ts), date_part(DayOfYear, ts));
+            assert!((1.0..=12.0).contains(&month) && (28.0..=31.0).contains(&dim) && day >= 1.0 && day <= dim);
+            assert!((1.0..=366.0).contains(&yday));
+            t += 86_400 * 7 + 3_601;
+        }
+    }
+
+    #[test]
+    fn civil_date_matches_reference_algorithm() {
+        // Cross-check against Howard Hinnant's civil_from_days for a spread of days.
+        fn civil(days: i64) -> (i64, i64, i64) {
+            let z = days + 719_468;
+            let era = z.div_euclid(146_097);
+            let doe = z.rem_euclid(146_097);
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let d = doy - (153 * mp + 2) / 5 + 1;
+            let m = if mp < 10 { mp + 3 } else { mp - 9 };
+            (yoe + era * 400 + i64::from(m <= 2), m, d)
+        }
+        let mut day = -800_000i64;
+        while day < 800_000 {
+            let ts = (day * 86_400 + 12_345) as f64;
+            let (y, m, d) = civil(day);
+            assert_eq!(
+                (date_part(DatePart::Year, ts), date_part(DatePart::Month, ts), date_part(DatePart::DayOfMonth, ts)),
+                (y as f64, m as f64, d as f64),
+                "day {day}"
+            );
+            assert_eq!(date_part(DatePart::DayOfWeek, ts), (day + 4).rem_euclid(7) as f64, "weekday of day {day}");
+            day += 997;
+        }
+    }
+
+    #[test]
+    fn round_and_elementwise() {
+        // round(v): ties round up.
+        let cases: &[(f64, f64, f64)] = &[
+            (2.5, 1.0, 3.0),
+            (2.0, 1.0, 2.0),
+            (-2.5, 1.0, -2.0),
+            (-2.0, 1.0, -2.0),
+            (0.0, 1.0, 0.0),
+            (-0.0, 1.0, 0.0),
+            (f64::INFINITY, 1.0, f64::INFINITY),
+            (f64::NEG_INFINITY, 1.0, f64::NEG_INFINITY),
+            (f64::NAN, 1.0, f64::NAN),
+            // aggregators.test, http_requests 100 and 200 at 50m.
+            (0.004 * 100.0, 1.0, 0.0),
+            (0.004 * 200.0, 1.0, 1.0),
+            (-0.004 * 200.0, 1.0, -1.0),
+            (0.005 * 100.0, 1.0, 1.0),
+            (-1.0 * (0.005 * 100.0), 1.0, 0.0),
+            (-1.0 * (0.005 * 200.0), 1.0, -1.0),
+            (-1.0 * (1.0 + 0.005 * 200.0), 1.0, -2.0),
+            (0.0005 * 100.0, 0.1, 0.1),
+            (2.1 + 0.0005 * 200.0, 0.1, 2.2),
+            (5.2 + 0.0005 * 100.0, 0.1, 5.3),
+            (-1.0 * (5.2 + 0.0005 * 100.0), 0.1, -5.2),
+            (-1.0 * (5.2 + 0.0005 * 200.0), 0.1, -5.3),
+            (0.025 * 100.0, 5.0, 5.0),
+            (0.045 * 100.0, 5.0, 5.0),
+            (0.045 * 200.0, 5.0, 10.0),
+        ];
+        for &(v, to, want) in cases {
+            assert_close(round_to(v, to), want, &format!("round({v}, {to})"));
+        }
+
+        let nan = f64::NAN;
+        assert_eq!(clamp(-50.0, f64::NEG_INFINITY, 75.0), Some(-50.0));
+        assert_eq!(clamp(100.0, f64::NEG_INFINITY, 75.0), Some(75.0));
+        assert_eq!(clamp(-50.0, -25.0, f64::INFINITY), Some(-25.0));
+        assert_eq!(clamp(0.0, -25.0, 75.0), Some(0.0));
+        assert!(clamp(-50.0, 0.0, nan).unwrap().is_nan(), "NaN max");
+        assert!(clamp(100.0, nan, 0.0).unwrap().is_nan(), "NaN min");
+        assert!(clamp(nan, 0.0, 1.0).unwrap().is_nan(), "NaN value");
+        assert_eq!(clamp(1.0, 5.0, -5.0), None, "max < min: no output");
+        assert_eq!(clamp(-0.0, 0.0, 1.0).map(f64::is_sign_positive), Some(true));
+
+        assert_eq!(go_min(3.0, 5.0), 3.0);
+        assert_eq!(go_max(-2.0, -5.0), -2.0);
+        assert!(go_min(nan, 3.0).is_nan() && go_min(3.0, nan).is_nan());
+        assert!(go_max(nan, 3.0).is_nan() && go_max(3.0, nan).is_nan());
+        assert_eq!(go_max(nan, f64::INFINITY), f64::INFINITY);
+        assert_eq!(go_min(nan, f64::NEG_INFINITY), f64::NEG_INFINITY);
+        assert!(go_max(-0.0, 0.0).is_sign_positive() && go_max(0.0, -0.0).is_sign_positive());
+        assert!(go_min(-0.0, 0.0).is_sign_negative() && go_min(0.0, -0.0).is_sign_negative());
+
+        let sgns: &[(f64, f64)] =
+            &[(f64::NEG_INFINITY, -1.0), (f64::INFINITY, 1.0), (-50.0, -1.0), (0.0, 0.0), (100.0, 1.0)];
+        for &(v, want) in sgns {
+            assert_eq!(sgn(v), want);
+        }
+        assert!(sgn(nan).is_nan() && sgn(-0.0).is_sign_negative());
+
+        assert_eq!(deg(std::f64::consts::PI), 180.0);
+        assert_eq!(rad(180.0), std::f64::consts::PI);
+        assert_eq!(deg(1.0), 1.0 * 180.0 / std::f64::consts::PI);
+        assert!(deg(nan).is_nan() && rad(f64::INFINITY).is_infinite());
+    }
+
+    #[test]
+    fn logarithms_match_go() {
+        // functions.test prints these with Go's shortest representation, so
+        // they are the exact Go results.
+        let cases: &[(fn(f64) -> f64, f64, f64)] = &[
+            (ln, 10.0, 2.302585092994046),
+            (ln, 20.0, 2.995732273553991),
+            (ln, 0.0, f64::NEG_INFINITY),
+            (ln, -0.0, f64::NEG_INFINITY),
+            (ln, 1.0, 0.0),
+            (ln, f64::INFINITY, f64::INFINITY),
+            (log2, 20.0, 4.321928094887363),
+            (log2, 8.0, 3.0),
+            (log2, 0.5, -1.0),
+            (log2, 0.0, f64::NEG_INFINITY),
+            (log2, f64::INFINITY, f64::INFINITY),
+            (log2, 5e-324, -1074.0),
+            (log10, 10.0, 1.0),
+            (log10, 20.0, 1.301029995663981),
+            (log10, 1000.0, 3.0),
+            (log10, 0.0, f64::NEG_INFINITY),
+        ];
+        for &(f, v, want) in cases {
+            assert_eq!(f(v), want, "f({v})");
+        }
+        // functions.test expects 3.3219280948873626 (within its tolerance);
+        // Go's amd64 formula gives the neighbouring float.
+        assert_close(log2(10.0), 3.3219280948873626, "log2(10)");
+        // The Go formulas differ from the platform functions in the last bit
+        // for many inputs.
+        assert_eq!(log10(5.0), 0.6989700043360187);
+        assert_ne!(log10(5.0), 5f64.log10());
+        assert_eq!(log2(3.0), 1.5849625007211563);
+        assert_ne!(log2(3.0), 3f64.log2());
+        for f in [ln, log2, log10] {
+            assert!(f(-10.0).is_nan() && f(f64::NAN).is_nan() && f(f64::NEG_INFINITY).is_nan());
+        }
+        // Go's amd64 Log does not normalize subnormals (golang/go#56600), and
+        // neither does this port: ln(1e-310) is about -709.09, not -713.80.
+        assert_close(ln(1e-310), -709.0850815488945, "subnormal ln");
+        assert_close(log10(1e-310), -709.0850815488945 * std::f64::consts::LOG10_E, "subnormal log10");
+        // log2 goes through Frexp first, which does normalize.
+        assert_close(log2(1e-310), 1e-310f64.log2(), "subnormal log2");
+        // Close to the platform logarithm elsewhere.
+        for v in [3e-200, 0.1, 0.7071067811865476, 0.75, 1.5, 3.0, 7.0, 1e10, 1.7e308] {
+            assert_close(ln(v), v.ln(), &format!("ln({v})"));
+            assert_close(log2(v), v.log2(), &format!("log2({v})"));
+            assert_close(log10(v), v.log10(), &format!("log10({v})"));
+        }
+        assert_eq!(go_frexp(10.0), (0.625, 4));
+        assert_eq!(go_frexp(-3.0), (-0.75, 2));
+        assert_eq!(go_frexp(5e-324), (0.5, -1073));
+        assert_eq!(go_frexp(0.0), (0.0, 0));
+    }
+
+    #[test]
+    fn aggregation_states() {
+        // aggregators.test: http_requests at 50m are 100, 200, …, 800.
+        let all: Vec<f64> = (1..=8).map(|i| 100.0 * i as f64).collect();
+        let variance = |vs: &[f64]| {
+            let mut s = VarianceState::default();
+            vs.iter().for_each(|&v| s.add(v));
+            s
+        };
+        assert_close(variance(&all).stddev(), 229.12878474779, "stddev");
+        assert_close(variance(&all).variance(), 52500.0, "stdvar");
+        let instance0 = [100.0, 300.0, 500.0, 700.0];
+        assert_close(variance(&instance0).stddev(), 223.60679774998, "stddev by instance");
+        assert_close(variance(&instance0).variance(), 50000.0, "stdvar by instance");
+        // 0+1.33x10 at 50m in three series: exactly zero.
+        let v = series(5 * M, "0+1.33x10").last().unwrap().value;
+        assert_eq!(variance(&[v, v, v]).stddev(), 0.0);
+        // NaN or Inf anywhere: NaN; a lone NaN/Inf: NaN; singles: 0.
+        let nan_cases: &[&[f64]] = &[
+            &[1.0, 2.0, f64::NAN],
+            &[f64::NAN, 1.0, 2.0],
+            &[f64::NAN],
+            &[1.0, 2.0, f64::INFINITY],
+            &[f64::INFINITY, 1.0, 2.0],
+            &[f64::INFINITY],
+        ];
+        for vs in nan_cases {
+            assert!(variance(vs).stddev().is_nan(), "{vs:?}");
+            assert!(variance(vs).variance().is_nan(), "{vs:?}");
+        }
+        assert_eq!(variance(&[1.0, 2.0]).stddev(), 0.5);
+        assert_eq!(variance(&[1.0, 2.0]).variance(), 0.25);
+        assert_eq!(variance(&[2.0]).variance(), 0.0);
+        assert_eq!(variance(&[2.0]).count(), 1);
+        assert!(VarianceState::default().variance().is_nan());
+
+        // avg, from the "Tests for avg" block.
+        let big = 9.988465674311579e+307;
+        let inf = f64::INFINITY;
+        let avgs: &[(&[f64], f64)] = &[
+            (&[8.0, 10.0, 12.0], 10.0),
+            (&[0.0, inf, inf, 0.0], inf),
+            (&[inf, 0.0, inf], inf),
+            (&[inf, inf, inf, -inf], f64::NAN),
+            (&[-inf, -inf, 0.0], -inf),
+            (&[-inf, 0.0, -inf], -inf),
+            (&[-inf, -inf, -inf, inf], f64::NAN),
+            (&[-inf, 0.0, inf], f64::NAN),
+            (&[big, big, big, big], big),
+            (&[-big, -big, -big, -big], -big),
+            (&[-big, -big, big, big], 0.0),
+            (&[2.0, 8.0, 1e100, -1e100], 2.5),
+            (&[inf, 2.0], inf),
+            (&[2.0, -inf], -inf),
+            (&[inf, -inf], f64::NAN),
+            (&[f64::NAN, 2.0], f64::NAN),
+            (&[2.0, f64::NAN], f64::NAN),
+            (&[52.0; 12], 52.0),
+        ];
+        for (vs, want) in avgs {
+            let mut mean = MeanState::default();
+            vs.iter().for_each(|&v| mean.add(v));
+            assert_close(mean.mean(), *want, &format!("avg{vs:?}"));
+            assert_eq!(mean.count(), vs.len() as u64);
+        }
+        for n in 8..=12 {
+            let mut mean = MeanState::default();
+            (0..n).for_each(|_| mean.add(52.0));
+            assert_eq!(mean.mean(), 52.0, "exactly 52 with {n} values");
+        }
+        assert!(MeanState::default().mean().is_nan());
+
+        // sum.
+        let sums: &[(&[f64], f64)] = &[
+            (&[2.0, 8.0, 1e100, -1e100], 10.0),
+            (&[inf, 2.0], inf),
+            (&[-inf, 2.0], -inf),
+            (&[inf, -inf], f64::NAN),
+            (&[f64::NAN, 2.0], f64::NAN),
+            (&[], 0.0),
+        ];
+        for (vs, want) in sums {
+            let mut sum = SumState::default();
+            vs.iter().for_each(|&v| sum.add(v));
+            assert_close(sum.sum(), *want, &format!("sum{vs:?}"));
+        }
+        // The final `sum + compensation` turns sum(-0) into +0, as in Prometheus.
+        let mut neg_zero = SumState::default();
+        neg_zero.add(-0.0);
+        assert!(neg_zero.sum().is_sign_positive());
+    }
 }
