@@ -1,0 +1,1 @@
+//! Completion for the query editor: what may come next at the cursor.
