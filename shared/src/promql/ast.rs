@@ -555,7 +555,7 @@ pub fn write_duration(f: &mut fmt::Formatter<'_>, ms: i64) -> fmt::Result {
         ("ms", 1, false),
     ];
     for (unit, size, exact) in UNITS {
-        if exact && rest % size != 0 {
+        if exact && !rest.is_multiple_of(size) {
             continue;
         }
         if rest >= size {

@@ -985,7 +985,10 @@ mod tests {
         let cases: &[(&str, &[TokenKind])] = &[
             ("up", &[Ident, Eof]),
             ("job:rate5m:sum", &[MetricIdent, Eof]),
-            ("1 1.5 .5 5. 1e3 0x1F 1_000 Inf nan", &[Number, Number, Number, Number, Number, Number, Number, Number, Number, Eof]),
+            (
+                "1 1.5 .5 5. 1e3 0x1F 1_000 Inf nan",
+                &[Number, Number, Number, Number, Number, Number, Number, Number, Number, Eof],
+            ),
             ("5m 1h30m 100ms 1.5m", &[Duration, Duration, Duration, Duration, Eof]),
             (
                 "{a=\"b\",c!='d',e=~`f`,g!~\"h\"}",

@@ -18,8 +18,8 @@
 
 use super::Span;
 use super::ast::{
-    AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Expr, Grouping, MatchOp,
-    Matcher, MatrixSelector, SubqueryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
+    AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Expr, Grouping, MatchOp, Matcher,
+    MatrixSelector, SubqueryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
 use super::functions::{self, Function};
 use super::lexer::{self, LexError, Token, TokenKind, go_quote};
@@ -799,10 +799,8 @@ impl<'a> Parser<'a> {
         }
         let token = self.peek();
         let seconds = match token.kind {
-            TokenKind::Number => {
-                lexer::parse_number_checked(self.text(token))
-                    .map_err(|e| ParseError::new(token.span, format!("error parsing number: {e}")))?
-            }
+            TokenKind::Number => lexer::parse_number_checked(self.text(token))
+                .map_err(|e| ParseError::new(token.span, format!("error parsing number: {e}")))?,
             TokenKind::Duration => lexer::ms_to_seconds(
                 lexer::parse_duration(self.text(token)).map_err(|e| ParseError::new(token.span, e))?,
             ),
@@ -1107,7 +1105,10 @@ fn check_call_arity(c: &Call) -> PResult<()> {
     let name = go_quote(c.func.name);
     if c.func.variadic == 0 {
         if declared != given {
-            return Err(ParseError::new(c.span, format!("expected {declared} argument(s) in call to {name}, got {given}")));
+            return Err(ParseError::new(
+                c.span,
+                format!("expected {declared} argument(s) in call to {name}, got {given}"),
+            ));
         }
         return Ok(());
     }
@@ -1120,7 +1121,10 @@ fn check_call_arity(c: &Call) -> PResult<()> {
         ));
     }
     if c.func.variadic > 0 && most < given {
-        return Err(ParseError::new(c.span, format!("expected at most {most} argument(s) in call to {name}, got {given}")));
+        return Err(ParseError::new(
+            c.span,
+            format!("expected at most {most} argument(s) in call to {name}, got {given}"),
+        ));
     }
     Ok(())
 }
@@ -1193,10 +1197,16 @@ fn check_binary(b: &mut BinaryExpr, lt: ValueType, rt: ValueType, input: &str) -
     }
     let operand_ok = |t| matches!(t, ValueType::Scalar | ValueType::Vector);
     if !operand_ok(lt) {
-        return Err(ParseError::new(b.lhs.span(), "binary expression must contain only scalar and instant vector types"));
+        return Err(ParseError::new(
+            b.lhs.span(),
+            "binary expression must contain only scalar and instant vector types",
+        ));
     }
     if !operand_ok(rt) {
-        return Err(ParseError::new(b.rhs.span(), "binary expression must contain only scalar and instant vector types"));
+        return Err(ParseError::new(
+            b.rhs.span(),
+            "binary expression must contain only scalar and instant vector types",
+        ));
     }
     if lt != ValueType::Vector || rt != ValueType::Vector {
         if b.matching.as_ref().is_some_and(|m| !m.matching_labels.is_empty()) {

@@ -16,9 +16,7 @@ fn parse_ok(input: &str) -> Expr {
 /// out), to check precedence and what attached where.
 fn tree(e: &Expr) -> String {
     match e {
-        Expr::NumberLiteral { value, .. } => {
-            Expr::NumberLiteral { value: *value, span: Span::default() }.to_string()
-        }
+        Expr::NumberLiteral { value, .. } => Expr::NumberLiteral { value: *value, span: Span::default() }.to_string(),
         Expr::StringLiteral { value, .. } => go_quote(value),
         Expr::VectorSelector(vs) => vs.to_string(),
         Expr::MatrixSelector(_) => e.to_string(),
@@ -33,13 +31,9 @@ fn tree(e: &Expr) -> String {
         Expr::Unary { op, expr, .. } => {
             format!("({} {})", if *op == UnaryOp::Neg { "neg" } else { "pos" }, tree(expr))
         }
-        Expr::Binary(b) => format!(
-            "({}{} {} {})",
-            b.op.as_str(),
-            if b.return_bool { " bool" } else { "" },
-            tree(&b.lhs),
-            tree(&b.rhs)
-        ),
+        Expr::Binary(b) => {
+            format!("({}{} {} {})", b.op.as_str(), if b.return_bool { " bool" } else { "" }, tree(&b.lhs), tree(&b.rhs))
+        }
         Expr::Aggregate(a) => {
             let grouping = match &a.grouping {
                 Grouping::None => String::new(),
@@ -176,10 +170,7 @@ const VALID: &[(&str, &str)] = &[
     (r#"{"foo", a="bc"}"#, r#"{__name__="foo",a="bc"}"#),
     ("foo{NaN='bc'}", "foo{NaN=\"bc\"}"),
     ("foo{bar='}'}", "foo{bar=\"}\"}"),
-    (
-        r#"foo{a="b", foo!="bar", test=~"test", bar!~"baz"}"#,
-        r#"foo{a="b",bar!~"baz",foo!="bar",test=~"test"}"#,
-    ),
+    (r#"foo{a="b", foo!="bar", test=~"test", bar!~"baz"}"#, r#"foo{a="b",bar!~"baz",foo!="bar",test=~"test"}"#),
     (
         r#"{a="b", foo!="bar", "foo", test=~"test", bar!~"baz"}"#,
         r#"{__name__="foo",a="b",bar!~"baz",foo!="bar",test=~"test"}"#,
@@ -307,7 +298,10 @@ const VALID: &[(&str, &str)] = &[
     ("sum by (foo,)(some_metric)", "(sum by(foo) some_metric)"),
     ("topk(5, some_metric)", "(topk 5 some_metric)"),
     (r#"count_values("value", some_metric)"#, r#"(count_values "value" some_metric)"#),
-    ("sum without(and, by, avg, count, alert, annotations)(some_metric)", "(sum without(and,by,avg,count,alert,annotations) some_metric)"),
+    (
+        "sum without(and, by, avg, count, alert, annotations)(some_metric)",
+        "(sum without(and,by,avg,count,alert,annotations) some_metric)",
+    ),
     ("sum by (on, bool, offset, start, group_left)(x)", "(sum by(on,bool,offset,start,group_left) x)"),
     ("sum by (foo:bar)(x)", "(sum by(foo:bar) x)"),
     ("SUM BY (a) (x)", "(sum by(a) x)"),
@@ -332,10 +326,7 @@ const VALID: &[(&str, &str)] = &[
     ("round(some_metric, 5)", "(round some_metric 5)"),
     ("rate(avg[5m])", "(rate avg[5m])"),
     ("day_of_month()", "(day_of_month)"),
-    (
-        r#"label_replace(up, "dst", "$1", "src", "(.*)")"#,
-        r#"(label_replace up "dst" "$1" "src" "(.*)")"#,
-    ),
+    (r#"label_replace(up, "dst", "$1", "src", "(.*)")"#, r#"(label_replace up "dst" "$1" "src" "(.*)")"#),
     (r#"label_join(up, "dst", ",")"#, r#"(label_join up "dst" ",")"#),
     (r#"label_join(up, "dst", ",", "a", "b", "c")"#, r#"(label_join up "dst" "," "a" "b" "c")"#),
     (r#"sort_by_label(up, "a", "b")"#, r#"(sort_by_label up "a" "b")"#),
@@ -387,12 +378,28 @@ const INVALID: &[(&str, usize, &str)] = &[
     ("1 unless 1", 0, r#"set operator "unless" not allowed in binary scalar expression"#),
     ("1 !~ 1", 2, "unexpected character after '!': '~'"),
     ("1 =~ 1", 2, "unexpected character after '=': '~'"),
-    (r#"-"string""#, 0, r#"unary expression only allowed on expressions of type scalar or instant vector, got "string""#),
-    ("-test[5m]", 0, r#"unary expression only allowed on expressions of type scalar or instant vector, got "range vector""#),
+    (
+        r#"-"string""#,
+        0,
+        r#"unary expression only allowed on expressions of type scalar or instant vector, got "string""#,
+    ),
+    (
+        "-test[5m]",
+        0,
+        r#"unary expression only allowed on expressions of type scalar or instant vector, got "range vector""#,
+    ),
     ("*test", 0, "unexpected <op:*>"),
-    ("-foo[5m:]", 0, r#"unary expression only allowed on expressions of type scalar or instant vector, got "range vector""#),
+    (
+        "-foo[5m:]",
+        0,
+        r#"unary expression only allowed on expressions of type scalar or instant vector, got "range vector""#,
+    ),
     ("@@", 0, "unexpected <op:@>"),
-    ("1 offset 1d", 0, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+    (
+        "1 offset 1d",
+        0,
+        "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+    ),
     ("foo offset 1s offset 2s", 0, "offset may not be set multiple times"),
     ("a - on(b) ignoring(c) d", 10, "unexpected <ignoring>"),
     ("foo and 1", 0, r#"set operator "and" not allowed in binary scalar expression"#),
@@ -479,8 +486,16 @@ const INVALID: &[(&str, usize, &str)] = &[
     ("(foo + bar)[5m]", 11, "ranges only allowed for vector selectors"),
     ("1[5m]", 1, "ranges only allowed for vector selectors"),
     ("rate(food[1m])[1h] offset 1h", 14, "ranges only allowed for vector selectors"),
-    ("rate(some_metric[5m]) @ 1234", 0, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
-    ("(foo) offset 5m", 0, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery"),
+    (
+        "rate(some_metric[5m]) @ 1234",
+        0,
+        "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+    ),
+    (
+        "(foo) offset 5m",
+        0,
+        "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+    ),
     (r#"sum by ("foo)(some_metric{})"#, 8, "unterminated quoted string"),
     ("sum without(==)(some_metric)", 12, "unexpected <op:==> in grouping opts, expected label"),
     ("sum without(,)(some_metric)", 12, r#"unexpected "," in grouping opts, expected label"#),
@@ -668,7 +683,10 @@ fn vector_matching_is_filled_in_as_documented() {
         ("foo / on(test,blub) group_left(bar) bar", vm(ManyToOne, true, &["test", "blub"], &["bar"])),
         ("foo / ignoring(test,blub) group_left(blub) bar", vm(ManyToOne, false, &["test", "blub"], &["blub"])),
         ("foo - on(test,blub) group_right(bar,foo) bar", vm(OneToMany, true, &["test", "blub"], &["bar", "foo"])),
-        ("foo - ignoring(test,blub) group_right(bar,foo) bar", vm(OneToMany, false, &["test", "blub"], &["bar", "foo"])),
+        (
+            "foo - ignoring(test,blub) group_right(bar,foo) bar",
+            vm(OneToMany, false, &["test", "blub"], &["bar", "foo"]),
+        ),
         ("foo == bool on(a) bar", vm(OneToOne, true, &["a"], &[])),
         ("foo unless on(start) bar", vm(ManyToMany, true, &["start"], &[])),
         (r#"foo / on("äää") group_left("ööö") bar"#, vm(ManyToOne, true, &["äää"], &["ööö"])),
@@ -691,9 +709,15 @@ const PRINTER: &[(&str, &str)] = &[
     (r#"sum by() (task:errors:rate10s{job="s"})"#, r#"sum(task:errors:rate10s{job="s"})"#),
     (r#"sum by(code) (task:errors:rate10s{job="s"})"#, r#"sum by (code) (task:errors:rate10s{job="s"})"#),
     (r#"sum without() (task:errors:rate10s{job="s"})"#, r#"sum without () (task:errors:rate10s{job="s"})"#),
-    (r#"sum without(instance) (task:errors:rate10s{job="s"})"#, r#"sum without (instance) (task:errors:rate10s{job="s"})"#),
+    (
+        r#"sum without(instance) (task:errors:rate10s{job="s"})"#,
+        r#"sum without (instance) (task:errors:rate10s{job="s"})"#,
+    ),
     (r#"sum by("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum by ("foo.bar") (task:errors:rate10s{job="s"})"#),
-    (r#"sum without("foo.bar") (task:errors:rate10s{job="s"})"#, r#"sum without ("foo.bar") (task:errors:rate10s{job="s"})"#),
+    (
+        r#"sum without("foo.bar") (task:errors:rate10s{job="s"})"#,
+        r#"sum without ("foo.bar") (task:errors:rate10s{job="s"})"#,
+    ),
     (r#"topk(5, task:errors:rate10s{job="s"})"#, ""),
     (r#"count_values("value", task:errors:rate10s{job="s"})"#, ""),
     ("a - on() c", "a - on () c"),
@@ -833,11 +857,73 @@ mod properties {
 
     /// Fragments of PromQL, valid and not, to build token soups from.
     const FRAGMENTS: &[&str] = &[
-        "foo", "bar", "sum", "rate", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
-        "offset", "and", "or", "unless", "atan2", "start", "end", "topk", "count_values", "histogram_quantile",
-        "label_replace", "time", "inf", "NaN", "1", "0.5", "-", "+", "*", "/", "%", "^", "==", "!=", "<", ">=", "(",
-        ")", "{", "}", "[", "]", ",", ":", "@", "=", "=~", "!~", "\"a\"", "'b'", "`c`", "5m", "1h30m", "0x1f",
-        "1e3", "# c\n", " ", "\n", "job", "\"a.b\"", "[5m]", "[1h:5m]", "{job=\"x\"}", "a:b", ".", "\\",
+        "foo",
+        "bar",
+        "sum",
+        "rate",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "and",
+        "or",
+        "unless",
+        "atan2",
+        "start",
+        "end",
+        "topk",
+        "count_values",
+        "histogram_quantile",
+        "label_replace",
+        "time",
+        "inf",
+        "NaN",
+        "1",
+        "0.5",
+        "-",
+        "+",
+        "*",
+        "/",
+        "%",
+        "^",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        "(",
+        ")",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "@",
+        "=",
+        "=~",
+        "!~",
+        "\"a\"",
+        "'b'",
+        "`c`",
+        "5m",
+        "1h30m",
+        "0x1f",
+        "1e3",
+        "# c\n",
+        " ",
+        "\n",
+        "job",
+        "\"a.b\"",
+        "[5m]",
+        "[1h:5m]",
+        "{job=\"x\"}",
+        "a:b",
+        ".",
+        "\\",
     ];
 
     proptest! {
@@ -879,7 +965,8 @@ mod properties {
 
     fn duration() -> impl Strategy<Value = String> {
         prop_oneof![
-            (1u32..100, proptest::sample::select(&["ms", "s", "m", "h", "d", "w", "y"][..])).prop_map(|(n, u)| format!("{n}{u}")),
+            (1u32..100, proptest::sample::select(&["ms", "s", "m", "h", "d", "w", "y"][..]))
+                .prop_map(|(n, u)| format!("{n}{u}")),
             (1u32..100, 1u32..60).prop_map(|(h, m)| format!("{h}h{m}m")),
             (1u32..1000).prop_map(|n| n.to_string()),
         ]
@@ -913,7 +1000,11 @@ mod properties {
     }
 
     fn modifiers() -> impl Strategy<Value = String> {
-        let offset = prop_oneof![Just(String::new()), duration().prop_map(|d| format!(" offset {d}")), duration().prop_map(|d| format!(" offset -{d}"))];
+        let offset = prop_oneof![
+            Just(String::new()),
+            duration().prop_map(|d| format!(" offset {d}")),
+            duration().prop_map(|d| format!(" offset -{d}"))
+        ];
         let at = prop_oneof![
             Just(String::new()),
             Just(" @ start()".to_owned()),
@@ -942,7 +1033,8 @@ mod properties {
         ];
         leaf.prop_recursive(depth, 32, 3, |inner| {
             let vector = inner.clone();
-            let binary_op = proptest::sample::select(&["+", "-", "*", "/", "%", "^", "atan2", "== bool", "> bool", "!=", "<="][..]);
+            let binary_op =
+                proptest::sample::select(&["+", "-", "*", "/", "%", "^", "atan2", "== bool", "> bool", "!=", "<="][..]);
             let set_op = proptest::sample::select(&["and", "or", "unless"][..]);
             let matching = prop_oneof![
                 Just(String::new()),
@@ -952,9 +1044,15 @@ mod properties {
                 Just(" ignoring(a) group_right(b, \"c.d\")".to_owned()),
             ];
             let agg = proptest::sample::select(&["sum", "avg", "count", "max", "min", "group", "stddev", "stdvar"][..]);
-            let grouping = prop_oneof![Just(String::new()), Just(" by (a)".to_owned()), Just(" without (a, b)".to_owned()), Just(" by ()".to_owned())];
+            let grouping = prop_oneof![
+                Just(String::new()),
+                Just(" by (a)".to_owned()),
+                Just(" without (a, b)".to_owned()),
+                Just(" by ()".to_owned())
+            ];
             prop_oneof![
-                (vector.clone(), binary_op.clone(), matching.clone(), vector.clone()).prop_map(|(a, o, m, b)| format!("({a} {o}{m} {b})")),
+                (vector.clone(), binary_op.clone(), matching.clone(), vector.clone())
+                    .prop_map(|(a, o, m, b)| format!("({a} {o}{m} {b})")),
                 (vector.clone(), binary_op.clone(), number()).prop_map(|(a, o, n)| format!("({a} {o} {n})")),
                 (number(), binary_op, vector.clone()).prop_map(|(n, o, a)| format!("({n} {o} {a})")),
                 (vector.clone(), set_op, vector.clone()).prop_map(|(a, o, b)| format!("{a} {o} ({b})")),
