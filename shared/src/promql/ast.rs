@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::Span;
+use super::lexer::go_quote;
 use crate::model::METRIC_NAME;
 
 /// A parsed PromQL expression, as Prometheus 3.x defines the language for
@@ -450,7 +451,20 @@ impl fmt::Display for Expr {
                 write!(f, "{expr}")
             }
             Expr::Binary(b) => {
-                write!(f, "{} {}", b.lhs, b.op.as_str())?;
+                match &*b.lhs {
+                    // `+Inf ^ 2` would read back as `+(Inf ^ 2)`, and
+                    // `-2 ^ 2` as `-(2 ^ 2)`: the unary operator binds
+                    // looser than `^`. The parser never makes the negative
+                    // case (it keeps the parentheses); built trees may.
+                    Expr::NumberLiteral { value, .. } if b.op == BinaryOp::Pow && *value == f64::INFINITY => {
+                        f.write_str("Inf")?
+                    }
+                    Expr::NumberLiteral { value, .. } if b.op == BinaryOp::Pow && *value < 0.0 => {
+                        write!(f, "({})", b.lhs)?
+                    }
+                    lhs => write!(f, "{lhs}")?,
+                }
+                write!(f, " {}", b.op.as_str())?;
                 if b.return_bool {
                     f.write_str(" bool")?;
                 }
@@ -472,7 +486,9 @@ impl fmt::Display for Expr {
             Expr::Aggregate(a) => {
                 f.write_str(a.op.as_str())?;
                 match &a.grouping {
+                    // `by ()` means no grouping; Prometheus prints it so.
                     Grouping::None => {}
+                    Grouping::By(labels) if labels.is_empty() => {}
                     Grouping::By(labels) => {
                         f.write_str(" by (")?;
                         write_label_list(f, labels)?;
@@ -519,32 +535,46 @@ fn write_label_list(f: &mut fmt::Formatter<'_>, labels: &[String]) -> fmt::Resul
 }
 
 /// Writes a duration as Prometheus's `model.Duration` does: largest units
-/// first (`1h30m`, `90s` stays `1m30s`, `0s` for zero).
+/// first (`1h30m`, `90s` is `1m30s`, `0s` for zero), but years and weeks
+/// only when they divide the duration exactly (`90d`, not `12w6d`).
 pub fn write_duration(f: &mut fmt::Formatter<'_>, ms: i64) -> fmt::Result {
     if ms == 0 {
         return f.write_str("0s");
     }
-    let mut rest = ms;
-    if rest < 0 {
+    let mut rest = ms.unsigned_abs();
+    if ms < 0 {
         f.write_str("-")?;
-        rest = -rest;
     }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
+    const UNITS: [(&str, u64, bool); 7] = [
+        ("y", 365 * 24 * 3_600_000, true),
+        ("w", 7 * 24 * 3_600_000, true),
+        ("d", 24 * 3_600_000, false),
+        ("h", 3_600_000, false),
+        ("m", 60_000, false),
+        ("s", 1_000, false),
+        ("ms", 1, false),
     ];
-    for (unit, size) in UNITS {
+    for (unit, size, exact) in UNITS {
+        if exact && !rest.is_multiple_of(size) {
+            continue;
+        }
         if rest >= size {
             write!(f, "{}{unit}", rest / size)?;
             rest %= size;
         }
     }
     Ok(())
+}
+
+/// A duration as [`write_duration`] formats it.
+pub fn format_duration(ms: i64) -> String {
+    struct D(i64);
+    impl fmt::Display for D {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_duration(f, self.0)
+        }
+    }
+    D(ms).to_string()
 }
 
 fn write_at_offset(f: &mut fmt::Formatter<'_>, at: Option<AtModifier>, offset_ms: i64) -> fmt::Result {
@@ -561,49 +591,45 @@ fn write_at_offset(f: &mut fmt::Formatter<'_>, at: Option<AtModifier>, offset_ms
     Ok(())
 }
 
+/// As Go's `strconv.FormatFloat(v, 'f', -1, 64)`, with Prometheus's
+/// spellings of the infinities: `+Inf`, `-Inf`, `NaN`.
 fn write_number(f: &mut fmt::Formatter<'_>, value: f64) -> fmt::Result {
     if value.is_nan() {
         f.write_str("NaN")
     } else if value.is_infinite() {
-        f.write_str(if value > 0.0 { "Inf" } else { "-Inf" })
+        f.write_str(if value > 0.0 { "+Inf" } else { "-Inf" })
     } else {
         write!(f, "{value}")
     }
 }
 
 impl VectorSelector {
+    /// The name (when it can be written bare) and the other matchers,
+    /// sorted and comma-separated as Prometheus prints them.
     fn write_name_and_matchers(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name_is_plain = self.name.as_deref().is_some_and(is_plain_metric_name);
-        if let (true, Some(name)) = (name_is_plain, &self.name) {
+        let bare_name = self.name.as_deref().filter(|name| is_plain_metric_name(name));
+        let mut skipped_name = false;
+        let mut shown: Vec<String> = Vec::with_capacity(self.matchers.len());
+        for m in &self.matchers {
+            let is_name =
+                m.name == METRIC_NAME && m.op == MatchOp::Equal && Some(m.value.as_str()) == bare_name && !skipped_name;
+            if is_name {
+                skipped_name = true;
+                continue;
+            }
+            let mut text = if is_plain_label_name(&m.name) { m.name.clone() } else { go_quote(&m.name) };
+            text.push_str(m.op.as_str());
+            text.push_str(&go_quote(&m.value));
+            shown.push(text);
+        }
+        if let Some(name) = bare_name {
             f.write_str(name)?;
-        }
-        let shown: Vec<&Matcher> = self
-            .matchers
-            .iter()
-            .filter(|m| {
-                !(name_is_plain
-                    && m.name == METRIC_NAME
-                    && m.op == MatchOp::Equal
-                    && Some(&m.value) == self.name.as_ref())
-            })
-            .collect();
-        if shown.is_empty() && name_is_plain {
-            return Ok(());
-        }
-        f.write_str("{")?;
-        for (i, m) in shown.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
+            if shown.is_empty() {
+                return Ok(());
             }
-            if is_plain_label_name(&m.name) {
-                f.write_str(&m.name)?;
-            } else {
-                write_quoted(f, &m.name)?;
-            }
-            f.write_str(m.op.as_str())?;
-            write_quoted(f, &m.value)?;
         }
-        f.write_str("}")
+        shown.sort();
+        write!(f, "{{{}}}", shown.join(","))
     }
 }
 
@@ -615,22 +641,12 @@ impl fmt::Display for VectorSelector {
 }
 
 fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
-    f.write_str("\"")?;
-    for c in s.chars() {
-        match c {
-            '\\' => f.write_str("\\\\")?,
-            '"' => f.write_str("\\\"")?,
-            '\n' => f.write_str("\\n")?,
-            '\r' => f.write_str("\\r")?,
-            '\t' => f.write_str("\\t")?,
-            c if c.is_control() => write!(f, "\\u{:04x}", c as u32)?,
-            c => write!(f, "{c}")?,
-        }
-    }
-    f.write_str("\"")
+    f.write_str(&go_quote(s))
 }
 
-/// Whether `name` can be written bare as a metric name.
+/// Whether `name` can be written bare as a metric name: an identifier
+/// (colons allowed) that the lexer would not read as a number or a keyword
+/// that cannot name a metric.
 pub fn is_plain_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
@@ -643,4 +659,64 @@ pub fn is_plain_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Expr {
+    /// Whether two trees mean the same query: equal but for spans, with NaN
+    /// equal to NaN and matchers compared as a set (the printer sorts them,
+    /// the parser keeps them in source order). `parse(&e.to_string())` is
+    /// `same_as` `e` for every `e` that `parse` returns.
+    pub fn same_as(&self, other: &Expr) -> bool {
+        use Expr::*;
+        match (self, other) {
+            (NumberLiteral { value: a, .. }, NumberLiteral { value: b, .. }) => a == b || (a.is_nan() && b.is_nan()),
+            (StringLiteral { value: a, .. }, StringLiteral { value: b, .. }) => a == b,
+            (VectorSelector(a), VectorSelector(b)) => a.same_as(b),
+            (MatrixSelector(a), MatrixSelector(b)) => a.range_ms == b.range_ms && a.selector.same_as(&b.selector),
+            (Subquery(a), Subquery(b)) => {
+                a.range_ms == b.range_ms
+                    && a.step_ms == b.step_ms
+                    && a.offset_ms == b.offset_ms
+                    && a.at == b.at
+                    && a.expr.same_as(&b.expr)
+            }
+            (Paren { expr: a, .. }, Paren { expr: b, .. }) => a.same_as(b),
+            (Unary { op: oa, expr: a, .. }, Unary { op: ob, expr: b, .. }) => oa == ob && a.same_as(b),
+            (Binary(a), Binary(b)) => {
+                a.op == b.op
+                    && a.return_bool == b.return_bool
+                    && a.matching == b.matching
+                    && a.lhs.same_as(&b.lhs)
+                    && a.rhs.same_as(&b.rhs)
+            }
+            (Aggregate(a), Aggregate(b)) => {
+                a.op == b.op
+                    && a.grouping == b.grouping
+                    && a.expr.same_as(&b.expr)
+                    && match (&a.param, &b.param) {
+                        (Some(pa), Some(pb)) => pa.same_as(pb),
+                        (None, None) => true,
+                        _ => false,
+                    }
+            }
+            (Call(a), Call(b)) => {
+                std::ptr::eq(a.func, b.func)
+                    && a.args.len() == b.args.len()
+                    && a.args.iter().zip(&b.args).all(|(x, y)| x.same_as(y))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl VectorSelector {
+    /// Equal but for spans, with the matchers compared as a set.
+    pub fn same_as(&self, other: &VectorSelector) -> bool {
+        let key = |m: &Matcher| (m.name.clone(), m.op.as_str(), m.value.clone());
+        let mut a: Vec<_> = self.matchers.iter().map(key).collect();
+        let mut b: Vec<_> = other.matchers.iter().map(key).collect();
+        a.sort();
+        b.sort();
+        self.name == other.name && self.offset_ms == other.offset_ms && self.at == other.at && a == b
+    }
 }

@@ -5,6 +5,7 @@
 //! carries a byte span into the source text.
 
 pub mod ast;
+pub mod complete;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
@@ -14,7 +15,8 @@ pub use ast::{
     MatrixSelector, SubqueryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
 pub use functions::{FUNCTIONS, Function};
-pub use parser::{ParseError, parse};
+pub use lexer::{parse_duration, parse_number};
+pub use parser::{MAX_DEPTH, ParseError, parse};
 
 /// A half-open byte range `[start, end)` into the query text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
