@@ -11,6 +11,9 @@ use crate::model::METRIC_NAME;
 /// durations are milliseconds, PromQL's own resolution.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// A number. A sign written directly before a literal is part of it
+    /// (`-1` is the literal -1, as in Prometheus; `-(1)` is a `Unary`), and
+    /// a duration where a number is expected (`foo + 5m`) is its seconds.
     NumberLiteral {
         value: f64,
         span: Span,
@@ -73,8 +76,10 @@ pub enum AtModifier {
     End,
 }
 
-/// `name{matchers…} offset d @ t`. The metric name, when written, is also
-/// present in `matchers` as a `__name__` equality matcher.
+/// `name{matchers…} offset d @ t`. `name` is the metric name written before
+/// the braces; the parser also puts it first in `matchers`, as a `__name__`
+/// equality matcher. A name written inside the braces (`{"my.metric"}`,
+/// `{__name__="x"}`) is only a matcher, as in Prometheus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VectorSelector {
     pub name: Option<String>,
@@ -297,7 +302,8 @@ impl AggregateOp {
 /// `by (…)` or `without (…)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grouping {
-    /// Neither was written: everything aggregates into one series.
+    /// Neither was written, or `by ()`: everything aggregates into one
+    /// series. (Prometheus does not tell the two apart either.)
     None,
     By(Vec<String>),
     Without(Vec<String>),

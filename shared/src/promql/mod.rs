@@ -14,6 +14,7 @@ pub use ast::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Expr, Grouping, MatchOp, Matcher,
     MatrixSelector, SubqueryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
+pub use complete::{Completion, Expected, complete};
 pub use functions::{FUNCTIONS, Function};
 pub use lexer::{parse_duration, parse_number};
 pub use parser::{MAX_DEPTH, ParseError, parse};

@@ -828,9 +828,20 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         .stack_size(stack)
         .spawn(|| {
             let ok_depth = MAX_DEPTH / 2 - 10;
-            let nested = format!("{}1{}", "(".repeat(ok_depth), ")".repeat(ok_depth));
-            let expr = parse_ok(&nested);
-            assert!(parse_ok(&expr.to_string()).same_as(&expr));
+            let chain = "x + ".repeat(MAX_DEPTH - 1) + "x";
+            let near_limit = [
+                format!("{}1{}", "(".repeat(ok_depth), ")".repeat(ok_depth)),
+                format!("{}1{}", "-(".repeat(ok_depth / 2), ")".repeat(ok_depth / 2)),
+                format!("{}x{}", "sum(".repeat(ok_depth), ")".repeat(ok_depth)),
+                "1 ^ ".repeat(MAX_DEPTH - 2) + "1",
+                chain.clone(),
+            ];
+            for input in &near_limit {
+                let expr = parse_ok(input);
+                assert!(parse_ok(&expr.to_string()).same_as(&expr), "{}", &input[..20]);
+            }
+            let err = parse(&(chain + " + x")).unwrap_err();
+            assert!(err.message.starts_with("expression nested too deeply"), "{}", err.message);
             for input in [
                 format!("{}1{}", "(".repeat(5000), ")".repeat(5000)),
                 format!("{}1", "-".repeat(5000)),
@@ -927,8 +938,6 @@ mod properties {
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
-
         /// Parsing never panics, and errors stay inside the input.
         #[test]
         fn parse_never_panics(input in "\\PC{0,60}") {
