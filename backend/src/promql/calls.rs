@@ -20,6 +20,17 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
     match name {
         "time" => Ok(Val::Scalar(ev.steps.times().map(|t| t as f64 / 1000.0).collect())),
         "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; steps])),
+        // The query's own bounds and step, in seconds (0 for an instant
+        // query's step and range).
+        "start" => Ok(Val::Scalar(vec![ev.ctx.query_start as f64 / 1000.0; steps])),
+        "end" => Ok(Val::Scalar(vec![ev.ctx.query_end as f64 / 1000.0; steps])),
+        "range" => Ok(Val::Scalar(vec![(ev.ctx.query_end - ev.ctx.query_start) as f64 / 1000.0; steps])),
+        "step" => Ok(Val::Scalar(vec![ev.ctx.query_step as f64 / 1000.0; steps])),
+        "min_of" | "max_of" => {
+            let (a, b) = (ev.eval_scalar(&call.args[0])?, ev.eval_scalar(&call.args[1])?);
+            let pick = if name == "min_of" { k::go_min } else { k::go_max };
+            Ok(Val::Scalar(a.iter().zip(&b).map(|(a, b)| pick(*a, *b)).collect()))
+        }
         "vector" => {
             let values = ev.eval_scalar(&call.args[0])?;
             Ok(Val::Vector(vec![StepSeries {
@@ -52,10 +63,11 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
         "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => sort(ev, call),
         "timestamp" => timestamp(ev, call),
         "histogram_quantile" => histogram_quantile(ev, call),
+        "histogram_quantiles" => histogram_quantiles(ev, call),
+        "histogram_fraction" => histogram_fraction(ev, call),
         // Native-histogram functions: float samples are ignored, as in
         // Prometheus, and Vigil stores no native histograms.
-        "histogram_avg" | "histogram_count" | "histogram_sum" | "histogram_stddev" | "histogram_stdvar"
-        | "histogram_fraction" => {
+        "histogram_avg" | "histogram_count" | "histogram_sum" | "histogram_stddev" | "histogram_stdvar" => {
             for arg in &call.args {
                 ev.eval(arg)?;
             }
@@ -342,62 +354,143 @@ fn date_function(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
     }
 }
 
+/// Classic histograms in an instant vector: bucket series grouped by all
+/// their labels but `le`, the group's output labels without the name.
+struct ClassicHistograms {
+    groups: Vec<(Labels, Vec<(f64, usize)>)>,
+}
+
+impl ClassicHistograms {
+    fn group(ev: &Evaluator, input: &[StepSeries], arg: &Expr) -> Self {
+        let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
+        let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
+        for (i, s) in input.iter().enumerate() {
+            let le = s.labels.get("le").unwrap_or("");
+            let Some(bound) = parse_go_float(le) else {
+                let name = s.labels.metric_name().map(|n| format!(" for metric name {n:?}")).unwrap_or_default();
+                ev.ctx.warn(
+                    format!("bucket label \"le\" is missing or has a malformed value of {le:?}{name}"),
+                    arg.span(),
+                );
+                continue;
+            };
+            let key = s.labels.filtered(|n| n != "le");
+            let g = *index.entry(key.clone()).or_insert_with(|| {
+                groups.push((key.without_metric_name(), Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push((bound, i));
+        }
+        ClassicHistograms { groups }
+    }
+
+    /// One output series per group (and per label variant from `labels_of`),
+    /// with `f` applied to the group's buckets at each step.
+    fn map(
+        &self,
+        input: &[StepSeries],
+        steps: usize,
+        labels_of: impl Fn(&Labels) -> Labels,
+        mut f: impl FnMut(usize, &mut Vec<(f64, f64)>) -> f64,
+    ) -> Vec<StepSeries> {
+        let mut out = Vec::new();
+        let mut buckets = Vec::new();
+        for (labels, members) in &self.groups {
+            let mut values = vec![None; steps];
+            for (step, slot) in values.iter_mut().enumerate() {
+                buckets.clear();
+                buckets.extend(members.iter().filter_map(|(bound, i)| input[*i].values[step].map(|c| (*bound, c))));
+                if !buckets.is_empty() {
+                    *slot = Some(f(step, &mut buckets));
+                }
+            }
+            if values.iter().any(Option::is_some) {
+                out.push(StepSeries { labels: labels_of(labels), values });
+            }
+        }
+        out
+    }
+}
+
+fn warn_bad_quantile(ev: &Evaluator, q: &[f64], arg: &Expr) {
+    if let Some(bad) = q.iter().copied().find(|q| q.is_nan() || *q < 0.0 || *q > 1.0) {
+        ev.ctx.warn(
+            format!("quantile value should be between 0 and 1, got {}", super::aggregate::go_float(bad)),
+            arg.span(),
+        );
+    }
+}
+
+const FORCED_MONOTONICITY: &str = "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)";
+
 fn histogram_quantile(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
     let q = ev.eval_scalar(&call.args[0])?;
     let input = ev.eval_vector(&call.args[1])?;
-    let steps = ev.steps.len();
-    if q.iter().any(|q| q.is_nan() || *q < 0.0 || *q > 1.0) {
-        let bad = q.iter().copied().find(|q| q.is_nan() || *q < 0.0 || *q > 1.0).unwrap_or(f64::NAN);
-        ev.ctx.warn(
-            format!("quantile value should be between 0 and 1, got {}", super::aggregate::go_float(bad)),
-            call.args[0].span(),
-        );
-    }
-    // Buckets grouped by every label but `le`; the result drops the name.
-    let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
-    let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
-    for (i, s) in input.iter().enumerate() {
-        let le = s.labels.get("le").unwrap_or("");
-        let Some(bound) = parse_go_float(le) else {
-            ev.ctx.warn(
-                format!("bucket label \"le\" is missing or has a malformed value of {le:?}"),
-                call.args[1].span(),
-            );
-            continue;
-        };
-        let key = s.labels.filtered(|n| n != "le");
-        let g = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key.filtered(|n| n != METRIC_NAME), Vec::new()));
-            groups.len() - 1
-        });
-        groups[g].1.push((bound, i));
-    }
-    let mut out = Vec::new();
+    warn_bad_quantile(ev, &q, &call.args[0]);
+    let histograms = ClassicHistograms::group(ev, &input, &call.args[1]);
     let mut forced = false;
-    let mut buckets = Vec::new();
-    for (labels, members) in groups {
-        let mut values = vec![None; steps];
-        for (step, slot) in values.iter_mut().enumerate() {
-            buckets.clear();
-            buckets.extend(members.iter().filter_map(|(bound, i)| input[*i].values[step].map(|count| (*bound, count))));
-            if buckets.is_empty() {
-                continue;
-            }
-            let result = k::bucket_quantile(q[step], &mut buckets);
-            forced |= result.forced_monotonicity;
-            *slot = Some(result.value);
-        }
-        if values.iter().any(Option::is_some) {
-            out.push(StepSeries { labels, values });
-        }
-    }
+    let out = histograms.map(&input, ev.steps.len(), Labels::clone, |step, buckets| {
+        let result = k::bucket_quantile(q[step], buckets);
+        forced |= result.forced_monotonicity;
+        result.value
+    });
     if forced {
-        ev.ctx.info(
-            "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)",
-            call.args[1].span(),
-        );
+        ev.ctx.info(FORCED_MONOTONICITY, call.args[1].span());
     }
     Ok(Val::Vector(merge_same_labels(out)?))
+}
+
+/// `histogram_quantiles(v, "label", q0, q1, …)`: one series per quantile,
+/// told apart by `label`.
+fn histogram_quantiles(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
+    let input = ev.eval_vector(&call.args[0])?;
+    let label = string_arg(call, 1)?;
+    let mut quantiles = Vec::new();
+    for arg in &call.args[2..] {
+        let q = ev.eval_scalar(arg)?;
+        warn_bad_quantile(ev, &q, arg);
+        quantiles.push(q);
+    }
+    let histograms = ClassicHistograms::group(ev, &input, &call.args[0]);
+    let mut out = Vec::new();
+    let mut forced = false;
+    for q in &quantiles {
+        // A quantile is one value for the whole grid unless it is computed.
+        let text = openmetrics_float(q.first().copied().unwrap_or(f64::NAN));
+        out.extend(histograms.map(
+            &input,
+            ev.steps.len(),
+            |l| l.with(&label, &text),
+            |step, buckets| {
+                let result = k::bucket_quantile(q[step], buckets);
+                forced |= result.forced_monotonicity;
+                result.value
+            },
+        ));
+    }
+    if forced {
+        ev.ctx.info(FORCED_MONOTONICITY, call.args[0].span());
+    }
+    Ok(Val::Vector(merge_same_labels(out)?))
+}
+
+/// `histogram_fraction(lower, upper, v)` over classic buckets.
+fn histogram_fraction(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
+    let lower = ev.eval_scalar(&call.args[0])?;
+    let upper = ev.eval_scalar(&call.args[1])?;
+    let input = ev.eval_vector(&call.args[2])?;
+    let histograms = ClassicHistograms::group(ev, &input, &call.args[2]);
+    let out = histograms.map(&input, ev.steps.len(), Labels::clone, |step, buckets| {
+        k::bucket_fraction(lower[step], upper[step], buckets)
+    });
+    Ok(Val::Vector(merge_same_labels(out)?))
+}
+
+/// A float as OpenMetrics writes it, always with a decimal point (`0.0`,
+/// `0.25`, `+Inf`), as Prometheus labels quantiles.
+fn openmetrics_float(v: f64) -> String {
+    let text = super::aggregate::go_float(v);
+    if v.is_finite() && !text.contains(['.', 'e']) { format!("{text}.0") } else { text }
 }
 
 /// Parses a float as Go's `strconv.ParseFloat` does for `le` labels,
@@ -407,7 +500,7 @@ fn parse_go_float(text: &str) -> Option<f64> {
     match lower.trim_start_matches(['+', '-']) {
         "inf" | "infinity" => Some(if lower.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }),
         "nan" => Some(f64::NAN),
-        _ => vigil_shared::promql::parser::parse_number(text).or_else(|| text.parse().ok()),
+        _ => vigil_shared::promql::parse_number(text).or_else(|| text.parse().ok()),
     }
 }
 
@@ -435,13 +528,8 @@ fn range_function(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
     if name == "absent_over_time" {
         return Ok(Val::Vector(absent_over_time(ev, call, &arg)));
     }
-    if name == "quantile_over_time"
-        && let Some(bad) = scalars[0].iter().copied().find(|q| q.is_nan() || *q < 0.0 || *q > 1.0)
-    {
-        ev.ctx.warn(
-            format!("quantile value should be between 0 and 1, got {}", super::aggregate::go_float(bad)),
-            call.args[0].span(),
-        );
+    if name == "quantile_over_time" {
+        warn_bad_quantile(ev, &scalars[0], &call.args[0]);
     }
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::with_capacity(arg.series.len());

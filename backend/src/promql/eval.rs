@@ -28,6 +28,8 @@ pub(crate) struct QueryContext<'a> {
     /// even inside subqueries.
     pub query_start: i64,
     pub query_end: i64,
+    /// The range query's step; 0 for an instant query (what `step()` says).
+    pub query_step: i64,
     pub deadline: Option<Instant>,
     /// Samples currently loaded, against `options.max_samples`.
     pub samples_loaded: Cell<usize>,

@@ -127,12 +127,13 @@ impl Engine {
         &self.options
     }
 
-    fn context(&self, start_ms: i64, end_ms: i64) -> QueryContext<'_> {
+    fn context(&self, start_ms: i64, end_ms: i64, step_ms: i64) -> QueryContext<'_> {
         QueryContext {
             storage: self.storage.as_ref(),
             options: &self.options,
             query_start: start_ms,
             query_end: end_ms,
+            query_step: step_ms,
             deadline: self.options.timeout.map(|t| Instant::now() + t),
             samples_loaded: Default::default(),
             warnings: Default::default(),
@@ -142,7 +143,7 @@ impl Engine {
 
     /// Evaluates `expr` at `time_ms`.
     pub fn instant_query(&self, expr: &Expr, time_ms: i64) -> Result<QueryOutput<Value>, EvalError> {
-        let ctx = self.context(time_ms, time_ms);
+        let ctx = self.context(time_ms, time_ms, 0);
         let ev = Evaluator::new(&ctx, Steps { start: time_ms, end: time_ms, interval: 1 });
         let value = if expr.value_type() == ValueType::Matrix {
             let arg = ev.range_arg(expr)?;
@@ -203,7 +204,7 @@ impl Engine {
                 value_type.describe()
             )));
         }
-        let ctx = self.context(start_ms, end_ms);
+        let ctx = self.context(start_ms, end_ms, step_ms);
         let steps = Steps { start: start_ms, end: end_ms, interval: step_ms };
         let ev = Evaluator::new(&ctx, steps);
         let to_samples = |values: &[Option<f64>]| -> Vec<Sample> {
