@@ -44,8 +44,10 @@ pub(crate) fn eval(ev: &Evaluator, expr: &BinaryExpr) -> Result<Val, EvalError> 
             };
             let steps = ev.steps.len();
             match expr.op {
+                // `or` can bring together series whose labels coincide (both
+                // sides lost their names) at different steps: one series.
                 BinaryOp::And | BinaryOp::Unless | BinaryOp::Or => {
-                    Ok(Val::Vector(set_operation(expr.op, l, r, matching, steps)))
+                    Ok(Val::Vector(merge_same_labels(set_operation(expr.op, l, r, matching, steps))?))
                 }
                 _ => Ok(Val::Vector(vector_vector(expr, l, r, matching, steps)?)),
             }
@@ -240,9 +242,9 @@ fn vector_vector(
             let present: Vec<usize> = members.iter().copied().filter(|&i| one[i].values[step].is_some()).collect();
             if present.len() > 1 {
                 let side = if swapped { "left" } else { "right" };
-                let mut names = [one[present[0]].labels.to_string(), one[present[1]].labels.to_string()];
+                let mut names = [braced(&one[present[0]].labels), braced(&one[present[1]].labels)];
                 names.sort();
-                let group = signature(&one[present[0]].labels, matching);
+                let group = braced(&signature(&one[present[0]].labels, matching));
                 return Err(EvalError::Execution(format!(
                     "found duplicate series for the match group {group} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                     names[0], names[1]
@@ -320,4 +322,11 @@ fn vector_vector(
     }
     out.retain(|s| s.values.iter().any(Option::is_some));
     Ok(out)
+}
+
+/// A label set as Prometheus's `labels.Labels.String()` writes it in error
+/// messages: every label, the name too, inside braces.
+fn braced(labels: &Labels) -> String {
+    let pairs: Vec<String> = labels.iter().map(|l| format!("{}={:?}", l.name, l.value)).collect();
+    format!("{{{}}}", pairs.join(", "))
 }
