@@ -161,6 +161,11 @@ pub fn parse(body: &str, format: Format) -> Result<Exposition<'_>, ExpositionErr
         let sample = LineParser { line, pos: 0, line_no, format }.parse_sample()?;
         out.samples.push(sample);
     }
+    if format == Format::OpenMetrics && !seen_eof {
+        // A body cut short would otherwise be ingested as if complete.
+        let lines = body.trim_end_matches('\n').split('\n').count();
+        return Err(ExpositionError { line: lines + 1, column: 1, message: "data does not end with # EOF".to_owned() });
+    }
     merge_split_families(&mut out.metadata);
     Ok(out)
 }
@@ -465,14 +470,22 @@ impl<'a> LineParser<'a> {
                 }
                 Some(b'\\') => {
                     let buf = owned.get_or_insert_with(|| self.line[start..self.pos].to_owned());
-                    let escaped = match self.line.as_bytes().get(self.pos + 1) {
-                        Some(b'\\') => '\\',
-                        Some(b'"') => '"',
-                        Some(b'n') => '\n',
-                        _ => return Err(self.error("invalid escape sequence: only \\\\, \\\" and \\n are allowed")),
-                    };
-                    buf.push(escaped);
-                    self.pos += 2;
+                    match self.line[self.pos + 1..].chars().next() {
+                        Some('\\') => buf.push('\\'),
+                        Some('"') => buf.push('"'),
+                        Some('n') => buf.push('\n'),
+                        // Prometheus's lexer accepts any escape and keeps an
+                        // unknown one as written.
+                        Some(other) => {
+                            buf.push('\\');
+                            buf.push(other);
+                        }
+                        None => {
+                            self.pos = open;
+                            return Err(self.error("unterminated quoted string"));
+                        }
+                    }
+                    self.pos += 1 + self.line[self.pos + 1..].chars().next().map_or(1, char::len_utf8);
                 }
                 Some(_) => {
                     // Advance by a whole character so slices stay on UTF-8
@@ -546,6 +559,27 @@ mod tests {
         assert_eq!(samples[0].timestamp_ms, Some(1_700_000_000_500));
         let err = parse("# EOF\nx 1\n", Format::OpenMetrics).unwrap_err();
         assert_eq!((err.line, err.message.as_str()), (2, "unexpected content after # EOF"));
+        // A body cut short is refused, not ingested as if complete.
+        let err = parse("# TYPE c counter\nc_total 5\n", Format::OpenMetrics).unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (3, "data does not end with # EOF"));
+        // The text format has no EOF marker.
+        assert!(parse("c_total 5\n", Format::PrometheusText).is_ok());
+    }
+
+    #[test]
+    fn unknown_escapes_in_label_values_are_kept_as_written() {
+        let cases = [
+            ("x{y=\"a\\tb\"} 1", "a\\tb"),
+            ("x{y=\"a\\\\b\"} 1", "a\\b"),
+            ("x{y=\"a\\\"b\"} 1", "a\"b"),
+            ("x{y=\"a\\nb\"} 1", "a\nb"),
+            ("x{y=\"\\é\"} 1", "\\é"),
+        ];
+        for (line, want) in cases {
+            let parsed = parse(line, Format::PrometheusText).unwrap();
+            let (_, labels) = parsed.samples[0].series().unwrap();
+            assert_eq!(labels.iter().find(|(n, _)| n == "y").map(|(_, v)| v.as_ref()), Some(want), "{line}");
+        }
     }
 
     #[test]
@@ -556,7 +590,6 @@ mod tests {
             ("x abc", 1, 3, "invalid sample value"),
             ("x 1 notatime", 1, 5, "invalid timestamp"),
             ("x{y=\"1} 1", 1, 5, "unterminated quoted string"),
-            ("x{y=\"\\t\"} 1", 1, 6, "invalid escape sequence"),
             ("x{y=\"1\",y=\"2\"} 1", 1, 14, "duplicate label name"),
             ("1x 1", 1, 1, "invalid metric name"),
             ("x{=\"1\"} 1", 1, 3, "invalid label name"),
