@@ -113,6 +113,10 @@ pub struct ScrapeConfig {
     pub body_size_limit: Option<ByteSize>,
     pub basic_auth: Option<BasicAuth>,
     pub authorization: Option<Authorization>,
+    /// The older spelling of `authorization` that Prometheus still accepts;
+    /// turned into an `authorization` of type Bearer after validation.
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<PathBuf>,
     pub tls_config: Option<TlsConfig>,
     #[serde(default = "default_true")]
     pub follow_redirects: bool,
@@ -379,6 +383,20 @@ impl Config {
             })?
         };
         config.validate(text, path)?;
+        let mut config = config;
+        for job in &mut config.scrape_configs {
+            if let Some(credentials) = job.bearer_token.take() {
+                job.authorization =
+                    Some(Authorization { kind: default_auth_type(), credentials, credentials_file: None });
+            }
+            if let Some(file) = job.bearer_token_file.take() {
+                job.authorization = Some(Authorization {
+                    kind: default_auth_type(),
+                    credentials: String::new(),
+                    credentials_file: Some(file),
+                });
+            }
+        }
         Ok(config)
     }
 
@@ -445,7 +463,26 @@ impl Config {
                     ));
                 }
             }
-            if job.basic_auth.is_some() && job.authorization.is_some() {
+            let bearer = job.bearer_token.is_some() || job.bearer_token_file.is_some();
+            if job.bearer_token.is_some() && job.bearer_token_file.is_some() {
+                return Err(invalid(
+                    &here,
+                    format!(
+                        "job {:?}: at most one of bearer_token & bearer_token_file must be configured",
+                        job.job_name
+                    ),
+                ));
+            }
+            if job.authorization.is_some() && bearer {
+                return Err(invalid(
+                    &here,
+                    format!(
+                        "job {:?}: authorization is not compatible with bearer_token & bearer_token_file",
+                        job.job_name
+                    ),
+                ));
+            }
+            if job.basic_auth.is_some() && (job.authorization.is_some() || bearer) {
                 return Err(invalid(
                     &here,
                     format!(
@@ -523,6 +560,29 @@ mod tests {
         assert_eq!(job.scheme, "http");
         assert!(job.honor_timestamps && !job.honor_labels);
         assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn legacy_bearer_token_keys_become_authorization() {
+        let job = |extra: &str| format!("scrape_configs:\n  - job_name: a\n{extra}");
+        let config = parse(&job("    bearer_token: secret\n")).unwrap();
+        let auth = config.scrape_configs[0].authorization.clone().unwrap();
+        assert_eq!((auth.kind.as_str(), auth.credentials.as_str(), auth.credentials_file), ("Bearer", "secret", None));
+        let config = parse(&job("    bearer_token_file: /run/token\n")).unwrap();
+        let auth = config.scrape_configs[0].authorization.clone().unwrap();
+        assert_eq!(auth.credentials_file, Some(PathBuf::from("/run/token")));
+        let refused = [
+            ("    bearer_token: a\n    bearer_token_file: /b\n", "at most one of bearer_token & bearer_token_file"),
+            (
+                "    bearer_token: a\n    authorization: {credentials: b}\n",
+                "authorization is not compatible with bearer_token",
+            ),
+            ("    bearer_token: a\n    basic_auth: {username: u}\n", "at most one of basic_auth, oauth2, bearer_token"),
+        ];
+        for (extra, want) in refused {
+            let err = parse(&job(extra)).unwrap_err().to_string();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
     }
 
     #[test]
