@@ -25,6 +25,17 @@ async fn start_auth_target() -> u16 {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(|headers: HeaderMap| async move {
+            // What Prometheus 2.42 sends (scrape/scrape.go, acceptHeader),
+            // so targets that negotiate on it answer Vigil the same way.
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if accept
+                != "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            {
+                return (StatusCode::NOT_ACCEPTABLE, format!("unexpected Accept: {accept}")).into_response();
+            }
+            if headers.get("X-Prometheus-Scrape-Timeout-Seconds").and_then(|v| v.to_str().ok()) != Some("1") {
+                return (StatusCode::BAD_REQUEST, "missing X-Prometheus-Scrape-Timeout-Seconds: 1").into_response();
+            }
             let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
             // "user:secret" and "Bearer token-123".
             if auth != "Basic dXNlcjpzZWNyZXQ=" && auth != "Bearer token-123" {
@@ -55,28 +66,29 @@ async fn targets(vigil: &Vigil) -> Vec<Value> {
     json["data"]["activeTargets"].as_array().cloned().unwrap_or_default()
 }
 
-/// Waits until every target has been scraped once, then returns
-/// (job → (health, lastError)).
-async fn settled_health(vigil: &Vigil, jobs: usize) -> std::collections::BTreeMap<String, (String, String)> {
+/// Waits until all `count` targets have been scraped once, then returns
+/// (job, (health, lastError)) for each, jobs with several targets included.
+async fn targets_by_job(vigil: &Vigil, count: usize) -> Vec<(String, (String, String))> {
     eventually(Duration::from_secs(20), "every target scraped", || async {
         let targets = targets(vigil).await;
-        let done = targets.len() == jobs && targets.iter().all(|t| t["health"] != "unknown");
+        let done = targets.len() == count && targets.iter().all(|t| t["health"] != "unknown");
         done.then(|| {
             targets
                 .iter()
                 .map(|t| {
-                    (
-                        t["scrapePool"].as_str().unwrap_or("").to_owned(),
-                        (
-                            t["health"].as_str().unwrap_or("").to_owned(),
-                            t["lastError"].as_str().unwrap_or("").to_owned(),
-                        ),
-                    )
+                    let text = |key: &str| t[key].as_str().unwrap_or("").to_owned();
+                    (text("scrapePool"), (text("health"), text("lastError")))
                 })
                 .collect()
         })
     })
     .await
+}
+
+/// Waits until every target has been scraped once, then returns
+/// (job → (health, lastError)); a job with several targets keeps one.
+async fn settled_health(vigil: &Vigil, targets: usize) -> std::collections::BTreeMap<String, (String, String)> {
+    targets_by_job(vigil, targets).await.into_iter().collect()
 }
 
 #[tokio::test]
@@ -99,6 +111,12 @@ async fn basic_auth_bearer_tokens_and_gzip() {
   - job_name: bearer_file
     authorization: {{type: Bearer, credentials_file: {dir}/token}}
     static_configs: [{{targets: ['{address}']}}]
+  - job_name: legacy_bearer
+    bearer_token_file: {dir}/token
+    static_configs: [{{targets: ['{address}']}}]
+  - job_name: over_target_limit
+    target_limit: 1
+    static_configs: [{{targets: ['{address}', 'localhost:{target}']}}]
   - job_name: wrong_password
     basic_auth: {{username: user, password: nope}}
     static_configs: [{{targets: ['{address}']}}]
@@ -109,8 +127,18 @@ async fn basic_auth_bearer_tokens_and_gzip() {
         dir = dir.display()
     );
     let vigil = Vigil::start(port, &config);
-    let health = settled_health(&vigil, 5).await;
-    for job in ["basic_file", "bearer_inline", "bearer_file"] {
+    let all = targets_by_job(&vigil, 8).await;
+    let over_limit: Vec<&(String, String)> =
+        all.iter().filter(|(job, _)| job == "over_target_limit").map(|(_, h)| h).collect();
+    assert_eq!(over_limit.len(), 2, "{all:?}");
+    for (health, error) in over_limit {
+        assert_eq!(
+            (health.as_str(), error.as_str()),
+            ("down", "target_limit exceeded (number of targets: 2, limit: 1)")
+        );
+    }
+    let health = settled_health(&vigil, 8).await;
+    for job in ["basic_file", "bearer_inline", "bearer_file", "legacy_bearer"] {
         assert_eq!(health[job], ("up".to_owned(), String::new()), "{job}");
     }
     assert_eq!(
@@ -122,7 +150,7 @@ async fn basic_auth_bearer_tokens_and_gzip() {
 
     let body = reqwest::get(vigil.url("/api/v1/query?query=test_metric")).await.unwrap().text().await.unwrap();
     let json: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(json["data"]["result"].as_array().map(Vec::len), Some(3), "one series per successful job: {json}");
+    assert_eq!(json["data"]["result"].as_array().map(Vec::len), Some(4), "one series per successful job: {json}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
