@@ -9,8 +9,9 @@ use vigil_shared::model::{Labels, METRIC_NAME};
 use vigil_shared::promql::{AggregateExpr, AggregateOp, Expr, Grouping};
 
 use super::EvalError;
+use super::calls::nan_last;
 use super::eval::{Evaluator, StepSeries, Val};
-use super::functions::{kahan_sum_inc, quantile};
+use super::functions::{MeanState, SumState, VarianceState, quantile};
 
 pub(crate) fn eval(ev: &Evaluator, expr: &AggregateExpr) -> Result<Val, EvalError> {
     let steps = ev.steps.len();
@@ -78,20 +79,9 @@ fn warn_bad_quantiles(ev: &Evaluator, q: &[f64], param: &Expr) {
     }
 }
 
-/// A float as Go's `%g`/`strconv.FormatFloat(f, 'f', -1, 64)` prints the
-/// values PromQL messages and labels show: `+Inf`, `-Inf`, `NaN`, shortest
-/// digits otherwise.
-pub(crate) fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        format!("{v}")
-    }
-}
+/// A float as Go's `strconv.FormatFloat(f, 'f', -1, 64)` prints the values
+/// PromQL messages and labels show (`+Inf`, `NaN`, shortest digits).
+pub(crate) use vigil_shared::model::api::format_value as go_float;
 
 /// The key a series is grouped by, which is also the output's labels.
 fn group_labels(labels: &Labels, grouping: &Grouping) -> Labels {
@@ -119,93 +109,73 @@ fn groups(input: &[StepSeries], grouping: &Grouping) -> Vec<(Labels, Vec<usize>)
     out
 }
 
-/// One group's running state at one step.
-#[derive(Default)]
-struct Accumulator {
-    count: f64,
-    value: f64,
-    compensation: f64,
-    mean: f64,
-    incremental_mean: bool,
-    values: Vec<f64>,
+/// One group's running state at one step, in the kernels' numerics.
+enum Accumulator {
+    Sum(SumState),
+    Mean(MeanState),
+    Variance(VarianceState),
+    /// min, max or group: the value so far.
+    Value(f64),
+    Count(f64),
+    Values(Vec<f64>),
 }
 
 impl Accumulator {
-    fn first(&mut self, op: AggregateOp, f: f64) {
-        *self = Accumulator { count: 1.0, value: f, mean: f, ..Accumulator::default() };
-        match op {
-            AggregateOp::Stddev | AggregateOp::Stdvar => self.value = if f.is_finite() { 0.0 } else { f64::NAN },
-            AggregateOp::Quantile => self.values.push(f),
-            AggregateOp::Group => self.value = 1.0,
-            _ => {}
-        }
+    fn new(op: AggregateOp, f: f64) -> Self {
+        let mut acc = match op {
+            AggregateOp::Sum => Accumulator::Sum(SumState::default()),
+            AggregateOp::Avg => Accumulator::Mean(MeanState::default()),
+            AggregateOp::Stddev | AggregateOp::Stdvar => Accumulator::Variance(VarianceState::default()),
+            AggregateOp::Count => Accumulator::Count(0.0),
+            AggregateOp::Quantile => Accumulator::Values(Vec::new()),
+            AggregateOp::Group => return Accumulator::Value(1.0),
+            _ => return Accumulator::Value(f),
+        };
+        acc.add(op, f);
+        acc
     }
 
     fn add(&mut self, op: AggregateOp, f: f64) {
-        match op {
-            AggregateOp::Sum => (self.value, self.compensation) = kahan_sum_inc(f, self.value, self.compensation),
-            AggregateOp::Avg => {
-                self.count += 1.0;
-                if !self.incremental_mean {
-                    let (sum, c) = kahan_sum_inc(f, self.value, self.compensation);
-                    if !sum.is_infinite() {
-                        (self.value, self.compensation) = (sum, c);
-                        return;
-                    }
-                    // The plain sum would overflow: continue with an
-                    // incremental mean, as Prometheus does.
-                    self.incremental_mean = true;
-                    self.mean = self.value / (self.count - 1.0);
-                    self.compensation /= self.count - 1.0;
-                }
-                let q = (self.count - 1.0) / self.count;
-                (self.mean, self.compensation) = kahan_sum_inc(f / self.count, q * self.mean, q * self.compensation);
-            }
-            AggregateOp::Max if self.value < f || self.value.is_nan() => self.value = f,
-            AggregateOp::Min if self.value > f || self.value.is_nan() => self.value = f,
-            AggregateOp::Count => self.count += 1.0,
-            AggregateOp::Stddev | AggregateOp::Stdvar => {
-                self.count += 1.0;
-                let delta = f - self.mean;
-                self.mean += delta / self.count;
-                self.value += delta * (f - self.mean);
-            }
-            AggregateOp::Quantile => self.values.push(f),
-            _ => {}
+        match self {
+            Accumulator::Sum(state) => state.add(f),
+            Accumulator::Mean(state) => state.add(f),
+            Accumulator::Variance(state) => state.add(f),
+            Accumulator::Count(n) => *n += 1.0,
+            Accumulator::Values(values) => values.push(f),
+            // A NaN so far is replaced by any number, as in Prometheus.
+            Accumulator::Value(v) if op == AggregateOp::Max && (*v < f || v.is_nan()) => *v = f,
+            Accumulator::Value(v) if op == AggregateOp::Min && (*v > f || v.is_nan()) => *v = f,
+            Accumulator::Value(_) => {}
         }
     }
 
     fn finish(&mut self, op: AggregateOp, q: f64) -> f64 {
-        match op {
-            AggregateOp::Sum => self.value + self.compensation,
-            AggregateOp::Avg if self.incremental_mean => self.mean + self.compensation,
-            AggregateOp::Avg => self.value / self.count + self.compensation / self.count,
-            AggregateOp::Count => self.count,
-            AggregateOp::Stdvar => self.value / self.count,
-            AggregateOp::Stddev => (self.value / self.count).sqrt(),
-            AggregateOp::Quantile => quantile(q, &mut self.values),
-            _ => self.value,
+        match self {
+            Accumulator::Sum(state) => state.sum(),
+            Accumulator::Mean(state) => state.mean(),
+            Accumulator::Variance(state) if op == AggregateOp::Stddev => state.stddev(),
+            Accumulator::Variance(state) => state.variance(),
+            Accumulator::Count(n) => *n,
+            Accumulator::Values(values) => quantile(q, values),
+            Accumulator::Value(v) => *v,
         }
     }
 }
 
 fn aggregate(op: AggregateOp, grouping: &Grouping, input: Vec<StepSeries>, q: &[f64], steps: usize) -> Vec<StepSeries> {
     let mut out = Vec::new();
-    let mut acc = Accumulator::default();
     for (labels, members) in groups(&input, grouping) {
         let mut values = vec![None; steps];
         for (step, slot) in values.iter_mut().enumerate() {
-            let mut seen = false;
+            let mut acc: Option<Accumulator> = None;
             for &i in &members {
                 let Some(f) = input[i].values[step] else { continue };
-                if seen {
-                    acc.add(op, f);
-                } else {
-                    acc.first(op, f);
-                    seen = true;
+                match acc.as_mut() {
+                    Some(acc) => acc.add(op, f),
+                    None => acc = Some(Accumulator::new(op, f)),
                 }
             }
-            if seen {
+            if let Some(mut acc) = acc {
                 *slot = Some(acc.finish(op, q.get(step).copied().unwrap_or(f64::NAN)));
             }
         }
@@ -332,8 +302,8 @@ fn select_k(
                         continue;
                     }
                     match op {
-                        AggregateOp::Topk => candidates.sort_by(|a, b| descending_nan_last(a.1, b.1)),
-                        AggregateOp::Bottomk => candidates.sort_by(|a, b| ascending_nan_last(a.1, b.1)),
+                        AggregateOp::Topk => candidates.sort_by(|a, b| nan_last(a.1, b.1, true)),
+                        AggregateOp::Bottomk => candidates.sort_by(|a, b| nan_last(a.1, b.1, false)),
                         _ => {}
                     }
                     candidates.iter().take(k as usize).map(|(i, _)| *i).collect()
@@ -355,24 +325,6 @@ fn select_k(
         return Ok(instant_order.into_iter().map(|i| pick(i, &input[i])).collect());
     }
     Ok(input.iter().enumerate().filter(|(i, _)| selected[*i].iter().any(|s| *s)).map(|(i, s)| pick(i, s)).collect())
-}
-
-fn descending_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
-    }
-}
-
-fn ascending_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
-    }
 }
 
 /// Where a series falls in `[0, 1)` for `limit_ratio`: its label hash as a

@@ -273,7 +273,9 @@ fn sort(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
     Ok(Val::Vector(input))
 }
 
-fn nan_last(a: f64, b: f64, descending: bool) -> std::cmp::Ordering {
+/// Orders values ascending or descending, NaN last either way, as
+/// Prometheus's `sort`, `sort_desc`, `topk` and `bottomk` do.
+pub(crate) fn nan_last(a: f64, b: f64, descending: bool) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     match (a.is_nan(), b.is_nan()) {
         (true, true) => Ordering::Equal,
