@@ -862,6 +862,8 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         .unwrap();
 }
 
+// proptest is a native-only dev-dependency (it does not build for wasm32).
+#[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use super::*;
     use proptest::prelude::*;
