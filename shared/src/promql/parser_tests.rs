@@ -531,7 +531,7 @@ const INVALID: &[(&str, usize, &str)] = &[
     ("time(some_metric)", 0, r#"expected 0 argument(s) in call to "time", got 1"#),
     ("non_existent_function_far_bar()", 0, r#"unknown function with name "non_existent_function_far_bar""#),
     ("RATE(x[5m])", 0, r#"unknown function with name "RATE""#),
-    ("start()", 0, r#"unknown function with name "start""#),
+    ("no_such_function()", 0, r#"unknown function with name "no_such_function""#),
     ("rate(some_metric)", 5, r#"expected type range vector in call to function "rate", got instant vector"#),
     ("rate(a b)", 7, r#"unexpected identifier "b""#),
     ("-=", 1, r#"unexpected "=""#),
