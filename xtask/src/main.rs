@@ -23,9 +23,11 @@ commands:
   run [ARGS...]       setup, build-ui, build vigil (release) and start it with
                       examples/vigil.yml on http://127.0.0.1:9090; ARGS go to vigil
   fuzz [SECONDS]       run every cargo-fuzz target (fuzz/) for SECONDS each (default 60)
-  test                setup --test-packages, build-ui, then every test: native, wasm32 build
-                      of the shared crate, backend integration and browser end-to-end,
-                      and a short run of every fuzz target";
+  test                setup --test-packages, build-ui, then every test: native, the shared
+                      crate's wasm32 build and its browser suite (headless Chromium), backend
+                      integration and browser end-to-end, and a short run of every fuzz target
+  test-wasm           setup --test-packages, then only the shared crate's browser suite
+                      (shared/tests/wasm.rs in headless Chromium, debug and release)";
 
 /// Trunk 0.22 needs a newer rustc than the project's fixed 1.95.
 const TRUNK_VERSION_REQ: &str = "^0.21";
@@ -40,6 +42,12 @@ fn main() -> Result<()> {
         Some("build-ui") => build_ui(),
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("test-wasm") => {
+            setup(true)?;
+            let (passed, failed) = wasm_tests()?;
+            println!("tests: {passed} passed, {failed} failed");
+            Ok(())
+        }
         Some("fuzz") => {
             let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz(seconds)
@@ -110,9 +118,13 @@ fn setup(with_test_packages: bool) -> Result<()> {
     // wasm-bindgen-cli, exactly the version the frontend links against.
     let wanted = locked_version("wasm-bindgen")?;
     let have = output_of("wasm-bindgen", &["--version"]).unwrap_or_default();
-    if have != format!("wasm-bindgen {wanted}") {
+    // The same package installs the runner of the shared crate's browser
+    // tests; either one missing or stale means reinstalling both.
+    let have_runner = output_of("wasm-bindgen-test-runner", &["--version"]).unwrap_or_default();
+    if have != format!("wasm-bindgen {wanted}") || have_runner != format!("wasm-bindgen-test-runner {wanted}") {
         let version = format!("={wanted}");
-        let locked = run_cmd(cargo().args(["install", "--locked", "wasm-bindgen-cli", "--version", &version]));
+        let locked =
+            run_cmd(cargo().args(["install", "--locked", "--force", "wasm-bindgen-cli", "--version", &version]));
         if let Err(e) = locked {
             // Its lock file can name a dependency version the registry has
             // since yanked; the unlocked build resolves a served one.
@@ -256,6 +268,11 @@ fn test() -> Result<()> {
     setup(true)?;
     // The shared crate is the browser's too: it must build for wasm32.
     run_cmd(cargo().args(["build", "-p", "vigil-shared", "--target", "wasm32-unknown-unknown"]))?;
+    // And it must behave the same there: its browser suite, in headless
+    // Chromium, unoptimised and optimised (the app ships optimised, and
+    // only an optimised build fits the deepest queries on the browser's
+    // stack).
+    let (mut passed, mut failed) = wasm_tests()?;
     // The browser test needs the app embedded in the vigil it starts.
     build_ui()?;
     // Lints are part of the suite: a warning fails it.
@@ -275,13 +292,52 @@ fn test() -> Result<()> {
     fuzz(TEST_FUZZ_SECONDS)?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--exclude", "vigil-frontend"]).env("CHROMEDRIVER", "/usr/bin/chromedriver");
-    let (passed, failed) = run_and_count_tests(&mut cmd)?;
+    let (native_passed, native_failed) = run_and_count_tests(&mut cmd)?;
+    passed += native_passed;
+    failed += native_failed;
     // One closing line for the whole suite, after cargo's per-binary ones.
     println!("tests: {passed} passed, {failed} failed");
     if passed == 0 {
         bail!("the test suite ran no test");
     }
     Ok(())
+}
+
+/// Runs the shared crate's wasm-bindgen-test suite (`shared/tests/wasm.rs`)
+/// in headless Chromium, in the test profile and in release. Never skipped:
+/// without its runner or the browser this fails and says what is missing.
+fn wasm_tests() -> Result<(u64, u64)> {
+    let wanted = locked_version("wasm-bindgen")?;
+    match output_of("wasm-bindgen-test-runner", &["--version"]) {
+        Some(v) if v == format!("wasm-bindgen-test-runner {wanted}") => {}
+        Some(v) => bail!(
+            "the wasm32 tests need wasm-bindgen-test-runner {wanted} (Cargo.lock's wasm-bindgen), found `{v}`; \
+             run `cargo install --locked wasm-bindgen-cli --version ={wanted}`"
+        ),
+        None => bail!(
+            "the wasm32 tests need wasm-bindgen-test-runner {wanted}, and it is not on PATH; \
+             run `cargo install --locked wasm-bindgen-cli --version ={wanted}` (`cargo xtask setup` does)"
+        ),
+    }
+    for (_, path) in TEST_PACKAGES.iter().filter(|(package, _)| package.starts_with("chromium")) {
+        if !Path::new(path).exists() {
+            bail!("the wasm32 tests run in headless Chromium and need {path}; run `cargo xtask setup --test-packages`");
+        }
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for profile in [None, Some("--release")] {
+        let mut cmd = cargo();
+        cmd.args(["test", "-p", "vigil-shared", "--target", "wasm32-unknown-unknown", "--test", "wasm"])
+            .args(profile)
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+        let (p, f) = run_and_count_tests(&mut cmd)?;
+        if p == 0 {
+            bail!("`{}` ran no test", describe(&cmd));
+        }
+        passed += p;
+        failed += f;
+    }
+    Ok((passed, failed))
 }
 
 /// Runs `cargo test`, echoing its output, and adds up the "test result"

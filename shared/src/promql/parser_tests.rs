@@ -646,6 +646,27 @@ fn regex_matchers_are_anchored() {
     assert!(vs.matchers[0].matches("a\nb"), "dot matches newline as in Prometheus");
 }
 
+#[test]
+fn cached_regexes_behave_like_fresh_ones() {
+    // Same pattern, different operators and labels; more patterns than the
+    // cache keeps; a failure twice, also once a valid pattern is cached.
+    for round in 0..3 {
+        for i in 0..100 {
+            let input = format!("{{job=~\"a{i}|b.\", x!~\"a{i}|b.\"}}");
+            let Expr::VectorSelector(vs) = parse_ok(&input) else { panic!() };
+            assert!(vs.matchers[0].matches(&format!("a{i}")) && vs.matchers[0].matches("b\n"), "{round} {input}");
+            assert!(!vs.matchers[0].matches(&format!("a{i}a")), "{round} {input}");
+            assert!(!vs.matchers[1].matches("bc") && vs.matchers[1].matches("c"), "{round} {input}");
+        }
+        let err = parse(r#"up{a=~"("}"#).unwrap_err();
+        assert!(err.message.starts_with("error parsing regexp"), "{}", err.message);
+        crate::promql::ast::clear_regex_cache();
+    }
+    let long = "x|".repeat(3000) + "y";
+    let Expr::VectorSelector(vs) = parse_ok(&format!("{{a=~\"{long}\"}}")) else { panic!() };
+    assert!(vs.matchers[0].matches("y") && !vs.matchers[0].matches("z"));
+}
+
 fn matching(input: &str) -> Option<VectorMatching> {
     match parse_ok(input) {
         Expr::Binary(b) => b.matching,
@@ -862,6 +883,8 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         .unwrap();
 }
 
+// proptest is a native-only dev-dependency (it does not build for wasm32).
+#[cfg(not(target_arch = "wasm32"))]
 mod properties {
     use super::*;
     use proptest::prelude::*;
