@@ -162,10 +162,11 @@ impl Reloader {
     /// Loads and applies the file; on any error the running configuration
     /// stays as it was.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let result = Config::load_with_text(&self.config_file).map_err(anyhow::Error::from).and_then(|(config, text)| {
-            warn_unsupported(&config);
-            self.scrape.apply(&config).map(|()| text)
-        });
+        let result =
+            Config::load_with_text(&self.config_file).map_err(anyhow::Error::from).and_then(|(config, text)| {
+                warn_unsupported(&config);
+                self.scrape.apply(&config).map(|()| text)
+            });
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.last_reload_ok = result.is_ok();
         match result {

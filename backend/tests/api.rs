@@ -56,17 +56,30 @@ fn timeout_error(where_: &str) -> Value {
 
 fn config_only(port: u16) -> String {
     // Scrapes nothing reachable: these tests bring their own data or none.
-    format!("global:\n  scrape_interval: 1h\nscrape_configs:\n  - job_name: none\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
+    format!(
+        "global:\n  scrape_interval: 1h\nscrape_configs:\n  - job_name: none\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )
 }
 
 #[tokio::test]
 async fn format_and_parse_query_answer_as_prometheus() {
     let port = free_port();
     let vigil = Vigil::start(port, &config_only(port));
-    let long = "sum by (job) (rate(http_requests_total{code=~\"5..\"}[5m])) / sum by (job) (rate(http_requests_total[5m]))";
+    let long =
+        "sum by (job) (rate(http_requests_total{code=~\"5..\"}[5m])) / sum by (job) (rate(http_requests_total[5m]))";
     let cases: &[(&str, &str, u16, Value)] = &[
-        ("format_query", "sum(rate(x[5m]))by(job)", 200, json!({"status": "success", "data": "sum by (job) (rate(x[5m]))"})),
-        ("format_query", "foo{b=\"2\",a=\"1\"} offset 1h30m", 200, json!({"status": "success", "data": "foo{a=\"1\",b=\"2\"} offset 1h30m"})),
+        (
+            "format_query",
+            "sum(rate(x[5m]))by(job)",
+            200,
+            json!({"status": "success", "data": "sum by (job) (rate(x[5m]))"}),
+        ),
+        (
+            "format_query",
+            "foo{b=\"2\",a=\"1\"} offset 1h30m",
+            200,
+            json!({"status": "success", "data": "foo{a=\"1\",b=\"2\"} offset 1h30m"}),
+        ),
         (
             "format_query",
             long,
@@ -144,14 +157,23 @@ async fn bad_parameters_are_bad_data_with_prometheus_messages() {
     let vigil = Vigil::start(port, &config_only(port));
     let bad = |error: &str| json!({"status": "error", "errorType": "bad_data", "error": error});
     let cases: &[(&str, Value)] = &[
-        ("/api/v1/query?query=1&limit=abc", bad("invalid parameter \"limit\": strconv.Atoi: parsing \"abc\": invalid syntax")),
+        (
+            "/api/v1/query?query=1&limit=abc",
+            bad("invalid parameter \"limit\": strconv.Atoi: parsing \"abc\": invalid syntax"),
+        ),
         ("/api/v1/query?query=1&limit=-1", bad("invalid parameter \"limit\": limit must be non-negative")),
         (
             "/api/v1/query?query=1&limit=99999999999999999999",
             bad("invalid parameter \"limit\": strconv.Atoi: parsing \"99999999999999999999\": value out of range"),
         ),
-        ("/api/v1/query?query=1&timeout=soon", bad("invalid parameter \"timeout\": cannot parse \"soon\" to a valid duration")),
-        ("/api/v1/query?query=1&lookback_delta=x", bad("error parsing lookback delta duration: cannot parse \"x\" to a valid duration")),
+        (
+            "/api/v1/query?query=1&timeout=soon",
+            bad("invalid parameter \"timeout\": cannot parse \"soon\" to a valid duration"),
+        ),
+        (
+            "/api/v1/query?query=1&lookback_delta=x",
+            bad("error parsing lookback delta duration: cannot parse \"x\" to a valid duration"),
+        ),
         ("/api/v1/query?query=1&time=x", bad("invalid parameter \"time\": cannot parse \"x\" to a valid timestamp")),
         (
             "/api/v1/query_range?query=1&start=10&end=0&step=1",
@@ -159,13 +181,20 @@ async fn bad_parameters_are_bad_data_with_prometheus_messages() {
         ),
         (
             "/api/v1/query_range?query=1&start=0&end=10&step=0",
-            bad("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"),
+            bad(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ),
         ),
         (
             "/api/v1/query_range?query=x%5B5m%5D&start=0&end=10&step=1",
-            bad("invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"),
+            bad(
+                "invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector",
+            ),
         ),
-        ("/api/v1/query_exemplars?query=up&start=x", bad("invalid parameter \"start\": invalid time value for 'start': cannot parse \"x\" to a valid timestamp")),
+        (
+            "/api/v1/query_exemplars?query=up&start=x",
+            bad("invalid parameter \"start\": invalid time value for 'start': cannot parse \"x\" to a valid timestamp"),
+        ),
         ("/api/v1/query_exemplars?query=up&start=10&end=5", bad("end timestamp must not be before start timestamp")),
         ("/api/v1/query_exemplars?query=up%7B", bad("1:4: parse error: unexpected end of input inside braces")),
         ("/api/v1/status/tsdb?limit=0", bad("limit must be a positive number")),
@@ -239,7 +268,10 @@ async fn query_timeout_flag_and_parameter_stop_a_heavy_query_promptly() {
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     // Quick queries are unaffected.
     let (status, got) = get_json(&vigil.url("/api/v1/query?query=1%2B1&time=5")).await;
-    assert_eq!((status, got), (200, json!({"status": "success", "data": {"resultType": "scalar", "result": [5, "2"]}})));
+    assert_eq!(
+        (status, got),
+        (200, json!({"status": "success", "data": {"resultType": "scalar", "result": [5, "2"]}}))
+    );
 }
 
 #[tokio::test]
@@ -279,8 +311,10 @@ async fn max_samples_flag_fails_big_queries_with_execution_422() {
         stderr.contains("execution: query processing would load too many samples into memory in query execution"),
         "{stderr}"
     );
-    let output =
-        Command::new("/usr/bin/promtool").args(["query", "instant", &vigil.url(""), "up"]).output().expect("run promtool");
+    let output = Command::new("/usr/bin/promtool")
+        .args(["query", "instant", &vigil.url(""), "up"])
+        .output()
+        .expect("run promtool");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("up{"), "{}", String::from_utf8_lossy(&output.stdout));
 }
@@ -304,8 +338,11 @@ async fn max_concurrency_makes_queries_wait_their_turn() {
     let modest = |end: &'static str| {
         let url = vigil.url("/api/v1/query_range");
         async move {
-            post_form(&url, &[("query", "quantile_over_time(0.5, vector(1)[1h:1s])"), ("start", "0"), ("end", end), ("step", "10")])
-                .await
+            post_form(
+                &url,
+                &[("query", "quantile_over_time(0.5, vector(1)[1h:1s])"), ("start", "0"), ("end", end), ("step", "10")],
+            )
+            .await
         }
     };
     let (a, b) = tokio::join!(modest("2000"), modest("3000"));
@@ -346,8 +383,12 @@ async fn default_concurrency_lets_a_quick_query_pass_a_slow_one() {
         }
     });
     wait_for_running(&vigil, 1.0).await;
-    let (status, got) = post_form(&vigil.url("/api/v1/query"), &[("query", "1"), ("time", "1"), ("timeout", "2s")]).await;
-    assert_eq!((status, got), (200, json!({"status": "success", "data": {"resultType": "scalar", "result": [1, "1"]}})));
+    let (status, got) =
+        post_form(&vigil.url("/api/v1/query"), &[("query", "1"), ("time", "1"), ("timeout", "2s")]).await;
+    assert_eq!(
+        (status, got),
+        (200, json!({"status": "success", "data": {"resultType": "scalar", "result": [1, "1"]}}))
+    );
     let (status, _) = heavy.await.expect("heavy query task");
     assert_eq!(status, 503);
 }
@@ -423,7 +464,12 @@ async fn status_pages_describe_the_server() {
     assert!(data["seriesCountByLabelValuePair"].as_array().is_some_and(|l| l.iter().any(|s| s["name"] == "job=vigil")));
     assert_eq!(data["labelValueCountByLabelName"][0]["name"], "__name__", "the most values: {data}");
     let (_, top) = get_json(&vigil.url("/api/v1/status/tsdb")).await;
-    for list in ["seriesCountByMetricName", "labelValueCountByLabelName", "memoryInBytesByLabelName", "seriesCountByLabelValuePair"] {
+    for list in [
+        "seriesCountByMetricName",
+        "labelValueCountByLabelName",
+        "memoryInBytesByLabelName",
+        "seriesCountByLabelValuePair",
+    ] {
         assert!(top["data"][list].as_array().is_some_and(|l| !l.is_empty() && l.len() <= 10), "{list}: {top}");
     }
 

@@ -25,10 +25,10 @@ use vigil_shared::model::api::{self, ApiResponse, ErrorType, QueryData};
 use vigil_shared::promql;
 
 use crate::promql::{Engine, EvalError, Value};
-use crate::tsdb::MemoryStorage;
 use crate::scrape::ScrapeManager;
 use crate::server::Reloader;
 use crate::telemetry::Telemetry;
+use crate::tsdb::MemoryStorage;
 use crate::web;
 
 /// What every handler can reach.
@@ -336,11 +336,13 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
     if !matches!(value_type, promql::ValueType::Scalar | promql::ValueType::Vector) {
         return Err(ApiError::invalid_param(
             "query",
-            format!("invalid expression type \"{}\" for range query, must be Scalar or instant Vector", value_type.describe()),
+            format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                value_type.describe()
+            ),
         ));
     }
-    let output =
-        evaluate(&state, timeout, lookback, move |engine| engine.range_query(&expr, start, end, step)).await?;
+    let output = evaluate(&state, timeout, lookback, move |engine| engine.range_query(&expr, start, end, step)).await?;
     let mut series = output.value;
     let mut warnings = output.warnings;
     truncate(&mut series, limit, &mut warnings);

@@ -16,8 +16,8 @@ use axum::response::Response;
 use serde_json::{Value as Json, json};
 use vigil_shared::model::api::format_value;
 use vigil_shared::promql::{
-    AggregateExpr, AtModifier, BinaryExpr, Cardinality, Expr, Grouping, MatchOp, Matcher, UnaryOp,
-    ValueType, VectorSelector,
+    AggregateExpr, AtModifier, BinaryExpr, Cardinality, Expr, Grouping, MatchOp, Matcher, UnaryOp, ValueType,
+    VectorSelector,
 };
 
 use super::{ApiError, Params, form_value, json_response, params, parse_query_param, success_json};
@@ -138,11 +138,7 @@ fn placeholder() -> Box<Expr> {
 /// `sum by (job) ` — the aggregation and its grouping, as Prometheus's
 /// `AggregateExpr.ShortString`.
 fn aggregate_prefix(a: &AggregateExpr) -> String {
-    let bare = AggregateExpr {
-        expr: placeholder(),
-        param: a.param.as_ref().map(|_| placeholder()),
-        ..a.clone()
-    };
+    let bare = AggregateExpr { expr: placeholder(), param: a.param.as_ref().map(|_| placeholder()), ..a.clone() };
     let text = Expr::Aggregate(bare).to_string();
     let args = if a.param.is_some() { "(0, 0)" } else { "(0)" };
     text.strip_suffix(args).unwrap_or(&text).to_owned()
