@@ -1,5 +1,6 @@
 //! Embeds the dashboard app (Trunk's `dist/` at the workspace root) into the
-//! binary, so `vigil` is one self-contained file, as Prometheus is.
+//! binary, so `vigil` is one self-contained file, as Prometheus is; also
+//! records the compiler's version for the build-info endpoint.
 //!
 //! Writes `$OUT_DIR/ui_assets.rs` with one `(path, bytes)` entry per file.
 //! Without a built `dist/`, the list is empty and the server answers the UI
@@ -15,6 +16,22 @@ fn main() {
     // A directory here makes Cargo rerun us when any file inside changes; a
     // missing one makes it rerun every build until it exists.
     println!("cargo:rerun-if-changed={}", dist.display());
+
+    // The compiler's version, for `/api/v1/status/buildinfo` (where
+    // Prometheus reports its Go version).
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let version = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "rust".to_owned());
+    println!("cargo:rustc-env=VIGIL_RUSTC_VERSION={version}");
+    for name in ["VIGIL_BUILD_REVISION", "VIGIL_BUILD_BRANCH", "VIGIL_BUILD_USER", "VIGIL_BUILD_DATE"] {
+        println!("cargo:rerun-if-env-changed={name}");
+    }
 
     let mut files = Vec::new();
     collect(&dist, &dist, &mut files);

@@ -1,11 +1,14 @@
 //! The `vigil` command line. Flag names follow Prometheus's where the
 //! concept is the same, so users can switch without relearning them.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use vigil::promql::EngineOptions;
 use vigil::server::{self, ServerOptions};
 
 #[derive(Debug, Parser)]
@@ -26,10 +29,57 @@ struct Cli {
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     log_level: String,
+
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration)]
+    query_timeout: Duration,
+
+    /// Maximum number of samples a single query can load into memory.
+    /// Queries that would load more fail with an error.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    query_max_samples: usize,
+
+    /// Maximum number of queries evaluated at once; the rest wait for a
+    /// slot (their time waiting counts against their timeout).
+    #[arg(long = "query.max-concurrency", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    query_max_concurrency: u32,
+
+    /// How far back an instant selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
+    query_lookback_delta: Duration,
+}
+
+/// A duration in Prometheus's syntax (`90s`, `1h30m`, `0`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let ms = vigil_shared::promql::parse_duration(text)?;
+    u64::try_from(ms).map(Duration::from_millis).map_err(|_| format!("negative duration {text:?}"))
+}
+
+/// Every long flag with its value (given or default) as text, for
+/// `/api/v1/status/flags`, read from the parsed command line so a new flag
+/// shows up there without further code.
+fn flag_values(matches: &clap::ArgMatches) -> BTreeMap<String, String> {
+    let mut flags = BTreeMap::new();
+    for arg in Cli::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "help" | "version") {
+            continue;
+        }
+        let value = matches
+            .get_raw(arg.get_id().as_str())
+            .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
+        flags.insert(long.to_owned(), value);
+    }
+    flags
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("vigil={0},{0}", cli.log_level)));
     tracing_subscriber::fmt()
@@ -45,10 +95,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let defaults = EngineOptions::default();
+    let engine = EngineOptions {
+        // As Prometheus's engine: a zero lookback means the default one.
+        lookback_ms: match cli.query_lookback_delta.as_millis() {
+            0 => defaults.lookback_ms,
+            ms => ms.try_into().unwrap_or(i64::MAX),
+        },
+        max_samples: cli.query_max_samples,
+        timeout: Some(cli.query_timeout),
+        ..defaults
+    };
     let options = ServerOptions {
+        flags: flag_values(&matches),
         config_file: cli.config_file,
         storage_path: cli.storage_path,
         listen_address: cli.listen_address,
+        engine,
+        max_concurrency: cli.query_max_concurrency as usize,
     };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

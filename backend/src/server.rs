@@ -2,6 +2,7 @@
 //! configuration feeds the scrape manager, which writes to storage, which
 //! the engine reads for the API.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,12 +24,19 @@ pub struct ServerOptions {
     pub config_file: PathBuf,
     pub storage_path: PathBuf,
     pub listen_address: String,
+    /// The `--query.*` limits.
+    pub engine: EngineOptions,
+    /// `--query.max-concurrency`: queries evaluated at once.
+    pub max_concurrency: usize,
+    /// Every flag and its value, for `/api/v1/status/flags`.
+    pub flags: BTreeMap<String, String>,
 }
 
 /// Loads the configuration, binds the listener and serves until SIGINT or
 /// SIGTERM. Configuration and bind errors come back before anything starts.
 pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
-    let config = Config::load(&options.config_file)?;
+    let start_time = std::time::SystemTime::now();
+    let (config, config_text) = Config::load_with_text(&options.config_file)?;
     info!(file = %options.config_file.display(), jobs = config.scrape_configs.len(), "loaded configuration");
     warn_unsupported(&config);
 
@@ -68,22 +76,39 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         "blocks, compaction and retention are not built yet: the head and its WAL keep every sample, in memory and on disk"
     );
     let telemetry = Telemetry::with_tsdb(head.stats());
-    let storage: Arc<dyn Storage> = Arc::new(head);
-    let engine = Engine::new(Arc::clone(&storage), EngineOptions::default());
+    let head = Arc::new(head);
+    let storage: Arc<dyn Storage> = Arc::clone(&head) as Arc<dyn Storage>;
+    let engine = Engine::new(Arc::clone(&storage), options.engine.clone());
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;
-    let reloader = Arc::new(Reloader { config_file: options.config_file.clone(), scrape: Arc::clone(&scrape) });
+    let reloader = Arc::new(Reloader {
+        config_file: options.config_file.clone(),
+        scrape: Arc::clone(&scrape),
+        state: std::sync::Mutex::new(ConfigState {
+            text: config_text,
+            last_success: std::time::SystemTime::now(),
+            last_reload_ok: true,
+        }),
+    });
     tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
     if !web::ui_is_embedded() {
         warn!("this binary was built without the dashboard app; run `cargo xtask run` to build it in");
     }
 
+    telemetry.queries_concurrent_max.set(options.max_concurrency as i64);
     let app = api::router(AppState {
         engine,
         storage: Arc::clone(&storage),
+        head,
         telemetry,
         scrape: Arc::clone(&scrape),
         reloader,
+        query_slots: Arc::new(tokio::sync::Semaphore::new(options.max_concurrency.max(1))),
+        status: Arc::new(api::StatusInfo {
+            start_time,
+            cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            flags: options.flags.clone(),
+        }),
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
@@ -119,21 +144,48 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 pub struct Reloader {
     config_file: PathBuf,
     scrape: Arc<ScrapeManager>,
+    state: std::sync::Mutex<ConfigState>,
+}
+
+/// The configuration in force and how the last (re)load went, for the
+/// status endpoints.
+#[derive(Debug, Clone)]
+pub struct ConfigState {
+    /// The text of the file as of the last successful load.
+    pub text: String,
+    pub last_success: std::time::SystemTime,
+    /// Whether the last attempt succeeded (`reloadConfigSuccess`).
+    pub last_reload_ok: bool,
 }
 
 impl Reloader {
     /// Loads and applies the file; on any error the running configuration
     /// stays as it was.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let result = Config::load(&self.config_file).map_err(anyhow::Error::from).and_then(|config| {
-            warn_unsupported(&config);
-            self.scrape.apply(&config)
-        });
-        match &result {
-            Ok(()) => info!(file = %self.config_file.display(), "completed loading of configuration file"),
-            Err(e) => warn!(error = %format!("{e:#}"), "reloading the configuration failed; keeping the running one"),
+        let result =
+            Config::load_with_text(&self.config_file).map_err(anyhow::Error::from).and_then(|(config, text)| {
+                warn_unsupported(&config);
+                self.scrape.apply(&config).map(|()| text)
+            });
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.last_reload_ok = result.is_ok();
+        match result {
+            Ok(text) => {
+                info!(file = %self.config_file.display(), "completed loading of configuration file");
+                state.text = text;
+                state.last_success = std::time::SystemTime::now();
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "reloading the configuration failed; keeping the running one");
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// The configuration in force and the outcome of the last reload.
+    pub fn state(&self) -> ConfigState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

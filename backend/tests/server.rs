@@ -68,7 +68,10 @@ async fn bad_queries_get_prometheus_errors() {
         ("/api/v1/query?query=up%7B", "invalid parameter \"query\": 1:4: parse error: unexpected end of input"),
         ("/api/v1/query?query=", "invalid parameter \"query\": 1:1: parse error"),
         ("/api/v1/query?query=up&time=yesterday", "invalid parameter \"time\""),
-        ("/api/v1/query_range?query=up&start=10&end=0&step=1", "end timestamp must not be before start time"),
+        (
+            "/api/v1/query_range?query=up&start=10&end=0&step=1",
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ),
         ("/api/v1/query_range?query=up&start=0&end=10", "invalid parameter \"step\": missing"),
         ("/api/v1/query_range?query=up&start=0&end=100000&step=1", "exceeded maximum resolution of 11,000 points"),
     ];

@@ -6,11 +6,13 @@
 
 mod params;
 mod series;
+mod status;
+mod syntax;
 mod targets;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
@@ -26,6 +28,7 @@ use crate::promql::{Engine, EvalError, Value};
 use crate::scrape::ScrapeManager;
 use crate::server::Reloader;
 use crate::telemetry::Telemetry;
+use crate::tsdb::MemoryStorage;
 use crate::web;
 
 /// What every handler can reach.
@@ -37,6 +40,22 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     pub scrape: Arc<ScrapeManager>,
     pub reloader: Arc<Reloader>,
+    /// The head itself, for `/api/v1/status/tsdb`'s cardinality figures.
+    pub head: Arc<MemoryStorage>,
+    /// `--query.max-concurrency` permits: a query evaluates only while it
+    /// holds one, the rest wait in line (Prometheus's query queue).
+    pub query_slots: Arc<tokio::sync::Semaphore>,
+    pub status: Arc<StatusInfo>,
+}
+
+/// Facts fixed at startup that the status endpoints report.
+#[derive(Debug, Clone)]
+pub struct StatusInfo {
+    pub start_time: SystemTime,
+    /// The working directory at startup.
+    pub cwd: String,
+    /// Every command-line flag and its value.
+    pub flags: BTreeMap<String, String>,
 }
 
 /// Builds the whole router.
@@ -44,6 +63,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/format_query", get(syntax::format_query).post(syntax::format_query))
+        .route("/api/v1/parse_query", get(syntax::parse_query).post(syntax::parse_query))
+        .route("/api/v1/query_exemplars", get(syntax::query_exemplars).post(syntax::query_exemplars))
+        .route("/api/v1/status/buildinfo", get(status::build_info))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtime_info))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/series", get(series::series).post(series::series))
         .route("/api/v1/labels", get(series::labels).post(series::labels))
         .route("/api/v1/label/{name}/values", get(series::label_values))
@@ -82,6 +109,15 @@ impl ApiError {
     fn bad_data(message: impl Into<String>) -> Self {
         ApiError { error_type: ErrorType::BadData, message: message.into() }
     }
+
+    /// Prometheus's `invalid parameter "name": why`.
+    fn invalid_param(name: &str, why: impl std::fmt::Display) -> Self {
+        ApiError::bad_data(format!("invalid parameter \"{name}\": {why}"))
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        ApiError { error_type: ErrorType::Internal, message: message.into() }
+    }
 }
 
 impl From<EvalError> for ApiError {
@@ -104,12 +140,16 @@ impl From<FormRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Prometheus's status code for each errorType (api.go's
+        // getDefaultErrorCode); `unavailable` is not in its switch and so
+        // falls to the default 500 there too.
         let status = match self.error_type {
             ErrorType::BadData => StatusCode::BAD_REQUEST,
             ErrorType::Execution => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorType::Timeout | ErrorType::Canceled | ErrorType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Canceled => StatusCode::from_u16(499).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            ErrorType::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorType::NotFound => StatusCode::NOT_FOUND,
-            ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::Internal | ErrorType::Unavailable => StatusCode::INTERNAL_SERVER_ERROR,
         };
         json_response(status, &ApiResponse::<()>::error(self.error_type, self.message))
     }
@@ -132,50 +172,182 @@ type Params = Result<Form<HashMap<String, String>>, FormRejection>;
 
 fn parse_query_param(params: &HashMap<String, String>) -> Result<promql::Expr, ApiError> {
     let text = params.get("query").map(String::as_str).unwrap_or("");
-    promql::parse(text).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {}", e.describe(text))))
+    promql::parse(text).map_err(|e| ApiError::invalid_param("query", e.describe(text)))
+}
+
+/// A parameter as Go's `r.FormValue` reads it: absent and empty are alike.
+fn form_value<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// `limit` as Prometheus's `parseLimitParam`: absent or 0 means none; the
+/// errors are Go's `strconv.Atoi` messages, which clients already see.
+fn parse_limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
+    let Some(text) = form_value(params, "limit") else { return Ok(0) };
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid_param("limit", format!("strconv.Atoi: parsing {text:?}: invalid syntax")));
+    }
+    let limit: i64 = text
+        .parse()
+        .map_err(|_| ApiError::invalid_param("limit", format!("strconv.Atoi: parsing {text:?}: value out of range")))?;
+    usize::try_from(limit).map_err(|_| ApiError::invalid_param("limit", "limit must be non-negative"))
+}
+
+/// The per-request `timeout` (Prometheus's duration syntax, or seconds).
+fn parse_timeout(params: &HashMap<String, String>) -> Result<Option<Duration>, ApiError> {
+    let Some(text) = form_value(params, "timeout") else { return Ok(None) };
+    let ms = params::parse_step(text).map_err(|e| ApiError::invalid_param("timeout", e))?;
+    // A zero or negative timeout has already passed, as a Go deadline would.
+    Ok(Some(Duration::from_millis(ms.max(0) as u64)))
+}
+
+/// The per-request `lookback_delta`; `None` keeps the flag's.
+fn parse_lookback(params: &HashMap<String, String>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = form_value(params, "lookback_delta") else { return Ok(None) };
+    let ms = params::parse_step(text)
+        .map_err(|e| ApiError::bad_data(format!("error parsing lookback delta duration: {e}")))?;
+    // As Prometheus's engine: zero or negative means the default.
+    Ok((ms > 0).then_some(ms))
+}
+
+/// Decrements `prometheus_engine_queries` however the query ends.
+struct RunningQuery(Arc<Telemetry>);
+
+impl Drop for RunningQuery {
+    fn drop(&mut self) {
+        self.0.queries_running.dec();
+    }
+}
+
+/// Runs one evaluation under the query limits: waits for a concurrency
+/// slot, then evaluates on the blocking pool (evaluation is synchronous and
+/// CPU-bound; on the async runtime it would stall every other request).
+/// The timeout is the smaller of `--query.timeout` and the request's own,
+/// and time spent waiting for a slot counts against it, as in Prometheus.
+async fn evaluate<T: Send + 'static>(
+    state: &AppState,
+    request_timeout: Option<Duration>,
+    lookback_ms: Option<i64>,
+    eval: impl FnOnce(&Engine) -> Result<T, EvalError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let timeout = match (state.engine.options().timeout, request_timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    state.telemetry.queries_running.inc();
+    let running = RunningQuery(Arc::clone(&state.telemetry));
+    let slots = Arc::clone(&state.query_slots);
+    let permit = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), slots.acquire_owned())
+            .await
+            .map_err(|_| ApiError::from(EvalError::Timeout("query timed out in query queue".to_owned())))?,
+        None => slots.acquire_owned().await,
+    }
+    .map_err(|_| ApiError::internal("the query queue is closed"))?;
+    let engine = state.engine.with_options(|options| {
+        options.timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if let Some(lookback) = lookback_ms {
+            options.lookback_ms = lookback;
+        }
+    });
+    // The permit and the gauge go with the evaluation: if the client hangs
+    // up, the evaluation still runs to its end or its deadline and keeps
+    // its slot until then.
+    let evaluation = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let _running = running;
+        eval(&engine)
+    });
+    match evaluation.await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ApiError::internal(format!("query evaluation failed: {e}"))),
+    }
+}
+
+/// Keeps the first `limit` series (0: all), as Prometheus's
+/// `truncateResults`, and says so in a warning.
+fn truncate<T>(series: &mut Vec<T>, limit: usize, warnings: &mut Vec<String>) {
+    if limit > 0 && series.len() > limit {
+        series.truncate(limit);
+        warnings.push("results truncated due to limit".to_owned());
+    }
 }
 
 /// `/api/v1/query`: evaluates at `time` (default now).
 async fn query(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let Form(params) = params?;
-    let expr = parse_query_param(&params)?;
-    let time_ms = match params.get("time") {
-        Some(t) => params::parse_time(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
+    let limit = parse_limit(&params)?;
+    let time_ms = match form_value(&params, "time") {
+        Some(t) => params::parse_time(t).map_err(|e| ApiError::invalid_param("time", e))?,
         None => params::now_ms(),
     };
-    let output = state.engine.instant_query(&expr, time_ms)?;
+    let timeout = parse_timeout(&params)?;
+    let lookback = parse_lookback(&params)?;
+    let expr = parse_query_param(&params)?;
+    let output = evaluate(&state, timeout, lookback, move |engine| engine.instant_query(&expr, time_ms)).await?;
+    let mut warnings = output.warnings;
     let data = match output.value {
         Value::Scalar(value) => QueryData::Scalar(api::SamplePoint { timestamp_ms: time_ms, value }),
         Value::String(value) => QueryData::String(api::StringPoint { timestamp_ms: time_ms, value }),
-        Value::Vector(v) => QueryData::Vector(
-            v.into_iter()
-                .map(|s| api::InstantSeries {
-                    metric: s.labels,
-                    value: api::SamplePoint { timestamp_ms: time_ms, value: s.value },
-                })
-                .collect(),
-        ),
-        Value::Matrix(m) => QueryData::Matrix(m.into_iter().map(range_series).collect()),
+        Value::Vector(mut v) => {
+            truncate(&mut v, limit, &mut warnings);
+            QueryData::Vector(
+                v.into_iter()
+                    .map(|s| api::InstantSeries {
+                        metric: s.labels,
+                        value: api::SamplePoint { timestamp_ms: time_ms, value: s.value },
+                    })
+                    .collect(),
+            )
+        }
+        Value::Matrix(mut m) => {
+            truncate(&mut m, limit, &mut warnings);
+            QueryData::Matrix(m.into_iter().map(range_series).collect())
+        }
     };
-    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, output.warnings, output.infos)))
+    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, warnings, output.infos)))
 }
 
 /// `/api/v1/query_range`: evaluates at every `step` from `start` to `end`.
+/// Parameters are checked in Prometheus's order, so the first complaint is
+/// the one Prometheus would make.
 async fn query_range(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let Form(params) = params?;
+    let limit = parse_limit(&params)?;
+    let required = |name: &str| form_value(&params, name).ok_or_else(|| ApiError::invalid_param(name, "missing"));
+    let start = params::parse_time(required("start")?).map_err(|e| ApiError::invalid_param("start", e))?;
+    let end = params::parse_time(required("end")?).map_err(|e| ApiError::invalid_param("end", e))?;
+    if end < start {
+        return Err(ApiError::invalid_param("end", "end timestamp must not be before start time"));
+    }
+    let step = params::parse_step(required("step")?).map_err(|e| ApiError::invalid_param("step", e))?;
+    if step <= 0 {
+        return Err(ApiError::invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    let timeout = parse_timeout(&params)?;
+    let lookback = parse_lookback(&params)?;
     let expr = parse_query_param(&params)?;
-    let required = |name: &str| {
-        params.get(name).ok_or_else(|| ApiError::bad_data(format!("invalid parameter \"{name}\": missing")))
-    };
-    let start = params::parse_time(required("start")?)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?;
-    let end = params::parse_time(required("end")?)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?;
-    let step = params::parse_step(required("step")?)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
-    let output = state.engine.range_query(&expr, start, end, step)?;
-    let data = QueryData::Matrix(output.value.into_iter().map(range_series).collect());
-    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, output.warnings, output.infos)))
+    let value_type = expr.value_type();
+    if !matches!(value_type, promql::ValueType::Scalar | promql::ValueType::Vector) {
+        return Err(ApiError::invalid_param(
+            "query",
+            format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                value_type.describe()
+            ),
+        ));
+    }
+    let output = evaluate(&state, timeout, lookback, move |engine| engine.range_query(&expr, start, end, step)).await?;
+    let mut series = output.value;
+    let mut warnings = output.warnings;
+    truncate(&mut series, limit, &mut warnings);
+    let data = QueryData::Matrix(series.into_iter().map(range_series).collect());
+    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, warnings, output.infos)))
 }
 
 fn range_series(s: crate::promql::RangeSeries) -> api::RangeSeries {

@@ -330,13 +330,19 @@ impl ScrapeConfig {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_text(path).map(|(config, _)| config)
+    }
+
+    /// As [`Config::load`], also returning the text that was read, so what
+    /// the server shows as its configuration is exactly what it applied.
+    pub fn load_with_text(path: &Path) -> Result<(Config, String), ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let mut config = Config::parse(&text, path)?;
         if let Some(dir) = path.parent() {
             config.resolve_paths(dir);
         }
-        Ok(config)
+        Ok((config, text))
     }
 
     /// Makes file paths in the config relative to the config file's folder,

@@ -536,8 +536,15 @@ fn range_function(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::with_capacity(arg.series.len());
     for series in &arg.series {
+        ev.ctx.check_deadline()?;
         let mut values = vec![None; steps];
         for (step, slot) in values.iter_mut().enumerate() {
+            // A window can hold many samples (`quantile_over_time` over a
+            // day of 1s points sorts each): look at the clock within a
+            // series too, so a timeout stops a long range query promptly.
+            if step % 8 == 7 {
+                ev.ctx.check_deadline()?;
+            }
             let ts = ev.steps.at(step);
             let points = arg.window(series, ts);
             if points.is_empty() {

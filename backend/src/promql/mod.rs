@@ -127,6 +127,14 @@ impl Engine {
         &self.options
     }
 
+    /// The same engine with some options changed for one query (the API's
+    /// per-request `timeout` and `lookback_delta`); storage is shared.
+    pub fn with_options(&self, change: impl FnOnce(&mut EngineOptions)) -> Engine {
+        let mut engine = self.clone();
+        change(&mut engine.options);
+        engine
+    }
+
     fn context(&self, start_ms: i64, end_ms: i64, step_ms: i64) -> QueryContext<'_> {
         QueryContext {
             storage: self.storage.as_ref(),

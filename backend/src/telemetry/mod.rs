@@ -55,6 +55,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -80,6 +81,10 @@ pub struct Telemetry {
     registry: Registry,
     pub http_requests: Family<RequestLabels, Counter>,
     pub http_request_duration: DurationFamily,
+    /// Queries evaluating now (`prometheus_engine_queries`).
+    pub queries_running: Gauge,
+    /// `--query.max-concurrency` (`prometheus_engine_queries_concurrent_max`).
+    pub queries_concurrent_max: Gauge,
 }
 
 fn duration_histogram() -> Histogram {
@@ -106,11 +111,23 @@ impl Telemetry {
             "Histogram of latencies for HTTP requests",
             http_request_duration.clone(),
         );
+        let queries_running = Gauge::default();
+        registry.register(
+            "prometheus_engine_queries",
+            "The current number of queries being executed or waiting",
+            queries_running.clone(),
+        );
+        let queries_concurrent_max = Gauge::default();
+        registry.register(
+            "prometheus_engine_queries_concurrent_max",
+            "The max number of concurrent queries",
+            queries_concurrent_max.clone(),
+        );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         if let Some(stats) = tsdb {
             registry.register_collector(Box::new(TsdbCollector(stats)));
         }
-        Arc::new(Telemetry { registry, http_requests, http_request_duration })
+        Arc::new(Telemetry { registry, http_requests, http_request_duration, queries_running, queries_concurrent_max })
     }
 
     /// Records one served HTTP request.

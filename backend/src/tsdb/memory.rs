@@ -27,6 +27,24 @@ pub struct MemoryStorage {
     stats: Arc<HeadStats>,
 }
 
+/// The head's size and its largest label sets; see
+/// [`MemoryStorage::cardinality`]. Lists are (name, count), largest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cardinality {
+    pub num_series: u64,
+    /// Distinct label name/value pairs.
+    pub num_label_pairs: u64,
+    pub chunk_count: u64,
+    /// The oldest and newest sample times; `i64::MAX` and `i64::MIN` when
+    /// the head is empty, as Prometheus reports an empty head.
+    pub min_time: i64,
+    pub max_time: i64,
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
 /// What opening a head on disk found, for the startup log.
 #[derive(Debug, Default)]
 pub struct OpenReport {
@@ -234,6 +252,58 @@ impl MemoryStorage {
         self.read().series.iter().filter(|s| s.last.is_some()).count()
     }
 
+    /// Cardinality figures for `/api/v1/status/tsdb`, computed from the
+    /// label index as Prometheus computes its head's postings stats: the
+    /// `limit` largest of each list, largest first (ties by name, so the
+    /// answer is stable).
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        let inner = self.read();
+        let mut out = Cardinality { min_time: i64::MAX, max_time: i64::MIN, ..Cardinality::default() };
+        for series in inner.series.iter().filter(|s| s.last.is_some()) {
+            out.num_series += 1;
+            out.chunk_count += series.chunks.len() as u64;
+            if let (Some(first), Some(last)) = (series.chunks.first(), series.chunks.last()) {
+                out.min_time = out.min_time.min(first.min_t);
+                out.max_time = out.max_time.max(last.max_t);
+            }
+        }
+        // The in-memory size of a label as Prometheus's string labels count
+        // it: each string with its varint length prefix.
+        let label_size = |s: &str| {
+            let mut prefix = 1;
+            let mut n = s.len() >> 7;
+            while n > 0 {
+                prefix += 1;
+                n >>= 7;
+            }
+            (prefix + s.len()) as u64
+        };
+        for (name, values) in &inner.postings.0 {
+            out.label_value_count_by_label_name.push((name.clone(), values.len() as u64));
+            out.num_label_pairs += values.len() as u64;
+            let mut bytes = 0;
+            for (value, series) in values {
+                let count = series.len() as u64;
+                if name == vigil_shared::model::METRIC_NAME {
+                    out.series_count_by_metric_name.push((value.clone(), count));
+                }
+                out.series_count_by_label_value_pair.push((format!("{name}={value}"), count));
+                bytes += (label_size(name) + label_size(value)) * count;
+            }
+            out.memory_in_bytes_by_label_name.push((name.clone(), bytes));
+        }
+        for list in [
+            &mut out.series_count_by_metric_name,
+            &mut out.label_value_count_by_label_name,
+            &mut out.memory_in_bytes_by_label_name,
+            &mut out.series_count_by_label_value_pair,
+        ] {
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(limit);
+        }
+        out
+    }
+
     // A poisoned lock means a writer panicked mid-commit; every mutation is a
     // single push, so the data is still consistent: keep going.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -380,6 +450,28 @@ mod tests {
 
     fn labels(name: &str, job: &str) -> Labels {
         Labels::from_pairs([("__name__", name), ("job", job)])
+    }
+
+    #[test]
+    fn cardinality_counts_the_index_largest_first() {
+        let storage = MemoryStorage::new();
+        assert_eq!(storage.cardinality(10).min_time, i64::MAX);
+        let mut app = storage.appender();
+        app.append(&labels("up", "a"), Sample { timestamp_ms: 1000, value: 1.0 });
+        app.append(&labels("up", "b"), Sample { timestamp_ms: 3000, value: 1.0 });
+        app.append(&labels("go", "a"), Sample { timestamp_ms: 2000, value: 1.0 });
+        app.commit().unwrap();
+        let c = storage.cardinality(1);
+        assert_eq!((c.num_series, c.num_label_pairs, c.chunk_count), (3, 4, 3));
+        assert_eq!((c.min_time, c.max_time), (1000, 3000));
+        assert_eq!(c.series_count_by_metric_name, vec![("up".to_owned(), 2)]);
+        assert_eq!(c.label_value_count_by_label_name, vec![("__name__".to_owned(), 2)]);
+        assert_eq!(c.series_count_by_label_value_pair, vec![("__name__=up".to_owned(), 2)]);
+        // "__name__" (1+8) with "up" (1+2) in two series, "go" in one: 36;
+        // "job" (1+3) with "a" twice and "b" once: 18.
+        assert_eq!(c.memory_in_bytes_by_label_name, vec![("__name__".to_owned(), 36)]);
+        let all = storage.cardinality(10);
+        assert_eq!(all.memory_in_bytes_by_label_name[1], ("job".to_owned(), 18));
     }
 
     #[test]

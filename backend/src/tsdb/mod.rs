@@ -11,7 +11,7 @@ mod memory;
 pub mod stats;
 pub mod wal;
 
-pub use memory::{MemoryStorage, OpenReport};
+pub use memory::{Cardinality, MemoryStorage, OpenReport};
 
 use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;

@@ -25,10 +25,7 @@ impl Vigil {
     /// Starts Vigil scraping itself every second and waits until it is ready.
     pub fn start_scraping_itself() -> Vigil {
         let port = free_port();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        );
-        Vigil::start(port, &config)
+        Vigil::start(port, &Vigil::self_scrape_config(port))
     }
 
     pub fn start(port: u16, config: &str) -> Vigil {
@@ -53,10 +50,37 @@ impl Vigil {
         Vigil::spawn(port, config_path, &data, dir)
     }
 
+    /// As [`Vigil::start`], with extra command-line flags.
+    pub fn start_with_flags(port: u16, config: &str, flags: &[&str]) -> Vigil {
+        let dir = temp_dir("vigil-it");
+        let config_path = dir.join("vigil.yml");
+        std::fs::write(&config_path, config).expect("write test config");
+        let data = dir.join("data");
+        Vigil::spawn_with(port, &config_path, &data, dir, flags)
+    }
+
+    /// The self-scraping configuration of [`Vigil::start_scraping_itself`].
+    pub fn self_scrape_config(port: u16) -> String {
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        )
+    }
+
     /// Starts the binary on 127.0.0.1:`port` and waits until it is ready;
     /// `dir` is removed when the returned value is dropped.
     fn spawn(port: u16, config_path: &std::path::Path, data: &std::path::Path, dir: PathBuf) -> Vigil {
+        Vigil::spawn_with(port, config_path, data, dir, &[])
+    }
+
+    fn spawn_with(
+        port: u16,
+        config_path: &std::path::Path,
+        data: &std::path::Path,
+        dir: PathBuf,
+        flags: &[&str],
+    ) -> Vigil {
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(flags)
             .arg("--config.file")
             .arg(config_path)
             .arg("--storage.tsdb.path")
