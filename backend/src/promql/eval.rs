@@ -322,6 +322,8 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                         return Err(EvalError::Execution("subquery is only allowed on instant vectors".to_owned()));
                     }
                 };
+                // The subquery's points are held like a selector's samples.
+                self.ctx.load_samples(series.iter().map(|s: &RawSeries| s.samples.len()).sum())?;
                 Ok(RangeArg { series, range_ms: subquery.range_ms, offset_ms: subquery.offset_ms, at })
             }
             other => {

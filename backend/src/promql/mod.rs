@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn subquery_points_count_against_max_samples() {
+        let samples: Vec<(&str, i64, f64)> = (0..100).map(|i| ("a", i * 10_000, i as f64)).collect();
+        let mut engine = engine_with(&samples);
+        let expr = parse("max_over_time(a[1000s:1s])").unwrap();
+        assert!(engine.instant_query(&expr, 990_000).is_ok());
+        // The inner selector holds about 1000 values, the subquery 1000 more.
+        engine.options.max_samples = 1500;
+        let err = engine.instant_query(&expr, 990_000).unwrap_err();
+        assert!(matches!(err, EvalError::TooManySamples), "{err}");
+    }
+
+    #[test]
     fn range_query_steps() {
         let engine = engine_with(&[("a", 0, 1.0), ("a", 20_000, 2.0)]);
         let got = engine.range_query(&parse("a").unwrap(), 0, 40_000, 10_000).unwrap().value;
