@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -173,13 +174,65 @@ pub struct Scraper {
     forced_error: Option<String>,
 }
 
+/// What a stopping loop hands to the loop that replaces it for the same
+/// target (same labels and URL), so a reload or a discovery change that
+/// restarts the loop keeps the target's health, writes no staleness markers
+/// for series that go on, and keeps the scrape cache when it is still valid.
+pub struct Handover {
+    job: Arc<JobRuntime>,
+    last_series: FxHashSet<SeriesRef>,
+    cache: FxHashMap<String, CacheEntry>,
+    iteration: u64,
+    report_refs: Option<[SeriesRef; 5]>,
+}
+
+/// Whether a scrape cache built under `old` is valid under `new`: as
+/// Prometheus's `reusableCache`, everything that shapes a series' labels
+/// must be the same; interval, timeout, sample limit, HTTP settings and
+/// discovery may differ.
+fn reusable_cache(old: &ScrapeConfig, new: &ScrapeConfig) -> bool {
+    let zeroed = |c: &ScrapeConfig| {
+        let mut z = c.clone();
+        z.scrape_interval = None;
+        z.scrape_timeout = None;
+        z.sample_limit = None;
+        z.body_size_limit = None;
+        z.basic_auth = None;
+        z.authorization = None;
+        z.bearer_token = None;
+        z.bearer_token_file = None;
+        z.tls_config = None;
+        z.follow_redirects = true;
+        z.enable_compression = true;
+        z.enable_http2 = true;
+        z.static_configs.clear();
+        z.file_sd_configs.clear();
+        z.target_limit = None;
+        z.keep_dropped_targets = 0;
+        z
+    };
+    zeroed(old) == zeroed(new)
+}
+
 impl Scraper {
     pub fn new(target: Target, job: Arc<JobRuntime>, storage: Arc<dyn Storage>, forced_error: Option<String>) -> Self {
+        Scraper::with_health(target, job, storage, forced_error, Arc::default())
+    }
+
+    /// A scraper that reports into an existing health record (the one of
+    /// the loop it replaces).
+    pub fn with_health(
+        target: Target,
+        job: Arc<JobRuntime>,
+        storage: Arc<dyn Storage>,
+        forced_error: Option<String>,
+        health: Arc<Mutex<TargetHealth>>,
+    ) -> Self {
         Scraper {
             target,
             job,
             storage,
-            health: Arc::new(Mutex::new(TargetHealth::default())),
+            health,
             last_series: FxHashSet::default(),
             cache: FxHashMap::default(),
             iteration: 0,
@@ -189,9 +242,23 @@ impl Scraper {
         }
     }
 
-    /// Scrapes on the target's interval until `cancel`, then marks every
-    /// series it wrote stale.
-    pub async fn run(mut self, cancel: CancellationToken) {
+    /// Takes over what the loop this one replaces knew.
+    pub fn adopt(&mut self, handover: Handover) {
+        self.last_series = handover.last_series;
+        self.report_refs = handover.report_refs;
+        let (old, new) = (&handover.job.limits, &self.job.limits);
+        let same_label_limits = (old.label, old.label_name_length, old.label_value_length)
+            == (new.label, new.label_name_length, new.label_value_length);
+        if same_label_limits && reusable_cache(&handover.job.config, &self.job.config) {
+            self.cache = handover.cache;
+            self.iteration = handover.iteration;
+        }
+    }
+
+    /// Scrapes on the target's interval until `cancel`. Then, if `hand_over`
+    /// was set, returns its state for the loop that replaces it; otherwise
+    /// the target went away and every series it wrote is marked stale.
+    pub async fn run(mut self, cancel: CancellationToken, hand_over: Arc<AtomicBool>) -> Option<Handover> {
         let first = tokio::time::Instant::now() + start_delay(&self.target, SystemTime::now());
         let mut ticker = tokio::time::interval_at(first, self.target.interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -200,6 +267,15 @@ impl Scraper {
                 _ = ticker.tick() => self.scrape_once().await,
                 () = cancel.cancelled() => break,
             }
+        }
+        if hand_over.load(Ordering::Acquire) {
+            return Some(Handover {
+                job: self.job,
+                last_series: self.last_series,
+                cache: self.cache,
+                iteration: self.iteration,
+                report_refs: self.report_refs,
+            });
         }
         // The target went away: end its series and its report series.
         let now = now_ms();
@@ -213,6 +289,7 @@ impl Scraper {
         if let Err(e) = appender.commit() {
             warn!(target = %self.target.scrape_url, error = %e, "cannot store staleness markers");
         }
+        None
     }
 
     /// One scrape, start to finish.
