@@ -735,8 +735,7 @@ async fn assert_up_without_gap(vigil: &Vigil, instance: &str, pool: &str, start:
     let values = result[0]["values"].as_array().unwrap();
     let times: Vec<f64> = values.iter().filter_map(|v| v[0].as_f64()).collect();
     let expected = ((end - start) / step).floor() as usize + 1;
-    let holes: Vec<(f64, f64)> =
-        times.windows(2).filter(|w| w[1] - w[0] > step * 1.5).map(|w| (w[0], w[1])).collect();
+    let holes: Vec<(f64, f64)> = times.windows(2).filter(|w| w[1] - w[0] > step * 1.5).map(|w| (w[0], w[1])).collect();
     assert!(
         times.len() + 1 >= expected && holes.is_empty(),
         "{pool}/{instance}: {} of {expected} steps have `up`; holes: {holes:?}",
@@ -753,12 +752,8 @@ async fn targets_that_stay_keep_their_loop_across_reloads_and_discovery_changes(
         start_raw_target(Misbehaviour::Fine).await,
         start_raw_target(Misbehaviour::Fine).await,
     );
-    let (a, b, c, d) = (
-        format!("127.0.0.1:{a}"),
-        format!("127.0.0.1:{b}"),
-        format!("127.0.0.1:{c}"),
-        format!("127.0.0.1:{d}"),
-    );
+    let (a, b, c, d) =
+        (format!("127.0.0.1:{a}"), format!("127.0.0.1:{b}"), format!("127.0.0.1:{c}"), format!("127.0.0.1:{d}"));
     let dir = temp_dir("vigil-continuity");
     std::fs::create_dir_all(dir.join("sd")).unwrap();
     let write_sd = |targets: &[&str]| {
@@ -833,7 +828,8 @@ async fn targets_that_stay_keep_their_loop_across_reloads_and_discovery_changes(
     assert!(a_after >= a_before);
     eventually(Duration::from_secs(10), "A scraped with the new settings", || async {
         let (_, json) = get_json(&vigil.url("/api/v1/targets?scrapePool=static")).await;
-        let t = json["data"]["activeTargets"].as_array()?.iter().find(|t| t["labels"]["instance"] == a.as_str())?.clone();
+        let t =
+            json["data"]["activeTargets"].as_array()?.iter().find(|t| t["labels"]["instance"] == a.as_str())?.clone();
         let last = parse_rfc3339_utc(t["lastScrape"].as_str()?)?;
         (t["scrapeTimeout"] == "900ms" && last > a_after).then_some(())
     })

@@ -815,7 +815,13 @@ mod tests {
                 "text summary",
                 Text,
                 "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"1\"} 2\ns{quantile=\"0.99\"} NaN\ns_sum 3\ns_count 2\n",
-                &["s{quantile=\"0.5\"} 1", "s{quantile=\"1.0\"} 2", "s{quantile=\"0.99\"} NaN", "s_sum{} 3", "s_count{} 2"],
+                &[
+                    "s{quantile=\"0.5\"} 1",
+                    "s{quantile=\"1.0\"} 2",
+                    "s{quantile=\"0.99\"} NaN",
+                    "s_sum{} 3",
+                    "s_count{} 2",
+                ],
             ),
             (
                 // Only histograms and summaries are normalised, and the type
@@ -880,8 +886,8 @@ mod tests {
     fn openmetrics_metadata_of_every_type() {
         let body = "# TYPE build info\n# HELP build Build facts.\nbuild_info 1\n# TYPE feature stateset\nfeature{feature=\"a\"} 1\n# TYPE queue_bytes gaugehistogram\n# UNIT queue_bytes bytes\nqueue_bytes_gcount 1\n# TYPE c counter\n# UNIT c \nc_total 1\n# EOF\n";
         let parsed = parse(body, Format::OpenMetrics).unwrap();
-        let got: Vec<(&str, Option<MetricType>, Option<&str>, Option<&str>)> =
-            parsed.metadata.iter().map(|m| (m.family, m.kind, m.help.as_deref(), m.unit)).collect();
+        type Row<'a> = (&'a str, Option<MetricType>, Option<&'a str>, Option<&'a str>);
+        let got: Vec<Row> = parsed.metadata.iter().map(|m| (m.family, m.kind, m.help.as_deref(), m.unit)).collect();
         assert_eq!(
             got,
             [
@@ -902,7 +908,11 @@ mod tests {
             (Text, "# TYPE x unknown\nx 1\n", "invalid metric type \"unknown\""),
             (Om, "# TYPE x untyped\nx 1\n# EOF\n", "invalid metric type \"untyped\""),
             // Prometheus 3 checks a unit against the family name.
-            (Om, "# TYPE x counter\n# UNIT x seconds\nx_total 1\n# EOF\n", "unit \"seconds\" not a suffix of metric \"x\""),
+            (
+                Om,
+                "# TYPE x counter\n# UNIT x seconds\nx_total 1\n# EOF\n",
+                "unit \"seconds\" not a suffix of metric \"x\"",
+            ),
             (Om, "# UNIT xseconds seconds\n# EOF\n", "not a suffix"),
             // OpenMetrics has no free comments; the text format ignores them.
             (Om, "# just a comment\nx 1\n# EOF\n", "comments other than HELP, TYPE, UNIT and EOF"),

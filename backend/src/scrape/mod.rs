@@ -370,8 +370,9 @@ fn sync_targets(
     let mut successors: HashMap<(&Labels, &str), RunningLoop> = HashMap::new();
     for target in &stopping {
         let Some(running) = loops.remove(target) else { continue };
-        let successor =
-            active.iter().find(|t| t.labels == target.labels && t.scrape_url == target.scrape_url && !loops.contains_key(*t));
+        let successor = active
+            .iter()
+            .find(|t| t.labels == target.labels && t.scrape_url == target.scrape_url && !loops.contains_key(*t));
         if let Some(next) = successor {
             // The flag must be set before the loop sees its cancellation.
             running.hand_over.store(true, Ordering::Release);
@@ -407,7 +408,10 @@ fn sync_targets(
                 scraper.run(cancel, hand_over).await
             })
         };
-        loops.insert(target.clone(), RunningLoop { cancel, hand_over, task, health, forced_error: forced_error.clone() });
+        loops.insert(
+            target.clone(),
+            RunningLoop { cancel, hand_over, task, health, forced_error: forced_error.clone() },
+        );
     }
     let dropped_count = dropped.len();
     let keep_dropped = job.keep_dropped_targets;

@@ -834,7 +834,8 @@ mod tests {
     fn series_added_counts_series_new_to_the_target_not_to_storage() {
         let yaml = "scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: dropped, action: drop}\n";
         let (mut s, storage) = scraper(yaml);
-        let added = |s: &mut Scraper, body: &str, t: i64| s.append_body(body, Format::PrometheusText, t).unwrap().series_added;
+        let added =
+            |s: &mut Scraper, body: &str, t: i64| s.append_body(body, Format::PrometheusText, t).unwrap().series_added;
         assert_eq!(added(&mut s, "a 1\nb 2\ndropped 3\n", 1000), 2, "dropped series are not added");
         assert_eq!(added(&mut s, "a 1\nb 2\ndropped 3\n", 2000), 0);
         assert_eq!(added(&mut s, "a 1\n", 3000), 0);
