@@ -482,3 +482,362 @@ async fn scrapes_the_real_node_exporter() {
     assert!(scraped > 100.0, "node exporter exposes hundreds of samples, got {scraped}");
     drop(exporter);
 }
+
+async fn get_json(url: &str) -> (u16, Value) {
+    let response = reqwest::get(url).await.expect("GET");
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")))
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time such as
+/// `2024-05-01T10:00:00.123Z`; `None` if it is not one.
+fn parse_rfc3339_utc(text: &str) -> Option<f64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    let fraction: f64 = format!("0.{fraction}").parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60 + s) as f64 + fraction)
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_owned()
+}
+
+fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn targets_api_shows_active_and_dropped_targets_as_prometheus_does() {
+    let port = start_raw_target(Misbehaviour::Fine).await;
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:
+  - job_name: api
+    keep_dropped_targets: 2
+    static_configs:
+      - targets: ['127.0.0.1:{port}', 'drop-me:1', 'drop-me:2', 'drop-me:3']
+        labels: {{env: test}}
+    relabel_configs:
+      - {{source_labels: [__address__], regex: 'drop-me:.*', action: drop}}
+      - {{target_label: __scrape_timeout__, replacement: 500ms}}
+  - job_name: other
+    static_configs: [{{targets: ['localhost:{port}']}}]
+"
+    );
+    let vigil = Vigil::start(free_port(), &config);
+    let before = now_seconds();
+    let data = eventually(Duration::from_secs(20), "both targets scraped", || async {
+        let (_, json) = get_json(&vigil.url("/api/v1/targets")).await;
+        let active = json["data"]["activeTargets"].as_array()?;
+        (active.len() == 2 && active.iter().all(|t| t["health"] == "up")).then(|| json["data"].clone())
+    })
+    .await;
+
+    // The shapes of api.go's TargetDiscovery, Target and DroppedTarget.
+    assert_eq!(keys(&data), ["activeTargets", "droppedTargetCounts", "droppedTargets"]);
+    let target = data["activeTargets"].as_array().unwrap().iter().find(|t| t["scrapePool"] == "api").unwrap().clone();
+    assert_eq!(
+        keys(&target),
+        [
+            "discoveredLabels",
+            "globalUrl",
+            "health",
+            "labels",
+            "lastError",
+            "lastScrape",
+            "lastScrapeDuration",
+            "scrapeInterval",
+            "scrapePool",
+            "scrapeTimeout",
+            "scrapeUrl"
+        ]
+    );
+    let address = format!("127.0.0.1:{port}");
+    assert_eq!(
+        target["discoveredLabels"],
+        serde_json::json!({
+            "__address__": address, "__metrics_path__": "/metrics", "__scheme__": "http",
+            "__scrape_interval__": "1s", "__scrape_timeout__": "1s", "env": "test", "job": "api",
+        })
+    );
+    assert_eq!(target["labels"], serde_json::json!({"env": "test", "instance": address, "job": "api"}));
+    assert_eq!(target["scrapeUrl"], format!("http://{address}/metrics"));
+    // A localhost address is replaced by the hostname of the default
+    // external URL, as getGlobalURL does.
+    let hostname = machine_hostname();
+    assert_eq!(target["globalUrl"], format!("http://{hostname}:{port}/metrics"));
+    assert_eq!((target["health"].as_str(), target["lastError"].as_str()), (Some("up"), Some("")));
+    // Interval and timeout as the target's labels say, after relabeling.
+    assert_eq!((target["scrapeInterval"].as_str(), target["scrapeTimeout"].as_str()), (Some("1s"), Some("500ms")));
+    let last_scrape = target["lastScrape"].as_str().unwrap();
+    let at = parse_rfc3339_utc(last_scrape).unwrap_or_else(|| panic!("not RFC 3339: {last_scrape}"));
+    assert!(at > before - 2.0 && at < now_seconds() + 1.0, "{last_scrape}");
+    let duration = target["lastScrapeDuration"].as_f64().expect("a number of seconds");
+    assert!(duration > 0.0 && duration < 0.5, "{duration}");
+    let other = data["activeTargets"].as_array().unwrap().iter().find(|t| t["scrapePool"] == "other").unwrap().clone();
+    assert_eq!(other["globalUrl"], format!("http://{hostname}:{port}/metrics"));
+    assert_eq!(other["scrapeTimeout"], "1s");
+
+    // keep_dropped_targets: 2 lists two, the count says three.
+    let dropped = data["droppedTargets"].as_array().unwrap();
+    assert_eq!(dropped.len(), 2, "{dropped:?}");
+    for (i, d) in dropped.iter().enumerate() {
+        assert_eq!(keys(d), ["discoveredLabels", "scrapePool"]);
+        assert_eq!(d["scrapePool"], "api");
+        assert_eq!(
+            d["discoveredLabels"],
+            serde_json::json!({
+                "__address__": format!("drop-me:{}", i + 1), "__metrics_path__": "/metrics", "__scheme__": "http",
+                "__scrape_interval__": "1s", "__scrape_timeout__": "1s", "env": "test", "job": "api",
+            })
+        );
+    }
+    assert_eq!(data["droppedTargetCounts"], serde_json::json!({"api": 3, "other": 0}));
+
+    // The state filter.
+    let counts = |json: &Value| {
+        let d = &json["data"];
+        (d["activeTargets"].as_array().map(Vec::len), d["droppedTargets"].as_array().map(Vec::len))
+    };
+    let (status, json) = get_json(&vigil.url("/api/v1/targets?state=active")).await;
+    assert_eq!((status, counts(&json)), (200, (Some(2), Some(0))));
+    assert_eq!(json["data"]["droppedTargetCounts"], Value::Null, "nil in Prometheus");
+    let (_, json) = get_json(&vigil.url("/api/v1/targets?state=dropped")).await;
+    assert_eq!(counts(&json), (Some(0), Some(2)));
+    assert_eq!(json["data"]["droppedTargetCounts"]["api"], 3);
+    let (_, json) = get_json(&vigil.url("/api/v1/targets?state=ANY")).await;
+    assert_eq!(counts(&json), (Some(2), Some(2)));
+    // Prometheus answers an unknown state with nothing, not an error.
+    let (status, json) = get_json(&vigil.url("/api/v1/targets?state=bogus")).await;
+    assert_eq!((status, counts(&json)), (200, (Some(0), Some(0))));
+    // scrapePool filters the lists, not the counts.
+    let (_, json) = get_json(&vigil.url("/api/v1/targets?scrapePool=other")).await;
+    assert_eq!(counts(&json), (Some(1), Some(0)));
+    assert_eq!(json["data"]["droppedTargetCounts"], serde_json::json!({"api": 3, "other": 0}));
+}
+
+#[tokio::test]
+async fn insecure_skip_verify_accepts_a_self_signed_certificate() {
+    let dir = temp_dir("vigil-self-signed");
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=self-signed",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+    );
+    std::fs::write(dir.join("metrics"), "self_signed_metric 3\n").unwrap();
+    let tls_port = free_port();
+    let server = ChildGuard(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept", &format!("127.0.0.1:{tls_port}")])
+            .args(["-cert", "self.pem", "-key", "self.key"])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl s_server"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "openssl s_server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let target = format!("127.0.0.1:{tls_port}");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:
+  - job_name: insecure
+    scheme: https
+    tls_config: {{insecure_skip_verify: true}}
+    static_configs: [{{targets: ['{target}']}}]
+  - job_name: verified
+    scheme: https
+    static_configs: [{{targets: ['{target}']}}]
+  - job_name: verified_explicitly
+    scheme: https
+    tls_config: {{insecure_skip_verify: false}}
+    static_configs: [{{targets: ['{target}']}}]
+"
+    );
+    let vigil = Vigil::start(free_port(), &config);
+    let health = settled_health(&vigil, 3).await;
+    assert_eq!(health["insecure"], ("up".to_owned(), String::new()));
+    for job in ["verified", "verified_explicitly"] {
+        assert_eq!(health[job].0, "down", "{job}");
+        assert!(health[job].1.to_lowercase().contains("certificate"), "{job}: {health:?}");
+    }
+    let (_, json) = get_json(&vigil.url("/api/v1/query?query=self_signed_metric")).await;
+    let result = json["data"]["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(result.len(), 1, "{json}");
+    assert_eq!((result[0]["metric"]["job"].as_str(), result[0]["value"][1].as_str()), (Some("insecure"), Some("3")));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The API's view of one target: (health, lastScrape in seconds).
+async fn target_state(vigil: &Vigil, instance: &str, pool: &str) -> Option<(String, f64)> {
+    let (_, json) = get_json(&vigil.url("/api/v1/targets?state=active")).await;
+    let target = json["data"]["activeTargets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["labels"]["instance"] == instance && t["scrapePool"] == pool)?
+        .clone();
+    let last = parse_rfc3339_utc(target["lastScrape"].as_str()?).unwrap_or(0.0);
+    Some((target["health"].as_str()?.to_owned(), last))
+}
+
+/// Checks, with a range query at a fine step, that `up` of a target has a
+/// value at every step from `start` to now: a staleness marker would leave
+/// a hole until the next scrape.
+async fn assert_up_without_gap(vigil: &Vigil, instance: &str, pool: &str, start: f64) {
+    let end = now_seconds() - 0.5;
+    let step = 0.1;
+    let query = format!("up{{instance=\"{instance}\",job=\"{pool}\"}}");
+    let url = vigil.url(&format!(
+        "/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step={step}",
+        query.replace('{', "%7B").replace('}', "%7D").replace('"', "%22").replace('=', "%3D").replace(',', "%2C")
+    ));
+    let (_, json) = get_json(&url).await;
+    let result = json["data"]["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(result.len(), 1, "{json}");
+    let values = result[0]["values"].as_array().unwrap();
+    let times: Vec<f64> = values.iter().filter_map(|v| v[0].as_f64()).collect();
+    let expected = ((end - start) / step).floor() as usize + 1;
+    let holes: Vec<(f64, f64)> = times.windows(2).filter(|w| w[1] - w[0] > step * 1.5).map(|w| (w[0], w[1])).collect();
+    assert!(
+        times.len() + 1 >= expected && holes.is_empty(),
+        "{pool}/{instance}: {} of {expected} steps have `up`; holes: {holes:?}",
+        times.len()
+    );
+    assert!(values.iter().all(|v| v[1] == "1"), "{values:?}");
+}
+
+#[tokio::test]
+async fn targets_that_stay_keep_their_loop_across_reloads_and_discovery_changes() {
+    let (a, b, c, d) = (
+        start_raw_target(Misbehaviour::Fine).await,
+        start_raw_target(Misbehaviour::Fine).await,
+        start_raw_target(Misbehaviour::Fine).await,
+        start_raw_target(Misbehaviour::Fine).await,
+    );
+    let (a, b, c, d) =
+        (format!("127.0.0.1:{a}"), format!("127.0.0.1:{b}"), format!("127.0.0.1:{c}"), format!("127.0.0.1:{d}"));
+    let dir = temp_dir("vigil-continuity");
+    std::fs::create_dir_all(dir.join("sd")).unwrap();
+    let write_sd = |targets: &[&str]| {
+        let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        // Written whole and renamed, so the watcher never reads half a file.
+        std::fs::write(dir.join("sd/tmp"), format!("[{{\"targets\": [{}]}}]", list.join(","))).unwrap();
+        std::fs::rename(dir.join("sd/tmp"), dir.join("sd/t.json")).unwrap();
+    };
+    write_sd(&[&c]);
+    let config_path = dir.join("vigil.yml");
+    let write_config = |static_targets: &[&str], extra: &str| {
+        let list: Vec<String> = static_targets.iter().map(|t| format!("'{t}'")).collect();
+        std::fs::write(
+            &config_path,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:
+  - job_name: static
+    static_configs: [{{targets: [{}]}}]
+{extra}  - job_name: files
+    file_sd_configs: [{{files: ['sd/*.json'], refresh_interval: 1s}}]
+",
+                list.join(",")
+            ),
+        )
+        .unwrap();
+    };
+    write_config(&[&a], "");
+    let vigil = Vigil::start_with_config_file(free_port(), &config_path);
+    let reload = || async {
+        let response = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.expect("POST /-/reload");
+        assert_eq!(response.status(), 200);
+    };
+    let up_since = |instance: String, pool: &'static str| {
+        let vigil = &vigil;
+        async move {
+            eventually(Duration::from_secs(20), "the target up", || async {
+                let (health, last) = target_state(vigil, &instance, pool).await?;
+                (health == "up").then_some(last)
+            })
+            .await
+        }
+    };
+    let a_first = up_since(a.clone(), "static").await;
+    let c_first = up_since(c.clone(), "files").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // 1. A static target joins the job: A's loop goes on.
+    let (_, a_before) = target_state(&vigil, &a, "static").await.unwrap();
+    write_config(&[&a, &b], "");
+    reload().await;
+    let (health, a_after) = target_state(&vigil, &a, "static").await.expect("A still listed");
+    assert_eq!(health, "up", "a restarted loop would be unknown until it scrapes");
+    assert!(a_after >= a_before, "lastScrape went back: {a_before} → {a_after}");
+    up_since(b.clone(), "static").await;
+
+    // 2. A file_sd target joins: C's loop goes on.
+    write_sd(&[&c, &d]);
+    up_since(d.clone(), "files").await;
+    assert_eq!(target_state(&vigil, &c, "files").await.map(|s| s.0), Some("up".to_owned()));
+
+    // 3. The job's scrape settings change: loops restart, but A keeps its
+    // health and its series go on.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    write_config(
+        &[&a, &b],
+        "    scrape_timeout: 900ms\n    metric_relabel_configs: [{source_labels: [__name__], regex: nothing_here, action: drop}]\n",
+    );
+    let (_, a_before) = target_state(&vigil, &a, "static").await.unwrap();
+    reload().await;
+    let (health, a_after) = target_state(&vigil, &a, "static").await.expect("A still listed");
+    assert_eq!(health, "up", "health survives a loop restart");
+    assert!(a_after >= a_before);
+    eventually(Duration::from_secs(10), "A scraped with the new settings", || async {
+        let (_, json) = get_json(&vigil.url("/api/v1/targets?scrapePool=static")).await;
+        let t =
+            json["data"]["activeTargets"].as_array()?.iter().find(|t| t["labels"]["instance"] == a.as_str())?.clone();
+        let last = parse_rfc3339_utc(t["lastScrape"].as_str()?)?;
+        (t["scrapeTimeout"] == "900ms" && last > a_after).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // No staleness marker was written for A or C at any point.
+    assert_up_without_gap(&vigil, &a, "static", a_first + 0.2).await;
+    assert_up_without_gap(&vigil, &c, "files", c_first + 0.2).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

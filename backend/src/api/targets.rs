@@ -8,34 +8,36 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use vigil_shared::model::api::{self, TargetsData};
+use vigil_shared::model::api;
 
 use super::{ApiError, AppState, success_json};
-use crate::config::format_duration;
 
+/// `/api/v1/targets`, as Prometheus's `targets` handler: `state` picks
+/// active, dropped or both (any other value shows neither, without an
+/// error), `scrapePool` picks one job. `droppedTargetCounts` counts every
+/// dropped target of every pool, including those `keep_dropped_targets` did
+/// not keep, and is `null` when dropped targets are not asked for.
 pub async fn targets(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let wanted = params.get("state").map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "any".to_owned());
-    let (show_active, show_dropped) = match wanted.as_str() {
-        "" | "any" => (true, true),
-        "active" => (true, false),
-        "dropped" => (false, true),
-        other => {
-            return Err(ApiError::bad_data(format!(
-                "invalid parameter \"state\": {other:?} is not one of active, dropped, any"
-            )));
-        }
+    let wanted = params.get("state").map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+    let show_active = matches!(wanted.as_str(), "" | "any" | "active");
+    let show_dropped = matches!(wanted.as_str(), "" | "any" | "dropped");
+    let pool_filter = params.get("scrapePool").filter(|p| !p.is_empty());
+    let mut data = TargetDiscovery {
+        active_targets: Vec::new(),
+        dropped_targets: Vec::new(),
+        // Prometheus leaves the map nil, which Go encodes as null.
+        dropped_target_counts: show_dropped.then(BTreeMap::new),
     };
-    let pool_filter = params.get("scrapePool");
-    let mut data =
-        TargetsData { active_targets: Vec::new(), dropped_targets: Vec::new(), dropped_target_counts: BTreeMap::new() };
     for (pool, pool_state) in state.scrape.pools() {
+        if let Some(counts) = &mut data.dropped_target_counts {
+            counts.insert(pool.clone(), pool_state.dropped_count);
+        }
         if pool_filter.is_some_and(|p| *p != pool) {
             continue;
         }
-        data.dropped_target_counts.insert(pool.clone(), pool_state.dropped.len());
         if show_active {
             for active in &pool_state.active {
                 let health = active.health.lock().map(|h| h.clone()).unwrap_or_default();
@@ -45,7 +47,7 @@ pub async fn targets(
                     labels: t.labels.clone(),
                     scrape_pool: pool.clone(),
                     scrape_url: t.scrape_url.clone(),
-                    global_url: t.scrape_url.clone(),
+                    global_url: global_url(&t.scrape_url),
                     last_error: health.last_error.clone(),
                     last_scrape: health
                         .last_scrape
@@ -57,8 +59,8 @@ pub async fn targets(
                         None => "unknown",
                     }
                     .to_owned(),
-                    scrape_interval: format_duration(t.interval),
-                    scrape_timeout: format_duration(t.timeout),
+                    scrape_interval: t.interval_text.clone(),
+                    scrape_timeout: t.timeout_text.clone(),
                 });
             }
         }
@@ -72,6 +74,43 @@ pub async fn targets(
         }
     }
     Ok(success_json(&data))
+}
+
+/// Prometheus's `TargetDiscovery`; the shared `TargetsData` cannot say null.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetDiscovery {
+    active_targets: Vec<api::ActiveTarget>,
+    dropped_targets: Vec<api::DroppedTarget>,
+    dropped_target_counts: Option<BTreeMap<String, usize>>,
+}
+
+/// The address the UI links to for a target: Prometheus's `getGlobalURL`
+/// with its default external URL (this machine's hostname), which replaces
+/// a localhost address with the hostname so the link works elsewhere.
+fn global_url(scrape_url: &str) -> String {
+    const LOCALHOST: [&str; 4] = ["127.0.0.1", "localhost", "::1", "[::1]"];
+    let Ok(mut url) = reqwest::Url::parse(scrape_url) else { return scrape_url.to_owned() };
+    if !url.host_str().is_some_and(|h| LOCALHOST.contains(&h)) {
+        return scrape_url.to_owned();
+    }
+    match hostname() {
+        Some(name) if url.set_host(Some(name)).is_ok() => url.to_string(),
+        _ => scrape_url.to_owned(),
+    }
+}
+
+/// The machine's hostname, as Go's `os.Hostname` reads it on Linux.
+fn hostname() -> Option<&'static str> {
+    static HOSTNAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
+        .as_deref()
 }
 
 fn parse_limit(params: &HashMap<String, String>, name: &str) -> Result<Option<usize>, ApiError> {

@@ -43,6 +43,10 @@ pub struct ExposedSample<'a> {
     pub timestamp_ms: Option<i64>,
     /// 1-based line in the body, for errors found by `series`.
     pub line: usize,
+    /// The type of the last `# TYPE` line before this sample (whatever
+    /// family it named, as in Prometheus's parsers): it decides whether `le`
+    /// and `quantile` values are normalised.
+    pub kind: MetricType,
 }
 
 /// A metric name and its labels, borrowed where no escape forced a copy.
@@ -51,11 +55,37 @@ pub type SeriesParts<'a> = (Cow<'a, str>, Vec<(Cow<'a, str>, Cow<'a, str>)>);
 impl<'a> ExposedSample<'a> {
     /// The metric name and labels, in the order written. Fails on a label
     /// name given twice.
+    ///
+    /// As Prometheus 3 does, the `le` label of a histogram's samples and the
+    /// `quantile` label of a summary's are rewritten in OpenMetrics' float
+    /// form (`le="1"` → `le="1.0"`), so both formats give the same series.
     pub fn series(&self) -> Result<SeriesParts<'a>, ExpositionError> {
-        let mut parser =
-            LineParser { line: self.series_text, pos: 0, line_no: self.line, format: Format::PrometheusText };
+        let mut parser = LineParser {
+            line: self.series_text,
+            pos: 0,
+            line_no: self.line,
+            format: Format::PrometheusText,
+            kind: self.kind,
+        };
         let mut labels = Vec::new();
         let name = parser.parse_name_and_labels(Some(&mut labels))?;
+        let float_label = match self.kind {
+            MetricType::Histogram => Some("le"),
+            MetricType::Summary => Some("quantile"),
+            _ => None,
+        };
+        if let Some(float_label) = float_label {
+            for (name, value) in &mut labels {
+                if name == float_label
+                    && let Some(f) = parse_float(value)
+                {
+                    let normalized = format_openmetrics_float(f);
+                    if normalized != *value {
+                        *value = Cow::Owned(normalized);
+                    }
+                }
+            }
+        }
         Ok((name.unwrap_or(Cow::Borrowed("")), labels))
     }
 }
@@ -83,17 +113,18 @@ pub enum MetricType {
 }
 
 impl MetricType {
-    fn parse(text: &str) -> Option<MetricType> {
-        Some(match text {
-            "counter" => MetricType::Counter,
-            "gauge" => MetricType::Gauge,
-            "histogram" => MetricType::Histogram,
-            "gaugehistogram" => MetricType::GaugeHistogram,
-            "summary" => MetricType::Summary,
-            "info" => MetricType::Info,
-            "stateset" => MetricType::StateSet,
-            // The text format's "untyped" is OpenMetrics' "unknown".
-            "untyped" | "unknown" => MetricType::Unknown,
+    /// The types each format knows, as Prometheus's parsers accept them: the
+    /// text format has `untyped`, OpenMetrics has `unknown` and three more.
+    fn parse(text: &str, format: Format) -> Option<MetricType> {
+        Some(match (text, format) {
+            ("counter", _) => MetricType::Counter,
+            ("gauge", _) => MetricType::Gauge,
+            ("histogram", _) => MetricType::Histogram,
+            ("summary", _) => MetricType::Summary,
+            ("untyped", Format::PrometheusText) | ("unknown", Format::OpenMetrics) => MetricType::Unknown,
+            ("gaugehistogram", Format::OpenMetrics) => MetricType::GaugeHistogram,
+            ("info", Format::OpenMetrics) => MetricType::Info,
+            ("stateset", Format::OpenMetrics) => MetricType::StateSet,
             _ => return None,
         })
     }
@@ -134,6 +165,7 @@ pub struct Exposition<'a> {
 pub fn parse(body: &str, format: Format) -> Result<Exposition<'_>, ExpositionError> {
     let mut out = Exposition::default();
     let mut seen_eof = false;
+    let mut kind = MetricType::Unknown;
     for (index, line) in body.split('\n').enumerate() {
         let line_no = index + 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -153,12 +185,12 @@ pub fn parse(body: &str, format: Format) -> Result<Exposition<'_>, ExpositionErr
         if let Some(comment) = line.strip_prefix('#') {
             if comment.trim() == "EOF" {
                 seen_eof = true;
-            } else {
-                parse_descriptor(comment, line_no, format, &mut out.metadata)?;
+            } else if let Some(new_kind) = parse_descriptor(comment, line_no, format, &mut out.metadata)? {
+                kind = new_kind;
             }
             continue;
         }
-        let sample = LineParser { line, pos: 0, line_no, format }.parse_sample()?;
+        let sample = LineParser { line, pos: 0, line_no, format, kind }.parse_sample()?;
         out.samples.push(sample);
     }
     if format == Format::OpenMetrics && !seen_eof {
@@ -197,17 +229,36 @@ fn merge_split_families(metadata: &mut Vec<FamilyMetadata<'_>>) {
     }
 }
 
-/// Reads `# HELP`, `# TYPE` and `# UNIT`; other comments are ignored.
+/// Reads `# HELP`, `# TYPE` and `# UNIT` (OpenMetrics only), and returns
+/// the type a TYPE line sets. The text format ignores other comments;
+/// OpenMetrics has no others and refuses them, as Prometheus's parser does.
 fn parse_descriptor<'a>(
     comment: &'a str,
     line_no: usize,
     format: Format,
     metadata: &mut Vec<FamilyMetadata<'a>>,
-) -> Result<(), ExpositionError> {
-    let Some(rest) = comment.strip_prefix(' ') else { return Ok(()) };
+) -> Result<Option<MetricType>, ExpositionError> {
+    let open_metrics = format == Format::OpenMetrics;
+    let not_a_descriptor = || {
+        if open_metrics {
+            Err(ExpositionError {
+                line: line_no,
+                column: 1,
+                message: "comments other than HELP, TYPE, UNIT and EOF are not allowed in OpenMetrics".to_owned(),
+            })
+        } else {
+            Ok(None)
+        }
+    };
+    let Some(rest) = comment.strip_prefix(' ') else { return not_a_descriptor() };
     let (keyword, rest) = rest.split_once(' ').unwrap_or((rest, ""));
-    if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
-        return Ok(());
+    let known = match keyword {
+        "HELP" | "TYPE" => true,
+        "UNIT" => open_metrics,
+        _ => false,
+    };
+    if !known {
+        return not_a_descriptor();
     }
     let (family, text) = rest.split_once(' ').unwrap_or((rest, ""));
     let column = comment.len() - rest.len() + 2;
@@ -228,16 +279,31 @@ fn parse_descriptor<'a>(
     match keyword {
         "HELP" => entry.help = Some(unescape_help(text, format)),
         "TYPE" => {
-            let kind = MetricType::parse(text.trim()).ok_or_else(|| ExpositionError {
+            let kind = MetricType::parse(text.trim(), format).ok_or_else(|| ExpositionError {
                 line: line_no,
                 column: text_column,
                 message: format!("invalid metric type {:?}", text.trim()),
             })?;
             entry.kind = Some(kind);
+            return Ok(Some(kind));
         }
-        _ => entry.unit = Some(text.trim()),
+        _ => {
+            let unit = text.trim();
+            // Prometheus 3 refuses a unit that is not the family's suffix.
+            let suffixed = family.len() > unit.len()
+                && family.ends_with(unit)
+                && family.as_bytes()[family.len() - unit.len() - 1] == b'_';
+            if !unit.is_empty() && !suffixed {
+                return Err(ExpositionError {
+                    line: line_no,
+                    column: text_column,
+                    message: format!("unit {unit:?} not a suffix of metric {family:?}"),
+                });
+            }
+            entry.unit = Some(unit);
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// HELP text escapes: `\\` and `\n` (and `\"` in OpenMetrics).
@@ -272,6 +338,7 @@ struct LineParser<'a> {
     pos: usize,
     line_no: usize,
     format: Format,
+    kind: MetricType,
 }
 
 impl<'a> LineParser<'a> {
@@ -339,19 +406,55 @@ impl<'a> LineParser<'a> {
         }
         match self.peek() {
             None => {}
-            // An OpenMetrics exemplar: parsed as present, then dropped.
-            Some(b'#') if self.format == Format::OpenMetrics => {}
+            // An OpenMetrics exemplar: checked as Prometheus checks it, then
+            // dropped (Vigil has no exemplar storage, like Prometheus
+            // without `--enable-feature=exemplar-storage`).
+            Some(b'#') if self.format == Format::OpenMetrics => self.parse_exemplar()?,
             Some(_) => return Err(self.error("unexpected text after the sample")),
         }
-        Ok(ExposedSample { series_text, value, timestamp_ms, line: self.line_no })
+        Ok(ExposedSample { series_text, value, timestamp_ms, line: self.line_no, kind: self.kind })
+    }
+
+    /// ` # {labels} value [timestamp]` after an OpenMetrics sample.
+    fn parse_exemplar(&mut self) -> Result<(), ExpositionError> {
+        if !self.line[self.pos..].starts_with("# {") {
+            return Err(self.error("expected an exemplar '# {…} value' after the sample"));
+        }
+        self.pos += 3;
+        let mut name = None;
+        self.parse_labels(&mut name, None)?;
+        if name.is_some() {
+            return Err(self.error("expected label name in the exemplar"));
+        }
+        let before_value = self.pos;
+        self.skip_blanks();
+        let value_text = self.take_token();
+        if self.pos == before_value || parse_float(value_text).is_none() {
+            self.pos -= value_text.len();
+            return Err(self.error(format!("invalid exemplar value {value_text:?}")));
+        }
+        self.skip_blanks();
+        if self.peek().is_some() {
+            let text = self.take_token();
+            if text.parse::<f64>().ok().filter(|t| t.is_finite()).is_none() {
+                self.pos -= text.len();
+                return Err(self.error(format!("invalid exemplar timestamp {text:?}")));
+            }
+            self.skip_blanks();
+        }
+        if self.peek().is_some() {
+            return Err(self.error("unexpected text after the exemplar"));
+        }
+        Ok(())
     }
 
     fn parse_timestamp(&self, text: &str) -> Option<i64> {
         match self.format {
             Format::PrometheusText => text.parse().ok(),
             Format::OpenMetrics => {
+                // Truncated toward zero, as Prometheus's `int64(ts * 1000)`.
                 let seconds: f64 = text.parse().ok()?;
-                let ms = (seconds * 1000.0).round();
+                let ms = seconds * 1000.0;
                 (ms.is_finite() && ms.abs() < 9.2e18).then_some(ms as i64)
             }
         }
@@ -513,6 +616,44 @@ fn parse_float(text: &str) -> Option<f64> {
     }
 }
 
+/// A float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` writes it, with
+/// `.0` added when that has neither `.` nor `e`: Prometheus's
+/// `FormatOpenMetricsFloat`, used for `le` and `quantile` values.
+fn format_openmetrics_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-tripping digits, as Go's -1
+    // precision does; only the layout differs.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // Shortest-precision %g switches to an exponent below 1e-4 and from
+    // 1e6 on (Go uses precision 6 for that decision).
+    let out = if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{first}{dot}{rest}e{exp_sign}{:02}", exp.unsigned_abs())
+    } else if exp < 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+    } else if exp as usize + 1 >= digits.len() {
+        format!("{sign}{digits}{}", "0".repeat(exp as usize + 1 - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(exp as usize + 1);
+        format!("{sign}{int}.{frac}")
+    };
+    if out.contains(['.', 'e']) { out } else { format!("{out}.0") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,7 +759,8 @@ mod tests {
                     family: "a",
                     kind: Some(MetricType::Gauge),
                     help: Some("Line one\nwith \\ slash".into()),
-                    unit: Some("seconds"),
+                    // The text format has no UNIT: Prometheus reads it as a comment.
+                    unit: None,
                 },
                 FamilyMetadata { family: "b", kind: Some(MetricType::Unknown), help: None, unit: None },
             ]
@@ -631,6 +773,196 @@ mod tests {
         );
         let err = parse("x 1\n# TYPE x bogus\n", Format::PrometheusText).unwrap_err();
         assert_eq!((err.line, err.column, err.message.as_str()), (2, 10, "invalid metric type \"bogus\""));
+    }
+
+    /// What one body parses to, a line per sample: the series as
+    /// `series()` gives it (labels in written order), value, timestamp.
+    fn render(body: &str, format: Format) -> Result<Vec<String>, String> {
+        let parsed = parse(body, format).map_err(|e| e.to_string())?;
+        parsed
+            .samples
+            .iter()
+            .map(|s| {
+                let (name, labels) = s.series().map_err(|e| e.to_string())?;
+                let labels: Vec<String> = labels.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+                let ts = s.timestamp_ms.map(|t| format!(" @{t}")).unwrap_or_default();
+                Ok(format!("{name}{{{}}} {}{ts}", labels.join(","), s.value))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn families_of_every_type_parse_as_prometheus_does() {
+        use Format::{OpenMetrics as Om, PrometheusText as Text};
+        let cases: &[(&str, Format, &str, &[&str])] = &[
+            (
+                // Prometheus 3 writes `le` in OpenMetrics float form, so
+                // `le="1"` from the text format is the same series as
+                // OpenMetrics' `le="1.0"`.
+                "text histogram",
+                Text,
+                "# HELP h A histogram.\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"1\"} 2\nh_bucket{x=\"a\",le=\"1e6\"} 2\nh_bucket{le=\"+Inf\"} 3\nh_sum 4.5\nh_count 3\n",
+                &[
+                    "h_bucket{le=\"0.5\"} 1",
+                    "h_bucket{le=\"1.0\"} 2",
+                    "h_bucket{x=\"a\",le=\"1e+06\"} 2",
+                    "h_bucket{le=\"+Inf\"} 3",
+                    "h_sum{} 4.5",
+                    "h_count{} 3",
+                ],
+            ),
+            (
+                "text summary",
+                Text,
+                "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"1\"} 2\ns{quantile=\"0.99\"} NaN\ns_sum 3\ns_count 2\n",
+                &[
+                    "s{quantile=\"0.5\"} 1",
+                    "s{quantile=\"1.0\"} 2",
+                    "s{quantile=\"0.99\"} NaN",
+                    "s_sum{} 3",
+                    "s_count{} 2",
+                ],
+            ),
+            (
+                // Only histograms and summaries are normalised, and the type
+                // in force is the last TYPE line's.
+                "le of other types",
+                Text,
+                "# TYPE g gauge\ng{le=\"1\",quantile=\"1\"} 1\nuntyped_after{le=\"1\"} 1\n",
+                &["g{le=\"1\",quantile=\"1\"} 1", "untyped_after{le=\"1\"} 1"],
+            ),
+            (
+                // `_created` is an ordinary series unless Prometheus runs the
+                // experimental created-timestamp feature; exemplars are
+                // parsed and dropped, with or without their timestamp;
+                // timestamps are truncated to milliseconds as Go's int64().
+                "openmetrics counter",
+                Om,
+                "# TYPE c counter\n# HELP c A counter.\nc_total 5 # {trace_id=\"abc\"} 1\nc_total{x=\"y\"} 6 1700000000.0019 # {trace_id=\"def\"} 2 1700000000.5\nc_created 1.7e9\n# EOF\n",
+                &["c_total{} 5", "c_total{x=\"y\"} 6 @1700000000001", "c_created{} 1700000000"],
+            ),
+            (
+                "openmetrics histogram with exemplars",
+                Om,
+                "# TYPE req_seconds histogram\n# UNIT req_seconds seconds\n# HELP req_seconds Request time.\nreq_seconds_bucket{le=\"0.1\"} 1 # {trace_id=\"a\"} 0.05 1700000000.123\nreq_seconds_bucket{le=\"1\"} 2 # {} 0.5\nreq_seconds_bucket{le=\"+Inf\"} 2\nreq_seconds_sum 0.55\nreq_seconds_count 2\nreq_seconds_created 1700000000.25\n# EOF\n",
+                &[
+                    "req_seconds_bucket{le=\"0.1\"} 1",
+                    "req_seconds_bucket{le=\"1.0\"} 2",
+                    "req_seconds_bucket{le=\"+Inf\"} 2",
+                    "req_seconds_sum{} 0.55",
+                    "req_seconds_count{} 2",
+                    "req_seconds_created{} 1700000000.25",
+                ],
+            ),
+            (
+                "openmetrics summary",
+                Om,
+                "# TYPE rpc summary\nrpc{quantile=\"0.9\"} 3\nrpc{quantile=\"1\"} 4\nrpc_sum 7 123\nrpc_count 2\n# EOF\n",
+                &["rpc{quantile=\"0.9\"} 3", "rpc{quantile=\"1.0\"} 4", "rpc_sum{} 7 @123000", "rpc_count{} 2"],
+            ),
+            (
+                // gaugehistogram buckets keep `le` as written.
+                "openmetrics info, stateset and gaugehistogram",
+                Om,
+                "# TYPE build info\nbuild_info{version=\"1.2\"} 1\n# TYPE feature stateset\nfeature{feature=\"a\"} 1\nfeature{feature=\"b\"} 0\n# TYPE queue gaugehistogram\nqueue_bucket{le=\"1\"} 3\nqueue_bucket{le=\"+Inf\"} 5\nqueue_gcount 5\nqueue_gsum 7\n# TYPE u unknown\nu 1\n# EOF\n",
+                &[
+                    "build_info{version=\"1.2\"} 1",
+                    "feature{feature=\"a\"} 1",
+                    "feature{feature=\"b\"} 0",
+                    "queue_bucket{le=\"1\"} 3",
+                    "queue_bucket{le=\"+Inf\"} 5",
+                    "queue_gcount{} 5",
+                    "queue_gsum{} 7",
+                    "u{} 1",
+                ],
+            ),
+        ];
+        for (what, format, body, want) in cases {
+            assert_eq!(render(body, *format).unwrap_or_else(|e| panic!("{what}: {e}")), *want, "{what}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_metadata_of_every_type() {
+        let body = "# TYPE build info\n# HELP build Build facts.\nbuild_info 1\n# TYPE feature stateset\nfeature{feature=\"a\"} 1\n# TYPE queue_bytes gaugehistogram\n# UNIT queue_bytes bytes\nqueue_bytes_gcount 1\n# TYPE c counter\n# UNIT c \nc_total 1\n# EOF\n";
+        let parsed = parse(body, Format::OpenMetrics).unwrap();
+        type Row<'a> = (&'a str, Option<MetricType>, Option<&'a str>, Option<&'a str>);
+        let got: Vec<Row> = parsed.metadata.iter().map(|m| (m.family, m.kind, m.help.as_deref(), m.unit)).collect();
+        assert_eq!(
+            got,
+            [
+                ("build", Some(MetricType::Info), Some("Build facts."), None),
+                ("feature", Some(MetricType::StateSet), None, None),
+                ("queue_bytes", Some(MetricType::GaugeHistogram), None, Some("bytes")),
+                ("c", Some(MetricType::Counter), None, Some("")),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_prometheus_refuses_in_each_format() {
+        use Format::{OpenMetrics as Om, PrometheusText as Text};
+        let cases: &[(Format, &str, &str)] = &[
+            // Each format has its own type names.
+            (Text, "# TYPE x info\nx 1\n", "invalid metric type \"info\""),
+            (Text, "# TYPE x unknown\nx 1\n", "invalid metric type \"unknown\""),
+            (Om, "# TYPE x untyped\nx 1\n# EOF\n", "invalid metric type \"untyped\""),
+            // Prometheus 3 checks a unit against the family name.
+            (
+                Om,
+                "# TYPE x counter\n# UNIT x seconds\nx_total 1\n# EOF\n",
+                "unit \"seconds\" not a suffix of metric \"x\"",
+            ),
+            (Om, "# UNIT xseconds seconds\n# EOF\n", "not a suffix"),
+            // OpenMetrics has no free comments; the text format ignores them.
+            (Om, "# just a comment\nx 1\n# EOF\n", "comments other than HELP, TYPE, UNIT and EOF"),
+            // A malformed exemplar fails the scrape, as in Prometheus.
+            (Om, "c_total 1 # not an exemplar\n# EOF\n", "expected an exemplar"),
+            (Om, "c_total 1 # {a=\"b\"}\n# EOF\n", "invalid exemplar value"),
+            (Om, "c_total 1 # {a=\"b\"} x\n# EOF\n", "invalid exemplar value"),
+            (Om, "c_total 1 # {a=\"b\"} 1 NaN\n# EOF\n", "invalid exemplar timestamp"),
+            (Om, "c_total 1 # {a=\"b\"} 1 2 3\n# EOF\n", "unexpected text after the exemplar"),
+            (Om, "c_total 1 # {a=\"b\" 1\n# EOF\n", "expected ',' or '}'"),
+            // The text format has no exemplars.
+            (Text, "c_total 1 # {a=\"b\"} 1\n", "unexpected text after the sample"),
+        ];
+        for (format, body, want) in cases {
+            let err = match parse(body, *format) {
+                Err(e) => e.to_string(),
+                Ok(parsed) => panic!("{body:?} parsed: {:?}", parsed.samples),
+            };
+            assert!(err.contains(want), "{body:?}: {err}");
+        }
+        // …while these are fine.
+        for body in ["# a plain comment\n# UNIT x seconds\nx 1\n", "#no space\nx 1\n"] {
+            assert!(parse(body, Text).is_ok(), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_floats_are_written_as_go_does() {
+        let cases = [
+            (1.0, "1.0"),
+            (0.0, "0.0"),
+            (-1.0, "-1.0"),
+            (0.5, "0.5"),
+            (0.25, "0.25"),
+            (100.0, "100.0"),
+            (123456.0, "123456.0"),
+            (1e6, "1e+06"),
+            (2.5e6, "2.5e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (2.5e-7, "2.5e-07"),
+            (1.5e300, "1.5e+300"),
+            (-0.005, "-0.005"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(format_openmetrics_float(f), want, "{f}");
+        }
     }
 
     #[test]

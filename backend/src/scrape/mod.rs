@@ -14,6 +14,7 @@ pub mod scraper;
 pub mod target;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,10 +24,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use vigil_shared::model::Labels;
 
-use crate::config::{Config, GlobalConfig, ScrapeConfig, TlsConfig};
+use crate::config::{Config, FileSdConfig, GlobalConfig, ScrapeConfig, TlsConfig};
 use crate::tsdb::Storage;
 use discovery::{FileWatcher, TargetGroup};
-use scraper::{JobRuntime, Limits, Scraper, TargetHealth};
+use scraper::{Handover, JobRuntime, Limits, Scraper, TargetHealth};
 use target::{Populated, Target};
 
 /// How often file_sd files are checked for changes.
@@ -43,8 +44,26 @@ pub struct ActiveTarget {
 #[derive(Debug, Clone, Default)]
 pub struct PoolState {
     pub active: Vec<ActiveTarget>,
-    /// Discovered label sets that `relabel_configs` dropped.
+    /// Discovered label sets that `relabel_configs` dropped, cut to the
+    /// job's `keep_dropped_targets`.
     pub dropped: Vec<Labels>,
+    /// How many targets were dropped, including those not kept.
+    pub dropped_count: usize,
+}
+
+/// What a pool's task is told.
+enum PoolMessage {
+    /// A discovery provider's current target groups.
+    Groups(String, Vec<TargetGroup>),
+    /// The job's scrape settings changed: every loop restarts with them.
+    Reload(Arc<JobRuntime>, GlobalConfig),
+}
+
+/// A running file_sd watcher of one pool.
+struct FileProvider {
+    config: FileSdConfig,
+    name: String,
+    cancel: CancellationToken,
 }
 
 struct Pool {
@@ -53,6 +72,39 @@ struct Pool {
     cancel: CancellationToken,
     task: JoinHandle<()>,
     state: Arc<Mutex<PoolState>>,
+    messages: mpsc::UnboundedSender<PoolMessage>,
+    files: Vec<FileProvider>,
+    next_provider: usize,
+}
+
+impl Pool {
+    /// Starts, keeps or stops file watchers so they match `configs`; a
+    /// watcher whose configuration is unchanged keeps running (and keeps
+    /// its targets), as Prometheus's discovery manager keeps providers.
+    fn sync_files(&mut self, job_name: &str, configs: &[FileSdConfig]) {
+        let mut old = std::mem::take(&mut self.files);
+        for config in configs {
+            if let Some(i) = old.iter().position(|p| p.config == *config) {
+                self.files.push(old.swap_remove(i));
+                continue;
+            }
+            let name = format!("file/{}", self.next_provider);
+            self.next_provider += 1;
+            let cancel = self.cancel.child_token();
+            tokio::spawn(watch_files(
+                name.clone(),
+                FileWatcher::new(config),
+                job_name.to_owned(),
+                self.messages.clone(),
+                cancel.clone(),
+            ));
+            self.files.push(FileProvider { config: config.clone(), name, cancel });
+        }
+        for gone in old {
+            gone.cancel.cancel();
+            let _ = self.messages.send(PoolMessage::Groups(gone.name, Vec::new()));
+        }
+    }
 }
 
 /// The global settings that change how a job scrapes; a change to anything
@@ -62,10 +114,25 @@ struct ScrapeGlobals {
     interval: Duration,
     timeout: Duration,
     limits: Limits,
+    target_limit: u64,
 }
 
 fn scrape_globals(job: &ScrapeConfig, global: &GlobalConfig) -> ScrapeGlobals {
-    ScrapeGlobals { interval: job.interval(global), timeout: job.timeout(global), limits: Limits::resolve(job, global) }
+    ScrapeGlobals {
+        interval: job.interval(global),
+        timeout: job.timeout(global),
+        limits: Limits::resolve(job, global),
+        target_limit: job.target_limit.unwrap_or(global.target_limit),
+    }
+}
+
+/// A job's configuration without its service discovery: what decides how
+/// its targets are scraped, as opposed to which targets there are.
+fn without_discovery(job: &ScrapeConfig) -> ScrapeConfig {
+    let mut job = job.clone();
+    job.static_configs.clear();
+    job.file_sd_configs.clear();
+    job
 }
 
 /// Runs every job's pool.
@@ -79,9 +146,14 @@ impl ScrapeManager {
         ScrapeManager { storage, pools: Mutex::new(BTreeMap::new()) }
     }
 
-    /// Starts, restarts or stops pools so they match `config`. Jobs whose
-    /// settings did not change keep running untouched. Fails before changing
-    /// anything if a job's HTTP client cannot be built (e.g. a bad CA file).
+    /// Starts, updates or stops pools so they match `config`. Fails before
+    /// changing anything if a job's HTTP client cannot be built (e.g. a bad
+    /// CA file).
+    ///
+    /// As in Prometheus, a job whose targets change (static or file lists)
+    /// keeps the scrape loops of the targets that stay; a job whose scrape
+    /// settings change restarts its loops, but a target that stays keeps its
+    /// health and writes no staleness markers for series that go on.
     pub fn apply(&self, config: &Config) -> anyhow::Result<()> {
         let mut runtimes = HashMap::new();
         for job in &config.scrape_configs {
@@ -91,9 +163,7 @@ impl ScrapeManager {
         }
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         pools.retain(|name, pool| {
-            let keep = config.scrape_configs.iter().any(|j| {
-                &j.job_name == name && *j == pool.config && scrape_globals(j, &config.global) == pool.scrape_global
-            });
+            let keep = config.scrape_configs.iter().any(|j| &j.job_name == name);
             if !keep {
                 info!(job = %name, "stopping scrape pool");
                 pool.cancel.cancel();
@@ -101,12 +171,28 @@ impl ScrapeManager {
             keep
         });
         for job in &config.scrape_configs {
-            if pools.contains_key(&job.job_name) {
+            let Some(runtime) = runtimes.remove(&job.job_name) else { continue };
+            let globals = scrape_globals(job, &config.global);
+            let Some(pool) = pools.get_mut(&job.job_name) else {
+                info!(job = %job.job_name, "starting scrape pool");
+                pools.insert(job.job_name.clone(), self.start_pool(runtime, &config.global));
+                continue;
+            };
+            if *job == pool.config && globals == pool.scrape_global {
                 continue;
             }
-            let Some(runtime) = runtimes.remove(&job.job_name) else { continue };
-            info!(job = %job.job_name, "starting scrape pool");
-            pools.insert(job.job_name.clone(), self.start_pool(runtime, &config.global));
+            if without_discovery(job) != without_discovery(&pool.config) || globals != pool.scrape_global {
+                info!(job = %job.job_name, "reloading scrape pool");
+                let _ = pool.messages.send(PoolMessage::Reload(runtime, config.global.clone()));
+            }
+            if job.static_configs != pool.config.static_configs {
+                let _ = pool.messages.send(PoolMessage::Groups("static".to_owned(), discovery::static_groups(job)));
+            }
+            if job.file_sd_configs != pool.config.file_sd_configs {
+                pool.sync_files(&job.job_name, &job.file_sd_configs);
+            }
+            pool.config = job.clone();
+            pool.scrape_global = globals;
         }
         Ok(())
     }
@@ -114,18 +200,8 @@ impl ScrapeManager {
     fn start_pool(&self, runtime: Arc<JobRuntime>, global: &GlobalConfig) -> Pool {
         let cancel = CancellationToken::new();
         let state = Arc::new(Mutex::new(PoolState::default()));
-        let (updates, receiver) = mpsc::channel(16);
-        // Static groups arrive once; the channel is sized so this never waits.
-        let _ = updates.try_send(("static".to_owned(), discovery::static_groups(&runtime.config)));
-        for (i, file_sd) in runtime.config.file_sd_configs.iter().enumerate() {
-            tokio::spawn(watch_files(
-                format!("file/{i}"),
-                FileWatcher::new(file_sd),
-                runtime.config.job_name.clone(),
-                updates.clone(),
-                cancel.clone(),
-            ));
-        }
+        let (messages, receiver) = mpsc::unbounded_channel();
+        let _ = messages.send(PoolMessage::Groups("static".to_owned(), discovery::static_groups(&runtime.config)));
         let config = runtime.config.clone();
         let scrape_global = scrape_globals(&config, global);
         let task = tokio::spawn(run_pool(
@@ -136,7 +212,11 @@ impl ScrapeManager {
             receiver,
             cancel.clone(),
         ));
-        Pool { config, scrape_global, cancel, task, state }
+        let mut pool =
+            Pool { config, scrape_global, cancel, task, state, messages, files: Vec::new(), next_provider: 0 };
+        let file_sd = pool.config.file_sd_configs.clone();
+        pool.sync_files(&pool.config.job_name.clone(), &file_sd);
+        pool
     }
 
     /// A snapshot of every pool, by job name.
@@ -177,7 +257,7 @@ async fn watch_files(
     provider: String,
     mut watcher: FileWatcher,
     job: String,
-    updates: mpsc::Sender<(String, Vec<TargetGroup>)>,
+    updates: mpsc::UnboundedSender<PoolMessage>,
     cancel: CancellationToken,
 ) {
     let mut ticker = tokio::time::interval(FILE_SD_POLL);
@@ -192,7 +272,7 @@ async fn watch_files(
             warn!(job = %job, error = %error, "file discovery: cannot read targets file");
         }
         if let Some(groups) = groups
-            && updates.send((provider.clone(), groups)).await.is_err()
+            && (cancel.is_cancelled() || updates.send(PoolMessage::Groups(provider.clone(), groups)).is_err())
         {
             return;
         }
@@ -202,33 +282,44 @@ async fn watch_files(
 /// A running scrape loop.
 struct RunningLoop {
     cancel: CancellationToken,
-    task: JoinHandle<()>,
+    /// Set before `cancel` when another loop takes over the target.
+    hand_over: Arc<AtomicBool>,
+    task: JoinHandle<Option<Handover>>,
     health: Arc<Mutex<TargetHealth>>,
     forced_error: Option<String>,
 }
 
 /// One job: receives discovery updates, keeps one loop per target.
 async fn run_pool(
-    runtime: Arc<JobRuntime>,
-    global: GlobalConfig,
+    mut runtime: Arc<JobRuntime>,
+    mut global: GlobalConfig,
     storage: Arc<dyn Storage>,
     state: Arc<Mutex<PoolState>>,
-    mut updates: mpsc::Receiver<(String, Vec<TargetGroup>)>,
+    mut messages: mpsc::UnboundedReceiver<PoolMessage>,
     cancel: CancellationToken,
 ) {
     let mut groups_by_provider: BTreeMap<String, Vec<TargetGroup>> = BTreeMap::new();
     let mut loops: HashMap<Target, RunningLoop> = HashMap::new();
     loop {
         tokio::select! {
-            update = updates.recv() => {
-                let Some((provider, groups)) = update else {
-                    // Every discoverer is done (e.g. only static targets):
-                    // keep scraping until the pool is stopped.
-                    cancel.cancelled().await;
-                    break;
+            message = messages.recv() => {
+                let restart_all = match message {
+                    // The manager holds the sender while the pool exists.
+                    None => {
+                        cancel.cancelled().await;
+                        break;
+                    }
+                    Some(PoolMessage::Groups(provider, groups)) => {
+                        groups_by_provider.insert(provider, groups);
+                        false
+                    }
+                    Some(PoolMessage::Reload(new_runtime, new_global)) => {
+                        runtime = new_runtime;
+                        global = new_global;
+                        true
+                    }
                 };
-                groups_by_provider.insert(provider, groups);
-                sync_targets(&runtime, &global, &storage, &state, &groups_by_provider, &mut loops);
+                sync_targets(&runtime, &global, &storage, &state, &groups_by_provider, &mut loops, restart_all);
             }
             () = cancel.cancelled() => break,
         }
@@ -241,6 +332,12 @@ async fn run_pool(
     }
 }
 
+/// Brings the pool's loops in line with its discovered targets. A loop
+/// whose target stays runs on, unless `restart_all` (new scrape settings)
+/// or a change of the target_limit error. A loop that stops hands its state
+/// to the new loop of a target with the same labels and URL (e.g. after a
+/// reload, or a relabeled interval); other stopped loops mark their series
+/// stale.
 fn sync_targets(
     runtime: &Arc<JobRuntime>,
     global: &GlobalConfig,
@@ -248,6 +345,7 @@ fn sync_targets(
     state: &Arc<Mutex<PoolState>>,
     groups_by_provider: &BTreeMap<String, Vec<TargetGroup>>,
     loops: &mut HashMap<Target, RunningLoop>,
+    restart_all: bool,
 ) {
     let job = &runtime.config;
     let mut active: Vec<Target> = Vec::new();
@@ -264,23 +362,58 @@ fn sync_targets(
     let forced_error = (target_limit > 0 && active.len() as u64 > target_limit)
         .then(|| format!("target_limit exceeded (number of targets: {}, limit: {target_limit})", active.len()));
 
-    loops.retain(|target, running| {
-        let keep = active.contains(target) && running.forced_error == forced_error;
-        if !keep {
+    let stopping: Vec<Target> = loops
+        .iter()
+        .filter(|(target, running)| restart_all || !active.contains(target) || running.forced_error != forced_error)
+        .map(|(target, _)| target.clone())
+        .collect();
+    let mut successors: HashMap<(&Labels, &str), RunningLoop> = HashMap::new();
+    for target in &stopping {
+        let Some(running) = loops.remove(target) else { continue };
+        let successor = active
+            .iter()
+            .find(|t| t.labels == target.labels && t.scrape_url == target.scrape_url && !loops.contains_key(*t));
+        if let Some(next) = successor {
+            // The flag must be set before the loop sees its cancellation.
+            running.hand_over.store(true, Ordering::Release);
+            running.cancel.cancel();
+            successors.insert((&next.labels, next.scrape_url.as_str()), running);
+        } else {
             running.cancel.cancel();
         }
-        keep
-    });
+    }
     for target in &active {
         if loops.contains_key(target) {
             continue;
         }
-        let scraper = Scraper::new(target.clone(), Arc::clone(runtime), Arc::clone(storage), forced_error.clone());
-        let health = Arc::clone(&scraper.health);
+        let previous = successors.remove(&(&target.labels, target.scrape_url.as_str()));
+        let health = previous.as_ref().map_or_else(Arc::default, |p| Arc::clone(&p.health));
+        let mut scraper = Scraper::with_health(
+            target.clone(),
+            Arc::clone(runtime),
+            Arc::clone(storage),
+            forced_error.clone(),
+            Arc::clone(&health),
+        );
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(scraper.run(cancel.clone()));
-        loops.insert(target.clone(), RunningLoop { cancel, task, health, forced_error: forced_error.clone() });
+        let hand_over = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (cancel, hand_over) = (cancel.clone(), Arc::clone(&hand_over));
+            tokio::spawn(async move {
+                if let Some(previous) = previous
+                    && let Ok(Some(handover)) = previous.task.await
+                {
+                    scraper.adopt(handover);
+                }
+                scraper.run(cancel, hand_over).await
+            })
+        };
+        loops.insert(
+            target.clone(),
+            RunningLoop { cancel, hand_over, task, health, forced_error: forced_error.clone() },
+        );
     }
+    let dropped_count = dropped.len();
     let keep_dropped = job.keep_dropped_targets;
     if keep_dropped > 0 {
         dropped.truncate(keep_dropped as usize);
@@ -290,7 +423,7 @@ fn sync_targets(
         .filter_map(|t| loops.get(&t).map(|running| ActiveTarget { health: Arc::clone(&running.health), target: t }))
         .collect();
     if let Ok(mut state) = state.lock() {
-        *state = PoolState { active: active_targets, dropped };
+        *state = PoolState { active: active_targets, dropped, dropped_count };
     }
 }
 

@@ -4,11 +4,14 @@
 //! Staleness follows Prometheus: a series seen in the previous scrape but
 //! not in this one gets a staleness marker at this scrape's timestamp; a
 //! failed scrape marks every series of the last one stale; and a target that
-//! goes away marks all its series stale when its loop stops.
+//! goes away marks all its series stale when its loop stops. Series exposed
+//! with their own timestamp (and `honor_timestamps`) are exempt, as in
+//! Prometheus without `track_timestamps_staleness`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,10 +32,6 @@ struct CacheEntry {
     series: Option<SeriesRef>,
     last_iteration: u64,
 }
-
-/// Cache entries unseen for this many scrapes are dropped, as Prometheus
-/// does, so a target that churns series does not grow the cache forever.
-const CACHE_KEEP_ITERATIONS: u64 = 10;
 
 /// The Accept header Prometheus sends: OpenMetrics preferred, then text.
 const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -175,13 +174,65 @@ pub struct Scraper {
     forced_error: Option<String>,
 }
 
+/// What a stopping loop hands to the loop that replaces it for the same
+/// target (same labels and URL), so a reload or a discovery change that
+/// restarts the loop keeps the target's health, writes no staleness markers
+/// for series that go on, and keeps the scrape cache when it is still valid.
+pub struct Handover {
+    job: Arc<JobRuntime>,
+    last_series: FxHashSet<SeriesRef>,
+    cache: FxHashMap<String, CacheEntry>,
+    iteration: u64,
+    report_refs: Option<[SeriesRef; 5]>,
+}
+
+/// Whether a scrape cache built under `old` is valid under `new`: as
+/// Prometheus's `reusableCache`, everything that shapes a series' labels
+/// must be the same; interval, timeout, sample limit, HTTP settings and
+/// discovery may differ.
+fn reusable_cache(old: &ScrapeConfig, new: &ScrapeConfig) -> bool {
+    let zeroed = |c: &ScrapeConfig| {
+        let mut z = c.clone();
+        z.scrape_interval = None;
+        z.scrape_timeout = None;
+        z.sample_limit = None;
+        z.body_size_limit = None;
+        z.basic_auth = None;
+        z.authorization = None;
+        z.bearer_token = None;
+        z.bearer_token_file = None;
+        z.tls_config = None;
+        z.follow_redirects = true;
+        z.enable_compression = true;
+        z.enable_http2 = true;
+        z.static_configs.clear();
+        z.file_sd_configs.clear();
+        z.target_limit = None;
+        z.keep_dropped_targets = 0;
+        z
+    };
+    zeroed(old) == zeroed(new)
+}
+
 impl Scraper {
     pub fn new(target: Target, job: Arc<JobRuntime>, storage: Arc<dyn Storage>, forced_error: Option<String>) -> Self {
+        Scraper::with_health(target, job, storage, forced_error, Arc::default())
+    }
+
+    /// A scraper that reports into an existing health record (the one of
+    /// the loop it replaces).
+    pub fn with_health(
+        target: Target,
+        job: Arc<JobRuntime>,
+        storage: Arc<dyn Storage>,
+        forced_error: Option<String>,
+        health: Arc<Mutex<TargetHealth>>,
+    ) -> Self {
         Scraper {
             target,
             job,
             storage,
-            health: Arc::new(Mutex::new(TargetHealth::default())),
+            health,
             last_series: FxHashSet::default(),
             cache: FxHashMap::default(),
             iteration: 0,
@@ -191,9 +242,23 @@ impl Scraper {
         }
     }
 
-    /// Scrapes on the target's interval until `cancel`, then marks every
-    /// series it wrote stale.
-    pub async fn run(mut self, cancel: CancellationToken) {
+    /// Takes over what the loop this one replaces knew.
+    pub fn adopt(&mut self, handover: Handover) {
+        self.last_series = handover.last_series;
+        self.report_refs = handover.report_refs;
+        let (old, new) = (&handover.job.limits, &self.job.limits);
+        let same_label_limits = (old.label, old.label_name_length, old.label_value_length)
+            == (new.label, new.label_name_length, new.label_value_length);
+        if same_label_limits && reusable_cache(&handover.job.config, &self.job.config) {
+            self.cache = handover.cache;
+            self.iteration = handover.iteration;
+        }
+    }
+
+    /// Scrapes on the target's interval until `cancel`. Then, if `hand_over`
+    /// was set, returns its state for the loop that replaces it; otherwise
+    /// the target went away and every series it wrote is marked stale.
+    pub async fn run(mut self, cancel: CancellationToken, hand_over: Arc<AtomicBool>) -> Option<Handover> {
         let first = tokio::time::Instant::now() + start_delay(&self.target, SystemTime::now());
         let mut ticker = tokio::time::interval_at(first, self.target.interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -202,6 +267,15 @@ impl Scraper {
                 _ = ticker.tick() => self.scrape_once().await,
                 () = cancel.cancelled() => break,
             }
+        }
+        if hand_over.load(Ordering::Acquire) {
+            return Some(Handover {
+                job: self.job,
+                last_series: self.last_series,
+                cache: self.cache,
+                iteration: self.iteration,
+                report_refs: self.report_refs,
+            });
         }
         // The target went away: end its series and its report series.
         let now = now_ms();
@@ -215,6 +289,7 @@ impl Scraper {
         if let Err(e) = appender.commit() {
             warn!(target = %self.target.scrape_url, error = %e, "cannot store staleness markers");
         }
+        None
     }
 
     /// One scrape, start to finish.
@@ -323,11 +398,10 @@ impl Scraper {
         let mut seen: FxHashSet<SeriesRef> =
             FxHashSet::with_capacity_and_hasher(self.last_series.len(), Default::default());
         let mut kept = 0usize;
+        let mut series_added = 0usize;
         for sample in &parsed.samples {
-            let t = match (config.honor_timestamps, sample.timestamp_ms) {
-                (true, Some(t)) => t,
-                _ => timestamp_ms,
-            };
+            let explicit_timestamp = sample.timestamp_ms.filter(|_| config.honor_timestamps);
+            let t = explicit_timestamp.unwrap_or(timestamp_ms);
             let series = match self.cache.get_mut(sample.series_text) {
                 Some(entry) => {
                     entry.last_iteration = iteration;
@@ -337,6 +411,10 @@ impl Scraper {
                     let series = match sample_labels(&self.target, config, sample)? {
                         Some(labels) => {
                             check_label_limits(&labels, &limits)?;
+                            // `scrape_series_added` counts series new to
+                            // this target's cache, as Prometheus does, not
+                            // series new to storage.
+                            series_added += 1;
                             Some(appender.series_ref(&labels))
                         }
                         None => None,
@@ -347,7 +425,12 @@ impl Scraper {
             };
             if let Some(series) = series {
                 appender.append_ref(series, Sample { timestamp_ms: t, value: sample.value });
-                seen.insert(series);
+                // As Prometheus (without track_timestamps_staleness): a
+                // series exposed with its own timestamp gets no staleness
+                // marker when it goes away, fails, or its target stops.
+                if explicit_timestamp.is_none() {
+                    seen.insert(series);
+                }
                 kept += 1;
             }
         }
@@ -365,7 +448,9 @@ impl Scraper {
             // The store dropped series we hold references to: start over.
             self.cache.clear();
         } else {
-            self.cache.retain(|_, entry| entry.last_iteration + CACHE_KEEP_ITERATIONS > iteration);
+            // Prometheus flushes, after each successful scrape, the entries
+            // that scrape did not see; a series that comes back is new again.
+            self.cache.retain(|_, entry| entry.last_iteration == iteration);
         }
         self.last_series = seen;
         self.update_metadata(&parsed.metadata);
@@ -377,7 +462,7 @@ impl Scraper {
         Ok(ScrapeCounts {
             scraped: parsed.samples.len(),
             post_relabel: kept,
-            series_added: report.series_added,
+            series_added,
             duplicates: report.duplicates,
         })
     }
@@ -504,29 +589,52 @@ fn sample_labels(
         .map(Labels::from_pairs))
 }
 
-/// Merges a scraped sample's labels with the target's. Without
-/// `honor_labels`, a scraped label that clashes with a target label is kept
-/// as `exported_<name>`; with it, the scraped value wins.
+/// Merges a scraped sample's labels with the target's, as Prometheus's
+/// `mutateSampleLabels`. With `honor_labels`, a scraped value wins over the
+/// target's. Without it the target's wins, and the scraped value moves to
+/// `exported_<name>` — or `exported_exported_<name>` and so on, until the
+/// name is free (shortest conflicting names first).
 pub fn merge_target_labels(
     target: &Target,
     honor_labels: bool,
     name: &str,
     scraped: &[(Cow<'_, str>, Cow<'_, str>)],
 ) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(scraped.len() + target.labels.len() + 1);
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(scraped.len() + target.labels.len() + 2);
+    pairs.push((METRIC_NAME.to_owned(), name.to_owned()));
+    for (label_name, value) in scraped {
+        // A label given twice was refused by the parser already.
+        pairs.push((label_name.to_string(), value.to_string()));
+    }
+    // Labels with an empty value do not exist, as in Prometheus's builder.
+    let get = |pairs: &[(String, String)], name: &str| -> Option<usize> {
+        pairs.iter().position(|(n, v)| n == name && !v.is_empty())
+    };
+    let mut conflicts: Vec<(String, String)> = Vec::new();
     for label in target.labels.iter() {
-        let clashes = scraped.iter().any(|(n, _)| *n == label.name);
-        if !(honor_labels && clashes) {
-            pairs.push((label.name.clone(), label.value.clone()));
+        match get(&pairs, &label.name) {
+            Some(_) if honor_labels => {}
+            Some(i) => {
+                conflicts.push((label.name.clone(), std::mem::replace(&mut pairs[i].1, label.value.clone())));
+            }
+            None => {
+                pairs.retain(|(n, _)| *n != label.name);
+                pairs.push((label.name.clone(), label.value.clone()));
+            }
         }
     }
-    for (label_name, value) in scraped {
-        let clashes = target.labels.get(label_name).is_some();
-        let label_name =
-            if clashes && !honor_labels { format!("exported_{label_name}") } else { label_name.to_string() };
-        pairs.push((label_name, value.to_string()));
+    conflicts.sort_by_key(|(name, _)| name.len());
+    for (label_name, value) in conflicts {
+        let mut new_name = label_name;
+        loop {
+            new_name.insert_str(0, "exported_");
+            if get(&pairs, &new_name).is_none() {
+                pairs.retain(|(n, _)| *n != new_name);
+                pairs.push((new_name, value));
+                break;
+            }
+        }
     }
-    pairs.push((METRIC_NAME.to_owned(), name.to_owned()));
     pairs
 }
 
@@ -717,10 +825,81 @@ mod tests {
         s.append_body(body, Format::PrometheusText, 4000).unwrap();
         let b: Vec<f64> = select(&storage, "b")[0].samples.iter().map(|x| x.timestamp_ms as f64).collect();
         assert_eq!(b, [1000.0, 2000.0, 3000.0, 4000.0]);
-        for t in 5..(5 + CACHE_KEEP_ITERATIONS as i64) {
-            s.append_body("a 1\n", Format::PrometheusText, t * 1000).unwrap();
+        // As in Prometheus, a successful scrape forgets what it did not see.
+        s.append_body("a 1\n", Format::PrometheusText, 5000).unwrap();
+        assert_eq!(s.cache.len(), 1, "entries unseen in the last scrape are evicted");
+    }
+
+    #[test]
+    fn series_added_counts_series_new_to_the_target_not_to_storage() {
+        let yaml = "scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: dropped, action: drop}\n";
+        let (mut s, storage) = scraper(yaml);
+        let added =
+            |s: &mut Scraper, body: &str, t: i64| s.append_body(body, Format::PrometheusText, t).unwrap().series_added;
+        assert_eq!(added(&mut s, "a 1\nb 2\ndropped 3\n", 1000), 2, "dropped series are not added");
+        assert_eq!(added(&mut s, "a 1\nb 2\ndropped 3\n", 2000), 0);
+        assert_eq!(added(&mut s, "a 1\n", 3000), 0);
+        // b left the cache with the scrape that lacked it: it is new again,
+        // though storage has had it all along.
+        assert_eq!(added(&mut s, "a 1\nb 2\n", 4000), 1);
+        assert_eq!(added(&mut s, "a 1\nb{x=\"1\"} 2\n", 5000), 1);
+
+        // A new loop for the same target (a restart) has an empty cache:
+        // everything counts, as Prometheus's fresh scrape cache does.
+        let runtime = Arc::clone(&s.job);
+        let mut again = Scraper::new(s.target.clone(), runtime, Arc::clone(&storage) as Arc<dyn Storage>, None);
+        assert_eq!(added(&mut again, "a 1\nb 2\n", 6000), 2);
+    }
+
+    #[test]
+    fn exported_prefixes_repeat_until_the_name_is_free() {
+        // Target labels: env="prod", instance="h:1", job="j".
+        let cases: &[(&str, &str)] = &[
+            ("m{job=\"a\"} 1", "m{env=\"prod\", exported_job=\"a\", instance=\"h:1\", job=\"j\"}"),
+            (
+                "m{job=\"a\",exported_job=\"b\"} 1",
+                "m{env=\"prod\", exported_exported_job=\"a\", exported_job=\"b\", instance=\"h:1\", job=\"j\"}",
+            ),
+            (
+                "m{job=\"a\",exported_job=\"b\",exported_exported_job=\"c\"} 1",
+                "m{env=\"prod\", exported_exported_exported_job=\"a\", exported_exported_job=\"c\", exported_job=\"b\", instance=\"h:1\", job=\"j\"}",
+            ),
+            // Several clashes: the shortest name is resolved first, so
+            // `env` takes `exported_env` before `instance` looks.
+            (
+                "m{env=\"dev\",instance=\"x\",exported_env=\"\"} 1",
+                "m{env=\"prod\", exported_env=\"dev\", exported_instance=\"x\", instance=\"h:1\", job=\"j\"}",
+            ),
+            // An empty scraped value is no label, so no clash.
+            ("m{job=\"\"} 1", "m{env=\"prod\", instance=\"h:1\", job=\"j\"}"),
+        ];
+        for (body, want) in cases {
+            let (mut s, storage) = scraper(JOB);
+            s.append_body(body, Format::PrometheusText, 1).unwrap();
+            assert_eq!(select(&storage, "m")[0].labels.to_string(), *want, "{body}");
         }
-        assert_eq!(s.cache.len(), 1, "entries unseen for {CACHE_KEEP_ITERATIONS} scrapes are evicted");
+    }
+
+    #[test]
+    fn series_with_their_own_timestamps_get_no_staleness_markers() {
+        let values = |storage: &MemoryStorage, name: &str| -> Vec<(i64, bool)> {
+            select(storage, name)[0].samples.iter().map(|x| (x.timestamp_ms, is_stale_marker(x.value))).collect()
+        };
+        let (mut s, storage) = scraper(JOB);
+        s.append_body("a 1\nb 2 1000\n", Format::PrometheusText, 5000).unwrap();
+        s.append_body("c 3\n", Format::PrometheusText, 6000).unwrap();
+        assert_eq!(values(&storage, "a"), [(5000, false), (6000, true)]);
+        assert_eq!(values(&storage, "b"), [(1000, false)], "b had a timestamp: no marker when it goes");
+        s.append_body("c 3\nb 2 2000\n", Format::PrometheusText, 7000).unwrap();
+        s.mark_all_stale(8000);
+        assert_eq!(values(&storage, "b"), [(1000, false), (2000, false)], "nor when a scrape fails");
+        assert_eq!(values(&storage, "c"), [(6000, false), (7000, false), (8000, true)]);
+
+        // Without honor_timestamps the timestamp is ignored, and so is the exemption.
+        let (mut s, storage) = scraper("scrape_configs:\n  - job_name: j\n    honor_timestamps: false\n");
+        s.append_body("b 2 1000\n", Format::PrometheusText, 5000).unwrap();
+        s.append_body("c 3\n", Format::PrometheusText, 6000).unwrap();
+        assert_eq!(values(&storage, "b"), [(5000, false), (6000, true)]);
     }
 
     #[test]

@@ -21,7 +21,12 @@ pub const SCRAPE_TIMEOUT_LABEL: &str = "__scrape_timeout__";
 pub const PARAM_LABEL_PREFIX: &str = "__param_";
 
 /// A target ready to scrape.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Its identity (equality and hash) is what Prometheus hashes a target by:
+/// its labels, scrape URL and the interval and timeout it is scraped at. The
+/// discovered labels are not part of it, so a discovery change that leaves
+/// the target as it was leaves its scrape loop alone.
+#[derive(Debug, Clone)]
 pub struct Target {
     /// The job (scrape pool) it belongs to.
     pub job: String,
@@ -32,6 +37,30 @@ pub struct Target {
     pub discovered_labels: Labels,
     pub interval: Duration,
     pub timeout: Duration,
+    /// `__scrape_interval__` and `__scrape_timeout__` as written after
+    /// relabeling: what the targets API shows.
+    pub interval_text: String,
+    pub timeout_text: String,
+}
+
+impl Target {
+    fn identity(&self) -> (&str, &str, &Labels, Duration, Duration) {
+        (&self.job, &self.scrape_url, &self.labels, self.interval, self.timeout)
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for Target {}
+
+impl std::hash::Hash for Target {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
+    }
 }
 
 /// What relabeling made of one discovered label set.
@@ -89,6 +118,8 @@ pub fn populate(
         ));
     }
     let scrape_url = scrape_url(&labels, &address)?;
+    let interval_text = labels.get(SCRAPE_INTERVAL_LABEL).cloned().unwrap_or_default();
+    let timeout_text = labels.get(SCRAPE_TIMEOUT_LABEL).cloned().unwrap_or_default();
     labels.entry("instance".to_owned()).or_insert(address);
     labels.retain(|name, _| !name.starts_with("__"));
     Ok(Populated::Active(Target {
@@ -98,6 +129,8 @@ pub fn populate(
         discovered_labels,
         interval,
         timeout,
+        interval_text,
+        timeout_text,
     }))
 }
 
