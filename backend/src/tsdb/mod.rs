@@ -6,6 +6,7 @@
 //! range). The walking skeleton implements these with [`MemoryStorage`]; the
 //! durable TSDB (head, WAL, blocks) will implement the same traits.
 
+pub mod block;
 pub mod chunk;
 mod memory;
 pub mod stats;
