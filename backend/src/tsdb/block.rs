@@ -831,6 +831,12 @@ pub(crate) fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// The sample count of an encoded chunk, for tests elsewhere.
+#[cfg(test)]
+pub(crate) fn tests_chunk_len(bytes: &[u8]) -> usize {
+    chunk_samples(bytes) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,9 @@ pub struct CommitReport {
     /// Series seen for the first time in this commit.
     pub series_added: usize,
     pub out_of_order: usize,
+    /// Samples older than the head accepts (its data before that is in
+    /// blocks already), as Prometheus's "out of bounds".
+    pub out_of_bounds: usize,
     pub duplicates: usize,
     /// Samples whose series reference the store no longer knows; the writer
     /// should forget its cached references.
