@@ -95,6 +95,16 @@ impl Default for DbOptions {
 }
 
 impl DbOptions {
+    /// Options from Prometheus's flags: with neither retention given, 15
+    /// days of time retention; with only a size, no time limit.
+    pub fn from_flags(retention_time_ms: Option<i64>, retention_size: Option<u64>, min_block_duration_ms: i64) -> Self {
+        let (mut retention_ms, retention_bytes) = (retention_time_ms.unwrap_or(0), retention_size.unwrap_or(0));
+        if retention_ms == 0 && retention_bytes == 0 {
+            retention_ms = DbOptions::default().retention_ms;
+        }
+        DbOptions { min_block_duration_ms, retention_ms, retention_bytes, ..DbOptions::default() }
+    }
+
     /// Widths of the compaction levels: the block range times 1, 3, 9, …,
     /// up to the largest block.
     pub fn ranges(&self) -> Vec<i64> {
@@ -115,6 +125,26 @@ impl DbOptions {
         }
         ranges
     }
+}
+
+/// Parses a size as Prometheus's `--storage.tsdb.retention.size` does: a
+/// whole number and a unit, B, KB, MB, GB, TB, PB or EB, powers of 1024
+/// (`KiB`… are accepted too).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| format!("invalid size {text:?}: expected e.g. 512MB"))?;
+    let power = match unit.to_ascii_uppercase().as_str() {
+        "B" => 0,
+        "KB" | "KIB" => 1,
+        "MB" | "MIB" => 2,
+        "GB" | "GIB" => 3,
+        "TB" | "TIB" => 4,
+        "PB" | "PIB" => 5,
+        "EB" | "EIB" => 6,
+        _ => return Err(format!("invalid size {text:?}: the unit must be one of B, KB, MB, GB, TB, PB, EB")),
+    };
+    number.checked_mul(1u64 << (10 * power)).ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 /// What opening the database found, for the startup log.
@@ -254,6 +284,12 @@ impl Db {
         let (head, head_report) = MemoryStorage::open_with(&dir.join("wal"), head_options)?;
         report.head = head_report;
         HeadStats::set(&stats.retention_limit_bytes, options.retention_bytes);
+        info!(
+            min_block_duration_ms = options.min_block_duration_ms,
+            retention_ms = options.retention_ms,
+            retention_bytes = options.retention_bytes,
+            "storage retention and block settings"
+        );
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             head,
@@ -955,6 +991,30 @@ mod tests {
             assert_eq!(on_disk, case.left, "case {n}: deleted from disk too");
             let _ = fs::remove_dir_all(&dir);
         }
+    }
+
+    #[test]
+    fn sizes_and_retention_flags_parse_as_prometheus() {
+        let table: [(&str, Result<u64, ()>); 9] = [
+            ("512MB", Ok(512 << 20)),
+            ("1GB", Ok(1 << 30)),
+            ("100B", Ok(100)),
+            ("2KiB", Ok(2048)),
+            ("3tb", Ok(3 << 40)),
+            ("512", Err(())),
+            ("MB", Err(())),
+            ("1.5GB", Err(())),
+            ("99999999EB", Err(())),
+        ];
+        for (text, expected) in table {
+            assert_eq!(parse_size(text).map_err(|_| ()), expected, "{text}");
+        }
+        let o = DbOptions::from_flags(None, None, 1000);
+        assert_eq!((o.retention_ms, o.retention_bytes, o.min_block_duration_ms), (15 * DAY_MS, 0, 1000));
+        let o = DbOptions::from_flags(None, Some(1 << 30), 2 * HOUR_MS);
+        assert_eq!((o.retention_ms, o.retention_bytes), (0, 1 << 30));
+        let o = DbOptions::from_flags(Some(DAY_MS), Some(5), 2 * HOUR_MS);
+        assert_eq!((o.retention_ms, o.retention_bytes), (DAY_MS, 5));
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod memory;
 pub mod stats;
 pub mod wal;
 
-pub use db::{Db, DbOpenReport, DbOptions, MaintenanceReport};
+pub use db::{Db, DbOpenReport, DbOptions, MaintenanceReport, parse_size};
 pub use memory::{HeadOptions, MemoryStorage, OpenReport, TruncateReport};
 
 use vigil_shared::model::Labels;
