@@ -139,8 +139,9 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
             assert_eq!(again.as_ref(), Some(counter), "round {round}: counter samples of [{start}, {end}] changed");
         }
         // Ingest for a random while, look at what is committed, then kill
-        // at a random moment after that.
-        tokio::time::sleep(Duration::from_millis(700 + random(1300))).await;
+        // at a random moment after that. The window looked at ends 500 ms
+        // ago: at least 1.2 s of ingestion gives it more than five points.
+        tokio::time::sleep(Duration::from_millis(1200 + random(800))).await;
         let end = now_ms() - 500;
         let start = end - 1500;
         let scrapes = query_range(port, "crash_scrapes_total", start, end).await.expect("query before kill");
@@ -183,7 +184,8 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
 
 /// Block folders (with a meta.json) in a data folder.
 fn block_count(data: &std::path::Path) -> usize {
-    std::fs::read_dir(data).map_or(0, |entries| entries.flatten().filter(|e| e.path().join("meta.json").exists()).count())
+    std::fs::read_dir(data)
+        .map_or(0, |entries| entries.flatten().filter(|e| e.path().join("meta.json").exists()).count())
 }
 
 async fn metric(port: u16, name: &str) -> Option<f64> {

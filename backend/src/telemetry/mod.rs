@@ -82,11 +82,7 @@ impl Collector for TsdbCollector {
                 s.checkpoint_creations_failed,
             ),
             ("prometheus_tsdb_compactions", "Total number of compactions that were executed", s.compactions),
-            (
-                "prometheus_tsdb_compactions_failed",
-                "Total number of compactions that failed",
-                s.compactions_failed,
-            ),
+            ("prometheus_tsdb_compactions_failed", "Total number of compactions that failed", s.compactions_failed),
             (
                 "prometheus_tsdb_time_retentions",
                 "The number of times that blocks were deleted because the maximum time limit was exceeded",

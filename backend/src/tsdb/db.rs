@@ -377,7 +377,11 @@ impl Shared {
         result.map(|()| report)
     }
 
-    fn maintain_locked(&self, failed: &mut HashSet<BlockId>, report: &mut MaintenanceReport) -> Result<(), StorageError> {
+    fn maintain_locked(
+        &self,
+        failed: &mut HashSet<BlockId>,
+        report: &mut MaintenanceReport,
+    ) -> Result<(), StorageError> {
         while let Some((mint, maxt)) = self.head.compactable_range() {
             match self.persist_head(mint, maxt) {
                 Ok(written) => report.head_blocks += usize::from(written),
@@ -526,7 +530,7 @@ impl Shared {
     fn apply_retention(&self) -> usize {
         let mut blocks = self.blocks();
         // Newest first.
-        blocks.sort_by(|a, b| b.meta().max_time.cmp(&a.meta().max_time));
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.meta().max_time));
         let mut doomed: HashSet<BlockId> = HashSet::new();
         let retention = self.options.retention_ms;
         if retention > 0
@@ -640,8 +644,7 @@ fn merge_blocks(sources: &[Arc<Block>], writer: &mut BlockWriter) -> Result<(), 
         let first = if b.series_count() > 0 { Some(b.series_labels(0)?) } else { None };
         cursors.push((k, 0, first));
     }
-    loop {
-        let Some(labels) = cursors.iter().filter_map(|(_, _, l)| l.as_ref()).min().cloned() else { break };
+    while let Some(labels) = cursors.iter().filter_map(|(_, _, l)| l.as_ref()).min().cloned() {
         let mut chunks: Vec<(ChunkMeta, &[u8])> = Vec::new();
         for (k, i, current) in cursors.iter_mut() {
             if current.as_ref() != Some(&labels) {
@@ -661,7 +664,8 @@ fn merge_blocks(sources: &[Arc<Block>], writer: &mut BlockWriter) -> Result<(), 
             writer.add_series(labels, chunks.iter().map(|(m, bytes)| (m.min_t, m.max_t, *bytes))).map_err(io)?;
             continue;
         }
-        let mut samples: Vec<(i64, f64)> = chunks.iter().flat_map(|(_, bytes)| XorIterator::from_bytes(bytes)).collect();
+        let mut samples: Vec<(i64, f64)> =
+            chunks.iter().flat_map(|(_, bytes)| XorIterator::from_bytes(bytes)).collect();
         samples.sort_by_key(|(t, _)| *t);
         samples.dedup_by_key(|(t, _)| *t);
         let encoded: Vec<(i64, i64, Vec<u8>)> = samples
@@ -842,11 +846,8 @@ mod tests {
             // [0,3000) and [3000,6000) fill a level-2 range; [6000,8000)
             // does not, and the newest block always waits.
             assert_eq!(report.compactions, 2);
-            let ranges: Vec<(i64, i64, u32)> = db
-                .blocks()
-                .iter()
-                .map(|b| (b.meta().min_time, b.meta().max_time, b.meta().compaction.level))
-                .collect();
+            let ranges: Vec<(i64, i64, u32)> =
+                db.blocks().iter().map(|b| (b.meta().min_time, b.meta().max_time, b.meta().compaction.level)).collect();
             assert_eq!(ranges, [(0, 3000, 2), (3000, 6000, 2), (6000, 7000, 1), (7000, 8000, 1), (8000, 9000, 1)]);
             assert_eq!(db.head().time_range(), Some((9000, 9900)));
             let got = select_all(&db, 0, 10_000);
@@ -910,7 +911,8 @@ mod tests {
         // deletion.
         let (db, _) = Db::open(&dir, DbOptions { max_block_duration_ms: 2000, ..options(1000) }).unwrap();
         let merged = db.shared.blocks();
-        let parents = [BlockDesc { ulid: a, min_time: 0, max_time: 1000 }, BlockDesc { ulid: b, min_time: 1000, max_time: 2000 }];
+        let parents =
+            [BlockDesc { ulid: a, min_time: 0, max_time: 1000 }, BlockDesc { ulid: b, min_time: 1000, max_time: 2000 }];
         let id = BlockId::new(now_ms());
         let mut w = BlockWriter::create(&dir, id).unwrap();
         merge_blocks(&merged[..2], &mut w).unwrap();
@@ -987,7 +989,11 @@ mod tests {
             let stats = db.stats().snapshot();
             assert_eq!((stats.time_retentions, stats.size_retentions), (case.time, case.size), "case {n}");
             assert_eq!(stats.retention_limit_bytes, limit);
-            let on_disk = fs::read_dir(&dir).unwrap().flatten().filter(|e| BlockId::parse(&e.file_name().to_string_lossy()).is_some()).count();
+            let on_disk = fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| BlockId::parse(&e.file_name().to_string_lossy()).is_some())
+                .count();
             assert_eq!(on_disk, case.left, "case {n}: deleted from disk too");
             let _ = fs::remove_dir_all(&dir);
         }

@@ -831,7 +831,9 @@ mod tests {
         let copies = head.chunks_in_range(0, 1000);
         let counts: Vec<(String, usize)> = copies
             .iter()
-            .map(|(l, c)| (l.get("job").unwrap().to_owned(), c.iter().map(|c| crate::tsdb::block::tests_chunk_len(&c.2)).sum()))
+            .map(|(l, c)| {
+                (l.get("job").unwrap().to_owned(), c.iter().map(|c| crate::tsdb::block::tests_chunk_len(&c.2)).sum())
+            })
             .collect();
         assert_eq!(counts, [("quiet".to_owned(), 5), ("busy".to_owned(), 10)], "in reference order");
 
@@ -853,8 +855,7 @@ mod tests {
         assert_eq!(cp.through, 0);
         drop(q);
         drop(head);
-        let (head, replay) =
-            MemoryStorage::open_with(&dir, HeadOptions { min_valid_time: 1000, ..options }).unwrap();
+        let (head, replay) = MemoryStorage::open_with(&dir, HeadOptions { min_valid_time: 1000, ..options }).unwrap();
         assert_eq!(replay.orphan_samples, 0);
         let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
         let got = q.select(&[Matcher::new(MatchOp::Equal, "__name__", "x").unwrap()]).unwrap();
