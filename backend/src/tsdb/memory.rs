@@ -267,6 +267,52 @@ fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk>
     out
 }
 
+/// Applies one replayed WAL record to the head being opened.
+fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
+    match record {
+        Record::Series { series, labels } => {
+            let index = series.0 as usize;
+            // References are dense but may be logged out of order (a series
+            // is logged by the first commit that uses it), and truncations
+            // leave gaps.
+            while inner.series.len() <= index {
+                let mut filler = MemSeries::new(Labels::default(), 0);
+                filler.dead = true;
+                inner.series.push(filler);
+            }
+            if inner.series[index].logged {
+                return;
+            }
+            inner.by_labels.insert(labels.clone(), series);
+            inner.postings.add(&labels, series);
+            let target = &mut inner.series[index];
+            target.labels = labels;
+            target.logged = true;
+            target.dead = false;
+            report.series += 1;
+        }
+        Record::Samples(samples) => {
+            let range = inner.block_range;
+            for (series, sample) in samples {
+                if sample.timestamp_ms < inner.min_valid_time {
+                    report.samples_in_blocks += 1;
+                    continue;
+                }
+                match inner.series.get_mut(series.0 as usize).filter(|s| s.logged) {
+                    Some(target) => {
+                        if let Ok(true) = check_order(target.last.as_ref(), sample) {
+                            target.push(sample, range);
+                            report.samples += 1;
+                            inner.note_time(sample.timestamp_ms);
+                        }
+                    }
+                    None => report.orphan_samples += 1,
+                }
+            }
+        }
+    }
+}
+
 /// A copy of a head chunk for a block: `(min_t, max_t, encoded bytes)`.
 pub type ChunkCopy = (i64, i64, Vec<u8>);
 
@@ -289,59 +335,14 @@ impl MemoryStorage {
 
     /// [`Self::open`] with a block range and the time blocks end at.
     pub fn open_with(wal_dir: &std::path::Path, options: HeadOptions) -> Result<(Self, OpenReport), StorageError> {
-        let (wal, replay) = Wal::open(wal_dir).map_err(|e| StorageError::Io(format!("{}: {e}", wal_dir.display())))?;
         let mut inner =
             Inner { block_range: options.block_range, min_valid_time: options.min_valid_time, ..Inner::default() };
-        let mut report = OpenReport {
-            segments: replay.segments,
-            bytes: replay.bytes,
-            corruption: replay.corruption,
-            ..OpenReport::default()
-        };
-        for record in replay.records {
-            match record {
-                Record::Series { series, labels } => {
-                    let index = series.0 as usize;
-                    // References are dense but may be logged out of order
-                    // (a series is logged by the first commit that uses it),
-                    // and truncations leave gaps.
-                    while inner.series.len() <= index {
-                        let mut filler = MemSeries::new(Labels::default(), 0);
-                        filler.dead = true;
-                        inner.series.push(filler);
-                    }
-                    if inner.series[index].logged {
-                        continue;
-                    }
-                    inner.by_labels.insert(labels.clone(), series);
-                    inner.postings.add(&labels, series);
-                    let target = &mut inner.series[index];
-                    target.labels = labels;
-                    target.logged = true;
-                    target.dead = false;
-                    report.series += 1;
-                }
-                Record::Samples(samples) => {
-                    let range = inner.block_range;
-                    for (series, sample) in samples {
-                        if sample.timestamp_ms < inner.min_valid_time {
-                            report.samples_in_blocks += 1;
-                            continue;
-                        }
-                        match inner.series.get_mut(series.0 as usize).filter(|s| s.logged) {
-                            Some(target) => {
-                                if let Ok(true) = check_order(target.last.as_ref(), sample) {
-                                    target.push(sample, range);
-                                    report.samples += 1;
-                                    inner.note_time(sample.timestamp_ms);
-                                }
-                            }
-                            None => report.orphan_samples += 1,
-                        }
-                    }
-                }
-            }
-        }
+        let mut report = OpenReport::default();
+        let (wal, replay) = Wal::open_with(wal_dir, |record| replay_record(&mut inner, &mut report, record))
+            .map_err(|e| StorageError::Io(format!("{}: {e}", wal_dir.display())))?;
+        report.segments = replay.segments;
+        report.bytes = replay.bytes;
+        report.corruption = replay.corruption;
         inner.postings.sort();
         inner.wal = Some(wal);
         let stats = options.stats.unwrap_or_default();

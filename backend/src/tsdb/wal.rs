@@ -121,6 +121,15 @@ impl Wal {
     /// newest checkpoint, then the segments after it), repairs a torn tail,
     /// and starts a fresh segment for new writes.
     pub fn open(dir: &Path) -> io::Result<(Wal, Replay)> {
+        let mut records = Vec::new();
+        let (wal, mut replay) = Wal::open_with(dir, |r| records.push(r))?;
+        replay.records = records;
+        Ok((wal, replay))
+    }
+
+    /// [`Wal::open`] handing each record to `on_record` as it is read,
+    /// rather than holding the whole log in memory (`records` stays empty).
+    pub fn open_with(dir: &Path, mut on_record: impl FnMut(Record)) -> io::Result<(Wal, Replay)> {
         fs::create_dir_all(dir)?;
         let mut replay = Replay::default();
         let checkpoint = clean_checkpoints(dir)?;
@@ -128,7 +137,7 @@ impl Wal {
             for s in segments(path)? {
                 let bytes = fs::read(segment_path(path, s))?;
                 replay.segments += 1;
-                let (good, error) = decode_records(&bytes, &mut replay.records);
+                let (good, error) = decode_records(&bytes, &mut on_record);
                 replay.bytes += good as u64;
                 if let Some(why) = error {
                     // A checkpoint is complete when renamed: this is damage
@@ -152,7 +161,7 @@ impl Wal {
             let path = segment_path(dir, n);
             let bytes = fs::read(&path)?;
             replay.segments += 1;
-            let (good, error) = decode_records(&bytes, &mut replay.records);
+            let (good, error) = decode_records(&bytes, &mut on_record);
             replay.bytes += good as u64;
             if let Some(why) = error {
                 // Keep what is good; drop the torn tail and anything after.
@@ -364,9 +373,10 @@ pub fn checkpoint(
         for source in &sources {
             records.clear();
             let bytes = fs::read(source)?;
-            if let (_, Some(why)) = decode_records(&bytes, &mut records) {
+            if let (_, Some(why)) = decode_records(&bytes, &mut |r| records.push(r)) {
                 return Err(io::Error::other(format!("{}: {why}", source.display())));
             }
+            drop(bytes);
             for record in records.drain(..) {
                 match record {
                     Record::Series { series, labels } if keep(series) => {
@@ -427,7 +437,7 @@ fn sync_dir(dir: &Path) {
 
 /// Decodes records from one segment; returns how many bytes were good and,
 /// if it stopped early, why.
-fn decode_records(bytes: &[u8], out: &mut Vec<Record>) -> (usize, Option<String>) {
+fn decode_records(bytes: &[u8], on_record: &mut dyn FnMut(Record)) -> (usize, Option<String>) {
     let mut pos = 0;
     while pos < bytes.len() {
         let Some(header) = bytes.get(pos..pos + HEADER_LEN) else {
@@ -463,7 +473,7 @@ fn decode_records(bytes: &[u8], out: &mut Vec<Record>) -> (usize, Option<String>
             other => Err(format!("unknown record type {other}")),
         };
         match record {
-            Ok(record) => out.push(record),
+            Ok(record) => on_record(record),
             Err(why) => return (pos, Some(why)),
         }
         pos += HEADER_LEN + len;
@@ -732,7 +742,7 @@ mod tests {
         for bytes in
             [&b""[..], b"\x01", b"\x02\xff\xff\xff\xff\0\0\0\0", b"\x09\0\0\0\0\0\0\0\0", b"\x01\x04\0\0\0\0\0\0\0abcd"]
         {
-            let _ = decode_records(bytes, &mut out);
+            let _ = decode_records(bytes, &mut |r| out.push(r));
         }
     }
 }
