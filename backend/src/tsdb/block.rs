@@ -815,7 +815,7 @@ impl Block {
     }
 }
 
-pub(crate) fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+pub(crate) fn intersect<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
     let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().min(b.len())));
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

@@ -14,6 +14,8 @@
 //! as in Prometheus) are refused as out of bounds.
 
 use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -25,8 +27,10 @@ use super::stats::HeadStats;
 use super::wal::{self, CheckpointReport, Record, Wal};
 use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
-/// Series in a vector indexed by [`SeriesRef`], plus a label index to find
-/// or create them.
+/// Series in a map by [`SeriesRef`], plus a label index to find or create
+/// them. References are never reused, so a reference a writer kept for a
+/// series the head has since dropped is reported unknown, never taken for
+/// another series.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     inner: RwLock<Inner>,
@@ -80,7 +84,9 @@ pub struct TruncateReport {
 #[derive(Debug)]
 struct Inner {
     by_labels: HashMap<Labels, SeriesRef>,
-    series: Vec<MemSeries>,
+    series: FxHashMap<u64, MemSeries>,
+    /// The reference the next new series gets.
+    next_ref: u64,
     wal: Option<Wal>,
     /// The inverted index: label name → value → series, ascending.
     postings: Postings,
@@ -97,7 +103,8 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             by_labels: HashMap::new(),
-            series: Vec::new(),
+            series: FxHashMap::default(),
+            next_ref: 0,
             wal: None,
             postings: Postings::default(),
             block_range: None,
@@ -130,12 +137,12 @@ impl Inner {
 /// Label name → label value → the series carrying that pair, in ascending
 /// reference order (series are created in that order; replay sorts).
 #[derive(Debug, Default)]
-struct Postings(HashMap<String, HashMap<String, Vec<u32>>>);
+struct Postings(HashMap<String, HashMap<String, Vec<u64>>>);
 
 impl Postings {
     fn add(&mut self, labels: &Labels, series: SeriesRef) {
         for label in labels.iter() {
-            self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().push(series.0 as u32);
+            self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().push(series.0);
         }
     }
 
@@ -149,7 +156,7 @@ impl Postings {
     }
 
     /// Keeps only the series `live` accepts.
-    fn retain(&mut self, live: impl Fn(u32) -> bool) {
+    fn retain(&mut self, live: impl Fn(u64) -> bool) {
         for values in self.0.values_mut() {
             for list in values.values_mut() {
                 list.retain(|r| live(*r));
@@ -162,15 +169,15 @@ impl Postings {
     /// Series that may match: the intersection over matchers that need a
     /// non-empty value (`=`, or `=~` not matching ""), each answered from
     /// the index. `None` when no matcher narrows the set (scan everything).
-    fn candidates(&self, matchers: &[Matcher]) -> Option<Vec<u32>> {
-        let mut result: Option<Vec<u32>> = None;
+    fn candidates(&self, matchers: &[Matcher]) -> Option<Vec<u64>> {
+        let mut result: Option<Vec<u64>> = None;
         for m in matchers.iter().filter(|m| !m.matches_empty() && matches!(m.op, MatchOp::Equal | MatchOp::Regex)) {
             let values = self.0.get(&m.name);
-            let mut list: Vec<u32> = match (m.op, values) {
+            let mut list: Vec<u64> = match (m.op, values) {
                 (_, None) => Vec::new(),
                 (MatchOp::Equal, Some(values)) => values.get(&m.value).cloned().unwrap_or_default(),
                 (_, Some(values)) => {
-                    let mut union: Vec<u32> =
+                    let mut union: Vec<u64> =
                         values.iter().filter(|(v, _)| m.matches(v)).flat_map(|(_, l)| l.iter().copied()).collect();
                     union.sort_unstable();
                     union.dedup();
@@ -198,16 +205,13 @@ struct MemSeries {
     last: Option<Sample>,
     /// Whether the WAL already describes this series.
     logged: bool,
-    /// Removed by a truncation (or a gap in the references replay found):
-    /// the reference is unknown from then on.
-    dead: bool,
     /// The head's truncation count when the series was created.
     epoch: u64,
 }
 
 impl MemSeries {
     fn new(labels: Labels, epoch: u64) -> Self {
-        MemSeries { labels, chunks: Vec::new(), last: None, logged: false, dead: false, epoch }
+        MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch }
     }
 }
 
@@ -271,24 +275,15 @@ fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk>
 fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
     match record {
         Record::Series { series, labels } => {
-            let index = series.0 as usize;
-            // References are dense but may be logged out of order (a series
-            // is logged by the first commit that uses it), and truncations
-            // leave gaps.
-            while inner.series.len() <= index {
-                let mut filler = MemSeries::new(Labels::default(), 0);
-                filler.dead = true;
-                inner.series.push(filler);
-            }
-            if inner.series[index].logged {
+            inner.next_ref = inner.next_ref.max(series.0.saturating_add(1));
+            if inner.series.contains_key(&series.0) {
                 return;
             }
             inner.by_labels.insert(labels.clone(), series);
             inner.postings.add(&labels, series);
-            let target = &mut inner.series[index];
-            target.labels = labels;
+            let mut target = MemSeries::new(labels, 0);
             target.logged = true;
-            target.dead = false;
+            inner.series.insert(series.0, target);
             report.series += 1;
         }
         Record::Samples(samples) => {
@@ -298,7 +293,7 @@ fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
                     report.samples_in_blocks += 1;
                     continue;
                 }
-                match inner.series.get_mut(series.0 as usize).filter(|s| s.logged) {
+                match inner.series.get_mut(&series.0) {
                     Some(target) => {
                         if let Ok(true) = check_order(target.last.as_ref(), sample) {
                             target.push(sample, range);
@@ -355,7 +350,7 @@ impl MemoryStorage {
 
     /// Number of series held.
     pub fn series_count(&self) -> usize {
-        self.read().series.iter().filter(|s| s.last.is_some() && !s.dead).count()
+        self.read().series.values().filter(|s| s.last.is_some()).count()
     }
 
     /// Oldest and newest sample held, if any.
@@ -386,7 +381,7 @@ impl MemoryStorage {
     pub fn chunks_in_range(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<ChunkCopy>)> {
         let inner = self.read();
         let mut out = Vec::new();
-        for s in inner.series.iter().filter(|s| !s.dead) {
+        for s in inner.series.values() {
             let mut copies = Vec::new();
             for c in s.chunks.iter().filter(|c| c.max_t >= mint && c.min_t < maxt) {
                 if c.min_t >= mint && c.max_t < maxt {
@@ -414,7 +409,7 @@ impl MemoryStorage {
         let epoch = inner.epoch;
         let mut min_t = i64::MAX;
         let mut removed = Vec::new();
-        for (i, s) in inner.series.iter_mut().enumerate().filter(|(_, s)| !s.dead) {
+        for (r, s) in inner.series.iter_mut() {
             let before = s.chunks.len();
             let mut kept = Vec::with_capacity(s.chunks.len());
             for c in s.chunks.drain(..) {
@@ -431,16 +426,17 @@ impl MemoryStorage {
             } else if s.last.is_some() || s.epoch < epoch {
                 // No samples left: a series that went quiet, or one created
                 // by a batch that never committed a truncation ago.
-                s.dead = true;
-                removed.push((i, std::mem::take(&mut s.labels)));
+                removed.push(*r);
             }
         }
-        for (_, labels) in &removed {
-            inner.by_labels.remove(labels);
+        for r in &removed {
+            if let Some(s) = inner.series.remove(r) {
+                inner.by_labels.remove(&s.labels);
+            }
         }
         if !removed.is_empty() {
             let series = &inner.series;
-            inner.postings.retain(|r| series.get(r as usize).is_some_and(|s| !s.dead));
+            inner.postings.retain(|r| series.contains_key(&r));
         }
         report.series_removed = removed.len();
         inner.min_t = min_t;
@@ -462,9 +458,12 @@ impl MemoryStorage {
     /// series the head still has and their samples at or after `mint`.
     pub fn checkpoint_wal(&self, through: u32, mint: i64) -> Result<CheckpointReport, StorageError> {
         let Some(dir) = &self.wal_dir else { return Ok(CheckpointReport::default()) };
-        let live: Vec<bool> = self.read().series.iter().map(|s| !s.dead).collect();
+        let (live, next): (FxHashSet<u64>, u64) = {
+            let inner = self.read();
+            (inner.series.keys().copied().collect(), inner.next_ref)
+        };
         // References made after this are in later segments only.
-        let keep = |r: SeriesRef| live.get(r.0 as usize).copied().unwrap_or(true);
+        let keep = |r: SeriesRef| r.0 >= next || live.contains(&r.0);
         wal::checkpoint(dir, through, keep, mint).map_err(|e| StorageError::Io(format!("WAL checkpoint: {e}")))
     }
 
@@ -509,9 +508,10 @@ impl Appender for MemoryAppender<'_> {
         if let Some(r) = inner.by_labels.get(labels) {
             return *r;
         }
-        let r = SeriesRef(inner.series.len() as u64);
+        let r = SeriesRef(inner.next_ref);
+        inner.next_ref += 1;
         let epoch = inner.epoch;
-        inner.series.push(MemSeries::new(labels.clone(), epoch));
+        inner.series.insert(r.0, MemSeries::new(labels.clone(), epoch));
         inner.by_labels.insert(labels.clone(), r);
         inner.postings.add(labels, r);
         self.series_added += 1;
@@ -532,7 +532,7 @@ impl Appender for MemoryAppender<'_> {
         let (mut min_t, mut max_t) = (inner.min_t, inner.max_t);
         let mut accepted = Vec::with_capacity(self.pending.len());
         for (series, sample) in self.pending {
-            let Some(target) = inner.series.get_mut(series.0 as usize).filter(|s| !s.dead) else {
+            let Some(target) = inner.series.get_mut(&series.0) else {
                 report.unknown_series += 1;
                 continue;
             };
@@ -621,15 +621,15 @@ impl MemoryStorage {
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
         let inner = self.read();
         let read = |s: &MemSeries| -> Option<Series> {
-            if s.dead || !matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))) {
+            if !matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))) {
                 return None;
             }
             let samples = s.samples_between(mint, maxt);
             (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
         };
         let mut out: Vec<Series> = match inner.postings.candidates(matchers) {
-            Some(refs) => refs.iter().filter_map(|r| inner.series.get(*r as usize)).filter_map(read).collect(),
-            None => inner.series.iter().filter_map(read).collect(),
+            Some(refs) => refs.iter().filter_map(|r| inner.series.get(r)).filter_map(read).collect(),
+            None => inner.series.values().filter_map(read).collect(),
         };
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
@@ -694,7 +694,7 @@ mod tests {
         let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
         let values: Vec<f64> = got[0].samples.iter().map(|s| s.value).collect();
         assert_eq!(values, (250..750).map(|i| i as f64).collect::<Vec<_>>());
-        assert_eq!(storage.read().series[0].chunks.len(), 9, "1000 samples in chunks of 120");
+        assert_eq!(storage.read().series[&0].chunks.len(), 9, "1000 samples in chunks of 120");
     }
 
     #[test]
@@ -772,7 +772,7 @@ mod tests {
             let inner = storage.read();
             let mut scanned: Vec<String> = inner
                 .series
-                .iter()
+                .values()
                 .filter(|s| selector.matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))))
                 .map(|s| s.labels.to_string())
                 .collect();
@@ -808,7 +808,7 @@ mod tests {
         let l = labels("x", "a");
         let samples: Vec<(&Labels, i64)> = (0..35).map(|i| (&l, i * 100)).collect();
         append_all(&head, &samples);
-        let ranges: Vec<(i64, i64)> = head.read().series[0].chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
+        let ranges: Vec<(i64, i64)> = head.read().series[&0].chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
         assert_eq!(ranges, [(0, 900), (1000, 1900), (2000, 2900), (3000, 3400)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -830,13 +830,14 @@ mod tests {
         assert_eq!(append_all(&head, &[(&late, 2300), (&late, 2400)]).out_of_bounds, 1);
 
         let copies = head.chunks_in_range(0, 1000);
-        let counts: Vec<(String, usize)> = copies
+        let mut counts: Vec<(String, usize)> = copies
             .iter()
             .map(|(l, c)| {
                 (l.get("job").unwrap().to_owned(), c.iter().map(|c| crate::tsdb::block::tests_chunk_len(&c.2)).sum())
             })
             .collect();
-        assert_eq!(counts, [("quiet".to_owned(), 5), ("busy".to_owned(), 10)], "in reference order");
+        counts.sort();
+        assert_eq!(counts, [("busy".to_owned(), 10), ("quiet".to_owned(), 5)]);
 
         let report = head.truncate(1000).unwrap();
         assert_eq!((report.chunks_removed, report.series_removed, report.wal_segment), (2, 1, Some(0)));
