@@ -1021,6 +1021,44 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// A chunk damaged on disk after the block was loaded: queries touching
+    /// it fail naming the file rather than answer wrong, and compaction
+    /// leaves the block alone instead of spreading the damage.
+    #[test]
+    fn a_damaged_chunk_fails_queries_and_compactions_without_losing_blocks() {
+        let dir = temp_dir("damaged-chunk");
+        let a = write_block(&dir, 0, 1000, &[("a", &[0, 100, 200]), ("b", &[0])]);
+        write_block(&dir, 1000, 2000, &[("a", &[1000])]);
+        write_block(&dir, 2000, 3000, &[("a", &[2000])]);
+        write_block(&dir, 3000, 4000, &[("a", &[3000])]);
+        let chunks = dir.join(a.to_string()).join(crate::tsdb::block::CHUNKS_FILE);
+        let mut bytes = fs::read(&chunks).unwrap();
+        // The first chunk's data starts after the 12-byte header and its
+        // 4-byte length.
+        bytes[18] ^= 0x10;
+        fs::write(&chunks, bytes).unwrap();
+        let (db, report) = Db::open(&dir, options(1000)).unwrap();
+        assert_eq!(report.blocks, 4, "chunks are checked when read");
+        let err = db.querier(0, 5000).unwrap().select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]);
+        let message = err.unwrap_err().to_string();
+        assert!(
+            message.contains(&a.to_string()) && message.contains("chunks") && message.contains("checksum"),
+            "{message}"
+        );
+        // Ranges that do not touch the damaged block still answer.
+        assert_eq!(timestamps(&select_all(&db, 1000, 5000)[0]), [1000, 2000, 3000]);
+        // [0,3000) fills a level-2 range, but its first block is damaged.
+        assert!(db.maintain().is_ok());
+        let stats = db.stats().snapshot();
+        assert_eq!((stats.compactions, stats.compactions_failed), (0, 1));
+        assert_eq!(db.blocks().len(), 4, "no source was deleted");
+        assert!(dir.join(a.to_string()).exists());
+        // It is not retried until a restart.
+        db.maintain().unwrap();
+        assert_eq!(db.stats().snapshot().compactions_failed, 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn retention_deletes_whole_oldest_blocks_by_time_or_size() {
         // Five one-second blocks, [0,1000) … [4000,5000); no compaction.
