@@ -22,6 +22,20 @@ struct Cli {
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     storage_path: PathBuf,
 
+    /// How long to retain samples in storage (e.g. 15d). With neither this
+    /// nor the size set: 15d.
+    #[arg(long = "storage.tsdb.retention.time", value_parser = parse_duration_ms)]
+    retention_time: Option<i64>,
+
+    /// Maximum number of bytes of storage blocks (and WAL) to retain, oldest
+    /// blocks deleted first (units: B, KB, MB, GB, TB, PB, EB).
+    #[arg(long = "storage.tsdb.retention.size", value_parser = vigil::tsdb::parse_size)]
+    retention_size: Option<u64>,
+
+    /// Width of the blocks the head is cut into (Prometheus's hidden flag).
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h", value_parser = parse_duration_ms, hide = true)]
+    min_block_duration: i64,
+
     /// Address to listen on for the UI, API and telemetry.
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
     listen_address: String,
@@ -74,6 +88,11 @@ fn flag_values(matches: &clap::ArgMatches) -> BTreeMap<String, String> {
     flags
 }
 
+/// A Prometheus duration (`15d`, `2h`, `500ms`) in milliseconds.
+fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    vigil_shared::promql::parse_duration(text)
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -113,6 +132,7 @@ fn main() -> ExitCode {
         listen_address: cli.listen_address,
         engine,
         max_concurrency: cli.query_max_concurrency as usize,
+        tsdb: vigil::tsdb::DbOptions::from_flags(cli.retention_time, cli.retention_size, cli.min_block_duration),
     };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::promql::{Engine, EngineOptions};
 use crate::scrape::ScrapeManager;
 use crate::telemetry::Telemetry;
-use crate::tsdb::{MemoryStorage, Storage};
+use crate::tsdb::{Db, DbOptions, Storage};
 use crate::web;
 
 /// What the command line decides about the server.
@@ -30,6 +30,8 @@ pub struct ServerOptions {
     pub max_concurrency: usize,
     /// Every flag and its value, for `/api/v1/status/flags`.
     pub flags: BTreeMap<String, String>,
+    /// Block range, retention and compaction of the storage.
+    pub tsdb: DbOptions,
 }
 
 /// Loads the configuration, binds the listener and serves until SIGINT or
@@ -55,29 +57,33 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
 
     let _lock = lock_data_dir(&options.storage_path)?;
     let started = std::time::Instant::now();
-    let wal_dir = options.storage_path.join("wal");
-    let (head, replay) = MemoryStorage::open(&wal_dir)?;
+    let (db, report) = Db::open(&options.storage_path, options.tsdb.clone())?;
+    let replay = &report.head;
     info!(
-        path = %wal_dir.display(),
+        path = %options.storage_path.display(),
+        blocks = report.blocks,
         series = replay.series,
         samples = replay.samples,
         segments = replay.segments,
         bytes = replay.bytes,
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "replayed the write-ahead log"
+        "opened the storage: loaded the blocks and replayed the write-ahead log"
     );
+    for skipped in &report.skipped {
+        warn!(error = %skipped, "a block could not be loaded; it is left on disk and not used");
+    }
+    if report.cleaned > 0 {
+        info!(folders = report.cleaned, "deleted what an interrupted block write, compaction or deletion left behind");
+    }
     if let Some((segment, offset, why)) = &replay.corruption {
         warn!(segment, offset, reason = %why, "the WAL had a torn or corrupt tail; it was cut off there and everything before it kept");
     }
     if replay.orphan_samples > 0 {
         warn!(samples = replay.orphan_samples, "the WAL held samples of series it never described; they were skipped");
     }
-    warn!(
-        "blocks, compaction and retention are not built yet: the head and its WAL keep every sample, in memory and on disk"
-    );
-    let telemetry = Telemetry::with_tsdb(head.stats());
-    let head = Arc::new(head);
-    let storage: Arc<dyn Storage> = Arc::clone(&head) as Arc<dyn Storage>;
+    let telemetry = Telemetry::with_tsdb(db.stats());
+    let db = Arc::new(db);
+    let storage: Arc<dyn Storage> = Arc::clone(&db) as Arc<dyn Storage>;
     let engine = Engine::new(Arc::clone(&storage), options.engine.clone());
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;
@@ -99,7 +105,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let app = api::router(AppState {
         engine,
         storage: Arc::clone(&storage),
-        head,
+        db,
         telemetry,
         scrape: Arc::clone(&scrape),
         reloader,

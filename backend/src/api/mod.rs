@@ -28,7 +28,7 @@ use crate::promql::{Engine, EvalError, Value};
 use crate::scrape::ScrapeManager;
 use crate::server::Reloader;
 use crate::telemetry::Telemetry;
-use crate::tsdb::MemoryStorage;
+use crate::tsdb::Db;
 use crate::web;
 
 /// What every handler can reach.
@@ -40,8 +40,9 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     pub scrape: Arc<ScrapeManager>,
     pub reloader: Arc<Reloader>,
-    /// The head itself, for `/api/v1/status/tsdb`'s cardinality figures.
-    pub head: Arc<MemoryStorage>,
+    /// The database itself, for `/api/v1/status/tsdb`'s cardinality figures
+    /// and runtime information.
+    pub db: Arc<Db>,
     /// `--query.max-concurrency` permits: a query evaluates only while it
     /// holds one, the rest wait in line (Prometheus's query queue).
     pub query_slots: Arc<tokio::sync::Semaphore>,

@@ -96,15 +96,33 @@ pub async fn runtime_info(State(state): State<AppState>) -> Response {
         server_time: params::format_rfc3339(std::time::SystemTime::now()),
         reload_config_success: config.last_reload_ok,
         last_config_time: params::format_rfc3339(last_config),
-        corruption_count: state.head.stats().snapshot().wal_corruptions as i64,
+        corruption_count: state.db.stats().snapshot().wal_corruptions as i64,
         goroutine_count: tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks()),
         gomaxprocs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         gomemlimit: i64::MAX,
         gogc: String::new(),
         godebug: String::new(),
-        // Blocks and retention are not built yet: the head keeps everything.
-        storage_retention: "unlimited".to_owned(),
+        storage_retention: storage_retention(state.db.options()),
     })
+}
+
+/// The retention as Prometheus describes it: `15d`, `512MiB`, or both
+/// joined by " or ".
+fn storage_retention(options: &crate::tsdb::DbOptions) -> String {
+    let mut parts = Vec::new();
+    if options.retention_ms > 0 {
+        parts.push(crate::config::format_duration(std::time::Duration::from_millis(options.retention_ms as u64)));
+    }
+    if options.retention_bytes > 0 {
+        const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        let (mut value, mut unit) = (options.retention_bytes, 0);
+        while unit + 1 < UNITS.len() && value % 1024 == 0 {
+            value /= 1024;
+            unit += 1;
+        }
+        parts.push(format!("{value}{}", UNITS[unit]));
+    }
+    parts.join(" or ")
 }
 
 fn hostname() -> String {
@@ -162,7 +180,7 @@ pub async fn tsdb(State(state): State<AppState>, params: Params) -> Result<Respo
     if limit > MAX_TSDB_LIMIT {
         return Err(ApiError::bad_data(format!("limit must not exceed {MAX_TSDB_LIMIT}")));
     }
-    let c = state.head.cardinality(limit);
+    let c = state.db.head().cardinality(limit);
     let stats = |list: Vec<(String, u64)>| list.into_iter().map(|(name, value)| Stat { name, value }).collect();
     Ok(success_json(&TsdbStatus {
         head_stats: HeadStats {

@@ -19,13 +19,32 @@ struct TsdbCollector(Arc<HeadStats>);
 impl Collector for TsdbCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.0.snapshot();
-        let gauge = ConstGauge::new(s.series as i64);
-        gauge.encode(encoder.encode_descriptor(
-            "prometheus_tsdb_head_series",
-            "Total number of series in the head block",
-            None,
-            gauge.metric_type(),
-        )?)?;
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let gauges = [
+            ("prometheus_tsdb_head_series", "Total number of series in the head block", clamp(s.series)),
+            ("prometheus_tsdb_head_min_time", "Minimum time bound of the head block", s.head_min_time),
+            ("prometheus_tsdb_head_max_time", "Maximum timestamp of the head block", s.head_max_time),
+            ("prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks", clamp(s.blocks_loaded)),
+            (
+                "prometheus_tsdb_storage_blocks_bytes",
+                "The number of bytes that are currently used for local storage by all blocks",
+                clamp(s.blocks_bytes),
+            ),
+            (
+                "prometheus_tsdb_lowest_timestamp",
+                "Lowest timestamp value stored in the database. The unit is decided by the library consumer",
+                s.lowest_timestamp,
+            ),
+            (
+                "prometheus_tsdb_retention_limit_bytes",
+                "Max number of bytes to be retained in the tsdb blocks, configured 0 means disabled",
+                clamp(s.retention_limit_bytes),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
         let counters = [
             ("prometheus_tsdb_head_samples_appended", "Total number of appended samples", s.samples_appended),
             (
@@ -41,6 +60,39 @@ impl Collector for TsdbCollector {
             ("prometheus_tsdb_wal_corruptions", "Total number of WAL corruptions", s.wal_corruptions),
             ("prometheus_tsdb_wal_bytes_written", "Total bytes written to the WAL", s.wal_bytes_written),
             ("prometheus_tsdb_wal_writes_failed", "Total number of WAL writes that failed", s.wal_writes_failed),
+            (
+                "prometheus_tsdb_out_of_bound_samples",
+                "Total number of out of bound samples ingestion failed attempts",
+                s.out_of_bounds_samples,
+            ),
+            ("prometheus_tsdb_head_truncations", "Total number of head truncations attempted", s.head_truncations),
+            (
+                "prometheus_tsdb_head_truncations_failed",
+                "Total number of head truncations that failed",
+                s.head_truncations_failed,
+            ),
+            (
+                "prometheus_tsdb_checkpoint_creations",
+                "Total number of checkpoint creations attempted",
+                s.checkpoint_creations,
+            ),
+            (
+                "prometheus_tsdb_checkpoint_creations_failed",
+                "Total number of checkpoint creations that failed",
+                s.checkpoint_creations_failed,
+            ),
+            ("prometheus_tsdb_compactions", "Total number of compactions that were executed", s.compactions),
+            ("prometheus_tsdb_compactions_failed", "Total number of compactions that failed", s.compactions_failed),
+            (
+                "prometheus_tsdb_time_retentions",
+                "The number of times that blocks were deleted because the maximum time limit was exceeded",
+                s.time_retentions,
+            ),
+            (
+                "prometheus_tsdb_size_retentions",
+                "The number of times that blocks were deleted because the maximum number of bytes was exceeded",
+                s.size_retentions,
+            ),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(value);
@@ -164,6 +216,16 @@ mod tests {
             "prometheus_tsdb_head_series 1",
             "prometheus_tsdb_head_samples_appended_total 1",
             "prometheus_tsdb_out_of_order_samples_total 1",
+            "prometheus_tsdb_head_max_time 2",
+            "prometheus_tsdb_blocks_loaded 0",
+            "prometheus_tsdb_compactions_total 0",
+            "prometheus_tsdb_compactions_failed_total 0",
+            "prometheus_tsdb_head_truncations_total 0",
+            "prometheus_tsdb_checkpoint_creations_total 0",
+            "prometheus_tsdb_storage_blocks_bytes 0",
+            "prometheus_tsdb_retention_limit_bytes 0",
+            "prometheus_tsdb_time_retentions_total 0",
+            "prometheus_tsdb_size_retentions_total 0",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

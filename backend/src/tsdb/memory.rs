@@ -4,11 +4,19 @@
 //! Opened on a folder ([`MemoryStorage::open`]), every commit is written to
 //! the write-ahead log before it returns, and the log is replayed on the next
 //! start, so acknowledged samples survive a crash. Built with
-//! [`MemoryStorage::new`] it keeps nothing on disk (tests). Blocks,
-//! compaction and retention are still to come: until then the head and its
-//! WAL hold everything.
+//! [`MemoryStorage::new`] it keeps nothing on disk (tests).
+//!
+//! With a block range ([`HeadOptions::block_range`]) the head is the newest
+//! part of a [`Db`](super::Db): chunks are cut at block-range boundaries,
+//! so the oldest range can be copied into a block ([`Self::chunks_in_range`])
+//! and then dropped whole ([`Self::truncate`]); samples older than the head
+//! keeps (`min_valid_time`, or half a block range before the newest sample,
+//! as in Prometheus) are refused as out of bounds.
 
 use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use vigil_shared::model::Labels;
@@ -16,15 +24,36 @@ use vigil_shared::promql::{MatchOp, Matcher};
 
 use super::chunk::{SAMPLES_PER_CHUNK, XorChunk};
 use super::stats::HeadStats;
-use super::wal::{Record, Wal};
+use super::wal::{self, CheckpointReport, Record, Wal};
 use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
-/// Series in a vector indexed by [`SeriesRef`], plus a label index to find
-/// or create them.
+/// Series in a map by [`SeriesRef`], plus a label index to find or create
+/// them. References are never reused, so a reference a writer kept for a
+/// series the head has since dropped is reported unknown, never taken for
+/// another series.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     inner: RwLock<Inner>,
     stats: Arc<HeadStats>,
+    wal_dir: Option<PathBuf>,
+}
+
+/// How a head on disk is run.
+#[derive(Debug, Clone)]
+pub struct HeadOptions {
+    /// Width of a block in milliseconds; `None`: the head is never cut.
+    pub block_range: Option<i64>,
+    /// Samples before this are in blocks already: replay skips them and
+    /// appends refuse them.
+    pub min_valid_time: i64,
+    /// Where a stats object is shared with the rest of the database.
+    pub stats: Option<Arc<HeadStats>>,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions { block_range: None, min_valid_time: i64::MIN, stats: None }
+    }
 }
 
 /// The head's size and its largest label sets; see
@@ -56,26 +85,82 @@ pub struct OpenReport {
     pub corruption: Option<(u32, u64, String)>,
     /// Samples in the log for series it never described (skipped).
     pub orphan_samples: usize,
+    /// Samples in the log older than `min_valid_time`: blocks hold them.
+    pub samples_in_blocks: usize,
 }
 
-#[derive(Debug, Default)]
+/// What a truncation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TruncateReport {
+    pub chunks_removed: usize,
+    pub series_removed: usize,
+    /// The last WAL segment closed by the truncation: a checkpoint through
+    /// it may now be written.
+    pub wal_segment: Option<u32>,
+}
+
+#[derive(Debug)]
 struct Inner {
     by_labels: HashMap<Labels, SeriesRef>,
-    series: Vec<MemSeries>,
+    series: FxHashMap<u64, MemSeries>,
+    /// The reference the next new series gets.
+    next_ref: u64,
     wal: Option<Wal>,
     /// The inverted index: label name → value → series, ascending.
     postings: Postings,
+    block_range: Option<i64>,
+    min_valid_time: i64,
+    /// Oldest and newest sample held (`i64::MAX`, `i64::MIN` when empty).
+    min_t: i64,
+    max_t: i64,
+    /// Truncations so far.
+    epoch: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            by_labels: HashMap::new(),
+            series: FxHashMap::default(),
+            next_ref: 0,
+            wal: None,
+            postings: Postings::default(),
+            block_range: None,
+            min_valid_time: i64::MIN,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            epoch: 0,
+        }
+    }
+}
+
+impl Inner {
+    /// The oldest timestamp an append may have: at least `min_valid_time`,
+    /// and with a block range no older than half of one before the newest
+    /// sample (Prometheus's rule), so the range being cut into a block is
+    /// never written to.
+    fn appendable_min_valid_time(&self) -> i64 {
+        match self.block_range {
+            Some(range) if self.max_t != i64::MIN => self.min_valid_time.max(self.max_t.saturating_sub(range / 2)),
+            _ => self.min_valid_time,
+        }
+    }
+
+    fn note_time(&mut self, t: i64) {
+        self.min_t = self.min_t.min(t);
+        self.max_t = self.max_t.max(t);
+    }
 }
 
 /// Label name → label value → the series carrying that pair, in ascending
 /// reference order (series are created in that order; replay sorts).
 #[derive(Debug, Default)]
-struct Postings(HashMap<String, HashMap<String, Vec<u32>>>);
+struct Postings(HashMap<String, HashMap<String, Vec<u64>>>);
 
 impl Postings {
     fn add(&mut self, labels: &Labels, series: SeriesRef) {
         for label in labels.iter() {
-            self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().push(series.0 as u32);
+            self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().push(series.0);
         }
     }
 
@@ -88,18 +173,29 @@ impl Postings {
         }
     }
 
+    /// Keeps only the series `live` accepts.
+    fn retain(&mut self, live: impl Fn(u64) -> bool) {
+        for values in self.0.values_mut() {
+            for list in values.values_mut() {
+                list.retain(|r| live(*r));
+            }
+            values.retain(|_, list| !list.is_empty());
+        }
+        self.0.retain(|_, values| !values.is_empty());
+    }
+
     /// Series that may match: the intersection over matchers that need a
     /// non-empty value (`=`, or `=~` not matching ""), each answered from
     /// the index. `None` when no matcher narrows the set (scan everything).
-    fn candidates(&self, matchers: &[Matcher]) -> Option<Vec<u32>> {
-        let mut result: Option<Vec<u32>> = None;
+    fn candidates(&self, matchers: &[Matcher]) -> Option<Vec<u64>> {
+        let mut result: Option<Vec<u64>> = None;
         for m in matchers.iter().filter(|m| !m.matches_empty() && matches!(m.op, MatchOp::Equal | MatchOp::Regex)) {
             let values = self.0.get(&m.name);
-            let mut list: Vec<u32> = match (m.op, values) {
+            let mut list: Vec<u64> = match (m.op, values) {
                 (_, None) => Vec::new(),
                 (MatchOp::Equal, Some(values)) => values.get(&m.value).cloned().unwrap_or_default(),
                 (_, Some(values)) => {
-                    let mut union: Vec<u32> =
+                    let mut union: Vec<u64> =
                         values.iter().filter(|(v, _)| m.matches(v)).flat_map(|(_, l)| l.iter().copied()).collect();
                     union.sort_unstable();
                     union.dedup();
@@ -107,7 +203,7 @@ impl Postings {
                 }
             };
             if let Some(previous) = result {
-                list = intersect(&previous, &list);
+                list = super::block::intersect(&previous, &list);
             }
             if list.is_empty() {
                 return Some(list);
@@ -116,22 +212,6 @@ impl Postings {
         }
         result
     }
-}
-
-fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().min(b.len())));
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
 }
 
 #[derive(Debug)]
@@ -143,6 +223,14 @@ struct MemSeries {
     last: Option<Sample>,
     /// Whether the WAL already describes this series.
     logged: bool,
+    /// The head's truncation count when the series was created.
+    epoch: u64,
+}
+
+impl MemSeries {
+    fn new(labels: Labels, epoch: u64) -> Self {
+        MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch }
+    }
 }
 
 /// A chunk with the time range it covers, so queries skip chunks outside
@@ -154,9 +242,17 @@ struct TimedChunk {
     chunk: XorChunk,
 }
 
+/// The end (exclusive) of the block range holding `t`.
+pub fn range_end(t: i64, range: i64) -> i64 {
+    t.div_euclid(range).saturating_add(1).saturating_mul(range)
+}
+
 impl MemSeries {
-    fn push(&mut self, sample: Sample) {
-        let full = self.chunks.last().is_none_or(|c| c.chunk.num_samples() >= SAMPLES_PER_CHUNK);
+    fn push(&mut self, sample: Sample, block_range: Option<i64>) {
+        let full = self.chunks.last().is_none_or(|c| {
+            c.chunk.num_samples() >= SAMPLES_PER_CHUNK
+                || block_range.is_some_and(|r| sample.timestamp_ms >= range_end(c.min_t, r))
+        });
         if full {
             self.chunks.push(TimedChunk {
                 min_t: sample.timestamp_ms,
@@ -182,6 +278,57 @@ impl MemSeries {
     }
 }
 
+/// Re-encodes the samples of `chunk` that `keep` accepts; `None` if none.
+fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk> {
+    let mut out: Option<TimedChunk> = None;
+    for (t, v) in chunk.chunk.iter().filter(|(t, _)| keep(*t)) {
+        let c = out.get_or_insert_with(|| TimedChunk { min_t: t, max_t: t, chunk: XorChunk::new() });
+        c.chunk.append(t, v);
+        c.max_t = t;
+    }
+    out
+}
+
+/// Applies one replayed WAL record to the head being opened.
+fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
+    match record {
+        Record::Series { series, labels } => {
+            inner.next_ref = inner.next_ref.max(series.0.saturating_add(1));
+            if inner.series.contains_key(&series.0) {
+                return;
+            }
+            inner.by_labels.insert(labels.clone(), series);
+            inner.postings.add(&labels, series);
+            let mut target = MemSeries::new(labels, 0);
+            target.logged = true;
+            inner.series.insert(series.0, target);
+            report.series += 1;
+        }
+        Record::Samples(samples) => {
+            let range = inner.block_range;
+            for (series, sample) in samples {
+                if sample.timestamp_ms < inner.min_valid_time {
+                    report.samples_in_blocks += 1;
+                    continue;
+                }
+                match inner.series.get_mut(&series.0) {
+                    Some(target) => {
+                        if let Ok(true) = check_order(target.last.as_ref(), sample) {
+                            target.push(sample, range);
+                            report.samples += 1;
+                            inner.note_time(sample.timestamp_ms);
+                        }
+                    }
+                    None => report.orphan_samples += 1,
+                }
+            }
+        }
+    }
+}
+
+/// A copy of a head chunk for a block: `(min_t, max_t, encoded bytes)`.
+pub type ChunkCopy = (i64, i64, Vec<u8>);
+
 impl MemoryStorage {
     /// A head with no disk behind it.
     pub fn new() -> Self {
@@ -196,60 +343,151 @@ impl MemoryStorage {
     /// Opens the head whose WAL is in `wal_dir`: replays it (cutting off a
     /// torn tail), then logs every commit there.
     pub fn open(wal_dir: &std::path::Path) -> Result<(Self, OpenReport), StorageError> {
-        let (wal, replay) = Wal::open(wal_dir).map_err(|e| StorageError::Io(format!("{}: {e}", wal_dir.display())))?;
-        let mut inner = Inner::default();
-        let mut report = OpenReport {
-            segments: replay.segments,
-            bytes: replay.bytes,
-            corruption: replay.corruption,
-            ..OpenReport::default()
-        };
-        for record in replay.records {
-            match record {
-                Record::Series { series, labels } => {
-                    let index = series.0 as usize;
-                    // References are dense but may be logged out of order
-                    // (a series is logged by the first commit that uses it).
-                    while inner.series.len() <= index {
-                        inner.series.push(MemSeries {
-                            labels: Labels::default(),
-                            chunks: Vec::new(),
-                            last: None,
-                            logged: false,
-                        });
-                    }
-                    inner.by_labels.insert(labels.clone(), series);
-                    inner.postings.add(&labels, series);
-                    inner.series[index].labels = labels;
-                    inner.series[index].logged = true;
-                    report.series += 1;
-                }
-                Record::Samples(samples) => {
-                    for (series, sample) in samples {
-                        match inner.series.get_mut(series.0 as usize).filter(|s| s.logged) {
-                            Some(target) => {
-                                if let Ok(true) = check_order(target.last.as_ref(), sample) {
-                                    target.push(sample);
-                                    report.samples += 1;
-                                }
-                            }
-                            None => report.orphan_samples += 1,
-                        }
-                    }
-                }
-            }
-        }
+        Self::open_with(wal_dir, HeadOptions::default())
+    }
+
+    /// [`Self::open`] with a block range and the time blocks end at.
+    pub fn open_with(wal_dir: &std::path::Path, options: HeadOptions) -> Result<(Self, OpenReport), StorageError> {
+        let mut inner =
+            Inner { block_range: options.block_range, min_valid_time: options.min_valid_time, ..Inner::default() };
+        let mut report = OpenReport::default();
+        let (wal, replay) = Wal::open_with(wal_dir, |record| replay_record(&mut inner, &mut report, record))
+            .map_err(|e| StorageError::Io(format!("{}: {e}", wal_dir.display())))?;
+        report.segments = replay.segments;
+        report.bytes = replay.bytes;
+        report.corruption = replay.corruption;
         inner.postings.sort();
         inner.wal = Some(wal);
-        let stats = Arc::new(HeadStats::default());
+        let stats = options.stats.unwrap_or_default();
         HeadStats::add(&stats.series, report.series as u64);
         HeadStats::add(&stats.wal_corruptions, u64::from(report.corruption.is_some()));
-        Ok((MemoryStorage { inner: RwLock::new(inner), stats }, report))
+        let storage = MemoryStorage { inner: RwLock::new(inner), stats, wal_dir: Some(wal_dir.to_owned()) };
+        storage.publish_times();
+        Ok((storage, report))
     }
 
     /// Number of series held.
     pub fn series_count(&self) -> usize {
-        self.read().series.iter().filter(|s| s.last.is_some()).count()
+        self.read().series.values().filter(|s| s.last.is_some()).count()
+    }
+
+    /// Oldest and newest sample held, if any.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let inner = self.read();
+        (inner.min_t <= inner.max_t).then_some((inner.min_t, inner.max_t))
+    }
+
+    fn publish_times(&self) {
+        let (min, max) = self.time_range().unwrap_or((i64::MAX, i64::MIN));
+        self.stats.head_min_time.store(min, std::sync::atomic::Ordering::Relaxed);
+        self.stats.head_max_time.store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The oldest block range of the head, `[mint, maxt)`, once the head
+    /// spans more than one and a half block ranges (Prometheus's rule: the
+    /// newest data stays in memory for recent queries and late appends).
+    pub fn compactable_range(&self) -> Option<(i64, i64)> {
+        let inner = self.read();
+        let range = inner.block_range?;
+        let spans = inner.min_t <= inner.max_t && inner.max_t.saturating_sub(inner.min_t) > range / 2 * 3;
+        spans.then(|| (inner.min_t, range_end(inner.min_t, range)))
+    }
+
+    /// Copies of every series' chunks with samples in `[mint, maxt)`. With
+    /// chunks cut at block boundaries they are copied as they are; a chunk
+    /// across `maxt` (from a head without a block range) is re-encoded.
+    pub fn chunks_in_range(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<ChunkCopy>)> {
+        let inner = self.read();
+        let mut out = Vec::new();
+        for s in inner.series.values() {
+            let mut copies = Vec::new();
+            for c in s.chunks.iter().filter(|c| c.max_t >= mint && c.min_t < maxt) {
+                if c.min_t >= mint && c.max_t < maxt {
+                    copies.push((c.min_t, c.max_t, c.chunk.bytes()));
+                } else if let Some(part) = rechunk(c, |t| (mint..maxt).contains(&t)) {
+                    copies.push((part.min_t, part.max_t, part.chunk.bytes()));
+                }
+            }
+            if !copies.is_empty() {
+                out.push((s.labels.clone(), copies));
+            }
+        }
+        out
+    }
+
+    /// Drops every sample before `maxt` (a block holds them now), forgets
+    /// series left without samples, refuses appends before `maxt` from now
+    /// on, and closes the current WAL segment so that a checkpoint can
+    /// replace the segments up to it ([`Self::checkpoint_wal`]).
+    pub fn truncate(&self, maxt: i64) -> Result<TruncateReport, StorageError> {
+        let mut report = TruncateReport::default();
+        let mut guard = self.write();
+        let inner = &mut *guard;
+        inner.min_valid_time = inner.min_valid_time.max(maxt);
+        let epoch = inner.epoch;
+        let mut min_t = i64::MAX;
+        let mut removed = Vec::new();
+        for (r, s) in inner.series.iter_mut() {
+            let before = s.chunks.len();
+            let mut kept = Vec::with_capacity(s.chunks.len());
+            for c in s.chunks.drain(..) {
+                if c.min_t >= maxt {
+                    kept.push(c);
+                } else if c.max_t >= maxt {
+                    kept.extend(rechunk(&c, |t| t >= maxt));
+                }
+            }
+            s.chunks = kept;
+            report.chunks_removed += before.saturating_sub(s.chunks.len());
+            if let Some(first) = s.chunks.first() {
+                min_t = min_t.min(first.min_t);
+            } else if s.last.is_some() || s.epoch < epoch {
+                // No samples left: a series that went quiet, or one created
+                // by a batch that never committed a truncation ago.
+                removed.push(*r);
+            }
+        }
+        for r in &removed {
+            if let Some(s) = inner.series.remove(r) {
+                inner.by_labels.remove(&s.labels);
+            }
+        }
+        if !removed.is_empty() {
+            let series = &inner.series;
+            inner.postings.retain(|r| series.contains_key(&r));
+        }
+        report.series_removed = removed.len();
+        inner.min_t = min_t;
+        if min_t == i64::MAX {
+            inner.max_t = i64::MIN;
+        }
+        inner.epoch += 1;
+        if let Some(wal) = inner.wal.as_mut() {
+            let closed = wal.cut_segment().map_err(|e| StorageError::Io(format!("closing a WAL segment: {e}")))?;
+            report.wal_segment = Some(closed);
+        }
+        drop(guard);
+        HeadStats::sub(&self.stats.series, report.series_removed as u64);
+        self.publish_times();
+        Ok(report)
+    }
+
+    /// Replaces the WAL segments up to `through` with a checkpoint of the
+    /// series the head still has and their samples at or after `mint`.
+    pub fn checkpoint_wal(&self, through: u32, mint: i64) -> Result<CheckpointReport, StorageError> {
+        let Some(dir) = &self.wal_dir else { return Ok(CheckpointReport::default()) };
+        let (live, next): (FxHashSet<u64>, u64) = {
+            let inner = self.read();
+            (inner.series.keys().copied().collect(), inner.next_ref)
+        };
+        // References made after this are in later segments only.
+        let keep = |r: SeriesRef| r.0 >= next || live.contains(&r.0);
+        wal::checkpoint(dir, through, keep, mint).map_err(|e| StorageError::Io(format!("WAL checkpoint: {e}")))
+    }
+
+    /// The WAL's folder, if the head has one.
+    pub fn wal_dir(&self) -> Option<&std::path::Path> {
+        self.wal_dir.as_deref()
     }
 
     /// Cardinality figures for `/api/v1/status/tsdb`, computed from the
@@ -259,7 +497,7 @@ impl MemoryStorage {
     pub fn cardinality(&self, limit: usize) -> Cardinality {
         let inner = self.read();
         let mut out = Cardinality { min_time: i64::MAX, max_time: i64::MIN, ..Cardinality::default() };
-        for series in inner.series.iter().filter(|s| s.last.is_some()) {
+        for series in inner.series.values().filter(|s| s.last.is_some()) {
             out.num_series += 1;
             out.chunk_count += series.chunks.len() as u64;
             if let (Some(first), Some(last)) = (series.chunks.first(), series.chunks.last()) {
@@ -340,8 +578,10 @@ impl Appender for MemoryAppender<'_> {
         if let Some(r) = inner.by_labels.get(labels) {
             return *r;
         }
-        let r = SeriesRef(inner.series.len() as u64);
-        inner.series.push(MemSeries { labels: labels.clone(), chunks: Vec::new(), last: None, logged: false });
+        let r = SeriesRef(inner.next_ref);
+        inner.next_ref += 1;
+        let epoch = inner.epoch;
+        inner.series.insert(r.0, MemSeries::new(labels.clone(), epoch));
         inner.by_labels.insert(labels.clone(), r);
         inner.postings.add(labels, r);
         self.series_added += 1;
@@ -357,12 +597,19 @@ impl Appender for MemoryAppender<'_> {
         let mut report = CommitReport { series_added: self.series_added, ..CommitReport::default() };
         let mut guard = self.storage.write();
         let inner = &mut *guard;
+        let min_valid = inner.appendable_min_valid_time();
+        let range = inner.block_range;
+        let (mut min_t, mut max_t) = (inner.min_t, inner.max_t);
         let mut accepted = Vec::with_capacity(self.pending.len());
         for (series, sample) in self.pending {
-            let Some(target) = inner.series.get_mut(series.0 as usize) else {
+            let Some(target) = inner.series.get_mut(&series.0) else {
                 report.unknown_series += 1;
                 continue;
             };
+            if sample.timestamp_ms < min_valid {
+                report.out_of_bounds += 1;
+                continue;
+            }
             match check_order(target.last.as_ref(), sample) {
                 Ok(true) => {
                     if !target.logged {
@@ -372,19 +619,27 @@ impl Appender for MemoryAppender<'_> {
                         }
                         target.logged = true;
                     }
-                    target.push(sample);
+                    target.push(sample, range);
                     accepted.push((series, sample));
                     report.appended += 1;
+                    min_t = min_t.min(sample.timestamp_ms);
+                    max_t = max_t.max(sample.timestamp_ms);
                 }
                 Ok(false) => {}
                 Err(AppendError::OutOfOrder) => report.out_of_order += 1,
                 Err(AppendError::DuplicateTimestamp) => report.duplicates += 1,
             }
         }
+        (inner.min_t, inner.max_t) = (min_t, max_t);
         let stats = &self.storage.stats;
         HeadStats::add(&stats.samples_appended, report.appended as u64);
         HeadStats::add(&stats.out_of_order_samples, report.out_of_order as u64);
+        HeadStats::add(&stats.out_of_bounds_samples, report.out_of_bounds as u64);
         HeadStats::add(&stats.duplicate_samples, report.duplicates as u64);
+        if report.appended > 0 {
+            stats.head_min_time.store(min_t, std::sync::atomic::Ordering::Relaxed);
+            stats.head_max_time.store(max_t, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(wal) = inner.wal.as_mut() {
             wal.log_samples(&accepted);
             // The acknowledgement point: an error here means the batch is
@@ -426,20 +681,28 @@ struct MemoryQuerier<'a> {
 
 impl Querier for MemoryQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
-        let inner = self.storage.read();
+        Ok(self.storage.select(matchers, self.mint, self.maxt))
+    }
+}
+
+impl MemoryStorage {
+    /// Series matching all `matchers` with samples in `[mint, maxt]`,
+    /// sorted by labels.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+        let inner = self.read();
         let read = |s: &MemSeries| -> Option<Series> {
             if !matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))) {
                 return None;
             }
-            let samples = s.samples_between(self.mint, self.maxt);
+            let samples = s.samples_between(mint, maxt);
             (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
         };
         let mut out: Vec<Series> = match inner.postings.candidates(matchers) {
-            Some(refs) => refs.iter().filter_map(|r| inner.series.get(*r as usize)).filter_map(read).collect(),
-            None => inner.series.iter().filter_map(read).collect(),
+            Some(refs) => refs.iter().filter_map(|r| inner.series.get(r)).filter_map(read).collect(),
+            None => inner.series.values().filter_map(read).collect(),
         };
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
+        out
     }
 }
 
@@ -523,7 +786,7 @@ mod tests {
         let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
         let values: Vec<f64> = got[0].samples.iter().map(|s| s.value).collect();
         assert_eq!(values, (250..750).map(|i| i as f64).collect::<Vec<_>>());
-        assert_eq!(storage.read().series[0].chunks.len(), 9, "1000 samples in chunks of 120");
+        assert_eq!(storage.read().series[&0].chunks.len(), 9, "1000 samples in chunks of 120");
     }
 
     #[test]
@@ -601,7 +864,7 @@ mod tests {
             let inner = storage.read();
             let mut scanned: Vec<String> = inner
                 .series
-                .iter()
+                .values()
                 .filter(|s| selector.matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or(""))))
                 .map(|s| s.labels.to_string())
                 .collect();
@@ -611,6 +874,92 @@ mod tests {
             indexed_sorted.sort();
             assert_eq!(indexed_sorted, scanned, "{text}");
         }
+    }
+
+    fn temp_wal(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "vigil-head-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        ))
+    }
+
+    fn append_all(head: &MemoryStorage, samples: &[(&Labels, i64)]) -> CommitReport {
+        let mut app = head.appender();
+        for (l, t) in samples {
+            app.append(l, Sample { timestamp_ms: *t, value: *t as f64 });
+        }
+        app.commit().unwrap()
+    }
+
+    #[test]
+    fn chunks_are_cut_at_block_boundaries() {
+        let dir = temp_wal("boundaries");
+        let options = HeadOptions { block_range: Some(1000), ..HeadOptions::default() };
+        let (head, _) = MemoryStorage::open_with(&dir, options).unwrap();
+        let l = labels("x", "a");
+        let samples: Vec<(&Labels, i64)> = (0..35).map(|i| (&l, i * 100)).collect();
+        append_all(&head, &samples);
+        let ranges: Vec<(i64, i64)> = head.read().series[&0].chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
+        assert_eq!(ranges, [(0, 900), (1000, 1900), (2000, 2900), (3000, 3400)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn truncation_drops_old_samples_and_quiet_series_and_survives_a_restart() {
+        let dir = temp_wal("truncate");
+        let options = HeadOptions { block_range: Some(1000), ..HeadOptions::default() };
+        let (head, _) = MemoryStorage::open_with(&dir, options.clone()).unwrap();
+        let (busy, quiet) = (labels("x", "busy"), labels("x", "quiet"));
+        let mut samples: Vec<(&Labels, i64)> = (0..5).map(|i| (&quiet, i * 100)).collect();
+        samples.extend((0..16).map(|i| (&busy, i * 100)));
+        append_all(&head, &samples);
+        assert_eq!(head.compactable_range(), None, "spanning 1.5 block ranges is not enough");
+        append_all(&head, &(16..30).map(|i| (&busy, i * 100)).collect::<Vec<_>>());
+        assert_eq!(head.compactable_range(), Some((0, 1000)));
+        // Half a block range before the newest sample is out of bounds.
+        let late = labels("x", "late");
+        assert_eq!(append_all(&head, &[(&late, 2300), (&late, 2400)]).out_of_bounds, 1);
+
+        let copies = head.chunks_in_range(0, 1000);
+        let mut counts: Vec<(String, usize)> = copies
+            .iter()
+            .map(|(l, c)| {
+                (l.get("job").unwrap().to_owned(), c.iter().map(|c| crate::tsdb::block::tests_chunk_len(&c.2)).sum())
+            })
+            .collect();
+        counts.sort();
+        assert_eq!(counts, [("busy".to_owned(), 10), ("quiet".to_owned(), 5)]);
+
+        let report = head.truncate(1000).unwrap();
+        assert_eq!((report.chunks_removed, report.series_removed, report.wal_segment), (2, 1, Some(0)));
+        assert_eq!(head.time_range(), Some((1000, 2900)));
+        let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        assert!(q.select(&[Matcher::new(MatchOp::Equal, "job", "quiet").unwrap()]).unwrap().is_empty());
+        let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "busy").unwrap()]).unwrap();
+        assert_eq!(got[0].samples.len(), 20);
+        // The quiet series' reference is unknown now; its labels make a new one.
+        let mut app = head.appender();
+        app.append_ref(SeriesRef(0), Sample { timestamp_ms: 3000, value: 1.0 });
+        assert_eq!(app.commit().unwrap().unknown_series, 1);
+        let report = append_all(&head, &[(&quiet, 999), (&quiet, 3000)]);
+        assert_eq!((report.out_of_bounds, report.appended, report.series_added), (1, 1, 1));
+
+        let cp = head.checkpoint_wal(0, 1000).unwrap();
+        assert_eq!(cp.through, 0);
+        drop(q);
+        drop(head);
+        let (head, replay) = MemoryStorage::open_with(&dir, HeadOptions { min_valid_time: 1000, ..options }).unwrap();
+        assert_eq!(replay.orphan_samples, 0);
+        let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let got = q.select(&[Matcher::new(MatchOp::Equal, "__name__", "x").unwrap()]).unwrap();
+        let summary: Vec<(String, usize)> =
+            got.iter().map(|s| (s.labels.get("job").unwrap().to_owned(), s.samples.len())).collect();
+        assert_eq!(summary, [("busy".to_owned(), 20), ("late".to_owned(), 1), ("quiet".to_owned(), 1)]);
+        // Fresh references do not collide with any the log knows.
+        let mut app = head.appender();
+        assert_eq!(app.series_ref(&labels("x", "new")), SeriesRef(4));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

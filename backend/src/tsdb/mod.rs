@@ -3,15 +3,19 @@
 //! Architecture invariant: the storage layer knows nothing of PromQL or HTTP.
 //! Writers go through [`Appender`] (a batch that is all-or-nothing on
 //! `commit`); readers go through [`Querier`] (label matchers over a time
-//! range). The walking skeleton implements these with [`MemoryStorage`]; the
-//! durable TSDB (head, WAL, blocks) will implement the same traits.
+//! range). [`Db`] implements them over the head ([`MemoryStorage`], with
+//! its write-ahead log) and immutable on-disk blocks (`block`); the head
+//! alone implements them too, for tests.
 
+pub mod block;
 pub mod chunk;
+mod db;
 mod memory;
 pub mod stats;
 pub mod wal;
 
-pub use memory::{Cardinality, MemoryStorage, OpenReport};
+pub use db::{Db, DbOpenReport, DbOptions, MaintenanceReport, parse_size};
+pub use memory::{Cardinality, HeadOptions, MemoryStorage, OpenReport, TruncateReport};
 
 use vigil_shared::model::Labels;
 use vigil_shared::promql::Matcher;
@@ -101,6 +105,9 @@ pub struct CommitReport {
     /// Series seen for the first time in this commit.
     pub series_added: usize,
     pub out_of_order: usize,
+    /// Samples older than the head accepts (its data before that is in
+    /// blocks already), as Prometheus's "out of bounds".
+    pub out_of_bounds: usize,
     pub duplicates: usize,
     /// Samples whose series reference the store no longer knows; the writer
     /// should forget its cached references.

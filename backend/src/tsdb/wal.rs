@@ -28,6 +28,19 @@
 //! A process killed between `write` and the next write loses nothing: the
 //! bytes are in the kernel's page cache. Surviving power loss needs fsync,
 //! which happens when a segment is closed.
+//!
+//! # Checkpoints
+//!
+//! Once the head has been cut into a block, the log's older segments hold
+//! mostly samples that are now in that block. [`checkpoint`] folds them,
+//! with the previous checkpoint, into a folder `checkpoint.NNNNNNNN` (`N`:
+//! the last segment it covers) of segments in the same record format,
+//! holding only the series still in the head and their samples at or after
+//! the cut; then it deletes the segments and checkpoints it covers. The
+//! checkpoint is written into `checkpoint.NNNNNNNN.tmp`, fsynced and
+//! renamed, so a checkpoint folder is always complete. Replay reads the
+//! newest checkpoint, then the segments numbered after it; segments a crash
+//! left behind at or before it are deleted.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -104,18 +117,51 @@ fn segments(dir: &Path) -> io::Result<Vec<u32>> {
 }
 
 impl Wal {
-    /// Opens the WAL in `dir` (creating it), replays what it holds, repairs
-    /// a torn tail, and starts a fresh segment for new writes.
+    /// Opens the WAL in `dir` (creating it), replays what it holds (the
+    /// newest checkpoint, then the segments after it), repairs a torn tail,
+    /// and starts a fresh segment for new writes.
     pub fn open(dir: &Path) -> io::Result<(Wal, Replay)> {
+        let mut records = Vec::new();
+        let (wal, mut replay) = Wal::open_with(dir, |r| records.push(r))?;
+        replay.records = records;
+        Ok((wal, replay))
+    }
+
+    /// [`Wal::open`] handing each record to `on_record` as it is read,
+    /// rather than holding the whole log in memory (`records` stays empty).
+    pub fn open_with(dir: &Path, mut on_record: impl FnMut(Record)) -> io::Result<(Wal, Replay)> {
         fs::create_dir_all(dir)?;
         let mut replay = Replay::default();
-        let numbers = segments(dir)?;
+        let checkpoint = clean_checkpoints(dir)?;
+        if let Some((n, path)) = &checkpoint {
+            for s in segments(path)? {
+                let bytes = fs::read(segment_path(path, s))?;
+                replay.segments += 1;
+                let (good, error) = decode_records(&bytes, &mut on_record);
+                replay.bytes += good as u64;
+                if let Some(why) = error {
+                    // A checkpoint is complete when renamed: this is damage
+                    // on disk. Keep what is good and go on with the segments.
+                    replay.corruption = Some((*n, good as u64, format!("in {}: {why}", path.display())));
+                    break;
+                }
+            }
+        }
+        let covered = checkpoint.as_ref().map(|(n, _)| *n);
+        let mut numbers = segments(dir)?;
+        if let Some(c) = covered {
+            // Segments the checkpoint covers, left by a crash mid-deletion.
+            for &n in numbers.iter().filter(|n| **n <= c) {
+                fs::remove_file(segment_path(dir, n))?;
+            }
+            numbers.retain(|n| *n > c);
+        }
         let mut cut_from: Option<usize> = None;
         for (i, &n) in numbers.iter().enumerate() {
             let path = segment_path(dir, n);
             let bytes = fs::read(&path)?;
             replay.segments += 1;
-            let (good, error) = decode_records(&bytes, &mut replay.records);
+            let (good, error) = decode_records(&bytes, &mut on_record);
             replay.bytes += good as u64;
             if let Some(why) = error {
                 // Keep what is good; drop the torn tail and anything after.
@@ -130,7 +176,9 @@ impl Wal {
                 fs::remove_file(segment_path(dir, n))?;
             }
         }
-        let next = numbers.iter().take(cut_from.unwrap_or(numbers.len())).max().map_or(0, |n| n + 1);
+        let last = numbers.iter().take(cut_from.unwrap_or(numbers.len())).max().copied();
+        // Numbers only grow: never reuse one a checkpoint covers.
+        let next = last.max(covered).map_or(0, |n| n + 1);
         let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, next))?;
         sync_dir(dir);
         let wal = Wal {
@@ -142,6 +190,27 @@ impl Wal {
             encoder: snap::raw::Encoder::new(),
         };
         Ok((wal, replay))
+    }
+
+    /// Closes the current segment (fsynced) and starts the next one.
+    /// Returns the number of the segment just closed: every record logged
+    /// before this call is in it or an earlier one.
+    pub fn cut_segment(&mut self) -> io::Result<u32> {
+        self.flush()?;
+        let closed = self.segment;
+        self.next_segment()?;
+        Ok(closed)
+    }
+
+    /// Makes everything written durable.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.file.sync_all()
+    }
+
+    /// The folder of the log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Buffers a series record.
@@ -221,6 +290,134 @@ impl Wal {
     }
 }
 
+fn checkpoint_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{CHECKPOINT_PREFIX}{n:08}"))
+}
+
+const CHECKPOINT_PREFIX: &str = "checkpoint.";
+
+/// The complete checkpoints in `dir` by number, oldest first.
+fn checkpoints(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut numbers: Vec<u32> = fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let digits = name.strip_prefix(CHECKPOINT_PREFIX)?;
+            (digits.len() == 8).then(|| digits.parse().ok()).flatten()
+        })
+        .collect();
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+/// Deletes unfinished checkpoints and all but the newest complete one;
+/// returns that one.
+fn clean_checkpoints(dir: &Path) -> io::Result<Option<(u32, PathBuf)>> {
+    for entry in fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(CHECKPOINT_PREFIX) && name.ends_with(".tmp") {
+            fs::remove_dir_all(entry.path())?;
+        }
+    }
+    let numbers = checkpoints(dir)?;
+    let Some(&newest) = numbers.last() else { return Ok(None) };
+    for &n in &numbers[..numbers.len() - 1] {
+        fs::remove_dir_all(checkpoint_path(dir, n))?;
+    }
+    Ok(Some((newest, checkpoint_path(dir, newest))))
+}
+
+/// What a checkpoint kept.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckpointReport {
+    /// The last segment it covers.
+    pub through: u32,
+    pub series: usize,
+    pub samples: usize,
+    /// Segments and older checkpoints deleted.
+    pub deleted: usize,
+}
+
+/// Folds the previous checkpoint and every segment up to `through` into a
+/// new checkpoint holding the series `keep` accepts and their samples at or
+/// after `mint`, then deletes what it replaced. Any error leaves the log as
+/// it was (a half-written checkpoint is only ever a `.tmp` folder).
+pub fn checkpoint(
+    dir: &Path,
+    through: u32,
+    keep: impl Fn(SeriesRef) -> bool,
+    mint: i64,
+) -> io::Result<CheckpointReport> {
+    let previous = checkpoints(dir)?.into_iter().filter(|n| *n <= through).max();
+    if previous == Some(through) {
+        // Already done: nothing was logged since.
+        return Ok(CheckpointReport { through, ..CheckpointReport::default() });
+    }
+    let mut sources: Vec<PathBuf> = Vec::new();
+    if let Some(p) = previous {
+        let path = checkpoint_path(dir, p);
+        sources.extend(segments(&path)?.into_iter().map(|s| segment_path(&path, s)));
+    }
+    let covered: Vec<u32> = segments(dir)?.into_iter().filter(|n| *n <= through).collect();
+    sources.extend(covered.iter().filter(|n| previous.is_none_or(|p| **n > p)).map(|n| segment_path(dir, *n)));
+
+    let final_path = checkpoint_path(dir, through);
+    let tmp = dir.join(format!("{CHECKPOINT_PREFIX}{through:08}.tmp"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp)?;
+    }
+    let mut report = CheckpointReport { through, ..CheckpointReport::default() };
+    let written = (|| -> io::Result<()> {
+        let (mut out, _) = Wal::open(&tmp)?;
+        let mut records = Vec::new();
+        for source in &sources {
+            records.clear();
+            let bytes = fs::read(source)?;
+            if let (_, Some(why)) = decode_records(&bytes, &mut |r| records.push(r)) {
+                return Err(io::Error::other(format!("{}: {why}", source.display())));
+            }
+            drop(bytes);
+            for record in records.drain(..) {
+                match record {
+                    Record::Series { series, labels } if keep(series) => {
+                        out.log_series(series, &labels);
+                        report.series += 1;
+                    }
+                    Record::Series { .. } => {}
+                    Record::Samples(mut samples) => {
+                        samples.retain(|(s, sample)| sample.timestamp_ms >= mint && keep(*s));
+                        report.samples += samples.len();
+                        out.log_samples(&samples);
+                    }
+                }
+                if out.buffer.len() >= 1 << 20 {
+                    out.flush()?;
+                }
+            }
+        }
+        out.sync()?;
+        sync_dir(&tmp);
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &final_path)?;
+    sync_dir(dir);
+    // The new checkpoint is durable: what it covers can go.
+    for n in covered {
+        fs::remove_file(segment_path(dir, n))?;
+        report.deleted += 1;
+    }
+    for n in checkpoints(dir)?.into_iter().filter(|n| *n < through) {
+        fs::remove_dir_all(checkpoint_path(dir, n))?;
+        report.deleted += 1;
+    }
+    sync_dir(dir);
+    Ok(report)
+}
+
 /// Appends a zig-zag varint.
 fn put_varint(out: &mut Vec<u8>, value: i64) {
     let mut u = ((value << 1) ^ (value >> 63)) as u64;
@@ -240,7 +437,7 @@ fn sync_dir(dir: &Path) {
 
 /// Decodes records from one segment; returns how many bytes were good and,
 /// if it stopped early, why.
-fn decode_records(bytes: &[u8], out: &mut Vec<Record>) -> (usize, Option<String>) {
+fn decode_records(bytes: &[u8], on_record: &mut dyn FnMut(Record)) -> (usize, Option<String>) {
     let mut pos = 0;
     while pos < bytes.len() {
         let Some(header) = bytes.get(pos..pos + HEADER_LEN) else {
@@ -276,7 +473,7 @@ fn decode_records(bytes: &[u8], out: &mut Vec<Record>) -> (usize, Option<String>
             other => Err(format!("unknown record type {other}")),
         };
         match record {
-            Ok(record) => out.push(record),
+            Ok(record) => on_record(record),
             Err(why) => return (pos, Some(why)),
         }
         pos += HEADER_LEN + len;
@@ -478,12 +675,74 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_replaces_old_segments_and_replays_first() {
+        let dir = temp_dir("checkpoint");
+        let a = Labels::from_pairs([("__name__", "a")]);
+        let b = Labels::from_pairs([("__name__", "b")]);
+        let c = Labels::from_pairs([("__name__", "c")]);
+        let s = |r: u64, t: i64| (SeriesRef(r), Sample { timestamp_ms: t, value: t as f64 });
+        let (mut wal, _) = Wal::open(&dir).unwrap();
+        wal.log_series(SeriesRef(0), &a);
+        wal.log_series(SeriesRef(1), &b);
+        wal.log_samples(&[s(0, 1), s(1, 1), s(0, 5)]);
+        wal.flush().unwrap();
+        assert_eq!(wal.cut_segment().unwrap(), 0);
+        wal.log_samples(&[s(0, 6), s(1, 6)]);
+        wal.flush().unwrap();
+        let through = wal.cut_segment().unwrap();
+        assert_eq!(through, 1);
+        // Logged after the cut: stays in segment 2.
+        wal.log_series(SeriesRef(2), &c);
+        wal.log_samples(&[s(0, 7), s(2, 7)]);
+        wal.flush().unwrap();
+
+        // Series 1 is gone from the head; samples before 5 are in a block.
+        let report = checkpoint(&dir, through, |r| r.0 != 1, 5).unwrap();
+        assert_eq!((report.series, report.samples, report.deleted), (1, 2, 2));
+        assert_eq!(segments(&dir).unwrap(), [2]);
+        assert_eq!(checkpoints(&dir).unwrap(), [1]);
+        // Once is enough: the same again changes nothing.
+        assert_eq!(checkpoint(&dir, through, |_| true, 0).unwrap().series, 0);
+
+        // A crash left a half-written checkpoint and an old segment behind.
+        fs::create_dir_all(dir.join("checkpoint.00000002.tmp")).unwrap();
+        fs::write(segment_path(&dir, 0), b"stale").unwrap();
+        drop(wal);
+        let (mut wal, replay) = Wal::open(&dir).unwrap();
+        let expected = [
+            Record::Series { series: SeriesRef(0), labels: a.clone() },
+            Record::Samples(vec![s(0, 5)]),
+            Record::Samples(vec![s(0, 6)]),
+            Record::Series { series: SeriesRef(2), labels: c.clone() },
+            Record::Samples(vec![s(0, 7), s(2, 7)]),
+        ];
+        assert!(same(&replay.records, &expected), "{:?}", replay.records);
+        assert!(replay.corruption.is_none());
+        assert!(!dir.join("checkpoint.00000002.tmp").exists() && !segment_path(&dir, 0).exists());
+        assert_eq!(wal.segment, 3, "numbering goes on after the newest segment");
+
+        // A second checkpoint folds in the first and deletes it.
+        let through = wal.cut_segment().unwrap();
+        let report = checkpoint(&dir, through, |_| true, 7).unwrap();
+        assert_eq!((report.series, report.samples), (2, 2));
+        assert_eq!(checkpoints(&dir).unwrap(), [3]);
+        assert_eq!(segments(&dir).unwrap(), [4]);
+        drop(wal);
+        // With every segment gone, numbers still go on after the checkpoint.
+        fs::remove_file(segment_path(&dir, 4)).unwrap();
+        let (wal, replay) = Wal::open(&dir).unwrap();
+        assert_eq!(replay.records.len(), 3);
+        assert_eq!(wal.segment, 4);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn garbage_never_panics() {
         let mut out = Vec::new();
         for bytes in
             [&b""[..], b"\x01", b"\x02\xff\xff\xff\xff\0\0\0\0", b"\x09\0\0\0\0\0\0\0\0", b"\x01\x04\0\0\0\0\0\0\0abcd"]
         {
-            let _ = decode_records(bytes, &mut out);
+            let _ = decode_records(bytes, &mut |r| out.push(r));
         }
     }
 }
