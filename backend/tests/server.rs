@@ -288,11 +288,15 @@ async fn series_labels_and_label_values() {
     let names: Vec<&str> = json["data"].as_array().unwrap().iter().filter_map(|s| s["__name__"].as_str()).collect();
     assert_eq!(names, ["scrape_duration_seconds", "up"]);
 
-    let (_, json) = get_json(&vigil.url("/api/v1/labels")).await;
-    let labels: Vec<&str> = json["data"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    for want in ["__name__", "handler", "instance", "job"] {
-        assert!(labels.contains(&want), "{labels:?}");
-    }
+    // `handler` comes from the HTTP request metrics, which exist only once a
+    // scrape after the first request has been stored: wait for it.
+    eventually(Duration::from_secs(15), "the label names of the HTTP metrics", || async {
+        let (_, json) = get_json(&vigil.url("/api/v1/labels")).await;
+        let labels: Vec<String> =
+            json["data"].as_array()?.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        ["__name__", "handler", "instance", "job"].iter().all(|want| labels.iter().any(|l| l == want)).then_some(())
+    })
+    .await;
     let (_, json) = get_json(&vigil.url("/api/v1/label/__name__/values?match[]=%7Bjob%3D%22vigil%22%7D")).await;
     let names: Vec<&str> = json["data"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert!(names.contains(&"up") && names.contains(&"process_cpu_seconds_total"), "{names:?}");
