@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::promql::{Engine, EngineOptions};
+use crate::rules::{RuleManager, RuleManagerOptions};
 use crate::scrape::ScrapeManager;
 use crate::telemetry::Telemetry;
 use crate::tsdb::{MemoryStorage, Storage};
@@ -72,7 +73,13 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let engine = Engine::new(Arc::clone(&storage), EngineOptions::default());
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;
-    let reloader = Arc::new(Reloader { config_file: options.config_file.clone(), scrape: Arc::clone(&scrape) });
+    let rules = RuleManager::new(engine.clone(), Arc::clone(&storage), RuleManagerOptions::default());
+    rules.apply_config(&config).map_err(anyhow::Error::msg)?;
+    let reloader = Arc::new(Reloader {
+        config_file: options.config_file.clone(),
+        scrape: Arc::clone(&scrape),
+        rules: Arc::clone(&rules),
+    });
     tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
     if !web::ui_is_embedded() {
         warn!("this binary was built without the dashboard app; run `cargo xtask run` to build it in");
@@ -84,10 +91,12 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         telemetry,
         scrape: Arc::clone(&scrape),
         reloader,
+        rules: Arc::clone(&rules),
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
     scrape.stop().await;
+    rules.stop();
     info!("stopped");
     Ok(())
 }
@@ -119,6 +128,7 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 pub struct Reloader {
     config_file: PathBuf,
     scrape: Arc<ScrapeManager>,
+    rules: Arc<RuleManager>,
 }
 
 impl Reloader {
@@ -127,7 +137,10 @@ impl Reloader {
     pub fn reload(&self) -> anyhow::Result<()> {
         let result = Config::load(&self.config_file).map_err(anyhow::Error::from).and_then(|config| {
             warn_unsupported(&config);
-            self.scrape.apply(&config)
+            // Both are applied even if one fails, as Prometheus's reloaders are.
+            let scraped = self.scrape.apply(&config);
+            let ruled = self.rules.apply_config(&config).map_err(anyhow::Error::msg);
+            scraped.and(ruled)
         });
         match &result {
             Ok(()) => info!(file = %self.config_file.display(), "completed loading of configuration file"),
@@ -147,9 +160,6 @@ async fn reload_on_sighup(reloader: Arc<Reloader>) {
 /// Sections an existing prometheus.yml may carry that Vigil reads but does
 /// not act on yet.
 fn warn_unsupported(config: &Config) {
-    if !config.rule_files.is_empty() {
-        warn!(files = ?config.rule_files, "rule_files are not evaluated by this version of Vigil yet");
-    }
     if config.alerting.is_some() {
         warn!("the alerting section is not used by this version of Vigil yet");
     }

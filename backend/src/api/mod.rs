@@ -5,6 +5,7 @@
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
 mod params;
+mod rules;
 mod series;
 mod targets;
 
@@ -37,6 +38,7 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     pub scrape: Arc<ScrapeManager>,
     pub reloader: Arc<Reloader>,
+    pub rules: Arc<crate::rules::RuleManager>,
 }
 
 /// Builds the whole router.
@@ -50,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/metadata", get(targets::metadata))
+        .route("/api/v1/rules", get(rules::rules).post(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts).post(rules::alerts))
         .route("/metrics", get(metrics))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))

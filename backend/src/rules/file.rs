@@ -75,15 +75,8 @@ impl PartialEq for RuleDef {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleKind {
-    Recording {
-        record: String,
-    },
-    Alerting {
-        alert: String,
-        hold: Duration,
-        keep_firing_for: Duration,
-        annotations: BTreeMap<String, String>,
-    },
+    Recording { record: String },
+    Alerting { alert: String, hold: Duration, keep_firing_for: Duration, annotations: BTreeMap<String, String> },
 }
 
 impl RuleDef {
@@ -240,7 +233,8 @@ impl RuleFile {
                     let path = format!("{base}.{key}");
                     if positions.contains_key(&path) { at(&path) } else { at(&base) }
                 };
-                let mut fail = |node_at: String, message: String| errors.push(format!("{node_at}{describe}: {message}"));
+                let mut fail =
+                    |node_at: String, message: String| errors.push(format!("{node_at}{describe}: {message}"));
                 match validate_rule(&raw_rule) {
                     Ok(()) => {}
                     Err(problems) => {
@@ -298,11 +292,7 @@ impl RuleFile {
                 rules,
             });
         }
-        if errors.is_empty() {
-            Ok(RuleFile { path: path.to_owned(), groups })
-        } else {
-            Err(RuleFileError { errors })
-        }
+        if errors.is_empty() { Ok(RuleFile { path: path.to_owned(), groups }) } else { Err(RuleFileError { errors }) }
     }
 }
 
@@ -361,11 +351,16 @@ fn valid_label_name(name: &str) -> bool {
 /// is built on).
 fn yaml_positions(text: &str) -> HashMap<String, (usize, usize)> {
     use std::mem::MaybeUninit;
-    use unsafe_libyaml as y;
 
     enum Frame {
-        Map { path: String, key: Option<String> },
-        Seq { path: String, next: usize },
+        Map {
+            path: String,
+            key: Option<String>,
+        },
+        Seq {
+            path: String,
+            next: usize,
+        },
         /// A complex (non-scalar) mapping key, skipped whole.
         Skip,
     }
@@ -374,33 +369,35 @@ fn yaml_positions(text: &str) -> HashMap<String, (usize, usize)> {
     // SAFETY: the parser is initialised before use and deleted once; the
     // input outlives it; every event is read before `yaml_event_delete`.
     unsafe {
-        let mut parser = MaybeUninit::<y::yaml_parser_t>::uninit();
-        if y::yaml_parser_initialize(parser.as_mut_ptr()).fail {
+        let mut parser = MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit();
+        if unsafe_libyaml::yaml_parser_initialize(parser.as_mut_ptr()).fail {
             return positions;
         }
         let parser = parser.as_mut_ptr();
-        y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as _);
+        unsafe_libyaml::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as _);
         loop {
-            let mut event = MaybeUninit::<y::yaml_event_t>::uninit();
-            if y::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
+            let mut event = MaybeUninit::<unsafe_libyaml::yaml_event_t>::uninit();
+            if unsafe_libyaml::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
                 break;
             }
             let event = event.as_mut_ptr();
             let kind = (*event).type_;
             let mark = (*event).start_mark;
-            let scalar = (kind == y::YAML_SCALAR_EVENT).then(|| {
+            let scalar = (kind == unsafe_libyaml::YAML_SCALAR_EVENT).then(|| {
                 let s = (*event).data.scalar;
                 String::from_utf8_lossy(std::slice::from_raw_parts(s.value, s.length as usize)).into_owned()
             });
-            y::yaml_event_delete(event);
+            unsafe_libyaml::yaml_event_delete(event);
             let position = (mark.line as usize + 1, mark.column as usize + 1);
-            let starts = kind == y::YAML_MAPPING_START_EVENT || kind == y::YAML_SEQUENCE_START_EVENT;
-            let is_node = starts || kind == y::YAML_SCALAR_EVENT || kind == y::YAML_ALIAS_EVENT;
-            if kind == y::YAML_MAPPING_END_EVENT || kind == y::YAML_SEQUENCE_END_EVENT {
+            let starts =
+                kind == unsafe_libyaml::YAML_MAPPING_START_EVENT || kind == unsafe_libyaml::YAML_SEQUENCE_START_EVENT;
+            let is_node =
+                starts || kind == unsafe_libyaml::YAML_SCALAR_EVENT || kind == unsafe_libyaml::YAML_ALIAS_EVENT;
+            if kind == unsafe_libyaml::YAML_MAPPING_END_EVENT || kind == unsafe_libyaml::YAML_SEQUENCE_END_EVENT {
                 stack.pop();
                 continue;
             }
-            if kind == y::YAML_DOCUMENT_END_EVENT || kind == y::YAML_STREAM_END_EVENT {
+            if kind == unsafe_libyaml::YAML_DOCUMENT_END_EVENT || kind == unsafe_libyaml::YAML_STREAM_END_EVENT {
                 break;
             }
             if !is_node {
@@ -432,12 +429,12 @@ fn yaml_positions(text: &str) -> HashMap<String, (usize, usize)> {
             if starts {
                 stack.push(match path {
                     None => Frame::Skip,
-                    Some(path) if kind == y::YAML_MAPPING_START_EVENT => Frame::Map { path, key: None },
+                    Some(path) if kind == unsafe_libyaml::YAML_MAPPING_START_EVENT => Frame::Map { path, key: None },
                     Some(path) => Frame::Seq { path, next: 0 },
                 });
             }
         }
-        y::yaml_parser_delete(parser);
+        unsafe_libyaml::yaml_parser_delete(parser);
     }
     positions
 }
@@ -552,8 +549,9 @@ mod tests {
 
     #[test]
     fn all_errors_of_a_file_are_reported() {
-        let err = parse("groups:\n  - name: a\n    rules:\n      - record: x\n      - alert: y\n        expr: 'up +'\n")
-            .unwrap_err();
+        let err =
+            parse("groups:\n  - name: a\n    rules:\n      - record: x\n      - alert: y\n        expr: 'up +'\n")
+                .unwrap_err();
         assert_eq!(err.lines().count(), 2, "{err}");
     }
 

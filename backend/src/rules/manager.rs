@@ -181,6 +181,8 @@ struct GroupEvalState {
     series_in_previous_eval: Vec<HashSet<Labels>>,
     /// Series of removed rules, to mark stale at the next evaluation.
     stale_series: Vec<Labels>,
+    /// Replaced or removed by a reload: evaluates no more.
+    stopped: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -217,6 +219,7 @@ impl Group {
             eval_state: Mutex::new(GroupEvalState {
                 series_in_previous_eval: vec![HashSet::new(); rules.len()],
                 stale_series: Vec::new(),
+                stopped: false,
             }),
             stats: Mutex::new(GroupStats::default()),
             def,
@@ -251,6 +254,7 @@ impl Group {
     fn copy_state(&self, from: &Group) {
         *lock(&self.stats) = *lock(&from.stats);
         let mut from_eval = lock(&from.eval_state);
+        from_eval.stopped = true;
         let mut eval = lock(&self.eval_state);
         let mut by_identity: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, rule) in from.rules.iter().enumerate() {
@@ -277,6 +281,7 @@ impl Group {
     /// Every series the group wrote last, for stale markers when it goes away.
     fn take_all_series(&self) -> Vec<Labels> {
         let mut eval = lock(&self.eval_state);
+        eval.stopped = true;
         let mut out: Vec<Labels> = std::mem::take(&mut eval.stale_series);
         for set in &mut eval.series_in_previous_eval {
             out.extend(set.drain());
@@ -291,6 +296,9 @@ impl Group {
         let offset_ms = self.query_offset.as_millis() as i64;
         let sample_ts = ts_ms - offset_ms;
         let mut eval_state = lock(&self.eval_state);
+        if eval_state.stopped {
+            return;
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             let rule_started = Instant::now();
             let rule_wall = SystemTime::now();
@@ -359,7 +367,9 @@ impl Group {
                         labels = labels.with(k, v);
                     }
                     if !seen.insert(labels.clone()) {
-                        return Err("vector contains metrics with the same labelset after applying rule labels".to_owned());
+                        return Err(
+                            "vector contains metrics with the same labelset after applying rule labels".to_owned()
+                        );
                     }
                     out.push((labels, value));
                 }
@@ -404,7 +414,9 @@ impl Group {
                     let annotations: BTreeMap<String, String> =
                         rule.annotation_templates.iter().map(|(k, t)| (k.clone(), expand(t))).collect();
                     if !seen.insert(alert_labels.clone()) {
-                        return Err("vector contains metrics with the same labelset after applying alert labels".to_owned());
+                        return Err(
+                            "vector contains metrics with the same labelset after applying alert labels".to_owned()
+                        );
                     }
                     candidates.push(Candidate { labels: alert_labels, annotations, value });
                 }
@@ -476,11 +488,7 @@ fn alerts_series(alert: &Alert, name: &str, metric: &str) -> Labels {
 
 /// Runs an instant query as rules do: a vector as is, a scalar as one
 /// sample without labels, anything else an error.
-fn query_vector(
-    engine: &Engine,
-    expr: &vigil_shared::promql::Expr,
-    ts_ms: i64,
-) -> Result<Vec<(Labels, f64)>, String> {
+fn query_vector(engine: &Engine, expr: &vigil_shared::promql::Expr, ts_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
     match engine.instant_query(expr, ts_ms).map_err(|e| e.to_string())?.value {
         Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.value)).collect()),
         Value::Scalar(f) => Ok(vec![(Labels::default(), f)]),
@@ -506,7 +514,7 @@ pub struct RuleManager {
     engine: Engine,
     storage: Arc<dyn Storage>,
     options: RuleManagerOptions,
-    state: tokio::sync::Mutex<ManagerState>,
+    state: Mutex<ManagerState>,
     /// Read by the API without waiting for a reload.
     snapshot: Mutex<Vec<Arc<Group>>>,
     shutdown: CancellationToken,
@@ -546,7 +554,7 @@ impl RuleManager {
             engine,
             storage,
             options,
-            state: tokio::sync::Mutex::new(ManagerState {
+            state: Mutex::new(ManagerState {
                 groups: BTreeMap::new(),
                 loaded_once: false,
                 external_labels: BTreeMap::new(),
@@ -562,18 +570,16 @@ impl RuleManager {
     }
 
     /// Applies a new set of rule files. If any file is invalid nothing
-    /// changes and the error lists every problem.
-    pub async fn update(
-        self: &Arc<Self>,
+    /// changes and the error lists every problem. Must run inside the
+    /// Tokio runtime (it spawns the groups' tasks).
+    pub fn update(
+        &self,
         files: &[PathBuf],
         interval: Duration,
         external_labels: BTreeMap<String, String>,
     ) -> Result<(), String> {
-        let files = files.to_vec();
-        let loaded = tokio::task::spawn_blocking(move || load_files(&files))
-            .await
-            .map_err(|e| format!("loading rule files: {e}"))??;
-        let mut state = self.state.lock().await;
+        let loaded = load_files(files)?;
+        let mut state = lock(&self.state);
         let restore = !state.loaded_once;
         state.loaded_once = true;
         let labels_changed = state.external_labels != external_labels;
@@ -592,15 +598,14 @@ impl RuleManager {
                 let key = (file_name.clone(), def.name.clone());
                 let group = Group::new(&file_name, def.clone(), interval, !restore);
                 if let Some(running) = old.remove(&key) {
-                    let same = !labels_changed
-                        && running.group.def == group.def
-                        && running.group.interval == group.interval;
+                    let same =
+                        !labels_changed && running.group.def == group.def && running.group.interval == group.interval;
                     if same {
                         new_groups.insert(key, running);
                         continue;
                     }
+                    // Copying waits for a running evaluation, then stops the old group.
                     running.stop.cancel();
-                    let _ = running.task.await;
                     group.copy_state(&running.group);
                 }
                 let group = Arc::new(group);
@@ -619,7 +624,6 @@ impl RuleManager {
         // intervals later unless a new group wrote them meanwhile.
         for (_, running) in old {
             running.stop.cancel();
-            let _ = running.task.await;
             let series = running.group.take_all_series();
             if series.is_empty() {
                 continue;
@@ -648,12 +652,25 @@ impl RuleManager {
         Ok(())
     }
 
+    /// Applies a configuration's `rule_files`, `evaluation_interval` and
+    /// `external_labels`. On error the running rules stay.
+    pub fn apply_config(&self, config: &crate::config::Config) -> Result<(), String> {
+        let files = expand_patterns(&config.rule_files)
+            .and_then(|files| {
+                self.update(&files, config.global.evaluation_interval.0, config.global.external_labels.clone())
+            })
+            .map_err(|e| format!("error loading rules, previous rule set restored: {e}"));
+        if let Err(e) = &files {
+            warn!(error = %e, "loading rule files failed");
+        }
+        files
+    }
+
     /// Stops every group.
-    pub async fn stop(&self) {
+    pub fn stop(&self) {
         self.shutdown.cancel();
-        let mut state = self.state.lock().await;
-        for (_, running) in std::mem::take(&mut state.groups) {
-            let _ = running.task.await;
+        for (_, running) in std::mem::take(&mut lock(&self.state).groups) {
+            running.task.abort();
         }
     }
 }
@@ -707,6 +724,7 @@ mod tests {
     use crate::tsdb::MemoryStorage;
     use std::path::Path;
 
+    #[allow(clippy::type_complexity)]
     fn setup(samples: &[(&str, &[(&str, &str)], i64, f64)]) -> EvalContext {
         let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
         let mut app = storage.appender();
@@ -772,7 +790,9 @@ mod tests {
         let status = g.rules[0].status();
         assert_eq!(status.health, Health::Bad);
         assert_eq!(status.last_error.as_deref(), Some("exceeded limit of 1 with 2 series"));
-        let g = group("groups:\n- name: g\n  rules:\n  - record: r\n    expr: sum without (job) (up) or up\n    labels: {job: x}\n");
+        let g = group(
+            "groups:\n- name: g\n  rules:\n  - record: r\n    expr: sum without (job) (up) or up\n    labels: {job: x}\n",
+        );
         g.eval(&ctx, 1000);
         assert_eq!(
             g.rules[0].status().last_error.as_deref(),
@@ -816,7 +836,12 @@ mod tests {
         // Before the restart: pending since now-20m, last written at now-5m.
         let ctx = setup(&[
             ("up", &[("job", "a")], now, 0.0),
-            ("ALERTS_FOR_STATE", &[("job", "a"), ("alertname", "Down")], now - 300_000, ((now - 1_200_000) / 1000) as f64),
+            (
+                "ALERTS_FOR_STATE",
+                &[("job", "a"), ("alertname", "Down")],
+                now - 300_000,
+                ((now - 1_200_000) / 1000) as f64,
+            ),
         ]);
         let file = RuleFile::parse(
             &format!("groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: {hold_s}s\n"),

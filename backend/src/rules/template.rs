@@ -245,7 +245,7 @@ struct Parser<'a> {
 }
 
 /// How a list of nodes ended.
-enum End {
+enum Closer {
     Eof,
     End,
     Else { pos: usize, chained: Option<Box<Pipe>>, keyword: String },
@@ -265,16 +265,15 @@ impl Template {
         };
         let (nodes, end) = parser.nodes()?;
         match end {
-            End::Eof => Ok(Template { name: name.to_owned(), source: source.to_owned(), nodes }),
-            End::End => Err(parser.error(parser.at, "unexpected {{end}}")),
-            End::Else { pos, .. } => Err(parser.error(pos, "unexpected {{else}}")),
+            Closer::Eof => Ok(Template { name: name.to_owned(), source: source.to_owned(), nodes }),
+            Closer::End => Err(parser.error(parser.at, "unexpected {{end}}")),
+            Closer::Else { pos, .. } => Err(parser.error(pos, "unexpected {{else}}")),
         }
     }
 
     /// Expands the template for an alert.
     pub fn expand_alert(&self, data: &AlertData<'_>) -> Result<String, String> {
-        let labels: BTreeMap<String, String> =
-            data.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+        let labels: BTreeMap<String, String> = data.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
         let root = RootData {
             labels: labels.clone(),
             external_labels: data.external_labels.clone(),
@@ -306,7 +305,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses nodes until the end of input, `{{end}}` or `{{else}}`.
-    fn nodes(&mut self) -> Result<(Vec<Node>, End), TemplateError> {
+    fn nodes(&mut self) -> Result<(Vec<Node>, Closer), TemplateError> {
         let mut nodes = Vec::new();
         loop {
             let rest = self.rest();
@@ -320,7 +319,7 @@ impl<'a> Parser<'a> {
                     nodes.push(Node::Text(text.to_owned()));
                 }
                 self.at = self.src.len();
-                return Ok((nodes, End::Eof));
+                return Ok((nodes, Closer::Eof));
             };
             let action_pos = self.at + open;
             let mut inner = self.at + open + 2;
@@ -349,7 +348,7 @@ impl<'a> Parser<'a> {
                     if tokens.len() > 1 {
                         return Err(self.error(tokens[1].pos, "unexpected token in end"));
                     }
-                    return Ok((nodes, End::End));
+                    return Ok((nodes, Closer::End));
                 }
                 "else" => {
                     let chained = if tokens.len() > 1 {
@@ -367,14 +366,16 @@ impl<'a> Parser<'a> {
                         Some(Tok::Ident(word)) => word.clone(),
                         _ => String::new(),
                     };
-                    return Ok((nodes, End::Else { pos: action_pos, chained, keyword }));
+                    return Ok((nodes, Closer::Else { pos: action_pos, chained, keyword }));
                 }
                 "if" | "range" | "with" => {
                     let node = self.control(&keyword, action_pos, &tokens[1..], tokens[0].pos)?;
                     nodes.push(node);
                 }
                 "define" | "template" | "block" | "break" | "continue" => {
-                    return Err(self.error(action_pos, format!("{{{{{keyword}}}}} is not supported by Vigil's templates")));
+                    return Err(
+                        self.error(action_pos, format!("{{{{{keyword}}}}} is not supported by Vigil's templates"))
+                    );
                 }
                 _ => {
                     let pipe = self.pipeline(&tokens, action_pos)?;
@@ -392,17 +393,17 @@ impl<'a> Parser<'a> {
         // Variables declared in the pipeline stay visible in the else branch,
         // as in Go; they go out of scope at {{end}}.
         let otherwise = match end {
-            End::Eof => return Err(self.error(pos, format!("unexpected EOF: {{{{{keyword}}}}} has no {{{{end}}}}"))),
-            End::End => Vec::new(),
-            End::Else { pos: else_pos, chained: None, .. } => {
+            Closer::Eof => return Err(self.error(pos, format!("unexpected EOF: {{{{{keyword}}}}} has no {{{{end}}}}"))),
+            Closer::End => Vec::new(),
+            Closer::Else { pos: else_pos, chained: None, .. } => {
                 let (otherwise, end) = self.nodes()?;
                 match end {
-                    End::End => otherwise,
-                    End::Eof => return Err(self.error(else_pos, "unexpected EOF: {{else}} has no {{end}}")),
-                    End::Else { pos, .. } => return Err(self.error(pos, "unexpected {{else}} after {{else}}")),
+                    Closer::End => otherwise,
+                    Closer::Eof => return Err(self.error(else_pos, "unexpected EOF: {{else}} has no {{end}}")),
+                    Closer::Else { pos, .. } => return Err(self.error(pos, "unexpected {{else}} after {{else}}")),
                 }
             }
-            End::Else { pos: else_pos, chained: Some(chained), keyword: chained_kw } => {
+            Closer::Else { pos: else_pos, chained: Some(chained), keyword: chained_kw } => {
                 // `{{else if p}}` is `{{else}}{{if p}}…{{end}}` sharing this {{end}}.
                 let node = self.chained_else(&chained_kw, else_pos, *chained)?;
                 vec![node]
@@ -419,16 +420,16 @@ impl<'a> Parser<'a> {
     fn chained_else(&mut self, keyword: &str, pos: usize, pipe: Pipe) -> Result<Node, TemplateError> {
         let (body, end) = self.nodes()?;
         let otherwise = match end {
-            End::Eof => return Err(self.error(pos, "unexpected EOF: {{else}} has no {{end}}")),
-            End::End => Vec::new(),
-            End::Else { chained: None, pos: else_pos, .. } => {
+            Closer::Eof => return Err(self.error(pos, "unexpected EOF: {{else}} has no {{end}}")),
+            Closer::End => Vec::new(),
+            Closer::Else { chained: None, pos: else_pos, .. } => {
                 let (otherwise, end) = self.nodes()?;
-                if !matches!(end, End::End) {
+                if !matches!(end, Closer::End) {
                     return Err(self.error(else_pos, "expected {{end}}"));
                 }
                 otherwise
             }
-            End::Else { chained: Some(chained), keyword: kw, pos } => vec![self.chained_else(&kw, pos, *chained)?],
+            Closer::Else { chained: Some(chained), keyword: kw, pos } => vec![self.chained_else(&kw, pos, *chained)?],
         };
         Ok(if keyword == "if" {
             Node::If { pipe, then: body, otherwise }
@@ -487,17 +488,15 @@ impl<'a> Parser<'a> {
             } else if c == '=' {
                 (Tok::Assign, 1)
             } else if c == '$' || c == '.' && !rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
-                let len = rest[1..].find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).map_or(rest.len(), |i| i + 1);
+                let len = rest[1..]
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                    .map_or(rest.len(), |i| i + 1);
                 let word = &rest[..len];
                 let (head, fields) = split_fields(word);
                 if fields.iter().any(String::is_empty) && word != "." {
                     return Err(self.error(pos, format!("bad field or variable {word:?}")));
                 }
-                if c == '$' {
-                    (Tok::Var(head.to_owned(), fields), len)
-                } else {
-                    (Tok::Field(fields), len)
-                }
+                if c == '$' { (Tok::Var(head.to_owned(), fields), len) } else { (Tok::Field(fields), len) }
             } else if c.is_ascii_digit() || ((c == '-' || c == '+' || c == '.') && rest.len() > 1) {
                 let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || "+-._".contains(c))).unwrap_or(rest.len());
                 // A sign is only part of a number right at its start.
@@ -974,7 +973,12 @@ impl Exec<'_> {
                     Val::List(l) => {
                         l.first().cloned().ok_or_else(|| at("first() called on vector with no elements".to_owned()))?
                     }
-                    other => return Err(at(format!("wrong type for value; expected template.queryResult; got {}", other.type_name()))),
+                    other => {
+                        return Err(at(format!(
+                            "wrong type for value; expected template.queryResult; got {}",
+                            other.type_name()
+                        )));
+                    }
                 }
             }
             "label" => {
@@ -988,14 +992,24 @@ impl Exec<'_> {
                 want(1)?;
                 match &args[0] {
                     Val::Sample(s) => Val::Float(s.value),
-                    other => return Err(at(format!("wrong type for value; expected *template.sample; got {}", other.type_name()))),
+                    other => {
+                        return Err(at(format!(
+                            "wrong type for value; expected *template.sample; got {}",
+                            other.type_name()
+                        )));
+                    }
                 }
             }
             "strvalue" => {
                 want(1)?;
                 match &args[0] {
                     Val::Sample(s) => Val::Str(s.labels.get("__value__").cloned().unwrap_or_default()),
-                    other => return Err(at(format!("wrong type for value; expected *template.sample; got {}", other.type_name()))),
+                    other => {
+                        return Err(at(format!(
+                            "wrong type for value; expected *template.sample; got {}",
+                            other.type_name()
+                        )));
+                    }
                 }
             }
             "sortByLabel" => {
@@ -1128,11 +1142,9 @@ fn compare(op: &str, args: &[Val]) -> Result<bool, String> {
             (Val::Float(x), Val::Float(y)) => Ok(x.partial_cmp(y)),
             (Val::Str(x), Val::Str(y)) => Ok(Some(x.cmp(y))),
             (Val::Bool(x), Val::Bool(y)) if op == "eq" || op == "ne" => Ok(Some(x.cmp(y))),
-            (Val::Nil, _) | (_, Val::Nil) if op == "eq" || op == "ne" => Ok(Some(if a == b {
-                std::cmp::Ordering::Equal
-            } else {
-                std::cmp::Ordering::Less
-            })),
+            (Val::Nil, _) | (_, Val::Nil) if op == "eq" || op == "ne" => {
+                Ok(Some(if a == b { std::cmp::Ordering::Equal } else { std::cmp::Ordering::Less }))
+            }
             (a, b) if std::mem::discriminant(a) != std::mem::discriminant(b) => {
                 Err("incompatible types for comparison".to_owned())
             }
@@ -1480,10 +1492,17 @@ pub fn go_float(v: f64, verb: char, precision: Option<usize>) -> String {
     }
     match verb {
         'f' => format!("{v:.*}", precision.unwrap_or(6)),
-        'e' => {
-            let (neg, digits, exp) = decimal_digits(v, Some(precision.unwrap_or(6) + 1));
-            format_e(neg, &digits, exp, precision.unwrap_or(6))
-        }
+        'e' => match precision {
+            Some(p) => {
+                let (neg, digits, exp) = decimal_digits(v, Some(p + 1));
+                format_e(neg, &digits, exp, p)
+            }
+            // Shortest round-trip digits (`strconv.FormatFloat(v, 'e', -1, 64)`).
+            None => {
+                let (neg, digits, exp) = decimal_digits(v, None);
+                format_e(neg, &digits, exp, digits.len() - 1)
+            }
+        },
         _ => {
             let shortest = precision.is_none();
             let prec = precision.map(|p| p.max(1));
@@ -1583,11 +1602,17 @@ mod tests {
             match q {
                 "up" => Ok(vec![
                     TemplateSample {
-                        labels: BTreeMap::from([("job".to_owned(), "b".to_owned()), ("instance".to_owned(), "y:1".to_owned())]),
+                        labels: BTreeMap::from([
+                            ("job".to_owned(), "b".to_owned()),
+                            ("instance".to_owned(), "y:1".to_owned()),
+                        ]),
                         value: 0.0,
                     },
                     TemplateSample {
-                        labels: BTreeMap::from([("job".to_owned(), "a".to_owned()), ("instance".to_owned(), "x:1".to_owned())]),
+                        labels: BTreeMap::from([
+                            ("job".to_owned(), "a".to_owned()),
+                            ("instance".to_owned(), "x:1".to_owned()),
+                        ]),
                         value: 1.0,
                     },
                 ]),
@@ -1622,7 +1647,7 @@ mod tests {
             ("{{ $value | humanize }}", 1234567.0, "1.235M"),
             ("{{ humanize $value }}", 0.12, "120m"),
             ("{{ $value | humanizePercentage }}", 0.1234567, "12.35%"),
-            ("{{ printf \"%.2f\" $value }}", 3.14159, "3.14"),
+            ("{{ printf \"%.2f\" $value }}", 3.14659, "3.15"),
             ("{{ printf \"%s=%d %v %f\" \"a\" 3 $value $value }}", 1.5, "a=3 1.5 1.500000"),
             ("{{ printf \"%5.1f|%-4s|%04d\" 2.25 \"x\" 7 }}", 0.0, "  2.2|x   |0007"),
             ("{{ \"aa bb CC\" | title }} {{ \"aB\" | toUpper }} {{ \"aB\" | toLower }}", 0.0, "Aa Bb CC AB ab"),
@@ -1635,7 +1660,11 @@ mod tests {
             ("{{ with query \"up\" }}{{ . | first | label \"job\" }}{{ end }}", 0.0, "b"),
             ("{{ range query \"up\" }}{{ .Labels.job }} {{ .Value }};{{ end }}", 0.0, "b 0;a 1;"),
             ("{{ range query \"up\" | sortByLabel \"job\" }}{{ .Labels.job }}{{ end }}", 0.0, "ab"),
-            ("{{ range $i, $s := query \"up\" }}{{ $i }}={{ $s.Labels.instance | stripPort }} {{ end }}", 0.0, "0=y 1=x "),
+            (
+                "{{ range $i, $s := query \"up\" }}{{ $i }}={{ $s.Labels.instance | stripPort }} {{ end }}",
+                0.0,
+                "0=y 1=x ",
+            ),
             ("{{ range query \"none\" }}x{{ else }}empty{{ end }}", 0.0, "empty"),
             ("{{ len (query \"up\") }}", 0.0, "2"),
             ("{{ $x := \"a\" }}{{ $x = \"b\" }}{{ $x }}", 0.0, "b"),
@@ -1644,7 +1673,11 @@ mod tests {
             ("a  {{- \" b \" -}}  c", 0.0, "a b c"),
             ("{{/* comment */}}x", 0.0, "x"),
             ("{{ index $labels \"job\" }}", 0.0, "node"),
-            ("{{ \"foo.example.com:12345\" | stripPort }} {{ \"[2001:0DB8::1]:12345\" | stripPort }}", 0.0, "foo.example.com 2001:0DB8::1"),
+            (
+                "{{ \"foo.example.com:12345\" | stripPort }} {{ \"[2001:0DB8::1]:12345\" | stripPort }}",
+                0.0,
+                "foo.example.com 2001:0DB8::1",
+            ),
             ("{{ \"foo.example.com:12345\" | stripDomain }}", 0.0, "foo:12345"),
             ("{{ now }}", 0.0, "1.353755652e+09"),
             ("{{ \"1h\" | parseDuration }}", 0.0, "3600"),
@@ -1690,6 +1723,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn humanize_matches_prometheus() {
         let cases: &[(fn(f64) -> String, f64, &str)] = &[
             (humanize, 0.0, "0"),
@@ -1769,8 +1803,12 @@ mod tests {
             (1.5, 'g', Some(4), "1.5"),
             (123.45, 'g', Some(4), "123.5"),
             (0.0001234, 'g', Some(4), "0.0001234"),
-            (3.14159, 'f', Some(2), "3.14"),
+            (1.23456, 'f', Some(2), "1.23"),
             (1234.5, 'e', Some(2), "1.23e+03"),
+            (1.0, 'e', None, "1e+00"),
+            (0.5, 'e', None, "5e-01"),
+            (-123.0, 'e', None, "-1.23e+02"),
+            (0.0, 'e', None, "0e+00"),
         ];
         for (v, verb, prec, want) in cases {
             assert_eq!(go_float(*v, *verb, *prec), *want, "{v} {verb} {prec:?}");
