@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use vigil::server::{self, ServerOptions};
 
 #[derive(Debug, Parser)]
@@ -26,10 +26,35 @@ struct Cli {
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     log_level: String,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Checks, as `promtool test` does.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TestCommand {
+    /// Runs rule unit tests in promtool's format (`promtool test rules`).
+    Rules {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Test { what: TestCommand::Rules { files } }) = &cli.command {
+        return if vigil::rules::unittest::run(files) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("vigil={0},{0}", cli.log_level)));
     tracing_subscriber::fmt()

@@ -220,3 +220,84 @@ fn promtool_and_vigil_both_refuse_bad_rules() {
     assert!(vigil::rules::RuleFile::load(&dup).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same unit-test files through Debian's `promtool test rules` and
+/// `vigil test rules`: both pass or both fail.
+#[test]
+fn vigil_test_rules_agrees_with_promtool() {
+    assert!(Path::new(PROMTOOL).exists(), "{PROMTOOL} is missing: install it with `apt-get install -y prometheus`");
+    let dir = temp_dir("vigil-unittest");
+    std::fs::write(
+        dir.join("rules.yml"),
+        r#"groups:
+  - name: g
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - alert: Down
+        expr: up == 0
+        for: 2m
+        labels: {severity: page}
+        annotations: {summary: '{{ $labels.instance }} down, value {{ $value }}'}
+      - alert: Big
+        expr: size > 1000
+        annotations: {summary: '{{ $value | humanize }} {{ $value | humanize1024 }}B'}
+"#,
+    )
+    .unwrap();
+    let test = |alert_time: &str, instance: &str, sum: &str, extra: &str| {
+        format!(
+            r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{{job="a", instance="x"}}'
+        values: '1 1 0 0 0 0'
+      - series: 'up{{job="a", instance="y"}}'
+        values: '1+0x5'
+      - series: 'size'
+        values: '1 _ 1234567 stale 5000'
+    alert_rule_test:
+      - eval_time: {alert_time}
+        alertname: Down
+        exp_alerts:
+          - exp_labels: {{severity: page, instance: {instance}, job: a}}
+            exp_annotations: {{summary: '{instance} down, value 0'}}
+{extra}    promql_expr_test:
+      - expr: job:up:sum
+        eval_time: 1m
+        exp_samples:
+          - labels: 'job:up:sum{{job="a"}}'
+            value: {sum}
+"#
+        )
+    };
+    let big = "      - eval_time: 2m\n        alertname: Big\n        exp_alerts:\n          - exp_annotations: {summary: '1.235M 1.177MiB'}\n      - eval_time: 3m\n        alertname: Big\n";
+    let big_wrong = "      - eval_time: 3m\n        alertname: Big\n        exp_alerts:\n          - exp_annotations: {summary: '1.235M 1.177MiB'}\n";
+    let cases = [
+        ("passing", test("4m", "x", "2", ""), true),
+        ("eval_time between evaluations", test("4m30s", "x", "2", ""), true),
+        ("still pending", test("3m", "x", "2", ""), false),
+        ("wrong alert labels", test("4m", "y", "2", ""), false),
+        ("wrong sample value", test("4m", "x", "3", ""), false),
+        ("humanized annotations and a stale marker", test("4m", "x", "2", big), true),
+        ("an alert that went stale", test("4m", "x", "2", big_wrong), false),
+    ];
+    for (what, text, want_pass) in cases {
+        let path = dir.join("test.yml");
+        std::fs::write(&path, &text).unwrap();
+        let promtool = Command::new(PROMTOOL).args(["test", "rules"]).arg(&path).output().expect("run promtool");
+        let ours =
+            Command::new(env!("CARGO_BIN_EXE_vigil")).args(["test", "rules"]).arg(&path).output().expect("run vigil");
+        assert_eq!(
+            promtool.status.success(),
+            want_pass,
+            "{what}: promtool {}{}",
+            String::from_utf8_lossy(&promtool.stdout),
+            String::from_utf8_lossy(&promtool.stderr)
+        );
+        assert_eq!(ours.status.success(), want_pass, "{what}: vigil {}", String::from_utf8_lossy(&ours.stdout));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

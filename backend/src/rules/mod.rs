@@ -6,6 +6,7 @@ pub mod alert;
 pub mod file;
 pub mod manager;
 pub mod template;
+pub mod unittest;
 
 pub use file::{GroupDef, RuleDef, RuleFile, RuleFileError, RuleKind};
 pub use manager::{RuleManager, RuleManagerOptions};
