@@ -301,3 +301,108 @@ tests:
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Alert templates expand in Vigil exactly as in Prometheus: each template
+/// is an annotation of one alert, the expected annotations are Vigil's own
+/// expansions, and Debian's `promtool test rules` must agree with them.
+#[test]
+fn templates_expand_as_promtool_expands_them() {
+    use std::collections::BTreeMap;
+    use vigil::rules::template::{AlertData, Template};
+
+    assert!(Path::new(PROMTOOL).exists(), "{PROMTOOL} is missing: install it with `apt-get install -y prometheus`");
+    // Debian's promtool (2.42) predates `now` and `urlQueryEscape`; the
+    // template unit tests cover those.
+    let templates = [
+        "{{ $value }}",
+        "{{ .Value }}",
+        "{{ $labels.instance }} {{ .Labels.job }} [{{ $labels.missing }}]",
+        "{{ $value | humanize }}",
+        "{{ humanize1024 $value }}",
+        "{{ $value | humanizePercentage }}",
+        "{{ humanizeDuration 3725.5 }} {{ humanizeDuration 0.0005 }} {{ humanizeDuration 59.99 }}",
+        "{{ humanizeTimestamp 1435065584.128 }}",
+        "{{ humanize 0.000001234 }} {{ humanize -1234 }} {{ humanize1024 1023 }}",
+        "{{ printf \"%.2f\" $value }}",
+        "{{ printf \"%d items\" 3 }}",
+        "{{ printf \"%5.1f|%-4s|%04d|%+d\" 2.25 \"x\" 7 5 }}",
+        "{{ printf \"%v %s\" $value $labels.job }}",
+        "{{ printf \"%e %g %.3g\" $value $value $value }}",
+        "{{ printf \"%d\" $value }}",
+        "{{ $labels.instance | stripPort }} {{ $labels.instance | stripDomain }}",
+        // (Prometheus 2.42's `title` was Go's strings.Title, which also splits
+        // `a.b` and `don't`; Vigil follows today's cases.Title.)
+        "{{ title \"hello world-foo bar_baz\" }}",
+        "{{ toUpper \"abc\" }} {{ toLower \"ABC\" }}",
+        "{{ reReplaceAll \"(.*):(.*)\" \"$2 on $1\" $labels.instance }}",
+        "{{ match \"^host\" $labels.instance }}",
+        "{{ if gt $value 1000.0 }}big{{ else }}small{{ end }}",
+        "{{ if eq $labels.job \"x\" }}x{{ else if eq $labels.job \"node\" }}node{{ else }}?{{ end }}",
+        "{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}",
+        "{{ len $labels }} {{ index $labels \"job\" }}",
+        "{{ $labels }}",
+        "{{ print $value 1 \"x\" 2 }}",
+        "{{ and 1 0 }} {{ or 0 \"\" \"z\" }} {{ not 0 }} {{ eq 1 3 1 }}",
+        "{{ \"1h30m\" | parseDuration }}",
+        "{{ $value | humanize | printf \"%s!\" }}",
+        "a {{- \"  trimmed  \" -}} b",
+        "{{ 1e3 }} {{ 0x10 }} {{ -1.5 }} {{ 1.0 }} {{ 010 }}",
+        "{{ with $labels.nope }}x{{ else }}none{{ end }} {{ with $labels.job }}{{ . }}{{ end }}",
+        "{{ $externalLabels.region }}",
+        "{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}",
+        "{{/* a comment */}}kept",
+        "{{ graphLink \"rate(x[5m])\" }}",
+    ];
+    let value = 1234567.891;
+    let labels = vigil_shared::model::Labels::from_pairs([("instance", "host.example.com:9100"), ("job", "node")]);
+    let external = BTreeMap::from([("region".to_owned(), "eu".to_owned())]);
+    let mut annotations = serde_json::Map::new();
+    let mut expected = serde_json::Map::new();
+    for (i, text) in templates.iter().enumerate() {
+        let template = Template::parse("__alert_T", text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let ours = template
+            .expand_alert(&AlertData {
+                labels: &labels,
+                external_labels: &external,
+                external_url: "",
+                value,
+                time_ms: 0,
+                query: None,
+            })
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        annotations.insert(format!("a{i}"), Value::from(*text));
+        expected.insert(format!("a{i}"), Value::from(ours));
+    }
+    let rules = serde_json::json!({"groups": [{"name": "g", "rules": [{
+        "alert": "T",
+        "expr": format!("label_replace(label_replace(vector({value}), \"instance\", \"host.example.com:9100\", \"\", \"\"), \"job\", \"node\", \"\", \"\")"),
+        "annotations": annotations,
+    }]}]});
+    let tests = serde_json::json!({
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "external_labels": {"region": "eu"},
+            "alert_rule_test": [{
+                "eval_time": "0m",
+                "alertname": "T",
+                "exp_alerts": [{"exp_labels": {"instance": "host.example.com:9100", "job": "node"}, "exp_annotations": expected}],
+            }],
+        }],
+    });
+    let dir = temp_dir("vigil-templates");
+    std::fs::write(dir.join("rules.yml"), serde_yaml_ng::to_string(&rules).unwrap()).unwrap();
+    std::fs::write(dir.join("test.yml"), serde_yaml_ng::to_string(&tests).unwrap()).unwrap();
+    let promtool =
+        Command::new(PROMTOOL).args(["test", "rules"]).arg(dir.join("test.yml")).output().expect("run promtool");
+    assert!(
+        promtool.status.success(),
+        "promtool expands differently:\n{}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
+    let ours =
+        Command::new(env!("CARGO_BIN_EXE_vigil")).args(["test", "rules"]).arg(dir.join("test.yml")).output().unwrap();
+    assert!(ours.status.success(), "{}", String::from_utf8_lossy(&ours.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -228,7 +228,14 @@ const BUILTINS: &[&str] = &[
     "urlQueryEscape",
     "externalURL",
     "pathPrefix",
+    "graphLink",
+    "tableLink",
+    "safeHtml",
 ];
+
+/// Prometheus template functions Vigil does not implement (they return Go
+/// values with methods: `(now | toTime).Format "2006"`).
+const UNSUPPORTED: &[&str] = &["toTime", "toDuration", "args", "tmpl", "html", "js", "urlquery", "call", "slice"];
 
 // ---------------------------------------------------------------------
 // Parser
@@ -633,6 +640,11 @@ impl<'a> Parser<'a> {
                         return Err(self.error(t.pos, format!("unexpected <{word}> in command")));
                     }
                     name if BUILTINS.contains(&name) => cmd.args.push(Arg::Func(name.to_owned())),
+                    name if UNSUPPORTED.contains(&name) => {
+                        return Err(
+                            self.error(t.pos, format!("function {name:?} is not supported by Vigil's templates"))
+                        );
+                    }
                     name => return Err(self.error(t.pos, format!("function {name:?} not defined"))),
                 },
             }
@@ -1093,6 +1105,15 @@ impl Exec<'_> {
                 Val::Str(url_query_escape(&string_arg(&args[0])))
             }
             "externalURL" => Val::Str(self.var("$externalURL").print()),
+            "graphLink" | "tableLink" => {
+                want(1)?;
+                let tab = if name == "graphLink" { 0 } else { 1 };
+                Val::Str(format!("/graph?g0.expr={}&g0.tab={tab}", url_query_escape(&string_arg(&args[0]))))
+            }
+            "safeHtml" => {
+                want(1)?;
+                Val::Str(string_arg(&args[0]))
+            }
             "pathPrefix" => Val::Str(String::new()),
             other => return Err(self.at(pos, format!("function {other:?} not defined"))),
         };
@@ -1287,18 +1308,28 @@ fn go_replacement(repl: &str) -> String {
 
 /// `cases.Title(language.AmericanEnglish, cases.NoLower)`: the first letter
 /// of every word in upper case, the rest untouched.
+///
+/// Words follow Unicode's word boundaries closely enough for labels: `_`
+/// joins, and `.`, `:` and apostrophes between letters do not split
+/// (`host.example.com` is one word).
 fn title(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
     let mut start = true;
-    for c in s.chars() {
-        if start && c.is_alphanumeric() {
+    for (i, &c) in chars.iter().enumerate() {
+        let word_char = c.is_alphanumeric() || c == '_';
+        if start && word_char {
             out.extend(c.to_uppercase());
             start = false;
-        } else {
-            out.push(c);
-            if !(c.is_alphanumeric() || c == '\'' || c == '’') {
-                start = true;
-            }
+            continue;
+        }
+        out.push(c);
+        let joins = matches!(c, '.' | ':' | '\'' | '’')
+            && i > 0
+            && chars[i - 1].is_alphanumeric()
+            && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric());
+        if !word_char && !joins {
+            start = true;
         }
     }
     out
@@ -1651,6 +1682,7 @@ mod tests {
             ("{{ printf \"%s=%d %v %f\" \"a\" 3 $value $value }}", 1.5, "a=3 1.5 1.500000"),
             ("{{ printf \"%5.1f|%-4s|%04d\" 2.25 \"x\" 7 }}", 0.0, "  2.2|x   |0007"),
             ("{{ \"aa bb CC\" | title }} {{ \"aB\" | toUpper }} {{ \"aB\" | toLower }}", 0.0, "Aa Bb CC AB ab"),
+            ("{{ title \"host.example.com don't x_y a-b\" }}", 0.0, "Host.example.com Don't X_y A-B"),
             ("{{ if gt $value 1.0 }}high{{ else }}low{{ end }}", 2.0, "high"),
             ("{{ if gt $value 1.0 }}high{{ else if eq $value 1.0 }}one{{ else }}low{{ end }}", 1.0, "one"),
             ("{{ if eq $labels.job \"node\" \"x\" }}yes{{ end }}", 0.0, "yes"),
@@ -1682,6 +1714,11 @@ mod tests {
             ("{{ now }}", 0.0, "1.353755652e+09"),
             ("{{ \"1h\" | parseDuration }}", 0.0, "3600"),
             ("{{ print 1 2 \"a\" }}", 0.0, "1 2a"),
+            (
+                "{{ graphLink \"up\" }} {{ tableLink \"rate(x[5m])\" }}",
+                0.0,
+                "/graph?g0.expr=up&g0.tab=0 /graph?g0.expr=rate%28x%5B5m%5D%29&g0.tab=1",
+            ),
         ];
         for (text, value, want) in cases {
             assert_eq!(expand(text, &labels, *value).as_deref(), Ok(*want), "template {text:?}");
@@ -1714,6 +1751,10 @@ mod tests {
             ("{{ template \"x\" }}", "template: __alert_T:1:1: {{template}} is not supported"),
             ("{{ \"abc }}", "unterminated quoted string"),
             ("{{ }}", "missing value for command"),
+            (
+                "{{ now | toTime }}",
+                "template: __alert_T:1:10: function \"toTime\" is not supported by Vigil's templates",
+            ),
             ("{{ 1 | 2 }}", "non executable command in pipeline stage"),
         ];
         for (text, want) in cases {
