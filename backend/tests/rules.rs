@@ -242,6 +242,15 @@ fn vigil_test_rules_agrees_with_promtool() {
       - alert: Big
         expr: size > 1000
         annotations: {summary: '{{ $value | humanize }} {{ $value | humanize1024 }}B'}
+      - alert: Flappy
+        expr: flap == 1
+        keep_firing_for: 2m
+      - alert: Q
+        expr: up{instance="y"} == 1
+        annotations:
+          all: '{{ range query "up" | sortByLabel "instance" }}{{ .Labels.instance }}={{ .Value }} {{ end }}'
+          sum: '{{ query "sum(up)" | first | value }}'
+          none: '{{ with query "nope" }}x{{ else }}none{{ end }}'
 "#,
     )
     .unwrap();
@@ -258,6 +267,8 @@ tests:
         values: '1+0x5'
       - series: 'size'
         values: '1 _ 1234567 stale 5000'
+      - series: 'flap'
+        values: '1 0 0 0 0'
     alert_rule_test:
       - eval_time: {alert_time}
         alertname: Down
@@ -275,6 +286,15 @@ tests:
     };
     let big = "      - eval_time: 2m\n        alertname: Big\n        exp_alerts:\n          - exp_annotations: {summary: '1.235M 1.177MiB'}\n      - eval_time: 3m\n        alertname: Big\n";
     let big_wrong = "      - eval_time: 3m\n        alertname: Big\n        exp_alerts:\n          - exp_annotations: {summary: '1.235M 1.177MiB'}\n";
+    let flappy = |t: &str, firing: bool| {
+        let exp = if firing { "\n        exp_alerts:\n          - {}\n" } else { "\n" };
+        format!("      - eval_time: {t}\n        alertname: Flappy{exp}")
+    };
+    let query = |sum: &str| {
+        format!(
+            "      - eval_time: 4m\n        alertname: Q\n        exp_alerts:\n          - exp_labels: {{instance: y, job: a}}\n            exp_annotations: {{all: 'x=0 y=1 ', sum: '{sum}', none: none}}\n"
+        )
+    };
     let cases = [
         ("passing", test("4m", "x", "2", ""), true),
         ("eval_time between evaluations", test("4m30s", "x", "2", ""), true),
@@ -283,6 +303,10 @@ tests:
         ("wrong sample value", test("4m", "x", "3", ""), false),
         ("humanized annotations and a stale marker", test("4m", "x", "2", big), true),
         ("an alert that went stale", test("4m", "x", "2", big_wrong), false),
+        ("keep_firing_for holds", test("4m", "x", "2", &(flappy("2m", true) + &flappy("3m", false))), true),
+        ("keep_firing_for runs out", test("4m", "x", "2", &flappy("3m", true)), false),
+        ("query in templates", test("4m", "x", "2", &query("1")), true),
+        ("query in templates, wrong", test("4m", "x", "2", &query("2")), false),
     ];
     for (what, text, want_pass) in cases {
         let path = dir.join("test.yml");
