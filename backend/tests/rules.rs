@@ -376,6 +376,21 @@ fn templates_expand_as_promtool_expands_them() {
         "{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}",
         "{{/* a comment */}}kept",
         "{{ graphLink \"rate(x[5m])\" }}",
+        "{{ (printf \"%s-%s\" \"a\" \"b\") }} {{ printf \"%s\" (index $labels \"job\") }}",
+        "{{ if and (gt $value 1.0) (lt $value 1e9) }}in{{ end }}",
+        "{{- if true -}} x {{- end -}}",
+        "{{ if $x := $labels.job }}{{ $x }}{{ end }}",
+        "{{ \"tab\\there\" }} {{ `raw\\n` }}",
+        "{{ .Labels }} {{ .ExternalLabels }}",
+        "{{ $ }}",
+        "{{ $labels.job | printf \"%q\" }}",
+        "{{ if not (eq $labels.job \"x\") }}not x{{ end }}",
+        "{{ with $labels.nope }}{{ . }}{{ else }}{{ $labels.job | toUpper }}{{ end }}",
+        "{{ range $labels }}{{ . }},{{ else }}empty{{ end }}",
+        "{{ humanize 999.95 }} {{ humanize 1000 }} {{ humanize 0.001 }} {{ humanize1024 1024 }}",
+        "{{ printf \"%.0f %.1f %10.3f|%-10.2f|\" 2.5 0.05 3.14159 -1.005 }}",
+        "{{ printf \"%s\" 1.5 }} {{ printf \"%x %X\" 255 255 }}",
+        "{{ 1 }}{{ \"\" }}{{ false }}",
     ];
     let value = 1234567.891;
     let labels = vigil_shared::model::Labels::from_pairs([("instance", "host.example.com:9100"), ("job", "node")]);

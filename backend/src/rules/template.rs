@@ -1203,7 +1203,7 @@ fn go_sprint(args: &[Val]) -> String {
 }
 
 /// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %f %e %g %q %x
-/// %t %%`, with flags `-+0 `, width and precision.
+/// %X %o %b %t %%`, with flags `-+0 `, width and precision.
 fn go_sprintf(format: &str, args: &[Val]) -> String {
     let mut out = String::new();
     let mut args = args.iter();
@@ -1258,6 +1258,10 @@ fn go_sprintf(format: &str, args: &[Val]) -> String {
             ('f', Val::Float(f)) | ('F', Val::Float(f)) => go_float(*f, 'f', Some(precision.unwrap_or(6))),
             ('d', Val::Int(i)) | ('v', Val::Int(i)) => i.to_string(),
             ('x', Val::Int(i)) => format!("{i:x}"),
+            ('X', Val::Int(i)) => format!("{i:X}"),
+            ('o', Val::Int(i)) => format!("{i:o}"),
+            ('b', Val::Int(i)) => format!("{i:b}"),
+            ('X', Val::Str(s)) => s.bytes().map(|b| format!("{b:02X}")).collect(),
             ('x', Val::Str(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
             ('s', Val::Str(s)) | ('v', Val::Str(s)) => match precision {
                 Some(p) => s.chars().take(p).collect(),
