@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod promql;
+pub mod rules;
 pub mod scrape;
 pub mod server;
 pub mod telemetry;

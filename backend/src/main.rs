@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use vigil::promql::EngineOptions;
 use vigil::server::{self, ServerOptions};
 
@@ -61,6 +61,27 @@ struct Cli {
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
     query_lookback_delta: Duration,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Checks, as `promtool test` does.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TestCommand {
+    /// Runs rule unit tests in promtool's format (`promtool test rules`).
+    Rules {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// A duration in Prometheus's syntax (`90s`, `1h30m`, `0`).
@@ -99,6 +120,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if let Some(Command::Test { what: TestCommand::Rules { files } }) = &cli.command {
+        return if vigil::rules::unittest::run(files) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("vigil={0},{0}", cli.log_level)));
     tracing_subscriber::fmt()

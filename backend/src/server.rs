@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::promql::{Engine, EngineOptions};
+use crate::rules::{RuleManager, RuleManagerOptions};
 use crate::scrape::ScrapeManager;
 use crate::telemetry::Telemetry;
 use crate::tsdb::{Db, DbOptions, Storage};
@@ -87,6 +88,8 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let engine = Engine::new(Arc::clone(&storage), options.engine.clone());
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;
+    let rules = RuleManager::new(engine.clone(), Arc::clone(&storage), RuleManagerOptions::default());
+    rules.apply_config(&config).map_err(anyhow::Error::msg)?;
     let reloader = Arc::new(Reloader {
         config_file: options.config_file.clone(),
         scrape: Arc::clone(&scrape),
@@ -95,6 +98,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             last_success: std::time::SystemTime::now(),
             last_reload_ok: true,
         }),
+        rules: Arc::clone(&rules),
     });
     tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
     if !web::ui_is_embedded() {
@@ -115,10 +119,12 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
             flags: options.flags.clone(),
         }),
+        rules: Arc::clone(&rules),
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
     scrape.stop().await;
+    rules.stop();
     info!("stopped");
     Ok(())
 }
@@ -151,6 +157,7 @@ pub struct Reloader {
     config_file: PathBuf,
     scrape: Arc<ScrapeManager>,
     state: std::sync::Mutex<ConfigState>,
+    rules: Arc<RuleManager>,
 }
 
 /// The configuration in force and how the last (re)load went, for the
@@ -171,7 +178,10 @@ impl Reloader {
         let result =
             Config::load_with_text(&self.config_file).map_err(anyhow::Error::from).and_then(|(config, text)| {
                 warn_unsupported(&config);
-                self.scrape.apply(&config).map(|()| text)
+                // Both are applied even if one fails, as Prometheus's reloaders are.
+                let scraped = self.scrape.apply(&config);
+                let ruled = self.rules.apply_config(&config).map_err(anyhow::Error::msg);
+                scraped.and(ruled).map(|()| text)
             });
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.last_reload_ok = result.is_ok();
@@ -205,9 +215,6 @@ async fn reload_on_sighup(reloader: Arc<Reloader>) {
 /// Sections an existing prometheus.yml may carry that Vigil reads but does
 /// not act on yet.
 fn warn_unsupported(config: &Config) {
-    if !config.rule_files.is_empty() {
-        warn!(files = ?config.rule_files, "rule_files are not evaluated by this version of Vigil yet");
-    }
     if config.alerting.is_some() {
         warn!("the alerting section is not used by this version of Vigil yet");
     }

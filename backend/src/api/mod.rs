@@ -5,6 +5,7 @@
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
 mod params;
+mod rules;
 mod series;
 mod status;
 mod syntax;
@@ -47,6 +48,7 @@ pub struct AppState {
     /// holds one, the rest wait in line (Prometheus's query queue).
     pub query_slots: Arc<tokio::sync::Semaphore>,
     pub status: Arc<StatusInfo>,
+    pub rules: Arc<crate::rules::RuleManager>,
 }
 
 /// Facts fixed at startup that the status endpoints report.
@@ -78,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/metadata", get(targets::metadata))
+        .route("/api/v1/rules", get(rules::rules).post(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts).post(rules::alerts))
         .route("/metrics", get(metrics))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))

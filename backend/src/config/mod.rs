@@ -34,8 +34,8 @@ pub struct Config {
     pub global: GlobalConfig,
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
-    /// Accepted so an existing prometheus.yml loads; rule evaluation is not
-    /// built yet, and the server warns that these are ignored.
+    /// Rule file globs; relative ones are made relative to the config
+    /// file's folder when it is loaded, as Prometheus does.
     #[serde(default)]
     pub rule_files: Vec<String>,
     /// As `rule_files`: accepted, warned about, not used yet.
@@ -353,6 +353,11 @@ impl Config {
                 *p = dir.join(&*p);
             }
         };
+        for pattern in &mut self.rule_files {
+            if Path::new(pattern).is_relative() {
+                *pattern = dir.join(&*pattern).to_string_lossy().into_owned();
+            }
+        }
         for job in &mut self.scrape_configs {
             for file_sd in &mut job.file_sd_configs {
                 for pattern in &mut file_sd.files {
