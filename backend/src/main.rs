@@ -61,6 +61,12 @@ struct Cli {
     /// How far back an instant selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
     query_lookback_delta: Duration,
+
+    /// Accept `holt_winters`, the name Prometheus 2 gave
+    /// `double_exponential_smoothing`, so old dashboards and rules keep working.
+    #[arg(long = "promql.holt-winters")]
+    promql_holt_winters: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
         },
         max_samples: cli.query_max_samples,
         timeout: Some(cli.query_timeout),
+        enable_holt_winters: cli.promql_holt_winters,
         ..defaults
     };
     let options = ServerOptions {

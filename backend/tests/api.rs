@@ -489,3 +489,23 @@ async fn status_pages_describe_the_server() {
     let (_, got) = get_json(&vigil.url("/api/v1/status/runtimeinfo")).await;
     assert_eq!(got["data"]["reloadConfigSuccess"], false);
 }
+
+/// `holt_winters`, Prometheus 2's name for `double_exponential_smoothing`,
+/// works only with `--promql.holt-winters`, and then gives the same answer.
+#[tokio::test]
+async fn holt_winters_is_behind_its_flag() {
+    let query = |name: &str| format!("/api/v1/query?query={name}(vector(time())[5m:1m],0.5,0.5)&time=600");
+    let port = free_port();
+    let without = Vigil::start(port, &config_only(port));
+    let (status, json) = get_json(&without.url(&query("holt_winters"))).await;
+    assert_eq!(status, 422, "{json}");
+    assert!(json["error"].as_str().is_some_and(|e| e.contains("--promql.holt-winters")), "{json}");
+
+    let port = free_port();
+    let with = Vigil::start_with_flags(port, &config_only(port), &["--promql.holt-winters"]);
+    let (status, old) = get_json(&with.url(&query("holt_winters"))).await;
+    assert_eq!(status, 200, "{old}");
+    let (_, new) = get_json(&with.url(&query("double_exponential_smoothing"))).await;
+    assert_eq!(old["data"], new["data"]);
+    assert_eq!(old["data"]["result"].as_array().map(Vec::len), Some(1), "{old}");
+}

@@ -240,6 +240,9 @@ fn run(vigil_args: &[String]) -> Result<()> {
     run_cmd(&mut cmd)
 }
 
+const CARGO_FUZZ_VERSION_REQ: &str = "=0.13.2";
+const CARGO_FUZZ_VERSION_PREFIX: &str = "cargo-fuzz 0.13.2";
+
 /// The parsers' fuzz targets, in `fuzz/fuzz_targets/`.
 const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json"];
 
@@ -248,8 +251,9 @@ const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json"];
 const TEST_FUZZ_SECONDS: u32 = 10;
 
 fn fuzz(seconds: u32) -> Result<()> {
-    if output_of("cargo", &["fuzz", "--version"]).is_none() {
-        run_cmd(cargo().args(["install", "--locked", "cargo-fuzz"]))?;
+    // Pinned, as the other tools are, so a fresh machine builds what CI built.
+    if !output_of("cargo", &["fuzz", "--version"]).unwrap_or_default().starts_with(CARGO_FUZZ_VERSION_PREFIX) {
+        run_cmd(cargo().args(["install", "--locked", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION_REQ]))?;
     }
     for target in FUZZ_TARGETS {
         // cargo-fuzz passes nightly-only sanitizer flags; RUSTC_BOOTSTRAP
