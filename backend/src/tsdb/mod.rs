@@ -7,6 +7,7 @@
 //! durable TSDB (head, WAL, blocks) will implement the same traits.
 
 pub mod chunk;
+pub mod import;
 mod memory;
 pub mod stats;
 pub mod wal;
