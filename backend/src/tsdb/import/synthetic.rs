@@ -14,7 +14,15 @@
 //! - `service_up{job,instance}`: 0 or 1.
 //!
 //! Every series misses some samples and some have gaps longer than the
-//! 5-minute lookback. Sample timestamps are `start + k·interval + offset`
+//! 5-minute lookback. Values are unrounded floats, so `topk`/`bottomk`
+//! never meet ties (whose winner is an implementation detail).
+//!
+//! Counters start, and restart after a reset, at many scrapes' worth of
+//! increase, never near zero: Prometheus 2.x and 3.x extrapolate `rate`
+//! differently at the start of a window when the counter's zero point is
+//! between half a scrape interval and 1.1 intervals before its first sample
+//! (3.x caps the start at half an interval before clamping at zero; 2.x
+//! clamps at zero first), and a counter that starts high keeps clear of it. Sample timestamps are `start + k·interval + offset`
 //! with a per-series odd `offset` in {1, 3, 5, 7, 9, 11} seconds: with a
 //! `start` on a whole minute and a 15 s interval, no sample falls on a time
 //! ≡ 13 (mod 15) s, so queries evaluated at such times, with ranges,
@@ -182,11 +190,12 @@ pub fn write_openmetrics<W: Write>(spec: &Spec, out: &mut W) -> io::Result<Writt
                 let mut rng = Rng::new(spec.seed, &[1, *h as u64, m as u64, s as u64]);
                 let rate = [20.0, 2.0, 0.5][s] * (0.2 + rng.unit()) / (1 + m) as f64;
                 let present = presence(&mut rng, steps);
-                let mut total = (rng.unit() * 1000.0).floor();
+                let scrape = rate * spec.interval_s as f64;
+                let mut total = 1000.0 + (scrape * 60.0 * (1.0 + rng.unit())).floor();
                 let values: Vec<f64> = (0..steps)
                     .map(|_| {
                         if rng.chance(0.003) {
-                            total = (rng.unit() * 10.0).floor();
+                            total = total.min(1.0 + (scrape * (8.0 + 8.0 * rng.unit())).floor());
                         } else {
                             total += (rate * spec.interval_s as f64 * (0.5 + rng.unit())).floor();
                         }
@@ -209,24 +218,30 @@ pub fn write_openmetrics<W: Write>(spec: &Spec, out: &mut W) -> io::Result<Writt
             let rate = 5.0 * (0.2 + rng.unit());
             let scale = 0.05 + rng.unit() * 0.5;
             let present = presence(&mut rng, steps);
-            let mut cumulative = [0.0f64; BUCKETS.len()];
-            let mut sum = 0.0f64;
+            let fraction = |b: usize, scale: f64| match BUCKETS[b].parse::<f64>() {
+                Ok(le) if le.is_finite() => 1.0 - (-le / scale).exp(),
+                _ => 1.0,
+            };
+            let scrape = rate * spec.interval_s as f64;
+            let history = 60.0 * (1.0 + rng.unit());
+            let mut cumulative: [f64; BUCKETS.len()] =
+                std::array::from_fn(|b| (scrape * history * fraction(b, scale)).floor());
+            let mut sum = cumulative[BUCKETS.len() - 1] * scale;
             let mut columns: Vec<Vec<f64>> = vec![Vec::with_capacity(steps); BUCKETS.len() + 2];
             for _ in 0..steps {
                 if rng.chance(0.003) {
-                    cumulative = [0.0; BUCKETS.len()];
-                    sum = 0.0;
+                    let history = 8.0 + 8.0 * rng.unit();
+                    for (b, c) in cumulative.iter_mut().enumerate() {
+                        *c = c.min((scrape * history * fraction(b, scale)).floor());
+                    }
+                    sum = sum.min(cumulative[BUCKETS.len() - 1] * scale);
                 }
-                let observed = (rate * spec.interval_s as f64 * (0.5 + rng.unit())).floor();
+                let observed = (scrape * (0.5 + rng.unit())).floor();
                 // Slow and fast periods move the quantiles.
                 let scale = scale * (0.5 + rng.unit());
-                for (b, le) in BUCKETS.iter().enumerate() {
-                    let fraction = match le.parse::<f64>() {
-                        Ok(le) if le.is_finite() => 1.0 - (-le / scale).exp(),
-                        _ => 1.0,
-                    };
-                    cumulative[b] += (observed * fraction).floor();
-                    columns[b].push(cumulative[b]);
+                for (b, c) in cumulative.iter_mut().enumerate() {
+                    *c += (observed * fraction(b, scale)).floor();
+                    columns[b].push(*c);
                 }
                 sum += observed * scale;
                 columns[BUCKETS.len()].push(sum);
@@ -255,7 +270,8 @@ pub fn write_openmetrics<W: Write>(spec: &Spec, out: &mut W) -> io::Result<Writt
         let base = 0.01 + rng.unit() * 0.1;
         let mut quantiles: Vec<Vec<f64>> = vec![Vec::with_capacity(steps); QUANTILES.len()];
         let (mut sum, mut count) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
-        let (mut s, mut c) = (0.0f64, 0.0f64);
+        let mut c = 5000.0 + (rng.unit() * 1000.0).floor();
+        let mut s = c * base;
         for _ in 0..steps {
             let level = base * (0.5 + rng.unit());
             for (q, column) in quantiles.iter_mut().enumerate() {
@@ -302,7 +318,7 @@ pub fn write_openmetrics<W: Write>(spec: &Spec, out: &mut W) -> io::Result<Writt
                 .map(|k| {
                     let t = (k as i64 * spec.interval_s) as f64;
                     let v = 55.0 + 12.0 * (t / 900.0 + phase).sin() + (rng.unit() - 0.5) * 4.0;
-                    if rng.chance(0.003) { f64::NAN } else { (v * 10.0).round() / 10.0 }
+                    if rng.chance(0.003) { f64::NAN } else { v }
                 })
                 .collect();
             let series = format!("cpu_temperature_celsius{{job=\"{job}\",instance=\"{instance}\",core=\"{core}\"}}");
