@@ -11,7 +11,8 @@
 //! `/usr/bin/prometheus` and `/usr/bin/promtool`: `apt-get install -y
 //! prometheus`). Knobs, as environment variables: `HOSTS` (job × instance
 //! pairs, 63 series each; default 160, about 10,000 series), `HOURS` of data
-//! at 15 s (default 3), `RUNS` per query (default 10).
+//! at 15 s (default 3), `RUNS` per query (default 10); `KEEP=1` keeps both
+//! storage folders (to profile a server on them afterwards).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -280,5 +281,9 @@ fn main() {
     );
     drop(vigil);
     drop(prometheus);
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("KEEP").is_some() {
+        eprintln!("kept both storage folders in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
