@@ -126,12 +126,7 @@ fn main() {
         assert!(Path::new(tool).exists(), "{tool} is missing: install it with `apt-get install -y prometheus`");
     }
     let jobs = hosts.min(4);
-    let spec = Spec {
-        duration_s: hours * 3600,
-        jobs,
-        instances: hosts.div_ceil(jobs),
-        ..Spec::small()
-    };
+    let spec = Spec { duration_s: hours * 3600, jobs, instances: hosts.div_ceil(jobs), ..Spec::small() };
     let dir = std::env::temp_dir().join(format!("vigil-query-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let data = dir.join("data.om");
@@ -166,11 +161,7 @@ fn main() {
             .arg(dir.join("vigil"))
             .stderr(Stdio::null()),
     );
-    eprintln!(
-        "import: promtool {:.1}s, vigil {:.1}s",
-        promtool_took.as_secs_f64(),
-        vigil_took.as_secs_f64()
-    );
+    eprintln!("import: promtool {:.1}s, vigil {:.1}s", promtool_took.as_secs_f64(), vigil_took.as_secs_f64());
     let _ = std::fs::remove_file(&data);
 
     let vigil_port = free_port();
@@ -240,7 +231,9 @@ fn main() {
         "\n{} series, {} samples ({hours} h at 15 s), {runs} runs per query, range queries over the whole span at a 60 s step\n",
         written.series, written.samples
     );
-    println!("| query | kind | series out | Vigil median ms | Vigil p90 ms | Prometheus median ms | Prometheus p90 ms | Vigil / Prometheus (median) |");
+    println!(
+        "| query | kind | series out | Vigil median ms | Vigil p90 ms | Prometheus median ms | Prometheus p90 ms | Vigil / Prometheus (median) |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut ratios = Vec::new();
     let (mut vigil_total, mut prom_total) = (0.0, 0.0);

@@ -122,7 +122,7 @@ fn queries(at: i64) -> Vec<String> {
     for quantile in ["0", "0.5", "0.95", "1", "1.5"] {
         add(format!("quantile_over_time({quantile}, {T}[10m])"));
     }
-    add(format!("absent_over_time(nonexistent_metric[5m])"));
+    add("absent_over_time(nonexistent_metric[5m])".to_owned());
     add(format!("absent_over_time({U}{{job=\"nope\"}}[5m])"));
 
     // Aggregations.
@@ -157,7 +157,9 @@ fn queries(at: i64) -> Vec<String> {
     add("(1 - 4) % 2".to_owned());
     // Vector matching.
     add(format!("rate({C}{{status=\"500\"}}[5m]) / ignoring(status) rate({C}{{status=\"200\"}}[5m])"));
-    add(format!("rate({C}[5m]) / on (job, instance, method) group_left sum by (job, instance, method) (rate({C}[5m]))"));
+    add(format!(
+        "rate({C}[5m]) / on (job, instance, method) group_left sum by (job, instance, method) (rate({C}[5m]))"
+    ));
     add(format!(
         "sum by (job, instance, method) (rate({C}[5m])) / on (job, instance, method) group_right rate({C}[5m])"
     ));
@@ -192,8 +194,27 @@ fn queries(at: i64) -> Vec<String> {
 
     // Scalar and vector functions.
     for f in [
-        "abs", "ceil", "floor", "round", "sqrt", "ln", "log2", "log10", "exp", "sgn", "timestamp", "sin", "cos", "tan",
-        "atan", "sinh", "cosh", "tanh", "asinh", "deg", "rad",
+        "abs",
+        "ceil",
+        "floor",
+        "round",
+        "sqrt",
+        "ln",
+        "log2",
+        "log10",
+        "exp",
+        "sgn",
+        "timestamp",
+        "sin",
+        "cos",
+        "tan",
+        "atan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "asinh",
+        "deg",
+        "rad",
     ] {
         add(format!("{f}({T} / 30)"));
     }
@@ -285,15 +306,15 @@ fn queries(at: i64) -> Vec<String> {
     add(format!("avg_over_time(rate({C}{{method=\"GET\"}}[5m])[10m:1m] offset 5m)"));
     add(format!("timestamp({G} offset 5m)"));
     add(format!("sum without () ({U})"));
-    add(format!("topk by (__name__) (1, {{__name__=~\"node_.*|service_up\"}})"));
+    add(r#"topk by (__name__) (1, {__name__=~"node_.*|service_up"})"#.to_owned());
     add(format!("label_replace({U}, \"__name__\", \"renamed_$1\", \"job\", \"(.*)\")"));
     add(format!("{U} unless ignoring (instance) {U}{{instance=\"10.0.0.1:9100\"}}"));
     add(format!("{G} offset 5m or {U}"));
     add(format!("max_over_time({T}[15m]) - min_over_time({T}[15m] offset 15m)"));
     add(format!("changes({U}[30m]) > 0"));
-    add(format!("resets(rpc_latency_seconds_count[30m])"));
-    add(format!("increase(rpc_latency_seconds_sum[10m]) / increase(rpc_latency_seconds_count[10m])"));
-    add(format!("max(rpc_latency_seconds) by (quantile)"));
+    add("resets(rpc_latency_seconds_count[30m])".to_owned());
+    add("increase(rpc_latency_seconds_sum[10m]) / increase(rpc_latency_seconds_count[10m])".to_owned());
+    add("max(rpc_latency_seconds) by (quantile)".to_owned());
     add(format!("avg(last_over_time({G}[10m]))"));
     add(format!("stddev_over_time({C}{{method=\"GET\"}}[10m])"));
     add(format!("count(absent_over_time({G}[1m]))"));
@@ -430,6 +451,9 @@ fn start_servers(spec: &Spec) -> Servers {
     wait_ready(prometheus.port, Duration::from_secs(30));
     Servers { vigil, prometheus, _dir: dir }
 }
+
+/// One HTTP request of a comparison: what it is, the API path, the form.
+type Request = (String, &'static str, Vec<(&'static str, String)>);
 
 /// A query's answer, normalised for comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -596,9 +620,13 @@ async fn vigil_answers_like_prometheus() {
     let mut failures: Vec<String> = Vec::new();
     let mut failed_queries = 0usize;
     for query in &queries {
-        let mut requests: Vec<(String, &str, Vec<(&str, String)>)> = Vec::new();
+        let mut requests: Vec<Request> = Vec::new();
         for t in instants {
-            requests.push((format!("instant @{t}"), "/api/v1/query", vec![("query", query.clone()), ("time", t.to_string())]));
+            requests.push((
+                format!("instant @{t}"),
+                "/api/v1/query",
+                vec![("query", query.clone()), ("time", t.to_string())],
+            ));
         }
         for (start, end, step) in ranges {
             requests.push((

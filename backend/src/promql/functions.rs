@@ -1261,8 +1261,11 @@ mod tests {
     #[test]
     fn counter_resets_give_the_same_rate_as_rescanning_every_window() {
         let values = [5.0, 7.0, 2.0, f64::NAN, 4.0, 9.0, 1.0, 1.0, 8.0, 3.0, 3.5, 0.0, 6.0, f64::NAN, f64::NAN, 2.0];
-        let samples: Vec<Sample> =
-            values.iter().enumerate().map(|(i, &value)| Sample { timestamp_ms: 15_000 * i as i64 + 7_000, value }).collect();
+        let samples: Vec<Sample> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &value)| Sample { timestamp_ms: 15_000 * i as i64 + 7_000, value })
+            .collect();
         for width in 2..=samples.len() {
             let mut resets = CounterResets::new(&samples);
             for start in 0..=samples.len() - width {

@@ -252,20 +252,12 @@ impl Progress {
     /// No output (tests).
     pub fn silent() -> Progress {
         let now = Instant::now();
-        Progress {
-            total_bytes: 0,
-            started: now,
-            last: now,
-            every: Duration::MAX,
-            out: None,
-            tty: false,
-            phase: "",
-        }
+        Progress { total_bytes: 0, started: now, last: now, every: Duration::MAX, out: None, tty: false, phase: "" }
     }
 
     fn update(&mut self, bytes: u64, samples: u64) {
         // Checking the clock on every line would cost more than the line.
-        if samples % 4096 != 0 || self.out.is_none() || self.last.elapsed() < self.every {
+        if !samples.is_multiple_of(4096) || self.out.is_none() || self.last.elapsed() < self.every {
             return;
         }
         self.last = Instant::now();

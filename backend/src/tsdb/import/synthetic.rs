@@ -313,7 +313,7 @@ pub fn write_openmetrics<W: Write>(spec: &Spec, out: &mut W) -> io::Result<Writt
         for core in 0..CORES {
             let mut rng = Rng::new(spec.seed, &[5, *h as u64, core as u64]);
             let present = presence(&mut rng, steps);
-            let phase = rng.unit() * 6.28;
+            let phase = rng.unit() * std::f64::consts::TAU;
             let values: Vec<f64> = (0..steps)
                 .map(|k| {
                     let t = (k as i64 * spec.interval_s) as f64;
