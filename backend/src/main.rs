@@ -67,6 +67,7 @@ struct Cli {
     #[arg(long = "promql.holt-winters")]
     promql_holt_winters: bool,
 
+    /// A tool to run instead of the server (without one, Vigil serves).
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -78,6 +79,9 @@ enum Command {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// Tools for the storage folder.
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +124,31 @@ fn parse_duration_ms(text: &str) -> Result<i64, String> {
     vigil_shared::promql::parse_duration(text)
 }
 
+#[derive(Debug, Subcommand)]
+enum TsdbCommand {
+    /// Load samples from a file into the storage folder.
+    #[command(subcommand)]
+    Import(ImportFormat),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportFormat {
+    /// Import an OpenMetrics text file with a timestamp (in seconds) on every
+    /// sample, ending with `# EOF`, like `promtool tsdb create-blocks-from
+    /// openmetrics`. On-disk blocks are not built yet, so the samples are
+    /// written into the head's write-ahead log (<path>/wal), in committed
+    /// batches; a Vigil started on the folder replays and serves them. Stop
+    /// any Vigil using the folder first.
+    Openmetrics {
+        /// The OpenMetrics file.
+        file: PathBuf,
+        /// Storage folder to import into (default: the top-level
+        /// --storage.tsdb.path, data/).
+        #[arg(long = "storage.tsdb.path")]
+        storage_path: Option<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -128,6 +157,16 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Test { what: TestCommand::Rules { files } }) = &cli.command {
         return if vigil::rules::unittest::run(files) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if let Some(Command::Tsdb(TsdbCommand::Import(ImportFormat::Openmetrics { file, storage_path }))) = &cli.command {
+        let storage_path = storage_path.as_ref().unwrap_or(&cli.storage_path);
+        return match vigil::tsdb::import::import_openmetrics_into(file, storage_path) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vigil: import failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("vigil={0},{0}", cli.log_level)));

@@ -132,7 +132,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
 /// Takes an exclusive lock on the storage folder for the life of the process
 /// (released by the kernel however the process ends), so two servers never
 /// write one WAL.
-fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create storage folder {}", dir.display()))?;
     let path = dir.join("lock");

@@ -535,9 +535,15 @@ fn range_function(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
     }
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::with_capacity(arg.series.len());
+    let counter = matches!(name, "rate" | "increase");
     for series in &arg.series {
         ev.ctx.check_deadline()?;
         let mut values = vec![None; steps];
+        // Windows only move forward as steps do: two cursors find them, and
+        // counter resets are found once per series rather than per window.
+        let samples = &series.samples[..];
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let mut resets = counter.then(|| k::CounterResets::new(samples));
         for (step, slot) in values.iter_mut().enumerate() {
             // A window can hold many samples (`quantile_over_time` over a
             // day of 1s points sorts each): look at the clock within a
@@ -546,16 +552,28 @@ fn range_function(ev: &Evaluator, call: &Call) -> Result<Val, EvalError> {
                 ev.ctx.check_deadline()?;
             }
             let ts = ev.steps.at(step);
-            let points = arg.window(series, ts);
+            let reference = arg.reference(ts);
+            while lo < samples.len() && samples[lo].timestamp_ms <= reference - arg.range_ms {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < samples.len() && samples[hi].timestamp_ms <= reference {
+                hi += 1;
+            }
+            let points = &samples[lo..hi];
             if points.is_empty() {
                 continue;
             }
             let scalar = |i: usize| scalars.get(i).map_or(f64::NAN, |v| v[step]);
-            let reference = arg.reference(ts);
             *slot = match name {
-                "rate" | "increase" | "delta" => {
-                    k::extrapolated_rate(points, reference - arg.range_ms, reference, name != "delta", name == "rate")
-                }
+                "rate" | "increase" => match resets.as_mut() {
+                    Some(resets) if points.len() >= 2 => {
+                        let result = resets.increase(samples, lo, hi);
+                        k::extrapolate(points, result, reference - arg.range_ms, reference, true, name == "rate")
+                    }
+                    _ => None,
+                },
+                "delta" => k::extrapolated_rate(points, reference - arg.range_ms, reference, false, false),
                 "irate" => k::instant_value(points, true),
                 "idelta" => k::instant_value(points, false),
                 "changes" => Some(k::changes(points)),

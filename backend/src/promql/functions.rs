@@ -247,7 +247,56 @@ pub fn extrapolated_rate(
             }
         }
     }
+    extrapolate(points, result, range_start_ms, range_end_ms, is_counter, is_rate)
+}
 
+/// The counter resets of a whole series, found once, so that `rate` and
+/// `increase` over a range query's many overlapping windows do not rescan
+/// every window: [`CounterResets::increase`] gives exactly the value
+/// [`extrapolated_rate`] starts from (the same additions in the same order).
+#[derive(Debug)]
+pub struct CounterResets {
+    /// Indices `j` with `samples[j + 1] < samples[j]`, ascending.
+    at: Vec<usize>,
+    cursor: usize,
+}
+
+impl CounterResets {
+    pub fn new(samples: &[Sample]) -> CounterResets {
+        let at = (0..samples.len().saturating_sub(1)).filter(|&j| samples[j + 1].value < samples[j].value).collect();
+        CounterResets { at, cursor: 0 }
+    }
+
+    /// `last - first` plus the value before each reset, over
+    /// `samples[start..end]` (at least two samples). Successive calls must
+    /// not move `start` backwards.
+    pub fn increase(&mut self, samples: &[Sample], start: usize, end: usize) -> f64 {
+        while self.at.get(self.cursor).is_some_and(|&j| j < start) {
+            self.cursor += 1;
+        }
+        let mut result = samples[end - 1].value - samples[start].value;
+        for &j in self.at[self.cursor..].iter().take_while(|&&j| j + 1 < end) {
+            result += samples[j].value;
+        }
+        result
+    }
+}
+
+/// The extrapolation half of [`extrapolated_rate`], given the window's
+/// points (at least two) and their raw increase.
+pub fn extrapolate(
+    points: &[Sample],
+    result: f64,
+    range_start_ms: i64,
+    range_end_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let first = points[0];
+    let last = points[points.len() - 1];
     let mut duration_to_start = (first.timestamp_ms - range_start_ms) as f64 / 1000.0;
     let mut duration_to_end = (range_end_ms - last.timestamp_ms) as f64 / 1000.0;
     let sampled_interval = (last.timestamp_ms - first.timestamp_ms) as f64 / 1000.0;
@@ -1207,6 +1256,29 @@ mod tests {
     /// difference below 1e-6 (and, against 0, practically exact).
     fn close(got: f64, want: f64) -> bool {
         almost_equal(got, want, 1e-6)
+    }
+
+    #[test]
+    fn counter_resets_give_the_same_rate_as_rescanning_every_window() {
+        let values = [5.0, 7.0, 2.0, f64::NAN, 4.0, 9.0, 1.0, 1.0, 8.0, 3.0, 3.5, 0.0, 6.0, f64::NAN, f64::NAN, 2.0];
+        let samples: Vec<Sample> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &value)| Sample { timestamp_ms: 15_000 * i as i64 + 7_000, value })
+            .collect();
+        for width in 2..=samples.len() {
+            let mut resets = CounterResets::new(&samples);
+            for start in 0..=samples.len() - width {
+                let window = &samples[start..start + width];
+                let (lo, hi) = (window[0].timestamp_ms - 20_000, window[width - 1].timestamp_ms + 4_000);
+                let result = resets.increase(&samples, start, start + width);
+                for is_rate in [false, true] {
+                    let want = extrapolated_rate(window, lo, hi, true, is_rate);
+                    let got = extrapolate(window, result, lo, hi, true, is_rate);
+                    assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "window {start}+{width}");
+                }
+            }
+        }
     }
 
     #[track_caller]

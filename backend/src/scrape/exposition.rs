@@ -202,6 +202,15 @@ pub fn parse(body: &str, format: Format) -> Result<Exposition<'_>, ExpositionErr
     Ok(out)
 }
 
+/// Parses one sample line on its own (not a comment or a blank line), for
+/// readers that stream a large file line by line instead of holding a whole
+/// body: the OpenMetrics import. `line_no` is only used in errors. The
+/// family's type is not known here, so `le` and `quantile` values are kept
+/// as written, as `promtool tsdb create-blocks-from` keeps them.
+pub fn parse_sample_line(line: &str, line_no: usize, format: Format) -> Result<ExposedSample<'_>, ExpositionError> {
+    LineParser { line, pos: 0, line_no, format, kind: MetricType::Unknown }.parse_sample()
+}
+
 /// Merges metadata entries of a family whose descriptor lines were not
 /// adjacent; later lines win, as they would have overwritten in place.
 fn merge_split_families(metadata: &mut Vec<FamilyMetadata<'_>>) {

@@ -81,12 +81,25 @@ impl BitReader<'_> {
         Some(bit)
     }
 
+    /// The next `n` (at most 64) bits, most significant first; `None`, and
+    /// nothing consumed, when fewer are left. Reads the (at most nine)
+    /// bytes they span at once rather than bit by bit: decoding values is
+    /// most of the time of a query over many samples.
     fn read_bits(&mut self, n: u8) -> Option<u64> {
-        let mut value = 0u64;
-        for _ in 0..n {
-            value = (value << 1) | u64::from(self.read_bit()?);
+        if n == 0 {
+            return Some(0);
         }
-        Some(value)
+        let n = usize::from(n.min(64));
+        let end = self.pos + n;
+        let bytes = self.bytes.get(self.pos / 8..end.div_ceil(8))?;
+        let mut span = 0u128;
+        for &byte in bytes {
+            span = (span << 8) | u128::from(byte);
+        }
+        let shift = bytes.len() * 8 - self.pos % 8 - n;
+        let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        self.pos = end;
+        Some((span >> shift) as u64 & mask)
     }
 
     fn read_byte(&mut self) -> Option<u8> {

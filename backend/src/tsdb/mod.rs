@@ -10,6 +10,7 @@
 pub mod block;
 pub mod chunk;
 mod db;
+pub mod import;
 mod memory;
 pub mod stats;
 pub mod wal;
