@@ -135,10 +135,9 @@ enum TsdbCommand {
 enum ImportFormat {
     /// Import an OpenMetrics text file with a timestamp (in seconds) on every
     /// sample, ending with `# EOF`, like `promtool tsdb create-blocks-from
-    /// openmetrics`. On-disk blocks are not built yet, so the samples are
-    /// written into the head's write-ahead log (<path>/wal), in committed
-    /// batches; a Vigil started on the folder replays and serves them. Stop
-    /// any Vigil using the folder first.
+    /// openmetrics`: the samples are written as 2h blocks into the storage
+    /// folder, whatever their age, and a Vigil started on the folder serves
+    /// them. Stop any Vigil using the folder first.
     Openmetrics {
         /// The OpenMetrics file.
         file: PathBuf,

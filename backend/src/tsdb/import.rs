@@ -2,18 +2,17 @@
 //! timestamped samples into a storage folder, the counterpart of
 //! `promtool tsdb create-blocks-from openmetrics`.
 //!
-//! On-disk blocks are not built yet, so the samples go where the server's
-//! own writes go: through the [`Appender`] of the head opened on
-//! `<storage>/wal`, in batches, each committed (and so written to the WAL)
-//! before the next. A server started on the folder afterwards replays the
-//! WAL and serves them. When blocks exist this will write blocks instead.
+//! It writes level-1 blocks, one per block range (2h, aligned to the
+//! epoch, as promtool's), straight into the storage folder, so data of any
+//! age lands beside what the folder holds; a Vigil started on the folder
+//! loads them and compacts them with the rest. The file's samples are held
+//! in memory while the blocks are written (16 bytes a sample).
 //!
 //! The file is read twice, streaming, as promtool does: a first pass checks
 //! every line (syntax, a timestamp on every sample, `# EOF` at the end) so a
-//! bad file changes nothing; the second appends. Within a batch samples are
-//! sorted per series by time; a sample older than what its series already
-//! holds (out of order across batches) is refused by the head and counted,
-//! where promtool drops it silently.
+//! bad file changes nothing; the second collects. Each series' samples are
+//! sorted by time; a second sample at the same time with another value is
+//! dropped and counted as a duplicate, as the head would refuse it.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
@@ -23,7 +22,9 @@ use std::time::{Duration, Instant};
 use rustc_hash::{FxHashMap, FxHashSet};
 use vigil_shared::model::{Labels, METRIC_NAME};
 
-use super::{Appender, MemoryStorage, Sample, SeriesRef, Storage};
+use super::Sample;
+use super::block::{BlockId, BlockWriter, CompactionMeta};
+use super::chunk::{SAMPLES_PER_CHUNK, XorChunk};
 use crate::scrape::exposition::{ExposedSample, Format, parse_sample_line};
 
 pub mod synthetic;
@@ -36,12 +37,11 @@ pub const BATCH_SAMPLES: usize = 250_000;
 pub struct ImportReport {
     /// Sample lines read.
     pub samples_read: u64,
+    /// Samples written into blocks.
     pub appended: u64,
     /// Distinct series in the file.
     pub series: u64,
-    /// Refused: older than a sample their series already held.
-    pub out_of_order: u64,
-    /// Refused: same timestamp as a stored sample, different value.
+    /// Dropped: a second sample of a series at one time, with another value.
     pub duplicates: u64,
     pub bytes: u64,
     pub min_time_ms: Option<i64>,
@@ -59,22 +59,27 @@ pub enum ImportError {
     Storage(String),
 }
 
+/// The width of the blocks an import writes: Prometheus's default block
+/// range, which promtool's `create-blocks-from` uses too.
+pub const BLOCK_RANGE_MS: i64 = 2 * 3_600_000;
+
 /// Imports `file` into the storage folder `storage_path` (locked for the
 /// duration, as the server locks it), reporting progress on stderr.
 pub fn import_openmetrics_into(file: &Path, storage_path: &Path) -> anyhow::Result<ImportReport> {
+    std::fs::create_dir_all(storage_path)?;
     let _lock = crate::server::lock_data_dir(storage_path)?;
-    let (head, _replay) = MemoryStorage::open(&storage_path.join("wal"))?;
     let mut progress = Progress::stderr(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
-    let report = import_openmetrics(file, &head, &mut progress)?;
+    let report = import_openmetrics(file, storage_path, BLOCK_RANGE_MS, &mut progress)?;
     progress.finish(&report);
     Ok(report)
 }
 
-/// Checks then imports `file` into `storage`. `progress` is told about every
-/// line read.
+/// Checks then imports `file` into the folder `dir` as blocks of
+/// `block_range_ms`. `progress` is told about every line read.
 pub fn import_openmetrics(
     file: &Path,
-    storage: &dyn Storage,
+    dir: &Path,
+    block_range_ms: i64,
     progress: &mut Progress,
 ) -> Result<ImportReport, ImportError> {
     let name = file.display().to_string();
@@ -92,69 +97,79 @@ pub fn import_openmetrics(
         Ok(())
     })?;
     drop(seen);
-    progress.phase = "importing";
-    let mut cache: FxHashMap<String, SeriesRef> = FxHashMap::default();
-    let mut batch: Vec<(SeriesRef, Sample)> = Vec::with_capacity(BATCH_SAMPLES);
-    let mut counts = Counts::default();
-    let mut appender = storage.appender();
+    progress.phase = "reading";
+    let mut index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
     scan(file, &name, progress, |sample, _| {
-        let series = match cache.get(sample.series_text) {
-            Some(series) => *series,
+        let i = match index.get(sample.series_text) {
+            Some(i) => *i,
             None => {
                 // The check pass parsed these labels already.
-                let labels = labels_of(sample).unwrap_or_default();
-                let series = appender.series_ref(&labels);
-                cache.insert(sample.series_text.to_owned(), series);
-                series
+                series.push((labels_of(sample).unwrap_or_default(), Vec::new()));
+                index.insert(sample.series_text.to_owned(), series.len() - 1);
+                series.len() - 1
             }
         };
-        let timestamp_ms = sample.timestamp_ms.unwrap_or_default();
-        batch.push((series, Sample { timestamp_ms, value: sample.value }));
-        if batch.len() >= BATCH_SAMPLES {
-            let full = std::mem::replace(&mut appender, storage.appender());
-            commit(full, &mut batch, &mut counts)?;
-        }
+        series[i].1.push(Sample { timestamp_ms: sample.timestamp_ms.unwrap_or_default(), value: sample.value });
         Ok(())
     })?;
-    commit(appender, &mut batch, &mut counts)?;
-    if counts.unknown_series > 0 {
-        return Err(ImportError::Storage(format!(
-            "{} samples referred to series the head lost",
-            counts.unknown_series
-        )));
+    drop(index);
+    progress.phase = "writing blocks";
+    let mut windows = std::collections::BTreeSet::new();
+    for (_, samples) in &mut series {
+        // Stable: of two samples at one time, the first written stays.
+        samples.sort_by_key(|s| s.timestamp_ms);
+        samples.dedup_by(|later, kept| {
+            let same_time = later.timestamp_ms == kept.timestamp_ms;
+            if same_time && later.value.to_bits() != kept.value.to_bits() {
+                report.duplicates += 1;
+            }
+            same_time
+        });
+        report.appended += samples.len() as u64;
+        windows.extend(samples.iter().map(|s| s.timestamp_ms.div_euclid(block_range_ms) * block_range_ms));
     }
-    report.series = cache.len() as u64;
-    report.appended = counts.appended;
-    report.out_of_order = counts.out_of_order;
-    report.duplicates = counts.duplicates;
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    for window in windows {
+        write_block(dir, &series, window, window + block_range_ms)?;
+    }
+    report.series = series.len() as u64;
     Ok(report)
 }
 
-#[derive(Default)]
-struct Counts {
-    appended: u64,
-    out_of_order: u64,
-    duplicates: u64,
-    unknown_series: u64,
-}
-
-/// Sorts the batch per series by time, appends it and commits.
-fn commit(
-    mut appender: Box<dyn Appender + '_>,
-    batch: &mut Vec<(SeriesRef, Sample)>,
-    counts: &mut Counts,
-) -> Result<(), ImportError> {
-    // Stable: equal timestamps keep file order, so the head sees a
-    // duplicate exactly as written.
-    batch.sort_by_key(|(series, sample)| (*series, sample.timestamp_ms));
-    for (series, sample) in batch.drain(..) {
-        appender.append_ref(series, sample);
+/// Writes the samples of `[mint, maxt)` of every series as one level-1
+/// block, durable before it appears under its final name.
+fn write_block(dir: &Path, series: &[(Labels, Vec<Sample>)], mint: i64, maxt: i64) -> Result<(), ImportError> {
+    let id = BlockId::new(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+    );
+    let storage =
+        |e: std::io::Error| ImportError::Storage(format!("writing block {}: {e}", dir.join(id.to_string()).display()));
+    let mut writer = BlockWriter::create(dir, id).map_err(storage)?;
+    let mut min_time = i64::MAX;
+    for (labels, samples) in series {
+        let start = samples.partition_point(|s| s.timestamp_ms < mint);
+        let end = samples.partition_point(|s| s.timestamp_ms < maxt);
+        let Some(window) = samples.get(start..end).filter(|w| !w.is_empty()) else { continue };
+        min_time = min_time.min(window[0].timestamp_ms);
+        let chunks: Vec<(i64, i64, Vec<u8>)> = window
+            .chunks(usize::from(SAMPLES_PER_CHUNK))
+            .map(|part| {
+                let mut chunk = XorChunk::new();
+                for s in part {
+                    chunk.append(s.timestamp_ms, s.value);
+                }
+                (part[0].timestamp_ms, part[part.len() - 1].timestamp_ms, chunk.bytes())
+            })
+            .collect();
+        if let Err(e) = writer.add_series(labels.clone(), chunks.iter().map(|(a, b, c)| (*a, *b, &c[..]))) {
+            writer.abort();
+            return Err(storage(e));
+        }
     }
-    let done = appender.commit().map_err(|e| ImportError::Storage(e.to_string()))?;
-    counts.appended += done.appended as u64;
-    counts.out_of_order += done.out_of_order as u64;
-    counts.duplicates += done.duplicates as u64;
-    counts.unknown_series += done.unknown_series as u64;
+    writer
+        .finish(min_time.min(maxt - 1), maxt, CompactionMeta { level: 1, sources: vec![id], parents: Vec::new() })
+        .map_err(storage)?;
     Ok(())
 }
 
@@ -293,11 +308,11 @@ impl Progress {
             report.series,
             human_bytes(report.bytes)
         );
-        if report.out_of_order > 0 || report.duplicates > 0 {
+        if report.duplicates > 0 {
             let _ = writeln!(
                 out,
-                "skipped {} out-of-order samples (older than a sample of their series already stored) and {} duplicates (same timestamp, another value)",
-                report.out_of_order, report.duplicates
+                "skipped {} duplicates (a second sample of a series at one time, with another value)",
+                report.duplicates
             );
         }
     }
@@ -315,6 +330,7 @@ fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tsdb::{Db, DbOptions, Storage};
     use std::path::PathBuf;
     use vigil_shared::promql::{MatchOp, Matcher};
 
@@ -337,11 +353,14 @@ mod tests {
             "# TYPE a counter\na_total{x=\"1\"} 1 10\na_total{x=\"1\"} 3 30.5\na_total{x=\"1\"} 2 20\n\
              a_total{x=\"2\"} NaN 10\n# EOF\n",
         );
-        let storage = MemoryStorage::new();
-        let report = import_openmetrics(&file, &storage, &mut Progress::silent()).unwrap();
-        assert_eq!((report.samples_read, report.appended, report.series, report.out_of_order), (4, 4, 2, 0));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let report = import_openmetrics(&file, &data, BLOCK_RANGE_MS, &mut Progress::silent()).unwrap();
+        assert_eq!((report.samples_read, report.appended, report.series, report.duplicates), (4, 4, 2, 0));
         assert_eq!((report.min_time_ms, report.max_time_ms), (Some(10_000), Some(30_500)));
-        let q = storage.querier(0, 100_000).unwrap();
+        let (db, opened) = Db::open(&data, DbOptions { background: false, ..DbOptions::default() }).unwrap();
+        assert_eq!(opened.blocks, 1);
+        let q = db.querier(0, 100_000).unwrap();
         let got = q.select(&[Matcher::new(MatchOp::Equal, "x", "1").unwrap()]).unwrap();
         let times: Vec<i64> = got[0].samples.iter().map(|s| s.timestamp_ms).collect();
         assert_eq!(times, [10_000, 20_000, 30_500]);
@@ -361,24 +380,54 @@ mod tests {
         ];
         for (body, want) in cases {
             let file = write(&dir, body);
-            let storage = MemoryStorage::new();
-            let error = import_openmetrics(&file, &storage, &mut Progress::silent()).unwrap_err().to_string();
+            let data = dir.join("data-bad");
+            std::fs::create_dir_all(&data).unwrap();
+            let error =
+                import_openmetrics(&file, &data, BLOCK_RANGE_MS, &mut Progress::silent()).unwrap_err().to_string();
             assert!(error.contains(want), "{body:?}: {error}");
-            assert_eq!(storage.series_count(), 0, "{body:?}");
+            assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "{body:?}: nothing written");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
-    fn a_server_started_on_the_folder_sees_the_samples() {
-        let dir = temp("wal");
-        let file = write(&dir, "up{job=\"a\"} 1 100\nup{job=\"a\"} 0 115\n# EOF\n");
+    fn data_of_any_age_lands_in_aligned_blocks_beside_what_the_folder_holds() {
+        let dir = temp("blocks");
         let data = dir.join("data");
+        // Two windows, one two years before the other, and a duplicate.
+        let file = write(
+            &dir,
+            "up{job=\"a\"} 1 100\nup{job=\"a\"} 0 115\nup{job=\"a\"} 5 115\nup{job=\"a\"} 1 63072000\n# EOF\n",
+        );
         let report = import_openmetrics_into(&file, &data).unwrap();
-        assert_eq!(report.appended, 2);
-        let (head, replay) = MemoryStorage::open(&data.join("wal")).unwrap();
-        assert_eq!((replay.series, replay.samples), (1, 2));
-        assert_eq!(head.series_count(), 1);
+        assert_eq!((report.appended, report.duplicates), (3, 1));
+        // A second, older import into the same folder.
+        let older = write(&dir, "up{job=\"b\"} 7 50\n# EOF\n");
+        import_openmetrics_into(&older, &data).unwrap();
+        let (db, opened) = Db::open(&data, DbOptions { background: false, ..DbOptions::default() }).unwrap();
+        assert_eq!(opened.blocks, 3, "one block per 2h window per import");
+        for block in db.blocks() {
+            let meta = block.meta();
+            assert_eq!(meta.max_time % BLOCK_RANGE_MS, 0, "aligned: {meta:?}");
+        }
+        let q = db.querier(0, 63_072_000_000).unwrap();
+        let got = q.select(&[Matcher::new(MatchOp::Equal, METRIC_NAME, "up").unwrap()]).unwrap();
+        let points: Vec<(String, Vec<(i64, f64)>)> = got
+            .iter()
+            .map(|s| {
+                (
+                    s.labels.get("job").unwrap_or("").to_owned(),
+                    s.samples.iter().map(|p| (p.timestamp_ms, p.value)).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            points,
+            [
+                ("a".to_owned(), vec![(100_000, 1.0), (115_000, 0.0), (63_072_000_000, 1.0)]),
+                ("b".to_owned(), vec![(50_000, 7.0)]),
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
