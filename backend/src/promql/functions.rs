@@ -675,7 +675,7 @@ const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
 
 /// Prometheus's `almost.Equal`: equal, both NaN (staleness markers only
 /// equal each other), or a relative difference below `epsilon`.
-fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     if is_stale_marker(a) || is_stale_marker(b) {
         return is_stale_marker(a) && is_stale_marker(b);
     }

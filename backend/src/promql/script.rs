@@ -1260,27 +1260,8 @@ impl Cursor<'_> {
 // ---------------------------------------------------------------------------
 // Comparison and the `@` variants.
 
-/// Prometheus's `almost.Equal`: equal within `epsilon` relative error (an
-/// absolute error of `epsilon` times the smallest normal float near zero),
-/// NaN equals NaN, and the staleness marker equals only itself.
-pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    let stale = |v: f64| v.to_bits() == STALE_NAN_BITS;
-    if stale(a) || stale(b) {
-        return stale(a) && stale(b);
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
-        return diff < epsilon * f64::MIN_POSITIVE;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
-}
+/// Prometheus's `almost.Equal`, as the test scripts compare floats.
+pub use super::functions::almost_equal;
 
 /// Functions whose result can vary with the evaluation time even when their
 /// arguments are step invariant (Prometheus's `AtModifierUnsafeFunctions`).
