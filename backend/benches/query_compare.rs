@@ -16,59 +16,13 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil::tsdb::import::synthetic::{self, Spec};
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-/// A server process, killed by PID on drop.
-struct Server {
-    name: &'static str,
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::Read;
-            let _ = s.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n");
-            let mut answer = String::new();
-            let _ = s.read_to_string(&mut answer);
-            if answer.contains(" 200 ") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("server on port {port} never became ready");
-}
-
-/// VmHWM (peak resident set) of a process, in bytes.
-fn peak_rss(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb * 1024.0)
-}
+mod support;
+use support::{Server, env_or, free_port, status_bytes, wait_ready};
 
 fn timed(what: &str, command: &mut Command) -> Duration {
     let started = Instant::now();
@@ -193,9 +147,9 @@ fn main() {
         port: prom_port,
     };
     let started = Instant::now();
-    wait_ready(vigil.port);
+    wait_ready(vigil.port, Duration::from_secs(600), Duration::from_millis(200));
     let vigil_ready = started.elapsed();
-    wait_ready(prometheus.port);
+    wait_ready(prometheus.port, Duration::from_secs(600), Duration::from_millis(200));
     eprintln!(
         "ready: vigil after {:.1}s (WAL replay), prometheus after {:.1}s",
         vigil_ready.as_secs_f64(),
@@ -269,8 +223,8 @@ fn main() {
     );
     println!(
         "peak RSS (VmHWM) after the run: Vigil {:.0} MiB, Prometheus {:.0} MiB",
-        peak_rss(vigil.child.id()) / 1048576.0,
-        peak_rss(prometheus.child.id()) / 1048576.0
+        status_bytes(vigil.child.id(), "VmHWM") / 1048576.0,
+        status_bytes(prometheus.child.id(), "VmHWM") / 1048576.0
     );
     drop(vigil);
     drop(prometheus);

@@ -7,21 +7,14 @@
 //! environment variables: `TARGETS` (default 20), `SERIES` per target
 //! (default 5000), `DURATION_SECONDS` of scraping (default 60); the interval is 1s.
 
-use std::io::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod support;
+use support::{Server, env_or, free_port, status_bytes, wait_ready};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-/// A node-exporter-like body whose counter values move on every request.
 fn body(series: usize, tick: u64) -> String {
     let mut out = String::with_capacity(series * 80);
     for i in 0..series {
@@ -64,45 +57,6 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
-}
-
-fn rss_bytes(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb * 1024.0)
-}
-
-struct Server {
-    name: &'static str,
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::Read;
-            let _ = s.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n");
-            let mut answer = String::new();
-            let _ = s.read_to_string(&mut answer);
-            if answer.contains(" 200 ") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("server on port {port} never became ready");
 }
 
 /// Sums `scrape_samples_scraped` of the bench job over the run: the
@@ -193,8 +147,8 @@ fn main() {
             .expect("start prometheus"),
         port: prom_port,
     };
-    wait_ready(vigil.port);
-    wait_ready(prometheus.port);
+    wait_ready(vigil.port, Duration::from_secs(30), Duration::from_millis(100));
+    wait_ready(prometheus.port, Duration::from_secs(30), Duration::from_millis(100));
     let started_cpu: Vec<f64> = [&vigil, &prometheus].iter().map(|s| cpu_seconds(s.child.id())).collect();
     let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     eprintln!("scraping {targets} targets x {series} series every 1s for {seconds}s with both servers...");
@@ -210,7 +164,7 @@ fn main() {
     let wal_dirs = [dir.join("vigil").join("wal"), dir.join("prometheus").join("wal")];
     for ((server, cpu0), wal_dir) in [&vigil, &prometheus].iter().zip(started_cpu).zip(&wal_dirs) {
         let cpu = cpu_seconds(server.child.id()) - cpu0;
-        let rss = rss_bytes(server.child.id());
+        let rss = status_bytes(server.child.id(), "VmRSS");
         let samples = samples_ingested(server.port, start + 1, end - 1);
         let series_total = (targets * (series + 5)) as f64;
         per_million.push(cpu / (samples / 1e6));
