@@ -237,28 +237,16 @@ fn make_certificates(dir: &Path) {
     }
 }
 
-#[tokio::test]
-async fn tls_with_private_ca_and_client_certificate() {
-    let dir = temp_dir("vigil-tls");
-    make_certificates(&dir);
-    std::fs::write(dir.join("metrics"), "tls_metric 7\n").unwrap();
-    let tls_port = free_port();
-    // -Verify 1: the client must present a certificate signed by the CA.
+/// Starts `openssl s_server -WWW` serving the files of `dir` over TLS on a
+/// free port, with `args` (certificates, client verification), and waits
+/// until it listens.
+fn start_openssl_server(dir: &Path, args: &[&str]) -> (ChildGuard, u16) {
+    let port = free_port();
     let server = ChildGuard(
         Command::new("openssl")
-            .args([
-                "s_server",
-                "-quiet",
-                "-WWW",
-                "-accept",
-                &format!("127.0.0.1:{tls_port}"),
-                "-cert",
-                "server.pem",
-                "-key",
-                "server.key",
-            ])
-            .args(["-Verify", "1", "-CAfile", "ca.pem"])
-            .current_dir(&dir)
+            .args(["s_server", "-quiet", "-WWW", "-accept", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -266,10 +254,21 @@ async fn tls_with_private_ca_and_client_certificate() {
             .expect("start openssl s_server"),
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(std::time::Instant::now() < deadline, "openssl s_server did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (server, port)
+}
+
+#[tokio::test]
+async fn tls_with_private_ca_and_client_certificate() {
+    let dir = temp_dir("vigil-tls");
+    make_certificates(&dir);
+    std::fs::write(dir.join("metrics"), "tls_metric 7\n").unwrap();
+    // -Verify 1: the client must present a certificate signed by the CA.
+    let (server, tls_port) =
+        start_openssl_server(&dir, &["-cert", "server.pem", "-key", "server.key", "-Verify", "1", "-CAfile", "ca.pem"]);
 
     let d = dir.display();
     let target = format!("127.0.0.1:{tls_port}");
@@ -658,23 +657,7 @@ async fn insecure_skip_verify_accepts_a_self_signed_certificate() {
         ],
     );
     std::fs::write(dir.join("metrics"), "self_signed_metric 3\n").unwrap();
-    let tls_port = free_port();
-    let server = ChildGuard(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-WWW", "-accept", &format!("127.0.0.1:{tls_port}")])
-            .args(["-cert", "self.pem", "-key", "self.key"])
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start openssl s_server"),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "openssl s_server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (server, tls_port) = start_openssl_server(&dir, &["-cert", "self.pem", "-key", "self.key"]);
     let target = format!("127.0.0.1:{tls_port}");
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:
