@@ -94,6 +94,19 @@ async fn wait_ready(port: u16) {
     panic!("vigil did not become ready after a restart: the database did not open");
 }
 
+/// A config scraping the busy target every 100 ms, written into `dir`.
+fn busy_config(dir: &std::path::Path, target: u16) -> std::path::PathBuf {
+    let config = dir.join("vigil.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 100ms\n  scrape_timeout: 100ms\nscrape_configs:\n  - job_name: busy\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
+        ),
+    )
+    .expect("write the test config");
+    config
+}
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -102,14 +115,7 @@ fn now_ms() -> i64 {
 async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
     let target = start_busy_target().await;
     let dir = temp_dir("vigil-crash");
-    let config = dir.join("vigil.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 100ms\n  scrape_timeout: 100ms\nscrape_configs:\n  - job_name: busy\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
-        ),
-    )
-    .unwrap();
+    let config = busy_config(&dir, target);
     let data = dir.join("data");
     // A small deterministic generator, seeded and printed so a failure can
     // be replayed.
@@ -197,14 +203,7 @@ async fn metric(port: u16, name: &str) -> Option<f64> {
 async fn data_cut_into_blocks_survives_a_restart_and_answers_range_queries() {
     let target = start_busy_target().await;
     let dir = temp_dir("vigil-blocks");
-    let config = dir.join("vigil.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 100ms\n  scrape_timeout: 100ms\nscrape_configs:\n  - job_name: busy\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
-        ),
-    )
-    .unwrap();
+    let config = busy_config(&dir, target);
     let data = dir.join("data");
     let first_ms = now_ms();
     let port = free_port();
