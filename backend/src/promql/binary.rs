@@ -133,19 +133,18 @@ fn signature(labels: &Labels, matching: &VectorMatching) -> Labels {
     }
 }
 
-/// Groups series indexes by signature, in first-seen order.
-fn group_by_signature(
-    series: &[StepSeries],
-    matching: &VectorMatching,
-) -> (Vec<Labels>, FxHashMap<Labels, Vec<usize>>) {
-    let mut sigs = Vec::with_capacity(series.len());
-    let mut groups: FxHashMap<Labels, Vec<usize>> = FxHashMap::default();
-    for (i, s) in series.iter().enumerate() {
-        let sig = signature(&s.labels, matching);
-        groups.entry(sig.clone()).or_default().push(i);
-        sigs.push(sig);
+/// Each series' matching signature, in order.
+fn signatures(series: &[StepSeries], matching: &VectorMatching) -> Vec<Labels> {
+    series.iter().map(|s| signature(&s.labels, matching)).collect()
+}
+
+/// Series indexes by signature.
+fn group_by_signature(sigs: &[Labels]) -> FxHashMap<&Labels, Vec<usize>> {
+    let mut groups: FxHashMap<&Labels, Vec<usize>> = FxHashMap::default();
+    for (i, sig) in sigs.iter().enumerate() {
+        groups.entry(sig).or_default().push(i);
     }
-    (sigs, groups)
+    groups
 }
 
 fn set_operation(
@@ -155,8 +154,8 @@ fn set_operation(
     matching: &VectorMatching,
     steps: usize,
 ) -> Vec<StepSeries> {
-    let (lhs_sigs, _) = group_by_signature(&lhs, matching);
-    let (rhs_sigs, _) = group_by_signature(&rhs, matching);
+    let lhs_sigs = signatures(&lhs, matching);
+    let rhs_sigs = signatures(&rhs, matching);
     // Per signature, at which steps the other side has any series.
     let presence = |series: &[StepSeries], sigs: &[Labels]| {
         let mut present: FxHashMap<Labels, Vec<bool>> = FxHashMap::default();
@@ -233,8 +232,10 @@ fn vector_vector(
     // them, and the operands are swapped back for the arithmetic.
     let swapped = matching.card == Cardinality::OneToMany;
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
-    let (many_sigs, many_groups) = group_by_signature(&many, matching);
-    let (_, one_groups) = group_by_signature(&one, matching);
+    let many_sigs = signatures(&many, matching);
+    let one_sigs = signatures(&one, matching);
+    let many_groups = group_by_signature(&many_sigs);
+    let one_groups = group_by_signature(&one_sigs);
 
     // The "one" side may hold at most one series per signature at a step.
     for members in one_groups.values().filter(|m| m.len() > 1) {
