@@ -110,7 +110,10 @@ async fn create_read_search_update_conflict_history_restore_delete() {
     assert_eq!(got["dashboard"]["version"], 1);
     assert_eq!(got["dashboard"]["panels"][0]["type"], "timeseries");
     let meta = &got["meta"];
-    assert_eq!((meta["type"].clone(), meta["slug"].clone(), meta["version"].clone()), (json!("db"), json!("production-overview"), json!(1)));
+    assert_eq!(
+        (meta["type"].clone(), meta["slug"].clone(), meta["version"].clone()),
+        (json!("db"), json!("production-overview"), json!(1))
+    );
     assert_eq!((meta["folderUid"].clone(), meta["folderTitle"].clone()), (json!(""), json!("General")));
     assert_eq!(meta["provisioned"], false);
     assert!(meta["created"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() >= 20), "{meta}");
@@ -166,14 +169,15 @@ async fn create_read_search_update_conflict_history_restore_delete() {
 
     // Update based on the current version, then a save based on the old one
     // is refused, and nothing is lost.
-    let update = |version: i64, title: &str| {
-        json!({"dashboard": {"uid": uid, "title": title, "version": version, "tags": ["prod"]}, "message": "edit"})
-    };
+    let update = |version: i64, title: &str| json!({"dashboard": {"uid": uid, "title": title, "version": version, "tags": ["prod"]}, "message": "edit"});
     let (status, saved) = post(&vigil, "/api/dashboards/db", update(1, "Production Overview v2")).await;
     assert_eq!((status, saved["version"].clone()), (200, json!(2)), "{saved}");
     let (status, refused) = post(&vigil, "/api/dashboards/db", update(1, "Someone else's edit")).await;
     assert_eq!(status, 412, "{refused}");
-    assert_eq!(refused, json!({"status": "version-mismatch", "message": "The dashboard has been changed by someone else"}));
+    assert_eq!(
+        refused,
+        json!({"status": "version-mismatch", "message": "The dashboard has been changed by someone else"})
+    );
     let (_, got) = get(&vigil, &format!("/api/dashboards/uid/{uid}")).await;
     assert_eq!(got["dashboard"]["title"], "Production Overview v2");
 
@@ -236,7 +240,8 @@ async fn dashboards_survive_a_restart_on_the_same_data_folder() {
         post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": "Kept", "uid": "kept", "tags": ["a"]}})).await;
     assert_eq!(status, 200, "{created}");
     let (status, _) =
-        post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": "Kept 2", "uid": "kept", "version": 1}})).await;
+        post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": "Kept 2", "uid": "kept", "version": 1}}))
+            .await;
     assert_eq!(status, 200);
     // Killed (SIGKILL), not stopped: an acknowledged save is on disk.
     drop(vigil);
@@ -282,7 +287,10 @@ async fn provisioning_loads_good_files_and_logs_bad_ones() {
     assert!(!data.join("dashboards.db").exists());
 
     let log_text = std::fs::read_to_string(&log).expect("read log");
-    let bad_line = log_text.lines().find(|l| l.contains("bad.json")).unwrap_or_else(|| panic!("no log of bad.json in:\n{log_text}"));
+    let bad_line = log_text
+        .lines()
+        .find(|l| l.contains("bad.json"))
+        .unwrap_or_else(|| panic!("no log of bad.json in:\n{log_text}"));
     assert!(bad_line.contains("dashboard.panels[0].type"), "{bad_line}");
     // Provisioned dashboards stay: their file would bring them back.
     let (status, refused) = call(reqwest::Method::DELETE, &vigil.url("/api/dashboards/uid/good"), None).await;
@@ -332,7 +340,8 @@ async fn hostile_and_malformed_bodies_get_clear_errors() {
 
     // Script in a title is data: stored and returned as sent.
     let title = "<script>alert('x')</script><img src=x onerror=alert(1)>";
-    let (status, saved) = post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": title, "uid": "xss"}})).await;
+    let (status, saved) =
+        post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": title, "uid": "xss"}})).await;
     assert_eq!(status, 200, "{saved}");
     let (_, got) = get(&vigil, "/api/dashboards/uid/xss").await;
     assert_eq!(got["dashboard"]["title"], title);
