@@ -380,3 +380,106 @@ async fn search_over_a_thousand_dashboards() {
     drop(vigil);
     let _ = std::fs::remove_dir_all(data);
 }
+
+/// Every PromQL expression of a dashboard's panels, Grafana's variables
+/// replaced by values a query can run with.
+fn panel_queries(dashboard: &Value, variables: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let mut expr = target["expr"].as_str().expect("expr").to_owned();
+            for (name, value) in variables {
+                expr = expr.replace(name, value);
+            }
+            assert!(!expr.contains('$'), "a variable is left in {expr}");
+            queries.push((panel["title"].as_str().unwrap_or("?").to_owned(), expr));
+        }
+    }
+    queries
+}
+
+/// The bundled dashboards load through provisioning, every query in them
+/// runs, and the Vigil one names only metrics Vigil really exports.
+#[tokio::test]
+async fn bundled_dashboards_provision_and_their_queries_run() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/dashboards");
+    let port = free_port();
+    let vigil = Vigil::start_with_flags(
+        port,
+        &Vigil::self_scrape_config(port),
+        &["--dashboards.provisioning-dir", examples.to_str().expect("utf-8 path")],
+    );
+    let (_, hits) = get(&vigil, "/api/search?type=dash-db").await;
+    assert_eq!(titles(&hits), ["Host (node exporter)", "Vigil"]);
+
+    // After two self-scrapes, every metric Vigil exports is a series.
+    let names = eventually(Duration::from_secs(20), "two self-scrapes", || async {
+        let (_, count) = get(&vigil, "/api/v1/query?query=count_over_time(up[1m])").await;
+        let scrapes = count["data"]["result"][0]["value"][1].as_str()?.parse::<u32>().ok()?;
+        if scrapes < 3 {
+            return None;
+        }
+        let (_, names) = get(&vigil, "/api/v1/label/__name__/values").await;
+        Some(names["data"].as_array()?.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect::<Vec<_>>())
+    })
+    .await;
+    let metric_names = metric_names_in();
+    for (uid, variables) in [
+        ("vigil-overview", [("$__rate_interval", "15s"), ("$job", "vigil"), ("$instance", ".*")]),
+        ("node-exporter-host", [("$__rate_interval", "15s"), ("$job", "node"), ("$instance", ".*")]),
+    ] {
+        let (status, got) = get(&vigil, &format!("/api/dashboards/uid/{uid}")).await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["dashboard"]["schemaVersion"], 39);
+        assert_eq!(got["meta"]["provisioned"], true);
+        let queries = panel_queries(&got["dashboard"], &variables);
+        assert!(queries.len() >= 15, "{uid}: only {} queries", queries.len());
+        for (panel, expr) in &queries {
+            let url = vigil.url(&format!("/api/v1/query?query={}", urlencode(expr)));
+            let (status, answer) = call(reqwest::Method::GET, &url, None).await;
+            assert_eq!(
+                (status, answer["status"].clone()),
+                (200, json!("success")),
+                "{uid} / {panel}: {expr}: {answer}"
+            );
+            if uid == "vigil-overview" {
+                for name in metric_names(expr) {
+                    assert!(
+                        name == "ALERTS" || names.contains(&name),
+                        "{panel}: {name} is not a metric Vigil exports ({expr})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Metric names in an expression: identifiers right before a `{` selector.
+fn metric_names_in() -> impl Fn(&str) -> Vec<String> {
+    |expr: &str| {
+        let bytes = expr.as_bytes();
+        let mut names = Vec::new();
+        for (i, b) in bytes.iter().enumerate() {
+            if *b != b'{' {
+                continue;
+            }
+            let start = bytes[..i]
+                .iter()
+                .rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b':'))
+                .map_or(0, |p| p + 1);
+            if start < i {
+                names.push(expr[start..i].to_owned());
+            }
+        }
+        names
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
