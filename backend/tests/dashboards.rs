@@ -399,24 +399,44 @@ fn panel_queries(dashboard: &Value, variables: &[(&str, &str)]) -> Vec<(String, 
 }
 
 /// The bundled dashboards load through provisioning, every query in them
-/// runs, and the Vigil one names only metrics Vigil really exports.
+/// runs, and they name only metrics that Vigil and a real node_exporter
+/// (Debian's) export.
 #[tokio::test]
 async fn bundled_dashboards_provision_and_their_queries_run() {
+    const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+    assert!(
+        Path::new(NODE_EXPORTER).exists(),
+        "{NODE_EXPORTER} is missing: install it with `apt-get install -y prometheus-node-exporter` (or `cargo xtask setup --test-packages`)"
+    );
+    let exporter_port = free_port();
+    let _exporter = KillOnDrop(
+        Command::new(NODE_EXPORTER)
+            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node exporter"),
+    );
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/dashboards");
     let port = free_port();
+    let config = format!(
+        "{}  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
+        Vigil::self_scrape_config(port)
+    );
     let vigil = Vigil::start_with_flags(
         port,
-        &Vigil::self_scrape_config(port),
+        &config,
         &["--dashboards.provisioning-dir", examples.to_str().expect("utf-8 path")],
     );
     let (_, hits) = get(&vigil, "/api/search?type=dash-db").await;
     assert_eq!(titles(&hits), ["Host (node exporter)", "Vigil"]);
 
-    // After two self-scrapes, every metric Vigil exports is a series.
-    let names = eventually(Duration::from_secs(20), "two self-scrapes", || async {
-        let (_, count) = get(&vigil, "/api/v1/query?query=count_over_time(up[1m])").await;
+    // After a few scrapes of both, every metric they export is a series.
+    let names = eventually(Duration::from_secs(20), "three scrapes of each target", || async {
+        let (_, count) = get(&vigil, "/api/v1/query?query=min(count_over_time(up[1m]))").await;
         let scrapes = count["data"]["result"][0]["value"][1].as_str()?.parse::<u32>().ok()?;
-        if scrapes < 3 {
+        let (_, up) = get(&vigil, "/api/v1/query?query=sum(up)").await;
+        if scrapes < 3 || up["data"]["result"][0]["value"][1] != "2" {
             return None;
         }
         let (_, names) = get(&vigil, "/api/v1/label/__name__/values").await;
@@ -442,15 +462,23 @@ async fn bundled_dashboards_provision_and_their_queries_run() {
                 (200, json!("success")),
                 "{uid} / {panel}: {expr}: {answer}"
             );
-            if uid == "vigil-overview" {
-                for name in metric_names(expr) {
-                    assert!(
-                        name == "ALERTS" || names.contains(&name),
-                        "{panel}: {name} is not a metric Vigil exports ({expr})"
-                    );
-                }
+            for name in metric_names(expr) {
+                assert!(
+                    name == "ALERTS" || names.contains(&name),
+                    "{uid} / {panel}: {name} is not a metric Vigil or node_exporter exports ({expr})"
+                );
             }
         }
+    }
+}
+
+/// A child process killed (by PID) when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
