@@ -66,7 +66,11 @@ pub fn parse_interval_ms(input: &str) -> Result<u64, IntervalError> {
         return Err(err("it must start with a number, as in 30s"));
     }
     let count: f64 = num.parse().map_err(|_| err("the number is malformed"))?;
-    let per = if unit.is_empty() { 1_000 } else { unit_ms(unit).ok_or_else(|| err("the unit must be one of ms, s, m, h, d, w, M, y"))? };
+    let per = if unit.is_empty() {
+        1_000
+    } else {
+        unit_ms(unit).ok_or_else(|| err("the unit must be one of ms, s, m, h, d, w, M, y"))?
+    };
     let ms = count * per as f64;
     if !ms.is_finite() || ms > 1.0e15 {
         return Err(err("it is too long"));
@@ -284,7 +288,11 @@ impl RangeQueryPlan {
 
 /// Milliseconds as seconds without trailing zeros (`1.5`, `30`, `0.02`).
 fn seconds(ms: u64) -> String {
-    if ms.is_multiple_of(1000) { (ms / 1000).to_string() } else { trim_zeros(format!("{}.{:03}", ms / 1000, ms % 1000)) }
+    if ms.is_multiple_of(1000) {
+        (ms / 1000).to_string()
+    } else {
+        trim_zeros(format!("{}.{:03}", ms / 1000, ms % 1000))
+    }
 }
 
 fn seconds_signed(ms: i64) -> String {
@@ -382,13 +390,30 @@ mod tests {
     const NOW: i64 = 1_700_000_123_456;
 
     fn ctx(range_ms: i64, width: u32) -> PanelQueryContext<'static> {
-        PanelQueryContext { from_ms: NOW - range_ms, to_ms: NOW, width_px: width, max_data_points: None, min_interval: None, scrape_interval: None }
+        PanelQueryContext {
+            from_ms: NOW - range_ms,
+            to_ms: NOW,
+            width_px: width,
+            max_data_points: None,
+            min_interval: None,
+            scrape_interval: None,
+        }
     }
 
     #[test]
     fn steps_for_ranges_and_widths() {
         // (range, width, maxDataPoints, min interval, scrape, target interval, factor) → (step ms, rate interval ms)
-        type Case = (i64, u32, Option<u32>, Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<u32>, u64, u64);
+        type Case = (
+            i64,
+            u32,
+            Option<u32>,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<u32>,
+            u64,
+            u64,
+        );
         let cases: &[Case] = &[
             // 6h over 1000 px: 21.6 s → 20 s; rate = max(20+15, 60) = 60 s.
             (6 * HOUR, 1000, None, None, None, None, None, 20_000, 60_000),
@@ -413,12 +438,21 @@ mod tests {
             (8760 * HOUR, 20000, None, Some("1s"), None, None, None, 2_867_000, 2_882_000),
         ];
         for &(range, width, mdp, min, scrape, tint, factor, step, rate) in cases {
-            let c = PanelQueryContext { max_data_points: mdp, min_interval: min, scrape_interval: scrape, ..ctx(range, width) };
+            let c = PanelQueryContext {
+                max_data_points: mdp,
+                min_interval: min,
+                scrape_interval: scrape,
+                ..ctx(range, width)
+            };
             let plan = match c.plan(&TargetStep { interval: tint, interval_factor: factor }) {
                 Ok(p) => p,
                 Err(e) => panic!("{range} {width}: {e}"),
             };
-            assert_eq!((plan.step_ms, plan.rate_interval_ms), (step, rate), "range {range} width {width} mdp {mdp:?} min {min:?} scrape {scrape:?} target {tint:?}");
+            assert_eq!(
+                (plan.step_ms, plan.rate_interval_ms),
+                (step, rate),
+                "range {range} width {width} mdp {mdp:?} min {min:?} scrape {scrape:?} target {tint:?}"
+            );
             assert_eq!(plan.start_ms % plan.step_ms as i64, 0);
             assert_eq!(plan.end_ms % plan.step_ms as i64, 0);
             assert!(plan.end_ms <= NOW + 1000 && plan.end_ms > NOW - plan.step_ms as i64);
@@ -433,7 +467,10 @@ mod tests {
         };
         // now = …123.456 s → ceil 1700000124 s, floored to 20 s.
         assert_eq!((plan.end_ms, plan.start_ms), (1_700_000_120_000, 1_699_978_520_000));
-        assert_eq!((plan.start_param(), plan.end_param(), plan.step_param()), ("1699978520".into(), "1700000120".into(), "20".into()));
+        assert_eq!(
+            (plan.start_param(), plan.end_param(), plan.step_param()),
+            ("1699978520".into(), "1700000120".into(), "20".into())
+        );
         let b = plan.builtins();
         let get = |k: &str| b.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("__interval"), Some("20s"));

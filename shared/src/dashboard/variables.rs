@@ -82,7 +82,9 @@ pub fn parse_variable_query(name: &str, query: &str) -> Result<VariableQuery, Va
     if let Some(c) = cached(&LABEL_NAMES, r"^label_names\((?s)(.+)?\)\s*$").captures(q) {
         return Ok(VariableQuery::LabelNames { matcher: c.get(1).and_then(|m| some(m.as_str())) });
     }
-    if let Some(c) = cached(&LABEL_VALUES, r"^label_values\((?s)(?:(.+),\s*)?([a-zA-Z_$][a-zA-Z0-9_]*)\)\s*$").captures(q) {
+    if let Some(c) =
+        cached(&LABEL_VALUES, r"^label_values\((?s)(?:(.+),\s*)?([a-zA-Z_$][a-zA-Z0-9_]*)\)\s*$").captures(q)
+    {
         return Ok(VariableQuery::LabelValues {
             label: c.get(2).map_or_else(String::new, |m| m.as_str().to_string()),
             matcher: c.get(1).and_then(|m| some(m.as_str())),
@@ -102,7 +104,8 @@ pub fn parse_variable_query(name: &str, query: &str) -> Result<VariableQuery, Va
 /// `__name__` left out of the braces).
 pub fn query_result_text(labels: &[(String, String)], value: &str, timestamp_s: f64) -> String {
     let name = labels.iter().find(|(k, _)| k == "__name__").map_or("", |(_, v)| v.as_str());
-    let pairs: Vec<String> = labels.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let pairs: Vec<String> =
+        labels.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     let ms = timestamp_s * 1000.0;
     let ms = if ms.fract() == 0.0 { format!("{}", ms as i64) } else { format!("{ms}") };
     format!("{name}{{{}}} {value} {ms}", pairs.join(","))
@@ -152,7 +155,8 @@ pub fn options_from_values(values: &[String], regex: &str, sort: u8) -> Result<V
             push(item.clone(), item.clone(), &mut out);
             continue;
         };
-        let matches: Vec<regex::Captures> = if *global { re.captures_iter(item).collect() } else { re.captures(item).into_iter().collect() };
+        let matches: Vec<regex::Captures> =
+            if *global { re.captures_iter(item).collect() } else { re.captures(item).into_iter().collect() };
         if matches.is_empty() {
             continue;
         }
@@ -275,7 +279,8 @@ pub fn custom_options(query: &str) -> Vec<VariableOption> {
 pub fn interval_options(variable: &Variable, range_ms: u64) -> Vec<VariableOption> {
     let mut out: Vec<VariableOption> = Vec::new();
     if variable.extra.get("auto").and_then(serde_json::Value::as_bool).unwrap_or(false) {
-        let count = variable.extra.get("auto_count").and_then(serde_json::Value::as_u64).filter(|&n| n > 0).unwrap_or(30);
+        let count =
+            variable.extra.get("auto_count").and_then(serde_json::Value::as_u64).filter(|&n| n > 0).unwrap_or(30);
         let min = variable
             .extra
             .get("auto_min")
@@ -285,14 +290,11 @@ pub fn interval_options(variable: &Variable, range_ms: u64) -> Vec<VariableOptio
         let ms = round_interval(range_ms as f64 / count as f64).max(min);
         out.push(VariableOption { text: "auto".into(), value: format_interval(ms), selected: false });
     }
-    out.extend(
-        variable
-            .query
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| VariableOption { text: s.into(), value: s.into(), selected: false }),
-    );
+    out.extend(variable.query.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| VariableOption {
+        text: s.into(),
+        value: s.into(),
+        selected: false,
+    }));
     out
 }
 
@@ -319,14 +321,20 @@ impl ResolvedVariable {
     pub fn resolve(variable: &Variable, options: Vec<VariableOption>, from_url: Option<&[String]>) -> ResolvedVariable {
         let free_form = matches!(variable.kind, VariableKind::Constant | VariableKind::Textbox);
         let options = match variable.kind {
-            VariableKind::Constant => vec![VariableOption { text: variable.query.clone(), value: variable.query.clone(), selected: true }],
+            VariableKind::Constant => {
+                vec![VariableOption { text: variable.query.clone(), value: variable.query.clone(), selected: true }]
+            }
             _ => options,
         };
         let valid = |v: &String| {
-            free_form || (v == ALL_VALUE && variable.include_all) || options.iter().any(|o| &o.value == v || &o.text == v)
+            free_form
+                || (v == ALL_VALUE && variable.include_all)
+                || options.iter().any(|o| &o.value == v || &o.text == v)
         };
         // The URL may name options by text (Grafana accepts both).
-        let to_value = |v: &String| options.iter().find(|o| &o.text == v && &o.value != v).map_or_else(|| v.clone(), |o| o.value.clone());
+        let to_value = |v: &String| {
+            options.iter().find(|o| &o.text == v && &o.value != v).map_or_else(|| v.clone(), |o| o.value.clone())
+        };
         let wanted: Vec<String> = from_url
             .map(<[String]>::to_vec)
             .filter(|v| !v.is_empty())
@@ -477,7 +485,9 @@ fn percent_encode(s: &str) -> String {
 /// array (multi or All) rather than a string.
 fn format_value(var: &ResolvedVariable, format: Format) -> String {
     // A custom All value is used as written, in every format (Grafana).
-    if let Some(all) = var.all_value.as_ref().filter(|_| var.is_all() && !matches!(format, Format::Text | Format::QueryParam)) {
+    if let Some(all) =
+        var.all_value.as_ref().filter(|_| var.is_all() && !matches!(format, Format::Text | Format::QueryParam))
+    {
         return all.clone();
     }
     let values = var.values();
@@ -512,13 +522,18 @@ fn format_value(var: &ResolvedVariable, format: Format) -> String {
             }
         }
         Format::Text => var.texts().join(" + "),
-        Format::QueryParam => {
-            var.url_values().iter().map(|v| format!("var-{}={}", percent_encode(&var.name), percent_encode(v))).collect::<Vec<_>>().join("&")
-        }
+        Format::QueryParam => var
+            .url_values()
+            .iter()
+            .map(|v| format!("var-{}={}", percent_encode(&var.name), percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
         Format::DoubleQuote => {
             values.iter().map(|v| format!("\"{}\"", v.replace('"', "\\\""))).collect::<Vec<_>>().join(",")
         }
-        Format::SingleQuote => values.iter().map(|v| format!("'{}'", v.replace('\'', "\\'"))).collect::<Vec<_>>().join(","),
+        Format::SingleQuote => {
+            values.iter().map(|v| format!("'{}'", v.replace('\'', "\\'"))).collect::<Vec<_>>().join(",")
+        }
         Format::PercentEncode => {
             if values.len() > 1 {
                 percent_encode(&format!("{{{}}}", values.join(",")))
@@ -609,20 +624,40 @@ mod tests {
 
     #[test]
     fn query_result_text_as_grafana() {
-        let labels = vec![("__name__".to_string(), "up".to_string()), ("job".into(), "node".into()), ("instance".into(), "a:9100".into())];
-        assert_eq!(query_result_text(&labels, "1", 1_700_000_000.5), r#"up{job="node",instance="a:9100"} 1 1700000000500"#);
+        let labels = vec![
+            ("__name__".to_string(), "up".to_string()),
+            ("job".into(), "node".into()),
+            ("instance".into(), "a:9100".into()),
+        ];
+        assert_eq!(
+            query_result_text(&labels, "1", 1_700_000_000.5),
+            r#"up{job="node",instance="a:9100"} 1 1700000000500"#
+        );
         assert_eq!(query_result_text(&[], "3", 10.0), "{} 3 10000");
     }
 
     #[test]
     fn regex_filter() {
-        let values = strings(&["node_cpu_seconds_total", "node_memory_MemFree_bytes", "up", "node_cpu_guest", "Node_X"]);
+        let values =
+            strings(&["node_cpu_seconds_total", "node_memory_MemFree_bytes", "up", "node_cpu_guest", "Node_X"]);
         let cases: &[(&str, &[(&str, &str)])] = &[
-            ("", &[("node_cpu_seconds_total", "node_cpu_seconds_total"), ("node_memory_MemFree_bytes", "node_memory_MemFree_bytes"), ("up", "up"), ("node_cpu_guest", "node_cpu_guest"), ("Node_X", "Node_X")]),
+            (
+                "",
+                &[
+                    ("node_cpu_seconds_total", "node_cpu_seconds_total"),
+                    ("node_memory_MemFree_bytes", "node_memory_MemFree_bytes"),
+                    ("up", "up"),
+                    ("node_cpu_guest", "node_cpu_guest"),
+                    ("Node_X", "Node_X"),
+                ],
+            ),
             // Slash form is unanchored; first capture group becomes the option.
             ("/node_(cpu|memory)/", &[("cpu", "cpu"), ("memory", "memory")]),
             // Bare form must match the whole value.
-            ("node_cpu.*", &[("node_cpu_seconds_total", "node_cpu_seconds_total"), ("node_cpu_guest", "node_cpu_guest")]),
+            (
+                "node_cpu.*",
+                &[("node_cpu_seconds_total", "node_cpu_seconds_total"), ("node_cpu_guest", "node_cpu_guest")],
+            ),
             ("node", &[]),
             // Flags.
             ("/^node_x$/i", &[("Node_X", "Node_X")]),
@@ -670,7 +705,9 @@ mod tests {
         let got = custom_options(r"a, b ,c\,d, Prod : prod-1 ,a");
         let got: Vec<(&str, &str)> = got.iter().map(|o| (o.text.as_str(), o.value.as_str())).collect();
         assert_eq!(got, [("a", "a"), ("b", "b"), ("c,d", "c,d"), ("Prod", "prod-1")]);
-        let v = var(json!({"type": "interval", "name": "i", "query": "1m, 10m,1h", "auto": true, "auto_count": 30, "auto_min": "10s"}));
+        let v = var(
+            json!({"type": "interval", "name": "i", "query": "1m, 10m,1h", "auto": true, "auto_count": 30, "auto_min": "10s"}),
+        );
         let got = interval_options(&v, 6 * 3_600_000);
         let got: Vec<(&str, &str)> = got.iter().map(|o| (o.text.as_str(), o.value.as_str())).collect();
         // 6h / 30 = 12 min → rounded to 10m.
@@ -678,7 +715,10 @@ mod tests {
     }
 
     fn resolved(json: serde_json::Value, values: &[&str], url: Option<&[&str]>) -> ResolvedVariable {
-        let options = values.iter().map(|v| VariableOption { text: v.to_string(), value: v.to_string(), selected: false }).collect();
+        let options = values
+            .iter()
+            .map(|v| VariableOption { text: v.to_string(), value: v.to_string(), selected: false })
+            .collect();
         let url: Option<Vec<String>> = url.map(strings);
         ResolvedVariable::resolve(&var(json), options, url.as_deref())
     }
@@ -735,8 +775,13 @@ mod tests {
         }
 
         // All: every option, escaped and joined; a custom All value raw.
-        let all = resolved(json!({"name": "v", "includeAll": true, "current": {"value": "$__all"}}), &["a.b", "c"], None);
-        let custom_all = resolved(json!({"name": "v", "includeAll": true, "allValue": ".*", "current": {"value": "$__all"}}), &["a"], None);
+        let all =
+            resolved(json!({"name": "v", "includeAll": true, "current": {"value": "$__all"}}), &["a.b", "c"], None);
+        let custom_all = resolved(
+            json!({"name": "v", "includeAll": true, "allValue": ".*", "current": {"value": "$__all"}}),
+            &["a"],
+            None,
+        );
         let scope_all = [all];
         let scope = Scope { variables: &scope_all, builtins: &[] };
         assert_eq!(scope.interpolate(r#"up{l=~"$v"}"#, Format::Prometheus), r#"up{l=~"(a\\.b|c)"}"#);
