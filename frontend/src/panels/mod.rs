@@ -12,6 +12,8 @@
 
 pub mod axes;
 pub mod bargauge;
+#[cfg(test)]
+mod browser_tests;
 pub mod canvas;
 pub mod data;
 pub mod gauge;
