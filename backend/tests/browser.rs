@@ -132,7 +132,8 @@ async fn check_panel(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
     // least five points of the self-scrape.
     let deadline = Instant::now() + Duration::from_secs(45);
     let panel = loop {
-        let panel = driver.find(By::Id("panel-0")).await?;
+        // The panel body (frontend/src/panels) reports what it drew.
+        let panel = driver.find(By::Css("#panel-0 .panel-body")).await?;
         let state = panel.attr("data-state").await?.unwrap_or_default();
         let points: usize = panel.attr("data-points").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
         if state == "drawn" && points >= 5 {

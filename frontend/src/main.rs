@@ -4,19 +4,23 @@
 //!
 //! Architecture invariant: the app talks to the server only through the
 //! Prometheus API ([`api`]) and shares its types with the server through
-//! `vigil-shared`; drawing ([`panels::draw`]) is pure and knows nothing of
+//! `vigil-shared`; drawing (`panels`) is pure and knows nothing of
 //! the DOM beyond the canvas it is handed.
 
 mod api;
+mod explore;
 mod panels;
 
 use leptos::mount::mount_to_body;
 use leptos::prelude::*;
 
-use panels::timeseries::TimeSeriesPanel;
+use explore::ExploreGraph;
 
 /// The expression shown when the URL names none.
 const DEFAULT_EXPR: &str = "scrape_duration_seconds";
+
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -96,7 +100,7 @@ fn App() -> impl IntoView {
                 />
                 <button type="submit">"Run"</button>
             </form>
-            <TimeSeriesPanel expr=expr.read_only() range_seconds=range_from_url() />
+            <ExploreGraph expr=expr.read_only() range_seconds=range_from_url() />
         </main>
     }
 }
