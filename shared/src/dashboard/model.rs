@@ -663,7 +663,7 @@ fn strip_position(msg: &str) -> String {
 }
 
 /// Refuses JSON nested deeper than `limit` before serde recurses into it.
-fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DashboardError> {
+pub(crate) fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DashboardError> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -1092,6 +1092,8 @@ fn compact(panels: &mut [Panel]) {
         panel.grid_pos = Some(g);
         placed.push(g);
     }
+    // Reading order again, so that a second import changes nothing.
+    panels.sort_by_key(|p| (p.grid().y, p.grid().x));
 }
 
 /// Old panel types to their replacements.
