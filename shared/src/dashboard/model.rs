@@ -487,6 +487,29 @@ pub struct Variable {
     pub extra: Map<String, Value>,
 }
 
+impl Variable {
+    fn extra_u8(&self, key: &str) -> u8 {
+        self.extra.get(key).and_then(Value::as_u64).map_or(0, |n| n.min(255) as u8)
+    }
+
+    /// Grafana's `sort` (0 none … 8 natural descending), for
+    /// [`super::variables::options_from_values`].
+    pub fn sort(&self) -> u8 {
+        self.extra_u8("sort")
+    }
+
+    /// Grafana's `hide`: 0 shown, 1 label hidden, 2 variable hidden.
+    pub fn hide(&self) -> u8 {
+        self.extra_u8("hide")
+    }
+
+    /// Grafana's `refresh` for query variables: 0 never (use the saved
+    /// options), 1 on dashboard load, 2 on time range change.
+    pub fn refresh(&self) -> u8 {
+        self.extra_u8("refresh")
+    }
+}
+
 /// The variable types; unknown ones (`datasource`, `adhoc`…) are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]

@@ -70,6 +70,8 @@ fn node_exporter_full_imports() {
     assert_eq!(vars[0], (&VariableKind::Other("datasource".into()), "ds_prometheus", "prometheus"));
     assert_eq!(vars[1], (&VariableKind::Query, "job", "label_values(node_uname_info, job)"));
     assert_eq!(vars.len(), 4);
+    let job = &d.templating.list[1];
+    assert_eq!((job.sort(), job.hide(), job.refresh()), (1, 0, 1));
 }
 
 /// What Vigil does not model survives import → export → import, and a
