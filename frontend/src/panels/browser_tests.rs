@@ -66,17 +66,21 @@ fn series(n: usize, points: usize) -> Vec<SeriesData> {
 }
 
 fn layers(series: &[SeriesData], stacking: Stacking) -> Vec<Layer> {
-    let visible: Vec<_> =
-        series.iter().map(|s| (series_colour(&s.labels.to_string()), s.points.as_slice())).collect();
+    let visible: Vec<_> = series.iter().map(|s| (series_colour(&s.labels.to_string()), s.points.as_slice())).collect();
     super::timeseries::stack(&visible, stacking)
 }
 
+/// A panel from dashboard JSON, as the dashboard model reads it.
+fn panel(json: serde_json::Value) -> Panel {
+    serde_json::from_value(json).expect("a panel")
+}
+
 fn field() -> FieldOptions {
-    field_options(&Panel::default())
+    field_options(&panel(json!({})))
 }
 
 fn style() -> GraphStyle {
-    graph_style(&Panel::default())
+    graph_style(&panel(json!({})))
 }
 
 /// Draws `layers` on a fresh 600×300 canvas; returns the canvas and the
@@ -85,15 +89,8 @@ fn draw(layers: &[Layer], end_ms: i64, style: &GraphStyle) -> (HtmlCanvasElement
     let c = canvas(600, 300);
     let backend = CanvasBackend::with_canvas_object(c.clone()).expect("a canvas backend");
     let field = field();
-    let input = GraphInput {
-        layers,
-        from_ms: 0,
-        to_ms: end_ms,
-        field: &field,
-        style,
-        theme: &Theme::LIGHT,
-        ratio: 1.0,
-    };
+    let input =
+        GraphInput { layers, from_ms: 0, to_ms: end_ms, field: &field, style, theme: &Theme::LIGHT, ratio: 1.0 };
     let start = now();
     let (drawn, _) = draw_graph(&backend.into_drawing_area(), &input).expect("drawn");
     (c, now() - start, drawn)
@@ -159,7 +156,7 @@ fn stat_gauge_and_bar_gauge_show_the_threshold_colour() {
     let field_config = json!({"defaults": {"thresholds": {"mode": "absolute", "steps": [
         {"color": "green", "value": null}, {"color": "red", "value": 0}]}}});
     for kind in ["stat", "gauge", "bargauge"] {
-        let panel = Panel { panel_type: kind.into(), field_config: field_config.clone(), ..Panel::default() };
+        let panel = panel(json!({"type": kind, "fieldConfig": field_config}));
         let c = canvas(300, 200);
         let backend = CanvasBackend::with_canvas_object(c.clone()).expect("backend");
         let area = backend.into_drawing_area();
@@ -190,9 +187,9 @@ fn heatmap_draws_histogram_cells() {
     };
     let c = canvas(600, 300);
     let backend = CanvasBackend::with_canvas_object(c.clone()).expect("backend");
-    let panel = Panel { panel_type: "heatmap".into(), ..Panel::default() };
-    let drawn = super::heatmap::draw_panel(&backend.into_drawing_area(), &panel, &data, &Theme::LIGHT, 1.0)
-        .expect("drawn");
+    let panel = panel(json!({"type": "heatmap"}));
+    let drawn =
+        super::heatmap::draw_panel(&backend.into_drawing_area(), &panel, &data, &Theme::LIGHT, 1.0).expect("drawn");
     // 59 columns × 3 buckets, the first column all zero.
     assert_eq!(drawn.points, 59 * 3);
     // Per-bucket counts are j, 2j, j: the last column's middle bucket is
@@ -226,7 +223,7 @@ fn body_attr(host: &HtmlElement, name: &str) -> String {
 
 #[wasm_bindgen_test]
 async fn panel_body_reports_state_and_counts() {
-    let (host, state) = mount(Panel::timeseries(7, "t"), PanelState::Loading);
+    let (host, state) = mount(super::timeseries_panel(7, "t"), PanelState::Loading);
     settle().await;
     assert_eq!(body_attr(&host, "data-state"), "loading");
     state.set(PanelState::Ready(PanelData { series: series(3, 40), start_ms: 0, end_ms: 40 * 15_000 }));
@@ -246,7 +243,7 @@ async fn panel_body_reports_state_and_counts() {
 #[wasm_bindgen_test]
 async fn unknown_types_and_hostile_strings_stay_inert() {
     let hostile = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=1</script>";
-    let (host, _) = mount(Panel { panel_type: hostile.into(), ..Panel::default() }, PanelState::Loading);
+    let (host, _) = mount(panel(json!({"type": hostile, "title": hostile})), PanelState::Loading);
     settle().await;
     let text = host.text_content().unwrap_or_default();
     assert!(text.contains("is not supported") && text.contains("<script>"), "{text}");
@@ -254,7 +251,7 @@ async fn unknown_types_and_hostile_strings_stay_inert() {
 
     let markdown = format!("# Hello\n\n{hostile}\n\n[x](javascript:window.__pwned=1) [ok](https://grafana.com)\n");
     let (host, _) = mount(
-        Panel { panel_type: "text".into(), options: json!({"content": markdown}), ..Panel::default() },
+        panel(json!({"type": "text", "options": {"content": markdown}})),
         PanelState::Ready(PanelData::default()),
     );
     settle().await;
@@ -270,7 +267,7 @@ async fn unknown_types_and_hostile_strings_stay_inert() {
     hostile_series[0].labels = Labels::from_pairs([("job", hostile)]);
     for kind in ["timeseries", "table"] {
         let (host, _) = mount(
-            Panel { panel_type: kind.into(), ..Panel::default() },
+            panel(json!({"type": kind})),
             PanelState::Ready(PanelData { series: hostile_series.clone(), start_ms: 0, end_ms: 45_000 }),
         );
         settle().await;
@@ -284,7 +281,7 @@ async fn unknown_types_and_hostile_strings_stay_inert() {
 #[wasm_bindgen_test]
 async fn table_sorts_on_header_click() {
     let (host, _) = mount(
-        Panel { panel_type: "table".into(), ..Panel::default() },
+        panel(json!({"type": "table"})),
         PanelState::Ready(PanelData { series: series(12, 1), start_ms: 0, end_ms: 15_000 }),
     );
     settle().await;

@@ -392,7 +392,7 @@ pub fn TimeSeriesBody(
     let field = field_options(&panel);
     let style = graph_style(&panel);
     let legend_opts = legend_options(&panel);
-    let canvas_id = format!("panel-{}-canvas", panel.id);
+    let canvas_id = format!("panel-{}-canvas", super::panel_id(&panel));
     let canvas = NodeRef::<Canvas>::new();
     let plot = NodeRef::<Div>::new();
     let size = observe_size(plot);
@@ -438,7 +438,7 @@ pub fn TimeSeriesBody(
                 ratio.set_value(r);
                 drawn.set(Some(d));
             }
-            Err(e) => leptos::logging::warn!("panel {}: cannot draw: {e}", panel.id),
+            Err(e) => leptos::logging::warn!("panel {}: cannot draw: {e}", super::panel_id(&panel)),
         }
     });
 
@@ -581,17 +581,20 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn splits_runs_at_gaps_and_nans() {
-        let cases: &[(&[(i64, f64)], &[std::ops::Range<usize>])] = &[
+        // (points, expected runs as start..end index pairs).
+        type Case<'a> = (&'a [(i64, f64)], &'a [(usize, usize)]);
+        let cases: &[Case] = &[
             (&[], &[]),
-            (&[(0, 1.0)], &[0..1]),
-            (&[(0, 1.0), (10, 1.0), (20, 1.0)], &[0..3]),
+            (&[(0, 1.0)], &[(0, 1)]),
+            (&[(0, 1.0), (10, 1.0), (20, 1.0)], &[(0, 3)]),
             // A missed scrape between 20 and 40.
-            (&[(0, 1.0), (10, 1.0), (20, 1.0), (40, 1.0), (50, 1.0)], &[0..3, 3..5]),
-            (&[(0, 1.0), (10, f64::NAN), (20, 1.0), (30, 1.0)], &[0..1, 2..4]),
+            (&[(0, 1.0), (10, 1.0), (20, 1.0), (40, 1.0), (50, 1.0)], &[(0, 3), (3, 5)]),
+            (&[(0, 1.0), (10, f64::NAN), (20, 1.0), (30, 1.0)], &[(0, 1), (2, 4)]),
             (&[(0, f64::NAN), (10, f64::INFINITY)], &[]),
         ];
         for (points, want) in cases {
-            assert_eq!(runs(points), want.to_vec(), "{points:?}");
+            let got: Vec<(usize, usize)> = runs(points).into_iter().map(|r| (r.start, r.end)).collect();
+            assert_eq!(got, want.to_vec(), "{points:?}");
         }
     }
 
