@@ -200,6 +200,14 @@ fn heatmap_draws_histogram_cells() {
 
 /// Mounts `PanelBody` in a sized box and returns the box.
 fn mount(panel: Panel, state: PanelState) -> (HtmlElement, RwSignal<PanelState>) {
+    mount_with_zoom(panel, state, Callback::new(|_| {}))
+}
+
+fn mount_with_zoom(
+    panel: Panel,
+    state: PanelState,
+    on_zoom: Callback<(i64, i64)>,
+) -> (HtmlElement, RwSignal<PanelState>) {
     let host: HtmlElement = document().create_element("div").expect("div").dyn_into().expect("element");
     host.style().set_property("width", "600px").expect("style");
     host.style().set_property("height", "300px").expect("style");
@@ -207,7 +215,7 @@ fn mount(panel: Panel, state: PanelState) -> (HtmlElement, RwSignal<PanelState>)
     document().body().expect("body").append_child(&host).expect("appended");
     let state = RwSignal::new(state);
     let handle = leptos::mount::mount_to(host.clone(), move || {
-        view! { <PanelBody panel=panel state=state on_zoom=Callback::new(|_| {}) /> }
+        view! { <PanelBody panel=panel state=state on_zoom=on_zoom /> }
     });
     handle.forget();
     (host, state)
@@ -305,4 +313,85 @@ async fn table_sorts_on_header_click() {
     header.click();
     settle().await;
     assert_eq!(column(3)[0], "host-11:9100");
+}
+
+/// Sends a mouse event of `kind` at (x, y) CSS pixels inside `element`.
+fn mouse(element: &web_sys::Element, kind: &str, x: f64, y: f64) {
+    let rect = element.get_bounding_client_rect();
+    let init = web_sys::MouseEventInit::new();
+    init.set_bubbles(true);
+    init.set_client_x((rect.left() + x) as i32);
+    init.set_client_y((rect.top() + y) as i32);
+    init.set_button(0);
+    let event = web_sys::MouseEvent::new_with_mouse_event_init_dict(kind, &init).expect("an event");
+    element.dispatch_event(&event).expect("dispatched");
+}
+
+#[wasm_bindgen_test]
+async fn hover_shows_every_series_and_drag_zooms() {
+    let zoomed = RwSignal::new(None::<(i64, i64)>);
+    let end = 40 * 15_000;
+    let (host, _) = mount_with_zoom(
+        super::timeseries_panel(3, "t"),
+        PanelState::Ready(PanelData { series: series(3, 41), start_ms: 0, end_ms: end }),
+        Callback::new(move |window| zoomed.set(Some(window))),
+    );
+    settle().await;
+    let plot = host.query_selector(".panel-plot").ok().flatten().expect("the plot");
+    // The test page has no stylesheet, so sizes are the browser's defaults:
+    // positions are taken relative to the plot's box.
+    let (width, height) = (plot.get_bounding_client_rect().width(), plot.get_bounding_client_rect().height());
+    mouse(&plot, "mousemove", width / 2.0, height / 2.0);
+    settle().await;
+    let rows = host.query_selector_all(".tooltip-row").expect("rows");
+    assert_eq!(rows.length(), 3, "one row per series");
+    let values: Vec<f64> = (0..rows.length())
+        .filter_map(|i| {
+            rows.item(i)?.dyn_into::<web_sys::Element>().ok()?.query_selector(".tooltip-value").ok()??.text_content()
+        })
+        .map(|v| v.trim().parse().expect("a number"))
+        .collect();
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "highest first: {values:?}");
+    assert!(host.query_selector(".crosshair").ok().flatten().is_some());
+    assert!(zoomed.get_untracked().is_none());
+
+    // Drag from a third to two thirds of the width.
+    mouse(&plot, "mousedown", width / 3.0, height / 2.0);
+    mouse(&plot, "mousemove", width * 2.0 / 3.0, height / 2.0);
+    settle().await;
+    assert!(host.query_selector(".zoom-selection").ok().flatten().is_some(), "the selection shows");
+    mouse(&plot, "mouseup", width * 2.0 / 3.0, height / 2.0);
+    settle().await;
+    let (from, to) = zoomed.get_untracked().expect("a zoom");
+    assert!(0 < from && from < to && to < end, "{from}..{to}");
+    // The plot starts after the y labels, so the window sits right of the
+    // middle third of the time range, but spans about a third of it.
+    let span = (to - from) as f64 / end as f64;
+    assert!((0.3..0.5).contains(&span), "span {span}");
+
+    // A click without a drag does not zoom.
+    zoomed.set(None);
+    mouse(&plot, "mousedown", width / 2.0, 100.0);
+    mouse(&plot, "mouseup", width / 2.0 + 1.0, 100.0);
+    settle().await;
+    assert!(zoomed.get_untracked().is_none());
+}
+
+#[wasm_bindgen_test]
+async fn legend_click_isolates_a_series() {
+    let (host, _) = mount(
+        super::timeseries_panel(4, "t"),
+        PanelState::Ready(PanelData { series: series(3, 10), start_ms: 0, end_ms: 10 * 15_000 }),
+    );
+    settle().await;
+    let items = host.query_selector_all(".legend-item").expect("items");
+    let second: HtmlElement = items.item(1).expect("an item").dyn_into().expect("element");
+    second.click();
+    settle().await;
+    assert_eq!(host.query_selector_all(".legend-item.hidden").expect("hidden").length(), 2);
+    assert_eq!(body_attr(&host, "data-series"), "1", "only the isolated series is drawn");
+    second.click();
+    settle().await;
+    assert_eq!(host.query_selector_all(".legend-item.hidden").expect("hidden").length(), 0);
+    assert_eq!(body_attr(&host, "data-series"), "3");
 }

@@ -200,7 +200,8 @@ mod tests {
         assert!(g.threshold_lines && g.threshold_areas);
 
         // Wrong types and missing fields fall back to Grafana's defaults.
-        let p = panel(json!({}), json!({"defaults": {"custom": {"fillOpacity": "x", "stacking": 3}, "thresholds": {}}}));
+        let p =
+            panel(json!({}), json!({"defaults": {"custom": {"fillOpacity": "x", "stacking": 3}, "thresholds": {}}}));
         let f = field_options(&p);
         assert_eq!((f.unit.as_str(), f.decimals, f.fixed_colour), ("", None, None));
         assert_eq!(f.thresholds, Thresholds::default());
