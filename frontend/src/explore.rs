@@ -14,7 +14,7 @@ use leptos::task::spawn_local;
 
 use crate::api::{self, RangeQuery};
 use crate::panels::data::{PanelData, PanelState, SeriesData};
-use crate::panels::{Panel, PanelBody};
+use crate::panels::{PanelBody, timeseries_panel};
 
 const REFRESH: Duration = Duration::from_secs(5);
 /// About one point per this many CSS pixels of a typical graph.
@@ -102,7 +102,7 @@ pub fn ExploreGraph(expr: ReadSignal<String>, range_seconds: i64) -> impl IntoVi
                 </span>
             </div>
             <div class="panel-frame-body">
-                <PanelBody panel=Panel::timeseries(0, "") state=state on_zoom=on_zoom />
+                <PanelBody panel=timeseries_panel(0, "") state=state on_zoom=on_zoom />
             </div>
         </section>
     }
