@@ -67,6 +67,24 @@ struct Cli {
     #[arg(long = "promql.holt-winters")]
     promql_holt_winters: bool,
 
+    /// The capacity of the queue of alerts waiting for each Alertmanager;
+    /// when full the oldest are dropped.
+    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000)]
+    notification_queue_capacity: usize,
+
+    /// Send what is queued for Alertmanagers before stopping.
+    #[arg(long = "alertmanager.drain-notification-queue-on-shutdown", default_value_t = true, action = clap::ArgAction::Set)]
+    drain_notification_queue: bool,
+
+    /// Minimum time between two sends of the same firing alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = parse_duration)]
+    resend_delay: Duration,
+
+    /// The URL under which Vigil is reached from outside, used in alerts'
+    /// generator links (default: http://<hostname>:<port>).
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+
     /// A tool to run instead of the server (without one, Vigil serves).
     #[command(subcommand)]
     command: Option<Command>,
@@ -202,6 +220,13 @@ fn main() -> ExitCode {
         engine,
         max_concurrency: cli.query_max_concurrency as usize,
         tsdb: vigil::tsdb::DbOptions::from_flags(cli.retention_time, cli.retention_size, cli.min_block_duration),
+        notifier: vigil::notifier::NotifierOptions {
+            queue_capacity: cli.notification_queue_capacity,
+            drain_on_shutdown: cli.drain_notification_queue,
+            ..Default::default()
+        },
+        resend_delay: cli.resend_delay,
+        external_url: cli.external_url,
     };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

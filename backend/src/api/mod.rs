@@ -4,7 +4,7 @@
 //! Architecture invariant: only this module knows about HTTP and the JSON
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
-mod params;
+pub mod params;
 mod rules;
 mod series;
 mod status;

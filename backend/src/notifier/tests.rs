@@ -1,0 +1,1 @@
+//! Tests of the notifier against a local HTTP sink.
