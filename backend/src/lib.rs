@@ -1,6 +1,7 @@
 //! Vigil's server: scraping, storage, PromQL, the HTTP API and the
 //! dashboard app, in one process. See ARCHITECTURE.md for the data flow.
 
+pub mod alerting;
 pub mod api;
 pub mod config;
 pub mod notifier;

@@ -85,6 +85,12 @@ struct Cli {
     #[arg(long = "web.external-url")]
     external_url: Option<String>,
 
+    /// Run the built-in Alertmanager with this configuration file
+    /// (Alertmanager's alertmanager.yml format): alerts of Vigil's rules
+    /// are routed, grouped and delivered to its receivers.
+    #[arg(long = "alertmanager.config.file")]
+    alertmanager_config: Option<PathBuf>,
+
     /// A tool to run instead of the server (without one, Vigil serves).
     #[command(subcommand)]
     command: Option<Command>,
@@ -227,6 +233,7 @@ fn main() -> ExitCode {
         },
         resend_delay: cli.resend_delay,
         external_url: cli.external_url,
+        alertmanager_config: cli.alertmanager_config,
     };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::{info, warn};
 
+use crate::alerting::notify::NotifyCollector;
+use crate::alerting::{Alertmanager, SystemClock};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::notifier::{AlertSink, Notifier, NotifierCollector, NotifierOptions};
@@ -40,6 +42,8 @@ pub struct ServerOptions {
     pub resend_delay: std::time::Duration,
     /// `--web.external-url`; None means `http://<hostname>:<port>`.
     pub external_url: Option<String>,
+    /// `--alertmanager.config.file`: run the built-in Alertmanager with it.
+    pub alertmanager_config: Option<PathBuf>,
 }
 
 /// Loads the configuration, binds the listener and serves until SIGINT or
@@ -89,16 +93,34 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     if replay.orphan_samples > 0 {
         warn!(samples = replay.orphan_samples, "the WAL held samples of series it never described; they were skipped");
     }
+    let external_url = options.external_url.clone().unwrap_or_else(|| default_external_url(bound));
     let notifier = Notifier::new(options.notifier.clone());
     notifier.apply_config(&config).map_err(anyhow::Error::msg)?;
-    let telemetry = Telemetry::with_collectors(db.stats(), vec![Box::new(NotifierCollector(notifier.metrics()))]);
+    let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> =
+        vec![Box::new(NotifierCollector(notifier.metrics()))];
+    let alertmanager = match &options.alertmanager_config {
+        None => None,
+        Some(file) => {
+            let am = Alertmanager::new(
+                file,
+                Some(&options.storage_path.join("alertmanager")),
+                external_url.clone(),
+                Arc::new(SystemClock),
+            )?;
+            tokio::spawn(Arc::clone(&am).run());
+            notifier.set_local(Arc::clone(&am) as Arc<dyn AlertSink>);
+            collectors.push(Box::new(NotifyCollector(am.metrics())));
+            Some(am)
+        }
+    };
+    let telemetry = Telemetry::with_collectors(db.stats(), collectors);
     let db = Arc::new(db);
     let storage: Arc<dyn Storage> = Arc::clone(&db) as Arc<dyn Storage>;
     let engine = Engine::new(Arc::clone(&storage), options.engine.clone());
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;
     let rule_options = RuleManagerOptions {
-        external_url: options.external_url.clone().unwrap_or_else(|| default_external_url(bound)),
+        external_url,
         resend_delay: options.resend_delay,
         notifier: Some(Arc::clone(&notifier) as Arc<dyn AlertSink>),
         ..RuleManagerOptions::default()
@@ -115,6 +137,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         }),
         rules: Arc::clone(&rules),
         notifier: Arc::clone(&notifier),
+        alertmanager: alertmanager.clone(),
     });
     tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
     if !web::ui_is_embedded() {
@@ -142,6 +165,9 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     scrape.stop().await;
     rules.stop();
     notifier.stop().await;
+    if let Some(am) = &alertmanager {
+        am.stop();
+    }
     info!("stopped");
     Ok(())
 }
@@ -176,6 +202,7 @@ pub struct Reloader {
     state: std::sync::Mutex<ConfigState>,
     rules: Arc<RuleManager>,
     notifier: Arc<Notifier>,
+    alertmanager: Option<Arc<Alertmanager>>,
 }
 
 /// Prometheus's default external URL: this host's name and the port served.
@@ -213,7 +240,8 @@ impl Reloader {
                 let scraped = self.scrape.apply(&config);
                 let ruled = self.rules.apply_config(&config).map_err(anyhow::Error::msg);
                 let notified = self.notifier.apply_config(&config).map_err(anyhow::Error::msg);
-                scraped.and(ruled).and(notified).map(|()| text)
+                let routed = self.alertmanager.as_ref().map_or(Ok(()), |am| am.reload());
+                scraped.and(ruled).and(notified).and(routed).map(|()| text)
             });
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.last_reload_ok = result.is_ok();

@@ -320,6 +320,8 @@ pub struct Notifier {
     state: Mutex<State>,
     metrics: Arc<NotifierMetrics>,
     stopped: CancellationToken,
+    /// The built-in Alertmanager, fed the same relabeled alerts.
+    local: Mutex<Option<Arc<dyn AlertSink>>>,
 }
 
 /// The Alertmanager URLs of a set: static targets (and file_sd files, read
@@ -367,7 +369,19 @@ impl Notifier {
     pub fn new(options: NotifierOptions) -> Arc<Notifier> {
         let metrics = Arc::new(NotifierMetrics::default());
         *lock(&metrics.queue_capacity) = options.queue_capacity as u64;
-        Arc::new(Notifier { options, state: Mutex::new(State::default()), metrics, stopped: CancellationToken::new() })
+        Arc::new(Notifier {
+            options,
+            state: Mutex::new(State::default()),
+            metrics,
+            stopped: CancellationToken::new(),
+            local: Mutex::new(None),
+        })
+    }
+
+    /// Also hands every alert (after external labels and
+    /// `alert_relabel_configs`) to `sink`: the built-in Alertmanager.
+    pub fn set_local(&self, sink: Arc<dyn AlertSink>) {
+        *lock(&self.local) = Some(sink);
     }
 
     pub fn metrics(&self) -> Arc<NotifierMetrics> {
@@ -469,6 +483,9 @@ impl AlertSink for Notifier {
             alerts.iter().filter_map(|a| relabel_alert(a, &state.external_labels, &state.relabel)).collect();
         if alerts.is_empty() {
             return;
+        }
+        if let Some(local) = lock(&self.local).as_ref() {
+            local.send(alerts.clone());
         }
         for set in &state.sets {
             if set.config.alert_relabel_configs.is_empty() {
