@@ -44,10 +44,12 @@ impl PartialEq for Matcher {
 impl Matcher {
     pub fn new(kind: MatchType, name: &str, value: &str) -> Result<Matcher, String> {
         let regex = match kind {
-            MatchType::Regexp | MatchType::NotRegexp => Some(
-                regex::Regex::new(&format!("^(?:{value})$"))
-                    .map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
-            ),
+            MatchType::Regexp | MatchType::NotRegexp => {
+                // Checked as written first, so the error points into the user's text.
+                let invalid = |e: regex::Error| format!("invalid regular expression {value:?}: {e}");
+                regex::Regex::new(value).map_err(invalid)?;
+                Some(regex::Regex::new(&format!("^(?:{value})$")).map_err(invalid)?)
+            }
             _ => None,
         };
         Ok(Matcher { kind, name: name.to_owned(), value: value.to_owned(), regex })
