@@ -2,7 +2,10 @@
 //! sends the alert to Debian's real `prometheus-alertmanager`, where
 //! `amtool alert query` finds it with Vigil's labels, external labels and
 //! annotations; when the rule stops firing, the resolution reaches
-//! Alertmanager too.
+//! Alertmanager too. With `--alertmanager.config.file`, Vigil's built-in
+//! Alertmanager and the real one, given the same alerts and the same
+//! routing, post the same webhook messages; and a restart of Vigil does not
+//! notify again.
 
 mod common;
 
@@ -10,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
 use common::{Vigil, eventually, free_port, temp_dir};
+use serde_json::Value;
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const AMTOOL: &str = "/usr/bin/amtool";
@@ -45,7 +51,27 @@ impl Alertmanager {
             .stderr(Stdio::null())
             .spawn()
             .expect("start prometheus-alertmanager");
-        Alertmanager { child, port, dir }
+        let am = Alertmanager { child, port, dir };
+        am.wait_ready();
+        am
+    }
+
+    /// Polls `/-/ready` so alerts sent next are not refused.
+    fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = stream.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n");
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("prometheus-alertmanager on port {} did not become ready", self.port);
     }
 
     fn url(&self) -> String {
@@ -142,4 +168,127 @@ async fn alerts_reach_the_real_alertmanager_and_resolve() {
     })
     .await;
     drop(vigil);
+}
+
+/// Webhook messages received, by path (`/am` for the real Alertmanager,
+/// `/vigil` for Vigil's).
+#[derive(Clone, Default)]
+struct Hooks(Arc<Mutex<Vec<(String, Value)>>>);
+
+impl Hooks {
+    fn of(&self, path: &str) -> Vec<Value> {
+        self.0.lock().unwrap().iter().filter(|(p, _)| p == path).map(|(_, v)| v.clone()).collect()
+    }
+}
+
+/// Starts a webhook sink on 127.0.0.1 and returns its port.
+async fn start_hooks(hooks: Hooks) -> u16 {
+    use axum::extract::State;
+    async fn receive(State(hooks): State<Hooks>, uri: axum::http::Uri, body: String) -> &'static str {
+        if let Ok(json) = serde_json::from_str(&body) {
+            hooks.0.lock().unwrap().push((uri.path().to_owned(), json));
+        }
+        "ok"
+    }
+    let app = axum::Router::new().fallback(axum::routing::post(receive)).with_state(hooks);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the webhook sink");
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// The routing both Alertmanagers run, posting to `/<who>` on the sink.
+fn routing(hook_port: u16, who: &str) -> String {
+    format!(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n"
+    )
+}
+
+/// A message without what legitimately differs (the sender's own URL).
+fn comparable(mut message: Value) -> Value {
+    if let Some(object) = message.as_object_mut() {
+        object.remove("externalURL");
+    }
+    message
+}
+
+#[tokio::test]
+async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_across_restarts() {
+    let hooks = Hooks::default();
+    let hook_port = start_hooks(hooks.clone()).await;
+    let am = Alertmanager::start(&routing(hook_port, "am"));
+    let dir = temp_dir("vigil-routing");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'web:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            am.port
+        ),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let start = || {
+        let port = free_port();
+        Vigil::start_with_flags_in(port, &config_path, &data, &[&am_flag])
+    };
+    let vigil = start();
+
+    // Both rules fire; both Alertmanagers group them into one message.
+    let (real, ours) = eventually(Duration::from_secs(30), "a firing message from both", || async {
+        let real = hooks.of("/am");
+        let ours = hooks.of("/vigil");
+        let complete = |m: &[Value]| m.iter().find(|m| m["alerts"].as_array().is_some_and(|a| a.len() == 2)).cloned();
+        Some((complete(&real)?, complete(&ours)?))
+    })
+    .await;
+    assert_eq!(real["status"], "firing");
+    assert_eq!(comparable(ours.clone()), comparable(real), "Vigil's webhook message differs from Alertmanager's");
+    assert!(ours["externalURL"].as_str().is_some_and(|u| u.starts_with("http://")), "{}", ours["externalURL"]);
+
+    // A restart on the same data: the notification log remembers the group
+    // was notified, so nothing is sent again within the repeat interval.
+    drop(vigil);
+    let sent_before = hooks.of("/vigil").len();
+    let vigil = start();
+    eventually(Duration::from_secs(30), "the restarted Vigil to fire again", || async {
+        let text = reqwest::get(vigil.url("/api/v1/alerts")).await.ok()?.text().await.ok()?;
+        text.contains("\"firing\"").then_some(())
+    })
+    .await;
+    // Longer than group_wait plus a group_interval.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(hooks.of("/vigil").len(), sent_before, "re-notified after a restart: {:?}", hooks.of("/vigil"));
+
+    // Both rules stop firing: both send the same resolved message.
+    std::fs::write(dir.join("rules.yml"), rules.replace("absent(nonexistent_metric)", "absent(vector(1))")).unwrap();
+    let reload = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.unwrap();
+    assert!(reload.status().is_success(), "reload: {}", reload.status());
+    let (real, ours) = eventually(Duration::from_secs(30), "a resolved message from both", || async {
+        let resolved = |m: Vec<Value>| m.into_iter().find(|m| m["status"] == "resolved");
+        Some((resolved(hooks.of("/am"))?, resolved(hooks.of("/vigil"))?))
+    })
+    .await;
+    // The real Alertmanager kept the alerts' first start across Vigil's
+    // restart; Vigil's built-in one (like a restarted Alertmanager, which
+    // keeps no alerts on disk either) knows the start after the restart.
+    let starts = |m: &Value| -> Vec<String> {
+        m["alerts"]
+            .as_array()
+            .map_or(Vec::new(), |a| a.iter().map(|a| a["startsAt"].as_str().unwrap_or("").to_owned()).collect())
+    };
+    for (ours, real) in starts(&ours).iter().zip(starts(&real)) {
+        assert!(*ours >= real, "startsAt {ours} before {real}");
+    }
+    let without_starts = |mut m: Value| {
+        for alert in m["alerts"].as_array_mut().into_iter().flatten() {
+            alert.as_object_mut().map(|a| a.remove("startsAt"));
+        }
+        comparable(m)
+    };
+    assert_eq!(without_starts(ours), without_starts(real), "resolved messages differ");
 }
