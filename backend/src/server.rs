@@ -159,6 +159,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             flags: options.flags.clone(),
         }),
         rules: Arc::clone(&rules),
+        alertmanager: alertmanager.clone(),
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;

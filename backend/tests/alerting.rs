@@ -292,3 +292,88 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     };
     assert_eq!(without_starts(ours), without_starts(real), "resolved messages differ");
 }
+
+/// Runs `amtool` against a URL and returns its standard output.
+fn amtool(url: &str, args: &[&str]) -> String {
+    require(AMTOOL);
+    let output = Command::new(AMTOOL).arg(format!("--alertmanager.url={url}")).args(args).output().expect("run amtool");
+    assert!(
+        output.status.success(),
+        "amtool {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn amtool_silences_an_alert_in_vigil() {
+    let hooks = Hooks::default();
+    let hook_port = start_hooks(hooks.clone()).await;
+    let dir = temp_dir("vigil-amtool");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: SilenceMe\n        expr: absent(nonexistent_metric)\n        for: 2s\n      - alert: Other\n        expr: absent(nonexistent_metric)\n        for: 2s\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+    let url = vigil.url("");
+
+    // Silence one alert before it fires.
+    let id = amtool(
+        &url,
+        &["silence", "add", "alertname=SilenceMe", "--comment=maintenance", "--author=tester", "--duration=1h"],
+    );
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 36, "a silence id: {id:?}");
+    let listed = amtool(&url, &["silence", "query", "-o", "json"]);
+    let silences: Value = serde_json::from_str(&listed).expect("amtool silence query JSON");
+    assert_eq!(silences[0]["id"], id.as_str());
+    assert_eq!(silences[0]["status"]["state"], "active");
+    assert_eq!(silences[0]["createdBy"], "tester");
+    assert_eq!(
+        silences[0]["matchers"][0],
+        serde_json::json!({"name": "alertname", "value": "SilenceMe", "isRegex": false, "isEqual": true})
+    );
+
+    // The other alert is delivered; the silenced one is not, and amtool
+    // shows it only among silenced alerts.
+    eventually(Duration::from_secs(30), "Other delivered", || async {
+        hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "Other").then_some(())
+    })
+    .await;
+    let active = amtool(&url, &["alert", "query", "-o", "json"]);
+    let active: Value = serde_json::from_str(&active).expect("amtool alert query JSON");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array().map_or(Vec::new(), |a| {
+            a.iter().map(|a| a["labels"]["alertname"].as_str().unwrap_or("").to_owned()).collect()
+        })
+    };
+    assert_eq!(names(&active), ["Other"]);
+    let silenced = amtool(&url, &["alert", "query", "--silenced", "-o", "json"]);
+    let silenced: Value = serde_json::from_str(&silenced).expect("amtool alert query --silenced JSON");
+    let silenced_one =
+        silenced.as_array().and_then(|a| a.iter().find(|a| a["labels"]["alertname"] == "SilenceMe")).cloned();
+    let silenced_one = silenced_one.expect("SilenceMe among silenced alerts");
+    assert_eq!(silenced_one["status"]["state"], "suppressed");
+    assert_eq!(silenced_one["status"]["silencedBy"][0], id.as_str());
+    // Longer than group_wait and a group_interval: still not delivered.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "SilenceMe"),
+        "a silenced alert was delivered: {:?}",
+        hooks.of("/vigil")
+    );
+
+    // Expiring the silence lets it through at the group's next flush.
+    amtool(&url, &["silence", "expire", &id]);
+    let expired = amtool(&url, &["silence", "query", "--expired", "-o", "json"]);
+    assert!(expired.contains("\"expired\""), "{expired}");
+    eventually(Duration::from_secs(30), "SilenceMe delivered after expiry", || async {
+        hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "SilenceMe").then_some(())
+    })
+    .await;
+    let receivers = reqwest::get(vigil.url("/api/v2/receivers")).await.unwrap().text().await.unwrap();
+    assert_eq!(receivers, r#"[{"name":"hook"}]"#);
+}

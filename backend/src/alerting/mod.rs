@@ -5,7 +5,7 @@
 //! `config` (the `alertmanager.yml` format) → alerts are received (from the
 //! rule manager through the notifier, or `POST /api/v2/alerts`) and merged
 //! by fingerprint → `dispatch` (route tree, aggregation groups, flush
-//! timing) → mute (`inhibit`) → `nflog` (dedup against what was already
+//! timing) → mute (`inhibit`, `silences`) → `nflog` (dedup against what was already
 //! sent, persisted) → `notify` (receivers: webhook payload v4, retries).
 //!
 //! Timing decisions live in the pure `Dispatcher` and `needs_update`, driven
@@ -17,6 +17,7 @@ pub mod inhibit;
 pub mod matchers;
 pub mod nflog;
 pub mod notify;
+pub mod silences;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use self::config::AmConfig;
 use self::dispatch::{AmAlert, Dispatcher, Flush};
 use self::nflog::NotificationLog;
 use self::notify::NotifyMetrics;
+use self::silences::{Silence, SilenceError, Silences};
 use crate::notifier::{self, AlertSink};
 
 /// Where the runtime reads the time; tests can substitute their own.
@@ -54,10 +56,22 @@ const NFLOG_RETENTION_MS: i64 = 120 * 3600 * 1000;
 
 struct Core {
     config: Arc<AmConfig>,
+    /// The file as last loaded, for `/api/v2/status`.
+    config_text: String,
     dispatcher: Dispatcher,
     /// Every known alert by fingerprint.
     alerts: BTreeMap<u64, AmAlert>,
     nflog: NotificationLog,
+    silences: Silences,
+}
+
+/// What the API shows of an alert's muting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertStatus {
+    pub silenced_by: Vec<String>,
+    pub inhibited: bool,
+    /// Receivers of the routes it matches.
+    pub receivers: Vec<String>,
 }
 
 /// The running built-in Alertmanager.
@@ -92,8 +106,11 @@ impl Alertmanager {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Arc<Alertmanager>> {
         let config = Arc::new(AmConfig::load(config_file)?);
+        let config_text = std::fs::read_to_string(config_file).unwrap_or_default();
         let nflog = NotificationLog::open(data_dir.map(|d| d.join("nflog.json")).as_deref(), NFLOG_RETENTION_MS)
             .map_err(anyhow::Error::msg)?;
+        let silences =
+            Silences::open(data_dir.map(|d| d.join("silences.json")).as_deref()).map_err(anyhow::Error::msg)?;
         let client = crate::scrape::build_http_client(true, true, None, None).map_err(anyhow::Error::msg)?;
         info!(file = %config_file.display(), receivers = config.receivers.len(), "loaded Alertmanager configuration");
         Ok(Arc::new(Alertmanager {
@@ -101,8 +118,10 @@ impl Alertmanager {
             core: Mutex::new(Core {
                 dispatcher: Dispatcher::new(config.route.clone()),
                 config,
+                config_text,
                 alerts: BTreeMap::new(),
                 nflog,
+                silences,
             }),
             clock,
             wake: tokio::sync::Notify::new(),
@@ -117,6 +136,10 @@ impl Alertmanager {
         Arc::clone(&self.metrics)
     }
 
+    pub fn config_text(&self) -> String {
+        lock(&self.core).config_text.clone()
+    }
+
     pub fn config(&self) -> Arc<AmConfig> {
         Arc::clone(&lock(&self.core).config)
     }
@@ -125,6 +148,7 @@ impl Alertmanager {
     /// Alerts are routed anew through the new tree, as Alertmanager does.
     pub fn reload(&self) -> anyhow::Result<()> {
         let config = Arc::new(AmConfig::load(&self.config_file)?);
+        let config_text = std::fs::read_to_string(&self.config_file).unwrap_or_default();
         let now = self.clock.now_ms();
         let mut core = lock(&self.core);
         let mut dispatcher = Dispatcher::new(config.route.clone());
@@ -133,6 +157,7 @@ impl Alertmanager {
         }
         core.dispatcher = dispatcher;
         core.config = config;
+        core.config_text = config_text;
         drop(core);
         self.wake.notify_one();
         info!(file = %self.config_file.display(), "reloaded Alertmanager configuration");
@@ -180,12 +205,42 @@ impl Alertmanager {
         out
     }
 
-    /// Whether an alert is muted by an inhibit rule now.
-    pub fn is_inhibited(&self, labels: &BTreeMap<String, String>) -> bool {
+    /// How an alert is muted now, and where it is routed.
+    pub fn status_of(&self, labels: &BTreeMap<String, String>) -> AlertStatus {
         let now = self.clock.now_ms();
         let core = lock(&self.core);
         let alerts: Vec<AmAlert> = core.alerts.values().cloned().collect();
-        inhibit::is_inhibited(&core.config.inhibit_rules, &alerts, labels, now)
+        let mut receivers: Vec<String> =
+            core.config.route.match_routes(labels).iter().map(|r| r.receiver.clone()).collect();
+        receivers.dedup();
+        AlertStatus {
+            silenced_by: core.silences.silenced_by(labels, now),
+            inhibited: inhibit::is_inhibited(&core.config.inhibit_rules, &alerts, labels, now),
+            receivers,
+        }
+    }
+
+    /// Creates or updates a silence; returns its id.
+    pub fn set_silence(&self, silence: Silence) -> Result<String, SilenceError> {
+        let now = self.clock.now_ms();
+        lock(&self.core).silences.set(silence, now)
+    }
+
+    pub fn expire_silence(&self, id: &str) -> Result<(), SilenceError> {
+        let now = self.clock.now_ms();
+        lock(&self.core).silences.expire(id, now)
+    }
+
+    pub fn silence(&self, id: &str) -> Option<Silence> {
+        lock(&self.core).silences.get(id).cloned()
+    }
+
+    pub fn silences(&self) -> Vec<Silence> {
+        lock(&self.core).silences.all()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// The aggregation groups: key, receiver, labels, alerts.
@@ -200,6 +255,7 @@ impl Alertmanager {
             let (flushes, next) = {
                 let mut core = lock(&self.core);
                 core.alerts.retain(|_, a| !(a.resolved_at(now) && a.ends_at_ms < now - RESOLVED_RETENTION_MS));
+                core.silences.gc(now);
                 let flushes = core.dispatcher.due(now);
                 (flushes, core.dispatcher.next_flush_ms())
             };
@@ -231,7 +287,10 @@ impl Alertmanager {
             let alerts: Vec<AmAlert> = flush
                 .alerts
                 .iter()
-                .filter(|a| !inhibit::is_inhibited(&core.config.inhibit_rules, &known, &a.labels, now))
+                .filter(|a| {
+                    core.silences.silenced_by(&a.labels, now).is_empty()
+                        && !inhibit::is_inhibited(&core.config.inhibit_rules, &known, &a.labels, now)
+                })
                 .cloned()
                 .collect();
             (Arc::clone(&core.config), alerts)
