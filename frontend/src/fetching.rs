@@ -1,0 +1,226 @@
+//! Panel data fetching as Grafana does it, without Grafana's queueing.
+//!
+//! For each visible panel: the step from the panel's pixel width (or its
+//! `maxDataPoints`) and minimum interval by Grafana's rules, `$__interval`,
+//! `$__rate_interval` and `$__range` set, variables interpolated; then all
+//! panels' targets go in one `POST /api/v1/query_batch` whose NDJSON lines
+//! arrive in completion order, so each panel draws as soon as its own
+//! targets are in. A browser opens only six connections per host: one
+//! request per query would make a 100-panel dashboard wait in line.
+//!
+//! A new cycle (range, variables, refresh) aborts the previous request
+//! (AbortController), and answers of an aborted cycle are ignored, so a
+//! slow old answer never overwrites a newer one.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use vigil_shared::model::api::QueryData;
+
+use crate::api::{self, BatchQuery};
+use crate::panels::data::{PanelData, PanelState, SeriesData};
+use crate::standin::dashboard::{Panel, Selection, format_duration, interpolate, intervals, legend, parse_duration};
+
+/// A panel's reactive state, owned by the page, written by fetching.
+#[derive(Debug, Clone, Copy)]
+pub struct PanelSlot {
+    pub state: RwSignal<PanelState>,
+    /// A fetch for the panel is under way (the frame's spinner); the
+    /// previous data stays drawn meanwhile.
+    pub loading: RwSignal<bool>,
+}
+
+impl PanelSlot {
+    pub fn new() -> PanelSlot {
+        PanelSlot { state: RwSignal::new(PanelState::Loading), loading: RwSignal::new(true) }
+    }
+}
+
+/// One target of a panel as sent.
+#[derive(Debug, Clone, PartialEq)]
+struct PlannedTarget {
+    ref_id: String,
+    legend_format: String,
+}
+
+/// What one panel's answers are assembled into.
+#[derive(Debug, Clone, PartialEq)]
+struct PanelPlan {
+    targets: Vec<PlannedTarget>,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+/// The queries of one cycle and how to put their answers back together.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub queries: Vec<BatchQuery>,
+    panels: HashMap<u32, PanelPlan>,
+}
+
+/// The id of a query in the batch: `panel/refId`.
+fn query_id(panel: u32, ref_id: &str) -> String {
+    format!("{panel}/{ref_id}")
+}
+
+/// Plans the queries of `panels` (each with its width in pixels) over
+/// `[from_ms, to_ms]`.
+pub fn plan(
+    panels: &[(Panel, u32)],
+    from_ms: i64,
+    to_ms: i64,
+    vars: &HashMap<String, Selection>,
+    scrape_ms: i64,
+) -> Plan {
+    let mut out = Plan::default();
+    let range_ms = (to_ms - from_ms).max(1);
+    for (panel, width) in panels {
+        let mut scoped = vars.clone();
+        let min_interval = panel
+            .interval
+            .as_deref()
+            .map(|i| interpolate(i, vars))
+            .and_then(|i| parse_duration(&i))
+            .unwrap_or(scrape_ms);
+        let mut plan = PanelPlan { targets: Vec::new(), start_ms: from_ms, end_ms: to_ms };
+        for target in panel.targets.iter().filter(|t| !t.hide && !t.expr.trim().is_empty()) {
+            let target_min = parse_duration(&interpolate(&target.interval, vars)).unwrap_or(0);
+            let max_points = panel.max_data_points.unwrap_or(*width).max(1);
+            let iv = intervals(range_ms, max_points, min_interval.max(target_min), scrape_ms);
+            for (name, value) in [
+                ("__interval", format_duration(iv.interval_ms)),
+                ("__interval_ms", iv.interval_ms.to_string()),
+                ("__rate_interval", format_duration(iv.rate_interval_ms)),
+                ("__range", format_duration(range_ms / 1000 * 1000)),
+                ("__range_s", (range_ms / 1000).to_string()),
+                ("__range_ms", range_ms.to_string()),
+            ] {
+                scoped.insert(name.to_owned(), Selection { values: vec![value], as_regex: false });
+            }
+            let expr = interpolate(&target.expr, &scoped);
+            let id = query_id(panel.id, &target.ref_id);
+            let query = if target.instant {
+                BatchQuery { id, query: expr, start: None, end: None, step: None, time: Some(to_ms as f64 / 1000.0) }
+            } else {
+                // Prometheus's data source aligns the range to the step, so
+                // refreshes reuse the same evaluation times.
+                let step = iv.interval_ms;
+                let start = from_ms - from_ms.rem_euclid(step);
+                let end = to_ms - to_ms.rem_euclid(step);
+                plan.start_ms = start;
+                BatchQuery {
+                    id,
+                    query: expr,
+                    start: Some(start as f64 / 1000.0),
+                    end: Some(end.max(start) as f64 / 1000.0),
+                    step: Some(step as f64 / 1000.0),
+                    time: None,
+                }
+            };
+            out.queries.push(query);
+            plan.targets.push(PlannedTarget {
+                ref_id: target.ref_id.clone(),
+                legend_format: interpolate(&target.legend_format, vars),
+            });
+        }
+        out.panels.insert(panel.id, plan);
+    }
+    out
+}
+
+/// The series of one answer.
+fn series_of(data: QueryData, target: &PlannedTarget) -> Vec<SeriesData> {
+    let make = |labels: vigil_shared::model::labels::Labels, points: Vec<(i64, f64)>| SeriesData {
+        ref_id: target.ref_id.clone(),
+        name: legend(&target.legend_format, &labels),
+        labels,
+        points,
+    };
+    match data {
+        QueryData::Matrix(series) => series
+            .into_iter()
+            .map(|s| make(s.metric, s.values.iter().map(|p| (p.timestamp_ms, p.value)).collect()))
+            .collect(),
+        QueryData::Vector(series) => {
+            series.into_iter().map(|s| make(s.metric, vec![(s.value.timestamp_ms, s.value.value)])).collect()
+        }
+        QueryData::Scalar(p) => vec![make(Default::default(), vec![(p.timestamp_ms, p.value)])],
+        QueryData::String(_) => Vec::new(),
+    }
+}
+
+/// Answers gathered for one panel until all its targets are in.
+#[derive(Debug, Default)]
+struct Gathering {
+    answers: HashMap<String, Result<QueryData, String>>,
+}
+
+/// Runs one cycle: every panel of `plan` ends in `Ready` or `Error`, unless
+/// `signal` is aborted first (then the next cycle owns the panels).
+/// `on_settled` is called once when every panel has settled.
+pub async fn run(plan: Plan, slots: HashMap<u32, PanelSlot>, signal: web_sys::AbortSignal, on_settled: impl FnOnce()) {
+    let mut pending: HashMap<u32, Gathering> = HashMap::new();
+    for (id, panel) in &plan.panels {
+        let Some(slot) = slots.get(id) else { continue };
+        if panel.targets.is_empty() {
+            // Nothing to ask (text panels, empty queries): drawn at once.
+            slot.state.set(PanelState::Ready(PanelData { series: Vec::new(), start_ms: panel.start_ms, end_ms: panel.end_ms }));
+            slot.loading.set(false);
+        } else {
+            slot.loading.set(true);
+            pending.insert(*id, Gathering::default());
+        }
+    }
+    let settle = |id: u32, gathering: Gathering| {
+        let (Some(panel), Some(slot)) = (plan.panels.get(&id), slots.get(&id)) else { return };
+        let mut answers = gathering.answers;
+        let mut data = PanelData { series: Vec::new(), start_ms: panel.start_ms, end_ms: panel.end_ms };
+        let mut errors = Vec::new();
+        for target in &panel.targets {
+            match answers.remove(&target.ref_id) {
+                Some(Ok(answer)) => data.series.extend(series_of(answer, target)),
+                Some(Err(e)) => errors.push(if panel.targets.len() > 1 { format!("{}: {e}", target.ref_id) } else { e }),
+                None => errors.push(format!("{}: no answer", target.ref_id)),
+            }
+        }
+        slot.state.set(if errors.is_empty() { PanelState::Ready(data) } else { PanelState::Error(errors.join("\n")) });
+        slot.loading.set(false);
+    };
+    if !pending.is_empty() {
+        let result = api::query_batch(&plan.queries, &signal, |id, answer| {
+            if signal.aborted() {
+                return;
+            }
+            let Some((panel, ref_id)) = id.split_once('/') else { return };
+            let Ok(panel) = panel.parse::<u32>() else { return };
+            let Some(gathering) = pending.get_mut(&panel) else { return };
+            gathering.answers.insert(ref_id.to_owned(), answer);
+            let expected = plan.panels.get(&panel).map_or(0, |p| p.targets.len());
+            if gathering.answers.len() >= expected
+                && let Some(done) = pending.remove(&panel)
+            {
+                settle(panel, done);
+            }
+        })
+        .await;
+        if signal.aborted() {
+            return;
+        }
+        let failure = result.err().unwrap_or_else(|| "the server did not answer this panel's queries".to_owned());
+        for (id, _) in pending.drain() {
+            if let Some(slot) = slots.get(&id) {
+                slot.state.set(PanelState::Error(failure.clone()));
+                slot.loading.set(false);
+            }
+        }
+    }
+    on_settled();
+}
+
+/// Marks `name` on the page's performance timeline (the dashboard bench
+/// reads `vigil:all-panels-drawn`).
+pub fn performance_mark(name: &str) {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark(name);
+    }
+}
