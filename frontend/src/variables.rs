@@ -142,6 +142,19 @@ pub fn selected(var: &Variable, options: &[String], from_url: Option<Vec<String>
     }
 }
 
+/// A new pick of a multi-value variable as Grafana treats it: choosing All
+/// clears the rest, choosing a value while All was on clears All, and
+/// clearing everything falls back to All (when offered).
+pub fn normalise_pick(previous: &[String], picked: Vec<String>, include_all: bool) -> Vec<String> {
+    let had_all = previous.iter().any(|v| v == ALL);
+    let has_all = picked.iter().any(|v| v == ALL);
+    if has_all && (!had_all || picked.len() == 1) {
+        return vec![ALL.to_owned()];
+    }
+    let values: Vec<String> = picked.into_iter().filter(|v| v != ALL).collect();
+    if values.is_empty() && include_all { vec![ALL.to_owned()] } else { values }
+}
+
 /// What `$var` becomes in queries: All expands to every option (or the
 /// variable's custom all value, used as written).
 pub fn selection_for(var: &Variable, options: &[String], values: &[String]) -> Selection {
@@ -181,6 +194,7 @@ pub fn VariableBar(
                     let key = name.clone();
                     let current = move || selection.with(|s| s.get(&key).cloned().unwrap_or_default());
                     let change_name = name.clone();
+                    let previous = current.clone();
                     view! {
                         <label class="variable" data-variable=name.clone()>
                             {show_label.then(|| view! { <span class="variable-label">{label}</span> })}
@@ -189,7 +203,7 @@ pub fn VariableBar(
                                 multiple=multi
                                 on:change=move |ev| {
                                     let select = event_target::<web_sys::HtmlSelectElement>(&ev);
-                                    let picked = selected_values(&select);
+                                    let picked = normalise_pick(&previous(), selected_values(&select), include_all);
                                     on_change.run((change_name.clone(), picked));
                                 }
                             >
@@ -245,5 +259,21 @@ mod tests {
             assert_eq!(apply_regex(values(), regex).ok(), Some(want.iter().map(|s| (*s).to_owned()).collect()), "{regex}");
         }
         assert!(apply_regex(values(), "/(/").is_err());
+    }
+
+    #[wasm_bindgen_test]
+    fn picks_follow_grafanas_all_rules() {
+        let v = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let cases: &[(&[&str], &[&str], bool, &[&str])] = &[
+            (&[ALL], &[ALL, "a"], true, &["a"]),
+            (&["a"], &["a", ALL], true, &[ALL]),
+            (&["a"], &["a", "b"], true, &["a", "b"]),
+            (&["a"], &[], true, &[ALL]),
+            (&["a"], &[], false, &[]),
+            (&[ALL], &[ALL], true, &[ALL]),
+        ];
+        for (previous, picked, include_all, want) in cases {
+            assert_eq!(normalise_pick(&v(previous), v(picked), *include_all), v(want), "{previous:?} → {picked:?}");
+        }
     }
 }
