@@ -19,7 +19,8 @@ use vigil_shared::model::api::QueryData;
 
 use crate::api::{self, BatchQuery};
 use crate::panels::data::{PanelData, PanelState, SeriesData};
-use crate::standin::dashboard::{Panel, Selection, format_duration, interpolate, intervals, legend, parse_duration};
+use crate::standin::dashboard::{Selection, format_duration, interpolate, intervals, legend, panel_id, parse_duration};
+use vigil_shared::dashboard::Panel;
 
 /// A panel's reactive state, owned by the page, written by fetching.
 #[derive(Debug, Clone, Copy)]
@@ -55,11 +56,11 @@ struct PanelPlan {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
     pub queries: Vec<BatchQuery>,
-    panels: HashMap<u32, PanelPlan>,
+    panels: HashMap<i64, PanelPlan>,
 }
 
 /// The id of a query in the batch: `panel/refId`.
-fn query_id(panel: u32, ref_id: &str) -> String {
+fn query_id(panel: i64, ref_id: &str) -> String {
     format!("{panel}/{ref_id}")
 }
 
@@ -83,8 +84,17 @@ pub fn plan(
             .and_then(|i| parse_duration(&i))
             .unwrap_or(scrape_ms);
         let mut plan = PanelPlan { targets: Vec::new(), start_ms: from_ms, end_ms: to_ms };
-        for target in panel.targets.iter().filter(|t| !t.hide && !t.expr.trim().is_empty()) {
-            let target_min = parse_duration(&interpolate(&target.interval, vars)).unwrap_or(0);
+        for (index, target) in panel.targets.iter().enumerate() {
+            if target.is_hidden() || target.expr.trim().is_empty() {
+                continue;
+            }
+            // Grafana names unnamed queries A, B, C…
+            let ref_id = if target.ref_id.is_empty() {
+                char::from(b'A' + (index % 26) as u8).to_string()
+            } else {
+                target.ref_id.clone()
+            };
+            let target_min = parse_duration(&interpolate(target.interval.as_deref().unwrap_or(""), vars)).unwrap_or(0);
             let max_points = panel.max_data_points.unwrap_or(*width).max(1);
             let iv = intervals(range_ms, max_points, min_interval.max(target_min), scrape_ms);
             for (name, value) in [
@@ -98,8 +108,8 @@ pub fn plan(
                 scoped.insert(name.to_owned(), Selection { values: vec![value], as_regex: false });
             }
             let expr = interpolate(&target.expr, &scoped);
-            let id = query_id(panel.id, &target.ref_id);
-            let query = if target.instant {
+            let id = query_id(panel_id(panel), &ref_id);
+            let query = if !target.is_range() {
                 BatchQuery { id, query: expr, start: None, end: None, step: None, time: Some(to_ms as f64 / 1000.0) }
             } else {
                 // Prometheus's data source aligns the range to the step, so
@@ -119,11 +129,11 @@ pub fn plan(
             };
             out.queries.push(query);
             plan.targets.push(PlannedTarget {
-                ref_id: target.ref_id.clone(),
-                legend_format: interpolate(&target.legend_format, vars),
+                ref_id,
+                legend_format: interpolate(target.legend_format.as_deref().unwrap_or(""), vars),
             });
         }
-        out.panels.insert(panel.id, plan);
+        out.panels.insert(panel_id(panel), plan);
     }
     out
 }
@@ -158,8 +168,8 @@ struct Gathering {
 /// Runs one cycle: every panel of `plan` ends in `Ready` or `Error`, unless
 /// `signal` is aborted first (then the next cycle owns the panels).
 /// `on_settled` is called once when every panel has settled.
-pub async fn run(plan: Plan, slots: HashMap<u32, PanelSlot>, signal: web_sys::AbortSignal, on_settled: impl FnOnce()) {
-    let mut pending: HashMap<u32, Gathering> = HashMap::new();
+pub async fn run(plan: Plan, slots: HashMap<i64, PanelSlot>, signal: web_sys::AbortSignal, on_settled: impl FnOnce()) {
+    let mut pending: HashMap<i64, Gathering> = HashMap::new();
     for (id, panel) in &plan.panels {
         let Some(slot) = slots.get(id) else { continue };
         if panel.targets.is_empty() {
@@ -171,7 +181,7 @@ pub async fn run(plan: Plan, slots: HashMap<u32, PanelSlot>, signal: web_sys::Ab
             pending.insert(*id, Gathering::default());
         }
     }
-    let settle = |id: u32, gathering: Gathering| {
+    let settle = |id: i64, gathering: Gathering| {
         let (Some(panel), Some(slot)) = (plan.panels.get(&id), slots.get(&id)) else { return };
         let mut answers = gathering.answers;
         let mut data = PanelData { series: Vec::new(), start_ms: panel.start_ms, end_ms: panel.end_ms };
@@ -192,7 +202,7 @@ pub async fn run(plan: Plan, slots: HashMap<u32, PanelSlot>, signal: web_sys::Ab
                 return;
             }
             let Some((panel, ref_id)) = id.split_once('/') else { return };
-            let Ok(panel) = panel.parse::<u32>() else { return };
+            let Ok(panel) = panel.parse::<i64>() else { return };
             let Some(gathering) = pending.get_mut(&panel) else { return };
             gathering.answers.insert(ref_id.to_owned(), answer);
             let expected = plan.panels.get(&panel).map_or(0, |p| p.targets.len());

@@ -16,9 +16,9 @@ use regex::Regex;
 use vigil_shared::model::api::QueryData;
 
 use crate::api;
-use crate::standin::dashboard::{
-    ALL, Selection, Variable, VariableKind, VariableQuery, interpolate, parse_variable_query,
-};
+use vigil_shared::dashboard::model::{Variable, VariableKind};
+
+use crate::standin::dashboard::{ALL, Selection, VariableQuery, interpolate, parse_variable_query};
 
 /// A variable with its options, as the page holds it.
 #[derive(Debug, Clone)]
@@ -36,17 +36,27 @@ impl VarState {
 
     /// Whether the options come from the server.
     pub fn is_query(&self) -> bool {
-        matches!(self.var.kind, VariableKind::Query { .. })
+        matches!(self.var.kind, VariableKind::Query)
+    }
+
+    /// Grafana's `hide`: 0 shown, 1 label hidden, 2 hidden.
+    pub fn hide(&self) -> u64 {
+        self.var.extra.get("hide").and_then(serde_json::Value::as_u64).unwrap_or(0)
     }
 }
 
 /// The values of variables that list them: comma-separated, as Grafana
 /// writes custom and interval variables (`a,b , c`).
 pub fn static_options(var: &Variable) -> Vec<String> {
-    let split = |q: &str| q.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let split = |q: &str| q.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<String>>();
     match &var.kind {
-        VariableKind::Custom { query } | VariableKind::Interval { query } => split(query),
-        VariableKind::Constant { query } => vec![query.clone()],
+        // Custom values may be `text : value`; the value is what queries get.
+        VariableKind::Custom => split(&var.query)
+            .into_iter()
+            .map(|v: String| v.rsplit_once(" : ").map_or(v.clone(), |(_, value)| value.trim().to_owned()))
+            .collect(),
+        VariableKind::Interval => split(&var.query),
+        VariableKind::Constant | VariableKind::Textbox => vec![var.query.clone()],
         _ => Vec::new(),
     }
 }
@@ -107,8 +117,11 @@ pub async fn load_options(
     start: i64,
     end: i64,
 ) -> Result<Vec<String>, String> {
-    let VariableKind::Query { query, regex } = &var.kind else { return Ok(static_options(var)) };
-    let query = interpolate(query, vars);
+    if var.kind != VariableKind::Query {
+        return Ok(static_options(var));
+    }
+    let regex = &var.regex;
+    let query = interpolate(&var.query, vars);
     let values = match parse_variable_query(&query) {
         Some(VariableQuery::LabelValues { metric, label }) => {
             api::label_values(&label, metric.as_deref(), start, end).await?
@@ -132,8 +145,9 @@ pub fn selected(var: &Variable, options: &[String], from_url: Option<Vec<String>
         return values;
     }
     let valid = |v: &String| v == ALL || options.is_empty() || options.contains(v);
-    if !var.current.is_empty() && var.current.iter().all(valid) {
-        return var.current.clone();
+    let current = var.current.as_ref().map(|c| c.value.clone()).unwrap_or_default();
+    if !current.is_empty() && current.iter().all(valid) {
+        return current;
     }
     match options.first() {
         Some(first) => vec![first.clone()],
@@ -175,7 +189,7 @@ pub fn VariableBar(
     selection: Signal<HashMap<String, Vec<String>>>,
     on_change: Callback<(String, Vec<String>)>,
 ) -> impl IntoView {
-    let shown: Vec<VarState> = vars.into_iter().filter(|v| v.var.hide < 2).collect();
+    let shown: Vec<VarState> = vars.into_iter().filter(|v| v.hide() < 2).collect();
     if shown.is_empty() {
         return None;
     }
@@ -185,8 +199,8 @@ pub fn VariableBar(
                 .into_iter()
                 .map(|state| {
                     let name = state.var.name.clone();
-                    let label = Some(state.var.label.clone()).filter(|l| !l.is_empty()).unwrap_or_else(|| name.clone());
-                    let show_label = state.var.hide == 0;
+                    let label = state.var.label.clone().filter(|l| !l.is_empty()).unwrap_or_else(|| name.clone());
+                    let show_label = state.hide() == 0;
                     let multi = state.var.multi;
                     let include_all = state.var.include_all;
                     let options = state.options;

@@ -17,7 +17,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::{set, use_query_writer};
 use crate::fetching::{self, PanelSlot};
 use crate::panels::data::PanelState;
-use crate::standin::dashboard::{Dashboard, Panel, Selection, interpolate, now_ms};
+use crate::standin::dashboard::{Selection, ensure_panel_ids, interpolate, now_ms, panel_id};
+use vigil_shared::dashboard::{Dashboard, Panel};
 use crate::standin::panel_body::PanelBody;
 use crate::timepicker::{RawRange, TimePicker, refresh_ms};
 use crate::variables::{VarState, VariableBar, load_options, selected, selection_for};
@@ -46,7 +47,10 @@ pub fn DashboardPage() -> impl IntoView {
 async fn api_dashboard(uid: &str) -> Result<Dashboard, String> {
     let json = crate::api::dashboard(uid).await?;
     let body = json.get("dashboard").ok_or_else(|| "the answer has no \"dashboard\"".to_owned())?;
-    Ok(Dashboard::from_json(body))
+    // The shared model reads (and normalises) what the store serves.
+    let mut dashboard = Dashboard::from_json(&body.to_string()).map_err(|e| e.to_string())?;
+    ensure_panel_ids(&mut dashboard);
+    Ok(dashboard)
 }
 
 /// Panels under one row header (or under none, before the first row).
@@ -60,10 +64,10 @@ pub struct Section {
 /// inside it; an expanded one owns the panels that follow it.
 pub fn sections(panels: &[Panel]) -> Vec<Section> {
     let mut sorted: Vec<&Panel> = panels.iter().collect();
-    sorted.sort_by_key(|p| (p.grid_pos.y, p.grid_pos.x));
+    sorted.sort_by_key(|p| (p.grid().y, p.grid().x));
     let mut out = vec![Section { row: None, panels: Vec::new() }];
     for panel in sorted {
-        if panel.panel_type == "row" {
+        if panel.kind == "row" {
             let mut row = panel.clone();
             let nested = std::mem::take(&mut row.panels);
             out.push(Section { row: Some(row), panels: nested });
@@ -82,7 +86,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
     let write = use_query_writer();
 
     let (default_from, default_to, default_refresh) =
-        (dashboard.time_from.clone(), dashboard.time_to.clone(), dashboard.refresh.clone());
+        (dashboard.time.from.clone(), dashboard.time.to.clone(), dashboard.refresh.clone().unwrap_or_default());
     let range = Memo::new(move |_| {
         query.with(|q| RawRange {
             from: q.get("from").unwrap_or_else(|| default_from.clone()),
@@ -92,7 +96,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
     let refresh = Memo::new(move |_| query.with(|q| q.get("refresh")).unwrap_or_else(|| default_refresh.clone()));
 
     // Variables: options per variable, selection from the URL.
-    let var_states: Vec<VarState> = dashboard.variables.iter().cloned().map(VarState::new).collect();
+    let var_states: Vec<VarState> = dashboard.templating.list.iter().cloned().map(VarState::new).collect();
     let states = StoredValue::new(var_states.clone());
     let url_vars = Memo::new(move |_| {
         query.with(|q| {
@@ -152,10 +156,15 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
     // Rows: which are open.
     let all_sections = sections(&dashboard.panels);
     let expanded = RwSignal::new(
-        all_sections.iter().filter_map(|s| s.row.as_ref()).filter(|r| !r.collapsed).map(|r| r.id).collect::<HashSet<u32>>(),
+        all_sections
+            .iter()
+            .filter_map(|s| s.row.as_ref())
+            .filter(|r| !r.collapsed.unwrap_or(false))
+            .map(panel_id)
+            .collect::<HashSet<i64>>(),
     );
-    let slots: HashMap<u32, PanelSlot> =
-        all_sections.iter().flat_map(|s| s.panels.iter()).map(|p| (p.id, PanelSlot::new())).collect();
+    let slots: HashMap<i64, PanelSlot> =
+        all_sections.iter().flat_map(|s| s.panels.iter()).map(|p| (panel_id(p), PanelSlot::new())).collect();
 
     // Fetching: one cycle per change of range, variables, open rows or
     // refresh tick; a new cycle aborts the one before.
@@ -187,9 +196,9 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
         let grid_width = grid_width();
         let visible: Vec<(Panel, u32)> = fetch_sections
             .iter()
-            .filter(|s| s.row.as_ref().is_none_or(|r| open.contains(&r.id)))
+            .filter(|s| s.row.as_ref().is_none_or(|r| open.contains(&panel_id(r))))
             .flat_map(|s| s.panels.iter())
-            .map(|p| (p.clone(), grid_width * p.grid_pos.w / 24))
+            .map(|p| (p.clone(), grid_width * p.grid().w.clamp(1, 24) / 24))
             .collect();
         let plan = fetching::plan(&visible, from, to, &vars, ctx.scrape_ms.get_untracked());
         let slots = fetch_slots.clone();
@@ -247,7 +256,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
     let title = dashboard.title.clone();
     let tags = dashboard.tags.clone();
     view! {
-        <div class="page dashboard" data-uid=dashboard.uid.clone()>
+        <div class="page dashboard" data-uid=dashboard.uid.clone().unwrap_or_default()>
             <div class="dashboard-toolbar">
                 <h1 class="dashboard-title">{title}</h1>
                 <span class="tags">{tags.into_iter().map(|t| view! { <span class="tag-chip">{t}</span> }).collect_view()}</span>
@@ -284,16 +293,16 @@ fn grid_width() -> u32 {
 #[component]
 fn SectionView(
     section: Section,
-    expanded: RwSignal<HashSet<u32>>,
-    slots: HashMap<u32, PanelSlot>,
+    expanded: RwSignal<HashSet<i64>>,
+    slots: HashMap<i64, PanelSlot>,
     vars: Memo<HashMap<String, Selection>>,
     on_zoom: Callback<(i64, i64)>,
 ) -> impl IntoView {
-    let row_id = section.row.as_ref().map(|r| r.id);
+    let row_id = section.row.as_ref().map(panel_id);
     let is_open = move || row_id.is_none_or(|id| expanded.with(|e| e.contains(&id)));
-    let top = section.panels.iter().map(|p| p.grid_pos.y).min().unwrap_or(0);
+    let top = section.panels.iter().map(|p| p.grid().y).min().unwrap_or(0);
     let header = section.row.map(|row| {
-        let id = row.id;
+        let id = panel_id(&row);
         let title = row.title.clone();
         view! {
             <div class="row-header" id=format!("row-{id}") data-collapsed=move || (!is_open()).to_string()>
@@ -323,7 +332,7 @@ fn SectionView(
             >
                 {panels
                     .iter()
-                    .filter_map(|p| slots.get(&p.id).map(|slot| (p.clone(), *slot)))
+                    .filter_map(|p| slots.get(&panel_id(p)).map(|slot| (p.clone(), *slot)))
                     .map(|(panel, slot)| view! { <PanelFrame panel=panel panel_slot=slot top=top vars=vars on_zoom=on_zoom /> })
                     .collect_view()}
             </div>
@@ -340,17 +349,17 @@ fn PanelFrame(
     vars: Memo<HashMap<String, Selection>>,
     on_zoom: Callback<(i64, i64)>,
 ) -> impl IntoView {
-    let g = panel.grid_pos;
+    let g = panel.grid();
     let style = format!(
         "grid-column: {} / span {}; grid-row: {} / span {};",
         g.x.min(23) + 1,
-        g.w.min(24 - g.x.min(23)),
+        g.w.clamp(1, 24 - g.x.min(23)),
         g.y.saturating_sub(top) + 1,
-        g.h
+        g.h.max(1)
     );
     let title = panel.title.clone();
-    let panel_type = panel.panel_type.clone();
-    let dom_id = format!("panel-{}", panel.id);
+    let panel_type = panel.kind.clone();
+    let dom_id = format!("panel-{}", panel_id(&panel));
     let loading = panel_slot.loading;
     let state = panel_slot.state;
     let window_of = move |pick: fn(&crate::panels::data::PanelData) -> i64| {

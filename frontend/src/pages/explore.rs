@@ -14,7 +14,8 @@ use vigil_shared::model::api::{QueryData, format_value};
 use super::{set, use_query_writer};
 use crate::AppContext;
 use crate::fetching::{self, PanelSlot};
-use crate::standin::dashboard::{GridPos, Panel, Target, now_ms};
+use crate::standin::dashboard::now_ms;
+use vigil_shared::dashboard::Panel;
 use crate::standin::panel_body::PanelBody;
 use crate::timepicker::{RawRange, TimePicker, refresh_ms};
 
@@ -44,15 +45,15 @@ fn floor_char_boundary(text: &str, mut at: usize) -> usize {
 }
 
 /// The explore graph as a panel of the dashboard model.
-fn explore_panel(expr: &str) -> Panel {
-    Panel {
-        id: 0,
-        panel_type: "timeseries".to_owned(),
-        title: expr.to_owned(),
-        grid_pos: GridPos { x: 0, y: 0, w: 24, h: 10 },
-        targets: vec![Target { ref_id: "A".to_owned(), expr: expr.to_owned(), ..Target::default() }],
-        ..Panel::default()
-    }
+fn explore_panel(expr: &str) -> Result<Panel, String> {
+    let json = serde_json::json!({
+        "id": 0,
+        "type": "timeseries",
+        "title": expr,
+        "gridPos": {"x": 0, "y": 0, "w": 24, "h": 10},
+        "targets": [{"refId": "A", "expr": expr}],
+    });
+    serde_json::from_value(json).map_err(|e| format!("cannot build the panel: {e}"))
 }
 
 /// One row of the table: the series' labels and latest value.
@@ -96,7 +97,14 @@ pub fn ExplorePage() -> impl IntoView {
             .and_then(|w| w.document())
             .and_then(|d| d.get_element_by_id("panel-0"))
             .map_or(1200, |e| e.client_width().max(100) as u32);
-        let plan = fetching::plan(&[(explore_panel(&text), width)], from, to, &HashMap::new(), ctx.scrape_ms.get_untracked());
+        let panel = match explore_panel(&text) {
+            Ok(panel) => panel,
+            Err(e) => {
+                slot.state.set(crate::panels::data::PanelState::Error(e));
+                return;
+            }
+        };
+        let plan = fetching::plan(&[(panel, width)], from, to, &HashMap::new(), ctx.scrape_ms.get_untracked());
         let slots = HashMap::from([(0, slot)]);
         spawn_local(async move { fetching::run(plan, slots, abort.signal(), || ()).await });
         let signal = controller.get_value().map(|c| c.signal());
@@ -194,8 +202,9 @@ pub fn ExplorePage() -> impl IntoView {
                     {move || slot.loading.get().then(|| view! { <span class="panel-spinner" title="Loading"></span> })}
                 </header>
                 {move || {
-                    let panel = explore_panel(&expr.get());
-                    view! { <PanelBody panel=panel state=slot.state.into() on_zoom=on_zoom /> }
+                    explore_panel(&expr.get())
+                        .ok()
+                        .map(|panel| view! { <PanelBody panel=panel state=slot.state.into() on_zoom=on_zoom /> })
                 }}
             </section>
             <ResultTable rows=table.into() />

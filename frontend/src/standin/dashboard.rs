@@ -1,216 +1,34 @@
-//! Stand-in for `vigil_shared::dashboard` (branch `model`): the subset of
-//! the dashboard model, time expressions, interval rules, interpolation and
-//! legend formatting the app needs, read leniently from Grafana's JSON.
-//! Replaced by the shared crate's versions when `model` lands.
+//! Stand-in for the parts of `vigil_shared::dashboard` (branch `model`)
+//! not yet on main: time expressions, interval rules, variable queries,
+//! interpolation and legend formatting. The dashboard model itself is
+//! `vigil_shared::dashboard::model`. Replaced when the rest lands.
 
 use std::collections::HashMap;
 
-use serde_json::Value as Json;
+use vigil_shared::dashboard::{Dashboard, Panel};
 use vigil_shared::model::labels::Labels;
 
-/// A dashboard as the app uses it.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Dashboard {
-    pub uid: String,
-    pub title: String,
-    pub tags: Vec<String>,
-    /// The default range, `now-6h` … `now` as Grafana writes it.
-    pub time_from: String,
-    pub time_to: String,
-    /// The default auto-refresh (`""` for off).
-    pub refresh: String,
-    pub panels: Vec<Panel>,
-    pub variables: Vec<Variable>,
-}
-
-/// Where a panel sits on the 24-column grid, in grid units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct GridPos {
-    pub x: u32,
-    pub y: u32,
-    pub w: u32,
-    pub h: u32,
-}
-
-/// One query of a panel.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Target {
-    pub ref_id: String,
-    pub expr: String,
-    pub legend_format: String,
-    pub instant: bool,
-    pub hide: bool,
-    /// The target's minimum step (`interval`), e.g. `30s`.
-    pub interval: String,
-}
-
-/// A panel; a `row` holds its panels in `panels` while collapsed.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Panel {
-    pub id: u32,
-    pub panel_type: String,
-    pub title: String,
-    pub grid_pos: GridPos,
-    pub targets: Vec<Target>,
-    pub max_data_points: Option<u32>,
-    /// The panel's minimum interval (Grafana's "Min interval").
-    pub interval: Option<String>,
-    pub collapsed: bool,
-    pub panels: Vec<Panel>,
-    pub options: Json,
-    pub field_config: Json,
-}
-
-/// The kinds of template variable the app supports.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VariableKind {
-    /// `label_values(…)` / `query_result(…)`, filtered by `regex`.
-    Query { query: String, regex: String },
-    /// Comma-separated values.
-    Custom { query: String },
-    /// Comma-separated durations.
-    Interval { query: String },
-    Constant { query: String },
-    /// A type Vigil does not handle (datasource, textbox, adhoc…).
-    Other(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Variable {
-    pub name: String,
-    pub label: String,
-    pub kind: VariableKind,
-    pub multi: bool,
-    pub include_all: bool,
-    pub all_value: Option<String>,
-    /// The saved selection.
-    pub current: Vec<String>,
-    /// 0 shown, 1 label hidden, 2 hidden.
-    pub hide: u64,
-}
-
-fn text(value: &Json, key: &str) -> String {
-    match value.get(key) {
-        Some(Json::String(s)) => s.clone(),
-        Some(Json::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn strings(value: Option<&Json>) -> Vec<String> {
-    match value {
-        Some(Json::String(s)) => vec![s.clone()],
-        Some(Json::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        _ => Vec::new(),
-    }
-}
-
-impl Dashboard {
-    /// Reads Grafana's dashboard JSON; missing fields take Grafana's defaults.
-    pub fn from_json(json: &Json) -> Dashboard {
-        let time = json.get("time").cloned().unwrap_or(Json::Null);
-        let from = text(&time, "from");
-        let to = text(&time, "to");
-        let mut next_id = 1000;
-        let panels = json
-            .get("panels")
-            .and_then(Json::as_array)
-            .map(|ps| ps.iter().map(|p| Panel::from_json(p, &mut next_id)).collect())
-            .unwrap_or_default();
-        let variables = json
-            .pointer("/templating/list")
-            .and_then(Json::as_array)
-            .map(|vs| vs.iter().map(Variable::from_json).collect())
-            .unwrap_or_default();
-        Dashboard {
-            uid: text(json, "uid"),
-            title: text(json, "title"),
-            tags: strings(json.get("tags")),
-            time_from: if from.is_empty() { "now-6h".to_owned() } else { from },
-            time_to: if to.is_empty() { "now".to_owned() } else { to },
-            refresh: match json.get("refresh") {
-                Some(Json::String(s)) => s.clone(),
-                _ => String::new(),
-            },
-            panels,
-            variables,
+/// Gives every panel without an id one (old dashboards lack them): the
+/// app keys panel state and DOM ids by panel id.
+pub fn ensure_panel_ids(dashboard: &mut Dashboard) {
+    let mut next = dashboard.all_panels().filter_map(|p| p.id).max().unwrap_or(0);
+    let mut assign = |p: &mut Panel| {
+        if p.id.is_none() {
+            next += 1;
+            p.id = Some(next);
+        }
+    };
+    for panel in &mut dashboard.panels {
+        assign(panel);
+        for nested in &mut panel.panels {
+            assign(nested);
         }
     }
 }
 
-impl Panel {
-    fn from_json(json: &Json, next_id: &mut u32) -> Panel {
-        let grid = json.get("gridPos").cloned().unwrap_or(Json::Null);
-        let unit = |key: &str, default: u32| grid.get(key).and_then(Json::as_u64).map_or(default, |v| v as u32);
-        let id = json.get("id").and_then(Json::as_u64).map(|v| v as u32).unwrap_or_else(|| {
-            *next_id += 1;
-            *next_id
-        });
-        let targets = json
-            .get("targets")
-            .and_then(Json::as_array)
-            .map(|ts| {
-                ts.iter()
-                    .enumerate()
-                    .map(|(i, t)| Target {
-                        ref_id: Some(text(t, "refId"))
-                            .filter(|r| !r.is_empty())
-                            .unwrap_or_else(|| ((b'A' + (i % 26) as u8) as char).to_string()),
-                        expr: text(t, "expr"),
-                        legend_format: text(t, "legendFormat"),
-                        instant: t.get("instant").and_then(Json::as_bool).unwrap_or(false)
-                            && !t.get("range").and_then(Json::as_bool).unwrap_or(false),
-                        hide: t.get("hide").and_then(Json::as_bool).unwrap_or(false),
-                        interval: text(t, "interval"),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Panel {
-            id,
-            panel_type: Some(text(json, "type")).filter(|t| !t.is_empty()).unwrap_or_else(|| "graph".to_owned()),
-            title: text(json, "title"),
-            grid_pos: GridPos { x: unit("x", 0), y: unit("y", 0), w: unit("w", 12).clamp(1, 24), h: unit("h", 8).max(1) },
-            targets,
-            max_data_points: json.get("maxDataPoints").and_then(Json::as_u64).map(|v| v as u32).filter(|v| *v > 0),
-            interval: Some(text(json, "interval")).filter(|i| !i.is_empty()),
-            collapsed: json.get("collapsed").and_then(Json::as_bool).unwrap_or(false),
-            panels: json
-                .get("panels")
-                .and_then(Json::as_array)
-                .map(|ps| ps.iter().map(|p| Panel::from_json(p, next_id)).collect())
-                .unwrap_or_default(),
-            options: json.get("options").cloned().unwrap_or(Json::Null),
-            field_config: json.get("fieldConfig").cloned().unwrap_or(Json::Null),
-        }
-    }
-}
-
-impl Variable {
-    fn from_json(json: &Json) -> Variable {
-        let query = match json.get("query") {
-            Some(Json::Object(q)) => q.get("query").and_then(Json::as_str).unwrap_or_default().to_owned(),
-            Some(Json::String(s)) => s.clone(),
-            _ => String::new(),
-        };
-        let kind = match text(json, "type").as_str() {
-            "query" => VariableKind::Query { query, regex: text(json, "regex") },
-            "custom" => VariableKind::Custom { query },
-            "interval" => VariableKind::Interval { query },
-            "constant" => VariableKind::Constant { query },
-            other => VariableKind::Other(other.to_owned()),
-        };
-        Variable {
-            name: text(json, "name"),
-            label: text(json, "label"),
-            kind,
-            multi: json.get("multi").and_then(Json::as_bool).unwrap_or(false),
-            include_all: json.get("includeAll").and_then(Json::as_bool).unwrap_or(false),
-            all_value: json.get("allValue").and_then(Json::as_str).filter(|s| !s.is_empty()).map(str::to_owned),
-            current: strings(json.pointer("/current/value")),
-            hide: json.get("hide").and_then(Json::as_u64).unwrap_or(0),
-        }
-    }
+/// The key of a panel's state and DOM id (see [`ensure_panel_ids`]).
+pub fn panel_id(panel: &Panel) -> i64 {
+    panel.id.unwrap_or(0)
 }
 
 /// The value Grafana stores for "All".

@@ -10,7 +10,7 @@ use plotters::prelude::IntoDrawingArea;
 use plotters_canvas::CanvasBackend;
 use vigil_shared::model::api::{RangeSeries, SamplePoint};
 
-use super::dashboard::Panel;
+use vigil_shared::dashboard::Panel;
 use crate::panels::data::{PanelData, PanelState};
 use crate::panels::draw;
 
@@ -41,7 +41,7 @@ fn as_range_series(data: &PanelData) -> Vec<RangeSeries> {
 pub fn PanelBody(panel: Panel, state: Signal<PanelState>, on_zoom: Callback<(i64, i64)>) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     let drawn = RwSignal::new((0usize, 0usize));
-    let panel_type = panel.panel_type.clone();
+    let panel_type = panel.kind.clone();
     let graph = is_graph(&panel_type);
     let single = is_single_value(&panel_type);
     let known = graph || single || matches!(panel_type.as_str(), "text" | "row" | "table");
@@ -94,7 +94,7 @@ pub fn PanelBody(panel: Panel, state: Signal<PanelState>, on_zoom: Callback<(i64
             .map_or_else(|| "No data".to_owned(), |p| vigil_shared::model::api::format_value(p.1)),
         _ => String::new(),
     };
-    let text = panel.options.get("content").and_then(|c| c.as_str()).unwrap_or_default().to_owned();
+    let text = panel.text_content().unwrap_or_default().to_owned();
     view! {
         <div
             class="panel-body"
