@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dashboards;
 pub mod promql;
 pub mod rules;
 pub mod scrape;

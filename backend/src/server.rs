@@ -33,6 +33,10 @@ pub struct ServerOptions {
     pub flags: BTreeMap<String, String>,
     /// Block range, retention and compaction of the storage.
     pub tsdb: DbOptions,
+    /// `--dashboards.path`: the SQLite file of dashboards.
+    pub dashboards_path: PathBuf,
+    /// `--dashboards.provisioning-dir`: folders of dashboard files.
+    pub dashboards_provisioning_dirs: Vec<PathBuf>,
 }
 
 /// Loads the configuration, binds the listener and serves until SIGINT or
@@ -82,6 +86,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     if replay.orphan_samples > 0 {
         warn!(samples = replay.orphan_samples, "the WAL held samples of series it never described; they were skipped");
     }
+    let dashboards = open_dashboards(&options).await?;
     let telemetry = Telemetry::with_tsdb(db.stats());
     let db = Arc::new(db);
     let storage: Arc<dyn Storage> = Arc::clone(&db) as Arc<dyn Storage>;
@@ -120,6 +125,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             flags: options.flags.clone(),
         }),
         rules: Arc::clone(&rules),
+        dashboards,
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
@@ -127,6 +133,16 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     rules.stop();
     info!("stopped");
     Ok(())
+}
+
+/// Opens the dashboard database (after the storage folder is locked, since
+/// by default the file lives there) and loads the provisioning folders.
+async fn open_dashboards(options: &ServerOptions) -> anyhow::Result<crate::dashboards::DashboardStore> {
+    let store = crate::dashboards::DashboardStore::open(&options.dashboards_path)?;
+    info!(path = %options.dashboards_path.display(), "opened the dashboard database");
+    let dirs = options.dashboards_provisioning_dirs.clone();
+    store.call(move |s| crate::dashboards::provision::provision(s, &dirs)).await?;
+    Ok(store)
 }
 
 /// Takes an exclusive lock on the storage folder for the life of the process

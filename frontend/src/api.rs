@@ -54,31 +54,6 @@ fn into_result<T>(body: ApiResponse<T>) -> Result<T, String> {
     }
 }
 
-/// The range query of one panel (the first single-graph panel's request).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RangeQuery {
-    pub expr: String,
-    /// Unix seconds.
-    pub start: i64,
-    pub end: i64,
-    pub step_seconds: i64,
-}
-
-/// `GET /api/v1/query_range`; the series of the matrix it returns.
-pub async fn query_range(query: &RangeQuery) -> Result<Vec<vigil_shared::model::api::RangeSeries>, String> {
-    let url = format!(
-        "/api/v1/query_range?query={}&start={}&end={}&step={}",
-        encode(&query.expr),
-        query.start,
-        query.end,
-        query.step_seconds
-    );
-    match prometheus(&url).await? {
-        QueryData::Matrix(series) => Ok(series),
-        _ => Err("the query did not return a range vector".to_owned()),
-    }
-}
-
 /// One hit of Grafana's `/api/search`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,6 +105,11 @@ pub async fn label_values(label: &str, matcher: Option<&str>, start: i64, end: i
         url.push_str(&format!("&match[]={}", encode(m)));
     }
     prometheus(&url).await
+}
+
+/// The label sets of the series matching `matcher` within the range.
+pub async fn series(matcher: &str, start: i64, end: i64) -> Result<Vec<vigil_shared::model::labels::Labels>, String> {
+    prometheus(&format!("/api/v1/series?match[]={}&start={start}&end={end}", encode(matcher))).await
 }
 
 pub async fn label_names(start: i64, end: i64) -> Result<Vec<String>, String> {

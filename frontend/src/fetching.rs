@@ -15,12 +15,15 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use vigil_shared::dashboard::Panel;
+use vigil_shared::dashboard::interval::{PanelQueryContext, TargetStep};
+use vigil_shared::dashboard::render::legend_name;
+use vigil_shared::dashboard::variables::{Format, ResolvedVariable, Scope};
 use vigil_shared::model::api::QueryData;
 
 use crate::api::{self, BatchQuery};
+use crate::pages::dashboard::panel_id;
 use crate::panels::data::{PanelData, PanelState, SeriesData};
-use crate::standin::dashboard::{Selection, format_duration, interpolate, intervals, legend, panel_id, parse_duration};
-use vigil_shared::dashboard::Panel;
 
 /// A panel's reactive state, owned by the page, written by fetching.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +44,9 @@ impl PanelSlot {
 #[derive(Debug, Clone, PartialEq)]
 struct PlannedTarget {
     ref_id: String,
-    legend_format: String,
+    legend_format: Option<String>,
+    /// The interpolated expression: the name of a series without labels.
+    expr: String,
 }
 
 /// What one panel's answers are assembled into.
@@ -57,6 +62,8 @@ struct PanelPlan {
 pub struct Plan {
     pub queries: Vec<BatchQuery>,
     panels: HashMap<i64, PanelPlan>,
+    /// Panels that cannot be queried (a bad interval setting), with why.
+    errors: HashMap<i64, String>,
 }
 
 /// The id of a query in the batch: `panel/refId`.
@@ -65,24 +72,23 @@ fn query_id(panel: i64, ref_id: &str) -> String {
 }
 
 /// Plans the queries of `panels` (each with its width in pixels) over
-/// `[from_ms, to_ms]`.
-pub fn plan(
-    panels: &[(Panel, u32)],
-    from_ms: i64,
-    to_ms: i64,
-    vars: &HashMap<String, Selection>,
-    scrape_ms: i64,
-) -> Plan {
+/// `[from_ms, to_ms]`: Grafana's step rules from `shared::dashboard::interval`,
+/// its interpolation from `shared::dashboard::variables`.
+pub fn plan(panels: &[(Panel, u32)], from_ms: i64, to_ms: i64, vars: &[ResolvedVariable], scrape_ms: i64) -> Plan {
     let mut out = Plan::default();
-    let range_ms = (to_ms - from_ms).max(1);
+    let text_scope = Scope { variables: vars, builtins: &[] };
+    let scrape = format!("{}ms", scrape_ms.max(1));
     for (panel, width) in panels {
-        let mut scoped = vars.clone();
-        let min_interval = panel
-            .interval
-            .as_deref()
-            .map(|i| interpolate(i, vars))
-            .and_then(|i| parse_duration(&i))
-            .unwrap_or(scrape_ms);
+        let id = panel_id(panel);
+        let min_interval = panel.interval.as_deref().map(|i| text_scope.interpolate(i, Format::Raw));
+        let context = PanelQueryContext {
+            from_ms,
+            to_ms,
+            width_px: *width,
+            max_data_points: panel.max_data_points,
+            min_interval: min_interval.as_deref(),
+            scrape_interval: Some(&scrape),
+        };
         let mut plan = PanelPlan { targets: Vec::new(), start_ms: from_ms, end_ms: to_ms };
         for (index, target) in panel.targets.iter().enumerate() {
             if target.is_hidden() || target.expr.trim().is_empty() {
@@ -94,57 +100,53 @@ pub fn plan(
             } else {
                 target.ref_id.clone()
             };
-            let target_min = parse_duration(&interpolate(target.interval.as_deref().unwrap_or(""), vars)).unwrap_or(0);
-            let max_points = panel.max_data_points.unwrap_or(*width).max(1);
-            let iv = intervals(range_ms, max_points, min_interval.max(target_min), scrape_ms);
-            for (name, value) in [
-                ("__interval", format_duration(iv.interval_ms)),
-                ("__interval_ms", iv.interval_ms.to_string()),
-                ("__rate_interval", format_duration(iv.rate_interval_ms)),
-                ("__range", format_duration(range_ms / 1000 * 1000)),
-                ("__range_s", (range_ms / 1000).to_string()),
-                ("__range_ms", range_ms.to_string()),
-            ] {
-                scoped.insert(name.to_owned(), Selection { values: vec![value], as_regex: false });
-            }
-            let expr = interpolate(&target.expr, &scoped);
-            let id = query_id(panel_id(panel), &ref_id);
-            let query = if !target.is_range() {
-                BatchQuery { id, query: expr, start: None, end: None, step: None, time: Some(to_ms as f64 / 1000.0) }
-            } else {
-                // Prometheus's data source aligns the range to the step, so
-                // refreshes reuse the same evaluation times.
-                let step = iv.interval_ms;
-                let start = from_ms - from_ms.rem_euclid(step);
-                let end = to_ms - to_ms.rem_euclid(step);
-                plan.start_ms = start;
+            let own_interval = target.interval.as_deref().map(|i| text_scope.interpolate(i, Format::Raw));
+            let step = TargetStep { interval: own_interval.as_deref(), interval_factor: target.interval_factor };
+            let range_plan = match context.plan(&step) {
+                Ok(p) => p,
+                Err(e) => {
+                    out.errors.insert(id, format!("{ref_id}: {e}"));
+                    continue;
+                }
+            };
+            let builtins = range_plan.builtins();
+            let expr = Scope { variables: vars, builtins: &builtins }.interpolate(&target.expr, Format::Prometheus);
+            let query_id = query_id(id, &ref_id);
+            let query = if target.is_range() {
+                plan.start_ms = range_plan.start_ms;
                 BatchQuery {
-                    id,
-                    query: expr,
-                    start: Some(start as f64 / 1000.0),
-                    end: Some(end.max(start) as f64 / 1000.0),
-                    step: Some(step as f64 / 1000.0),
+                    id: query_id,
+                    query: expr.clone(),
+                    start: Some(range_plan.start_ms as f64 / 1000.0),
+                    end: Some(range_plan.end_ms as f64 / 1000.0),
+                    step: Some(range_plan.step_ms as f64 / 1000.0),
                     time: None,
                 }
+            } else {
+                BatchQuery { id: query_id, query: expr.clone(), start: None, end: None, step: None, time: Some(to_ms as f64 / 1000.0) }
             };
             out.queries.push(query);
             plan.targets.push(PlannedTarget {
                 ref_id,
-                legend_format: interpolate(target.legend_format.as_deref().unwrap_or(""), vars),
+                legend_format: target.legend_format.as_deref().map(|f| text_scope.interpolate(f, Format::Raw)),
+                expr,
             });
         }
-        out.panels.insert(panel_id(panel), plan);
+        out.panels.insert(id, plan);
     }
     out
 }
 
 /// The series of one answer.
 fn series_of(data: QueryData, target: &PlannedTarget) -> Vec<SeriesData> {
-    let make = |labels: vigil_shared::model::labels::Labels, points: Vec<(i64, f64)>| SeriesData {
-        ref_id: target.ref_id.clone(),
-        name: legend(&target.legend_format, &labels),
-        labels,
-        points,
+    let make = |labels: vigil_shared::model::labels::Labels, points: Vec<(i64, f64)>| {
+        let pairs: Vec<(String, String)> = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+        SeriesData {
+            ref_id: target.ref_id.clone(),
+            name: legend_name(target.legend_format.as_deref(), &pairs, &target.expr),
+            labels,
+            points,
+        }
     };
     match data {
         QueryData::Matrix(series) => series
@@ -172,7 +174,10 @@ pub async fn run(plan: Plan, slots: HashMap<i64, PanelSlot>, signal: web_sys::Ab
     let mut pending: HashMap<i64, Gathering> = HashMap::new();
     for (id, panel) in &plan.panels {
         let Some(slot) = slots.get(id) else { continue };
-        if panel.targets.is_empty() {
+        if let Some(error) = plan.errors.get(id) {
+            slot.state.set(PanelState::Error(error.clone()));
+            slot.loading.set(false);
+        } else if panel.targets.is_empty() {
             // Nothing to ask (text panels, empty queries): drawn at once.
             slot.state.set(PanelState::Ready(PanelData { series: Vec::new(), start_ms: panel.start_ms, end_ms: panel.end_ms }));
             slot.loading.set(false);
@@ -185,7 +190,7 @@ pub async fn run(plan: Plan, slots: HashMap<i64, PanelSlot>, signal: web_sys::Ab
         let (Some(panel), Some(slot)) = (plan.panels.get(&id), slots.get(&id)) else { return };
         let mut answers = gathering.answers;
         let mut data = PanelData { series: Vec::new(), start_ms: panel.start_ms, end_ms: panel.end_ms };
-        let mut errors = Vec::new();
+        let mut errors: Vec<String> = Vec::new();
         for target in &panel.targets {
             match answers.remove(&target.ref_id) {
                 Some(Ok(answer)) => data.series.extend(series_of(answer, target)),

@@ -11,9 +11,6 @@
 mod api;
 mod fetching;
 mod pages;
-// The panel renderers are branch `panels`' (they replace the old
-// single-graph component still in there).
-#[allow(dead_code)]
 mod panels;
 mod standin;
 mod timepicker;

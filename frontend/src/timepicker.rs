@@ -5,106 +5,58 @@
 //! a link reopens the same view; the picker only proposes changes.
 
 use leptos::prelude::*;
+use vigil_shared::dashboard::model::TimeRange;
+use vigil_shared::dashboard::time::{
+    AbsoluteRange, QUICK_RANGES, REFRESH_INTERVALS, describe_range, format_time, parse_refresh, parse_time,
+    resolve_range, zoom_out,
+};
 
-use crate::standin::dashboard::{now_ms, parse_duration, parse_time};
-
-/// Grafana's quick ranges: (from, to, label).
-pub const QUICK_RANGES: &[(&str, &str, &str)] = &[
-    ("now-5m", "now", "Last 5 minutes"),
-    ("now-15m", "now", "Last 15 minutes"),
-    ("now-30m", "now", "Last 30 minutes"),
-    ("now-1h", "now", "Last 1 hour"),
-    ("now-3h", "now", "Last 3 hours"),
-    ("now-6h", "now", "Last 6 hours"),
-    ("now-12h", "now", "Last 12 hours"),
-    ("now-24h", "now", "Last 24 hours"),
-    ("now-2d", "now", "Last 2 days"),
-    ("now-7d", "now", "Last 7 days"),
-    ("now-30d", "now", "Last 30 days"),
-    ("now/d", "now/d", "Today"),
-    ("now/d", "now", "Today so far"),
-    ("now-1d/d", "now-1d/d", "Yesterday"),
-    ("now/w", "now", "This week so far"),
-];
-
-/// The auto-refresh choices; `""` is off.
-pub const REFRESH_INTERVALS: &[&str] = &["", "5s", "10s", "30s", "1m", "5m", "15m", "30m", "1h"];
-
-/// A range as the URL holds it: time expressions or epoch milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRange {
-    pub from: String,
-    pub to: String,
+/// Milliseconds of now, in the browser.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
 }
 
-impl RawRange {
-    /// The range in epoch milliseconds now; `None` when either end does
-    /// not parse or the range is empty.
-    pub fn resolve(&self, now: i64) -> Option<(i64, i64)> {
-        let from = parse_time(&self.from, now, false)?;
-        let to = parse_time(&self.to, now, true)?;
-        (from < to).then_some((from, to))
-    }
-
-    /// How the picker's button names the range.
-    pub fn label(&self) -> String {
-        if let Some((_, _, label)) = QUICK_RANGES.iter().find(|(f, t, _)| *f == self.from && *t == self.to) {
-            return (*label).to_owned();
-        }
-        format!("{} to {}", display_time(&self.from), display_time(&self.to))
-    }
-
-    /// Twice as wide around the same centre, as Grafana's zoom out (Ctrl+Z);
-    /// the end never moves past now.
-    pub fn zoomed_out(&self, now: i64) -> Option<RawRange> {
-        let (from, to) = self.resolve(now)?;
-        let span = to - from;
-        let (from, to) = (from - span / 2, (to + span / 2).min(now));
-        Some(RawRange { from: from.to_string(), to: to.to_string() })
-    }
+/// A range in epoch milliseconds now; `None` when either end does not
+/// parse or the range is empty.
+pub fn resolve(range: &TimeRange, now: i64) -> Option<(i64, i64)> {
+    resolve_range(range, now).ok().filter(|r| r.from_ms < r.to_ms).map(|r| (r.from_ms, r.to_ms))
 }
 
-/// An absolute time (epoch ms) shown as local `YYYY-MM-DD HH:MM:SS`;
-/// expressions such as `now-6h` as they are.
+/// Twice as wide around the same centre, as Grafana's zoom out (Ctrl+Z);
+/// the end never moves past now.
+pub fn zoomed_out(range: &TimeRange, now: i64) -> Option<TimeRange> {
+    let (from_ms, to_ms) = resolve(range, now)?;
+    let wider = zoom_out(AbsoluteRange { from_ms, to_ms }, 2.0);
+    Some(TimeRange { from: wider.from_ms.to_string(), to: wider.to_ms.min(now).to_string() })
+}
+
+/// An absolute time (epoch ms) as the inputs show it; expressions such as
+/// `now-6h` as they are.
 pub fn display_time(expr: &str) -> String {
-    if expr.is_empty() || !expr.bytes().all(|b| b.is_ascii_digit()) {
-        return expr.to_owned();
+    match expr.parse::<i64>() {
+        Ok(ms) if !expr.starts_with("now") => format_time(ms),
+        _ => expr.to_owned(),
     }
-    let Ok(ms) = expr.parse::<f64>() else { return expr.to_owned() };
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        d.get_full_year(),
-        d.get_month() + 1,
-        d.get_date(),
-        d.get_hours(),
-        d.get_minutes(),
-        d.get_seconds()
-    )
 }
 
 /// What a user typed into an absolute field, as the URL stores it: time
 /// expressions unchanged, dates as epoch milliseconds. `None` if unreadable.
 pub fn read_input(text: &str, round_up: bool) -> Option<String> {
     let text = text.trim();
-    if text.starts_with("now") {
-        return parse_time(text, now_ms(), round_up).map(|_| text.to_owned());
-    }
-    // `2024-05-01 10:00:00` is local time, as displayed.
-    let iso = text.replacen(' ', "T", 1);
-    parse_time(&iso, now_ms(), round_up).map(|ms| ms.to_string())
+    let ms = parse_time(text, round_up, now_ms()).ok()?;
+    Some(if text.starts_with("now") { text.to_owned() } else { ms.to_string() })
 }
 
 /// The refresh interval in ms; `None` for off or unreadable.
-pub fn refresh_ms(refresh: &str) -> Option<i64> {
-    Some(refresh).filter(|r| !r.is_empty()).and_then(parse_duration).filter(|ms| *ms > 0)
+pub fn refresh_ms(refresh: &str) -> Option<u64> {
+    parse_refresh(refresh).ok().flatten()
 }
 
 #[component]
 pub fn TimePicker(
-    range: Signal<RawRange>,
+    range: Signal<TimeRange>,
     refresh: Signal<String>,
-    on_range: Callback<RawRange>,
+    on_range: Callback<TimeRange>,
     on_refresh: Callback<String>,
     /// Re-run the queries now.
     on_reload: Callback<()>,
@@ -125,15 +77,15 @@ pub fn TimePicker(
     let apply = move || {
         match (read_input(&from_text.get_untracked(), false), read_input(&to_text.get_untracked(), true)) {
             (Some(from), Some(to)) => {
-                let candidate = RawRange { from, to };
-                if candidate.resolve(now_ms()).is_some() {
+                let candidate = TimeRange { from, to };
+                if resolve(&candidate, now_ms()).is_some() {
                     open.set(false);
                     on_range.run(candidate);
                 } else {
                     input_error.set(Some("“From” must be before “To”".to_owned()));
                 }
             }
-            _ => input_error.set(Some("Use now-6h, now/d or 2024-05-01 10:00:00".to_owned())),
+            _ => input_error.set(Some("Use now-6h, now/d or 2024-05-01 10:00:00 (UTC)".to_owned())),
         }
     };
     view! {
@@ -143,7 +95,7 @@ pub fn TimePicker(
                 class="tp-button"
                 title="Zoom out (twice the range)"
                 on:click=move |_| {
-                    if let Some(wider) = range.get_untracked().zoomed_out(now_ms()) {
+                    if let Some(wider) = zoomed_out(&range.get_untracked(), now_ms()) {
                         on_range.run(wider);
                     }
                 }
@@ -151,7 +103,7 @@ pub fn TimePicker(
                 "−"
             </button>
             <button id="timepicker-open" class="tp-button tp-range" on:click=move |_| open.update(|o| *o = !*o)>
-                {move || range.get().label()}
+                {move || describe_range(&range.get())}
             </button>
             <button id="timepicker-reload" class="tp-button" title="Refresh now" on:click=move |_| on_reload.run(())>
                 "⟳"
@@ -163,13 +115,8 @@ pub fn TimePicker(
                 on:change=move |ev| on_refresh.run(event_target_value(&ev))
                 prop:value=move || refresh.get()
             >
-                {REFRESH_INTERVALS
-                    .iter()
-                    .map(|r| {
-                        let label = if r.is_empty() { "Off" } else { r };
-                        view! { <option value=*r>{label}</option> }
-                    })
-                    .collect_view()}
+                <option value="">"Off"</option>
+                {REFRESH_INTERVALS.iter().map(|r| view! { <option value=*r>{*r}</option> }).collect_view()}
             </select>
             <Show when=move || open.get()>
                 <div class="tp-menu" id="timepicker-menu">
@@ -204,20 +151,20 @@ pub fn TimePicker(
                     <ul class="tp-quick">
                         {QUICK_RANGES
                             .iter()
-                            .map(|(from, to, label)| {
-                                let pick = RawRange { from: (*from).to_owned(), to: (*to).to_owned() };
+                            .map(|q| {
+                                let pick = TimeRange { from: q.from.to_owned(), to: q.to.to_owned() };
                                 view! {
                                     <li>
                                         <button
                                             class="tp-quick-range"
-                                            data-from=*from
-                                            data-to=*to
+                                            data-from=q.from
+                                            data-to=q.to
                                             on:click=move |_| {
                                                 open.set(false);
                                                 on_range.run(pick.clone());
                                             }
                                         >
-                                            {*label}
+                                            {q.display}
                                         </button>
                                     </li>
                                 }

@@ -3,190 +3,120 @@
 //!
 //! Query variables ask the Prometheus API (`label_values(metric, label)`
 //! and `label_values(label)` → `/api/v1/label/<label>/values`,
-//! `query_result(expr)` → an instant query, `label_names()`), then keep
-//! what the variable's regex selects; custom, interval and constant
-//! variables list their own values. The selection lives in the URL as
+//! `query_result(expr)` → an instant query, `label_names()`, `metrics()`,
+//! any other expression → `/api/v1/series`); what a query means, the regex
+//! filter, sorting, the selection and interpolation are
+//! `shared::dashboard::variables`'. The selection lives in the URL as
 //! `var-<name>` (repeated for multi-value), the saved `current` being the
 //! default; `$__all` stands for "All".
 
-use std::collections::HashMap;
-
 use leptos::prelude::*;
-use regex::Regex;
-use vigil_shared::model::api::QueryData;
+use vigil_shared::dashboard::model::{Variable, VariableKind, VariableOption};
+use vigil_shared::dashboard::variables::{
+    ALL_VALUE, Format, ResolvedVariable, Scope, VariableQuery, custom_options, interval_options,
+    options_from_values, parse_variable_query, query_result_text,
+};
+use vigil_shared::model::api::{QueryData, format_value};
 
 use crate::api;
-use vigil_shared::dashboard::model::{Variable, VariableKind};
-
-use crate::standin::dashboard::{ALL, Selection, VariableQuery, interpolate, parse_variable_query};
 
 /// A variable with its options, as the page holds it.
 #[derive(Debug, Clone)]
 pub struct VarState {
     pub var: Variable,
-    pub options: RwSignal<Vec<String>>,
+    pub options: RwSignal<Vec<VariableOption>>,
     pub error: RwSignal<Option<String>>,
 }
 
 impl VarState {
     pub fn new(var: Variable) -> VarState {
-        let options = RwSignal::new(static_options(&var));
-        VarState { var, options, error: RwSignal::new(None) }
+        VarState { var, options: RwSignal::new(Vec::new()), error: RwSignal::new(None) }
     }
 
-    /// Whether the options come from the server.
-    pub fn is_query(&self) -> bool {
-        matches!(self.var.kind, VariableKind::Query)
+    /// Whether the options depend on the server or the range.
+    pub fn is_loaded(&self) -> bool {
+        !matches!(self.var.kind, VariableKind::Constant | VariableKind::Textbox | VariableKind::Other(_))
     }
 
     /// Grafana's `hide`: 0 shown, 1 label hidden, 2 hidden.
     pub fn hide(&self) -> u64 {
         self.var.extra.get("hide").and_then(serde_json::Value::as_u64).unwrap_or(0)
     }
-}
 
-/// The values of variables that list them: comma-separated, as Grafana
-/// writes custom and interval variables (`a,b , c`).
-pub fn static_options(var: &Variable) -> Vec<String> {
-    let split = |q: &str| q.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<String>>();
-    match &var.kind {
-        // Custom values may be `text : value`; the value is what queries get.
-        VariableKind::Custom => split(&var.query)
-            .into_iter()
-            .map(|v: String| v.rsplit_once(" : ").map_or(v.clone(), |(_, value)| value.trim().to_owned()))
-            .collect(),
-        VariableKind::Interval => split(&var.query),
-        VariableKind::Constant | VariableKind::Textbox => vec![var.query.clone()],
-        _ => Vec::new(),
+    fn sort(&self) -> u8 {
+        self.var.extra.get("sort").and_then(serde_json::Value::as_u64).map_or(0, |s| s.min(8) as u8)
     }
 }
 
-/// Grafana's variable regex: `/pattern/flags`; with a capture group the
-/// option is the group's text, else the whole value; unmatched values go.
-pub fn apply_regex(values: Vec<String>, regex: &str) -> Result<Vec<String>, String> {
-    let regex = regex.trim();
-    if regex.is_empty() {
-        return Ok(values);
-    }
-    let (pattern, flags) = match regex.strip_prefix('/').and_then(|r| r.rsplit_once('/')) {
-        Some((pattern, flags)) => (pattern, flags),
-        None => (regex, ""),
-    };
-    let pattern = if flags.contains('i') { format!("(?i){pattern}") } else { pattern.to_owned() };
-    let re = Regex::new(&pattern).map_err(|e| format!("invalid variable regex {regex}: {e}"))?;
-    let mut out: Vec<String> = Vec::new();
-    for value in values {
-        let Some(caps) = re.captures(&value) else { continue };
-        let picked = caps
-            .name("value")
-            .or_else(|| caps.name("text"))
-            .or_else(|| caps.get(1))
-            .or_else(|| caps.get(0))
-            .map_or_else(String::new, |m| m.as_str().to_owned());
-        if !out.contains(&picked) {
-            out.push(picked);
-        }
-    }
-    Ok(out)
-}
-
-/// A `query_result` row as Grafana writes it: `name{labels} value timestamp`.
+/// `query_result` rows as Grafana writes them.
 fn result_rows(data: QueryData) -> Vec<String> {
     match data {
         QueryData::Vector(series) => series
             .into_iter()
             .map(|s| {
-                let labels = s.metric.without_metric_name();
-                let name = s.metric.metric_name().unwrap_or_default().to_owned();
-                let value = vigil_shared::model::api::format_value(s.value.value);
-                let labels = if labels.is_empty() { String::new() } else { labels.to_string() };
-                format!("{name}{labels} {value} {}", s.value.timestamp_ms)
+                let labels: Vec<(String, String)> =
+                    s.metric.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+                query_result_text(&labels, &format_value(s.value.value), s.value.timestamp_ms as f64 / 1000.0)
             })
             .collect(),
-        QueryData::Scalar(p) => vec![format!("{} {}", vigil_shared::model::api::format_value(p.value), p.timestamp_ms)],
+        QueryData::Scalar(p) => {
+            vec![query_result_text(&[], &format_value(p.value), p.timestamp_ms as f64 / 1000.0)]
+        }
         QueryData::String(s) => vec![s.value],
         QueryData::Matrix(_) => Vec::new(),
     }
 }
 
-/// Loads a query variable's options; other variables are interpolated
-/// into its query first (chained variables).
+/// A variable's options: query variables ask the Prometheus API (other
+/// variables interpolated into the query first, for chained variables);
+/// custom and interval variables list their own.
 pub async fn load_options(
-    var: &Variable,
-    vars: &HashMap<String, Selection>,
-    start: i64,
-    end: i64,
-) -> Result<Vec<String>, String> {
-    if var.kind != VariableKind::Query {
-        return Ok(static_options(var));
+    state: &VarState,
+    vars: &[ResolvedVariable],
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<VariableOption>, String> {
+    let var = &state.var;
+    match var.kind {
+        VariableKind::Custom => return Ok(custom_options(&var.query)),
+        VariableKind::Interval => return Ok(interval_options(var, (end_ms - start_ms).max(0) as u64)),
+        VariableKind::Query => {}
+        _ => return Ok(Vec::new()),
     }
-    let regex = &var.regex;
-    let query = interpolate(&var.query, vars);
-    let values = match parse_variable_query(&query) {
-        Some(VariableQuery::LabelValues { metric, label }) => {
-            api::label_values(&label, metric.as_deref(), start, end).await?
-        }
-        Some(VariableQuery::QueryResult(expr)) => result_rows(api::instant_query(&expr, end).await?),
-        Some(VariableQuery::LabelNames) => api::label_names(start, end).await?,
-        Some(VariableQuery::Metrics(re)) => {
+    let query = Scope { variables: vars, builtins: &[] }.interpolate(&var.query, Format::Prometheus);
+    let (start, end) = (start_ms / 1000, end_ms / 1000);
+    let values = match parse_variable_query(&var.name, &query).map_err(|e| e.to_string())? {
+        VariableQuery::LabelValues { label, matcher } => api::label_values(&label, matcher.as_deref(), start, end).await?,
+        VariableQuery::LabelNames { .. } => api::label_names(start, end).await?,
+        VariableQuery::Metrics { regex } => {
             let names = api::label_values("__name__", None, start, end).await?;
-            apply_regex(names, &re)?
+            let metric_options = options_from_values(&names, &format!("/{regex}/"), 0).map_err(|e| e.to_string())?;
+            metric_options.into_iter().map(|o| o.value).collect()
         }
-        None => return Err(format!("unsupported variable query {query:?}")),
+        VariableQuery::QueryResult { expr } => result_rows(api::instant_query(&expr, end).await?),
+        VariableQuery::Series { expr } => api::series(&expr, start, end).await?.iter().map(ToString::to_string).collect(),
     };
-    apply_regex(values, regex)
-}
-
-/// The selection of `var`: from the URL, else the saved one if still
-/// offered, else the first option (All when that is allowed and nothing
-/// else is known).
-pub fn selected(var: &Variable, options: &[String], from_url: Option<Vec<String>>) -> Vec<String> {
-    if let Some(values) = from_url.filter(|v| !v.is_empty()) {
-        return values;
-    }
-    let valid = |v: &String| v == ALL || options.is_empty() || options.contains(v);
-    let current = var.current.as_ref().map(|c| c.value.clone()).unwrap_or_default();
-    if !current.is_empty() && current.iter().all(valid) {
-        return current;
-    }
-    match options.first() {
-        Some(first) => vec![first.clone()],
-        None if var.include_all => vec![ALL.to_owned()],
-        None => Vec::new(),
-    }
+    options_from_values(&values, &var.regex, state.sort()).map_err(|e| e.to_string())
 }
 
 /// A new pick of a multi-value variable as Grafana treats it: choosing All
 /// clears the rest, choosing a value while All was on clears All, and
 /// clearing everything falls back to All (when offered).
 pub fn normalise_pick(previous: &[String], picked: Vec<String>, include_all: bool) -> Vec<String> {
-    let had_all = previous.iter().any(|v| v == ALL);
-    let has_all = picked.iter().any(|v| v == ALL);
+    let had_all = previous.iter().any(|v| v == ALL_VALUE);
+    let has_all = picked.iter().any(|v| v == ALL_VALUE);
     if has_all && (!had_all || picked.len() == 1) {
-        return vec![ALL.to_owned()];
+        return vec![ALL_VALUE.to_owned()];
     }
-    let values: Vec<String> = picked.into_iter().filter(|v| v != ALL).collect();
-    if values.is_empty() && include_all { vec![ALL.to_owned()] } else { values }
-}
-
-/// What `$var` becomes in queries: All expands to every option (or the
-/// variable's custom all value, used as written).
-pub fn selection_for(var: &Variable, options: &[String], values: &[String]) -> Selection {
-    let as_regex = var.multi || var.include_all;
-    if values.iter().any(|v| v == ALL) {
-        if let Some(all) = &var.all_value {
-            return Selection { values: vec![all.clone()], as_regex: false };
-        }
-        return Selection { values: options.to_vec(), as_regex: true };
-    }
-    Selection { values: values.to_vec(), as_regex }
+    let values: Vec<String> = picked.into_iter().filter(|v| v != ALL_VALUE).collect();
+    if values.is_empty() && include_all { vec![ALL_VALUE.to_owned()] } else { values }
 }
 
 #[component]
 pub fn VariableBar(
     vars: Vec<VarState>,
-    /// Selected values by variable name (`$__all` for All).
-    selection: Signal<HashMap<String, Vec<String>>>,
+    /// Every variable resolved: its options and selection (`$__all` for All).
+    selection: Signal<Vec<ResolvedVariable>>,
     on_change: Callback<(String, Vec<String>)>,
 ) -> impl IntoView {
     let shown: Vec<VarState> = vars.into_iter().filter(|v| v.hide() < 2).collect();
@@ -203,10 +133,13 @@ pub fn VariableBar(
                     let show_label = state.hide() == 0;
                     let multi = state.var.multi;
                     let include_all = state.var.include_all;
-                    let options = state.options;
                     let error = state.error;
                     let key = name.clone();
-                    let current = move || selection.with(|s| s.get(&key).cloned().unwrap_or_default());
+                    let resolved = move || selection.with(|s| s.iter().find(|v| v.name == key).cloned());
+                    let current = {
+                        let resolved = resolved.clone();
+                        move || resolved().map(|r| r.selected).unwrap_or_default()
+                    };
                     let change_name = name.clone();
                     let previous = current.clone();
                     view! {
@@ -222,18 +155,19 @@ pub fn VariableBar(
                                 }
                             >
                                 {move || {
-                                    let current = current();
+                                    let Some(resolved) = resolved() else { return Vec::new() };
+                                    let current = resolved.selected;
                                     let mut all = Vec::new();
                                     if include_all {
-                                        all.push((ALL.to_owned(), "All".to_owned()));
+                                        all.push((ALL_VALUE.to_owned(), "All".to_owned()));
                                     }
-                                    all.extend(options.get().into_iter().map(|o| (o.clone(), o)));
+                                    all.extend(resolved.options.into_iter().map(|o| (o.value, o.text)));
                                     all.into_iter()
                                         .map(|(value, text)| {
                                             let is_selected = current.contains(&value);
                                             view! { <option value=value selected=is_selected>{text}</option> }
                                         })
-                                        .collect_view()
+                                        .collect::<Vec<_>>()
                                 }}
                             </select>
                             {move || error.get().map(|e| view! { <span class="variable-error" title=e.clone()>"⚠"</span> })}
@@ -260,24 +194,9 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test]
-    fn regex_filters_and_captures() {
-        let values = || vec!["node-1:9100".to_owned(), "node-2:9100".to_owned(), "db:5432".to_owned()];
-        let cases: &[(&str, &[&str])] = &[
-            ("", &["node-1:9100", "node-2:9100", "db:5432"]),
-            ("/node/", &["node-1:9100", "node-2:9100"]),
-            ("/([^:]+):9100/", &["node-1", "node-2"]),
-            ("/(?<value>[^:]+):.*/", &["node-1", "node-2", "db"]),
-            ("/NODE/i", &["node-1:9100", "node-2:9100"]),
-        ];
-        for (regex, want) in cases {
-            assert_eq!(apply_regex(values(), regex).ok(), Some(want.iter().map(|s| (*s).to_owned()).collect()), "{regex}");
-        }
-        assert!(apply_regex(values(), "/(/").is_err());
-    }
-
-    #[wasm_bindgen_test]
     fn picks_follow_grafanas_all_rules() {
         let v = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        const ALL: &str = ALL_VALUE;
         let cases: &[(&[&str], &[&str], bool, &[&str])] = &[
             (&[ALL], &[ALL, "a"], true, &["a"]),
             (&["a"], &["a", ALL], true, &[ALL]),

@@ -5,7 +5,7 @@
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
 mod batch;
-mod params;
+pub(crate) mod params;
 mod rules;
 mod series;
 mod status;
@@ -50,6 +50,15 @@ pub struct AppState {
     pub query_slots: Arc<tokio::sync::Semaphore>,
     pub status: Arc<StatusInfo>,
     pub rules: Arc<crate::rules::RuleManager>,
+    /// Dashboards and folders, for the Grafana-shaped routes of
+    /// `dashboards::api`.
+    pub dashboards: crate::dashboards::DashboardStore,
+}
+
+impl axum::extract::FromRef<AppState> for crate::dashboards::DashboardStore {
+    fn from_ref(state: &AppState) -> Self {
+        state.dashboards.clone()
+    }
 }
 
 /// Facts fixed at startup that the status endpoints report.
@@ -88,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Vigil is Ready.\n" }))
+        .merge(crate::dashboards::api::routes())
         .fallback(web::serve_ui)
         .layer(middleware::from_fn_with_state(state.clone(), record_request))
         .with_state(state)

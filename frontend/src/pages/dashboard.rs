@@ -17,11 +17,13 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::{set, use_query_writer};
 use crate::fetching::{self, PanelSlot};
 use crate::panels::data::PanelState;
-use crate::standin::dashboard::{Selection, ensure_panel_ids, interpolate, now_ms, panel_id};
+use vigil_shared::dashboard::model::TimeRange;
+use vigil_shared::dashboard::variables::{Format, ResolvedVariable, Scope};
 use vigil_shared::dashboard::{Dashboard, Panel};
-use crate::standin::panel_body::PanelBody;
-use crate::timepicker::{RawRange, TimePicker, refresh_ms};
-use crate::variables::{VarState, VariableBar, load_options, selected, selection_for};
+use crate::panels::PanelBody;
+use crate::standin::body_panel;
+use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
+use crate::variables::{VarState, VariableBar, load_options};
 use crate::AppContext;
 
 /// Grafana's `GRID_CELL_HEIGHT` and `GRID_CELL_VMARGIN`.
@@ -51,6 +53,34 @@ async fn api_dashboard(uid: &str) -> Result<Dashboard, String> {
     let mut dashboard = Dashboard::from_json(&body.to_string()).map_err(|e| e.to_string())?;
     ensure_panel_ids(&mut dashboard);
     Ok(dashboard)
+}
+
+/// Gives every panel without an id one (old dashboards lack them): the
+/// app keys panel state and DOM ids by panel id.
+pub fn ensure_panel_ids(dashboard: &mut Dashboard) {
+    let mut next = dashboard.all_panels().filter_map(|p| p.id).max().unwrap_or(0);
+    let mut assign = |p: &mut Panel| {
+        if p.id.is_none() {
+            next += 1;
+            p.id = Some(next);
+        }
+    };
+    for panel in &mut dashboard.panels {
+        assign(panel);
+        for nested in &mut panel.panels {
+            assign(nested);
+        }
+    }
+}
+
+/// The key of a panel's state and DOM id (see [`ensure_panel_ids`]).
+pub fn panel_id(panel: &Panel) -> i64 {
+    panel.id.unwrap_or(0)
+}
+
+/// Interpolates a title (text format: All shows as "All").
+fn title_text(title: &str, vars: &[ResolvedVariable]) -> String {
+    Scope { variables: vars, builtins: &[] }.interpolate(title, Format::Text)
 }
 
 /// Panels under one row header (or under none, before the first row).
@@ -88,7 +118,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
     let (default_from, default_to, default_refresh) =
         (dashboard.time.from.clone(), dashboard.time.to.clone(), dashboard.refresh.clone().unwrap_or_default());
     let range = Memo::new(move |_| {
-        query.with(|q| RawRange {
+        query.with(|q| TimeRange {
             from: q.get("from").unwrap_or_else(|| default_from.clone()),
             to: q.get("to").unwrap_or_else(|| default_to.clone()),
         })
@@ -105,41 +135,32 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
             })
         })
     });
-    let selection = Memo::new(move |_| {
+    // Every variable resolved (options + selection), in order: what
+    // interpolation reads.
+    let interpolation = Memo::new(move |_| {
         let from_url = url_vars.get();
         states.with_value(|vs| {
             vs.iter()
                 .zip(from_url)
-                .map(|(v, (name, url))| (name, selected(&v.var, &v.options.get(), url)))
-                .collect::<HashMap<_, _>>()
-        })
-    });
-    let interpolation = Memo::new(move |_| {
-        let chosen = selection.get();
-        states.with_value(|vs| {
-            vs.iter()
-                .map(|v| {
-                    let values = chosen.get(&v.var.name).cloned().unwrap_or_default();
-                    (v.var.name.clone(), selection_for(&v.var, &v.options.get(), &values))
-                })
-                .collect::<HashMap<String, Selection>>()
+                .map(|(v, (_, url))| ResolvedVariable::resolve(&v.var, v.options.get(), url.as_deref()))
+                .collect::<Vec<_>>()
         })
     });
     // Query variables load their options on open and when another
     // variable changes (chained variables), in order, so each sees the
     // options of those before it.
-    let vars_ready = RwSignal::new(!var_states.iter().any(VarState::is_query));
+    let vars_ready = RwSignal::new(!var_states.iter().any(VarState::is_loaded));
     Effect::new(move |_| {
         url_vars.track();
-        let Some((from, to)) = range.get_untracked().resolve(now_ms()) else {
+        let Some((from, to)) = resolve(&range.get_untracked(), now_ms()) else {
             vars_ready.set(true);
             return;
         };
-        let queries: Vec<VarState> = states.with_value(|vs| vs.iter().filter(|v| v.is_query()).cloned().collect());
+        let loaded: Vec<VarState> = states.with_value(|vs| vs.iter().filter(|v| v.is_loaded()).cloned().collect());
         spawn_local(async move {
-            for state in queries {
+            for state in loaded {
                 let vars = interpolation.get_untracked();
-                match load_options(&state.var, &vars, from / 1000, to / 1000).await {
+                match load_options(&state, &vars, from, to).await {
                     Ok(options) => {
                         state.error.set(None);
                         if state.options.get_untracked() != options {
@@ -186,7 +207,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
         }
         let Ok(abort) = web_sys::AbortController::new() else { return };
         controller.set_value(Some(abort.clone()));
-        let Some((from, to)) = raw.resolve(now_ms()) else {
+        let Some((from, to)) = resolve(&raw, now_ms()) else {
             for slot in fetch_slots.values() {
                 slot.state.set(PanelState::Error(format!("invalid time range {} to {}", raw.from, raw.to)));
                 slot.loading.set(false);
@@ -239,7 +260,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
     });
 
     let write_range = write.clone();
-    let on_range = Callback::new(move |r: RawRange| write_range(vec![set("from", r.from), set("to", r.to)], false));
+    let on_range = Callback::new(move |r: TimeRange| write_range(vec![set("from", r.from), set("to", r.to)], false));
     let write_refresh = write.clone();
     let on_refresh = Callback::new(move |r: String| {
         write_refresh(vec![("refresh".to_owned(), if r.is_empty() { Vec::new() } else { vec![r] })], false);
@@ -268,7 +289,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
                     on_reload=on_reload
                 />
             </div>
-            <VariableBar vars=var_states selection=selection.into() on_change=on_variable />
+            <VariableBar vars=var_states selection=interpolation.into() on_change=on_variable />
             <div id="dashboard-grid" class="dashboard-grid">
                 {all_sections
                     .into_iter()
@@ -295,7 +316,7 @@ fn SectionView(
     section: Section,
     expanded: RwSignal<HashSet<i64>>,
     slots: HashMap<i64, PanelSlot>,
-    vars: Memo<HashMap<String, Selection>>,
+    vars: Memo<Vec<ResolvedVariable>>,
     on_zoom: Callback<(i64, i64)>,
 ) -> impl IntoView {
     let row_id = section.row.as_ref().map(panel_id);
@@ -317,7 +338,7 @@ fn SectionView(
                     }
                 >
                     {move || if is_open() { "▾ " } else { "▸ " }}
-                    {move || interpolate(&title, &vars.get())}
+                    {move || vars.with(|v| title_text(&title, v))}
                 </button>
             </div>
         }
@@ -346,7 +367,7 @@ fn PanelFrame(
     panel_slot: PanelSlot,
     /// The section's first grid row, so sections stack without gaps.
     top: u32,
-    vars: Memo<HashMap<String, Selection>>,
+    vars: Memo<Vec<ResolvedVariable>>,
     on_zoom: Callback<(i64, i64)>,
 ) -> impl IntoView {
     let g = panel.grid();
@@ -379,10 +400,10 @@ fn PanelFrame(
             style=style
         >
             <header class="panel-header">
-                <span class="panel-title">{move || interpolate(&title, &vars.get())}</span>
+                <span class="panel-title">{move || vars.with(|v| title_text(&title, v))}</span>
                 {move || loading.get().then(|| view! { <span class="panel-spinner" title="Loading"></span> })}
             </header>
-            <PanelBody panel=panel state=state.into() on_zoom=on_zoom />
+            <PanelBody panel=body_panel(&panel) state=state on_zoom=on_zoom />
         </section>
     }
 }

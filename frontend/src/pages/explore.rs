@@ -14,10 +14,10 @@ use vigil_shared::model::api::{QueryData, format_value};
 use super::{set, use_query_writer};
 use crate::AppContext;
 use crate::fetching::{self, PanelSlot};
-use crate::standin::dashboard::now_ms;
 use vigil_shared::dashboard::Panel;
-use crate::standin::panel_body::PanelBody;
-use crate::timepicker::{RawRange, TimePicker, refresh_ms};
+use vigil_shared::dashboard::model::TimeRange;
+use crate::panels::PanelBody;
+use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
 
 /// The expression shown when the URL names none.
 pub const DEFAULT_EXPR: &str = "scrape_duration_seconds";
@@ -66,7 +66,7 @@ pub fn ExplorePage() -> impl IntoView {
     let write = use_query_writer();
     let expr = Memo::new(move |_| query.with(|q| q.get("expr")).filter(|e| !e.trim().is_empty()).unwrap_or_else(|| DEFAULT_EXPR.to_owned()));
     let range = Memo::new(move |_| {
-        query.with(|q| RawRange {
+        query.with(|q| TimeRange {
             from: q.get("from").unwrap_or_else(|| "now-1h".to_owned()),
             to: q.get("to").unwrap_or_else(|| "now".to_owned()),
         })
@@ -89,7 +89,7 @@ pub fn ExplorePage() -> impl IntoView {
         }
         let Ok(abort) = web_sys::AbortController::new() else { return };
         controller.set_value(Some(abort.clone()));
-        let Some((from, to)) = raw.resolve(now_ms()) else {
+        let Some((from, to)) = resolve(&raw, now_ms()) else {
             slot.state.set(crate::panels::data::PanelState::Error(format!("invalid time range {} to {}", raw.from, raw.to)));
             return;
         };
@@ -104,7 +104,7 @@ pub fn ExplorePage() -> impl IntoView {
                 return;
             }
         };
-        let plan = fetching::plan(&[(panel, width)], from, to, &HashMap::new(), ctx.scrape_ms.get_untracked());
+        let plan = fetching::plan(&[(panel, width)], from, to, &[], ctx.scrape_ms.get_untracked());
         let slots = HashMap::from([(0, slot)]);
         spawn_local(async move { fetching::run(plan, slots, abort.signal(), || ()).await });
         let signal = controller.get_value().map(|c| c.signal());
@@ -142,7 +142,7 @@ pub fn ExplorePage() -> impl IntoView {
     let write_run = write.clone();
     let run = move || write_run(vec![set("expr", draft.get_untracked().trim().to_owned())], false);
     let write_range = write.clone();
-    let on_range = Callback::new(move |r: RawRange| write_range(vec![set("from", r.from), set("to", r.to)], false));
+    let on_range = Callback::new(move |r: TimeRange| write_range(vec![set("from", r.from), set("to", r.to)], false));
     let write_refresh = write.clone();
     let on_refresh = Callback::new(move |r: String| {
         write_refresh(vec![("refresh".to_owned(), if r.is_empty() { Vec::new() } else { vec![r] })], false);
@@ -201,11 +201,12 @@ pub fn ExplorePage() -> impl IntoView {
                     <span class="panel-title">{move || expr.get()}</span>
                     {move || slot.loading.get().then(|| view! { <span class="panel-spinner" title="Loading"></span> })}
                 </header>
-                {move || {
-                    explore_panel(&expr.get())
-                        .ok()
-                        .map(|panel| view! { <PanelBody panel=panel state=slot.state.into() on_zoom=on_zoom /> })
-                }}
+                <div class="explore-body">
+                    {move || {
+                        let panel = crate::panels::Panel::timeseries(0, &expr.get());
+                        view! { <PanelBody panel=panel state=slot.state on_zoom=on_zoom /> }
+                    }}
+                </div>
             </section>
             <ResultTable rows=table.into() />
         </div>

@@ -13,6 +13,7 @@
 //! - [`variables`] — template variables: queries, regex filter, interpolation.
 //! - [`render`] — legend names, colours, units, reductions, thresholds,
 //!   per-pixel downsampling.
+//! - [`url`] — `from`, `to`, `refresh`, `var-*` in the URL query.
 //! - [`share`] — the self-contained share link (`/share#v1.…`).
 
 pub mod interval;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod render;
 pub mod share;
 pub mod time;
+pub mod url;
 pub mod variables;
 
 pub use model::{Dashboard, DashboardError, GridPos, Panel, Target};

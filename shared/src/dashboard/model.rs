@@ -160,7 +160,11 @@ pub struct Panel {
     /// A name (old) or `{type, uid}` (new); kept as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datasource: Option<Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "bounded::<MAX_TARGETS_PER_PANEL, _, _>")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "bounded::<MAX_TARGETS_PER_PANEL, _, _>"
+    )]
     pub targets: Vec<Target>,
     #[serde(default, skip_serializing_if = "FieldConfig::is_empty", deserialize_with = "lenient::null_default")]
     pub field_config: FieldConfig,
@@ -293,9 +297,19 @@ impl FieldConfig {
 pub struct FieldDefaults {
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
     pub unit: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_f64", serialize_with = "number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_f64",
+        serialize_with = "number"
+    )]
     pub min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_f64", serialize_with = "number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_f64",
+        serialize_with = "number"
+    )]
     pub max: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_u32")]
     pub decimals: Option<u32>,
@@ -567,7 +581,12 @@ impl Dashboard {
         let mut dash: Dashboard = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            DashboardError::Json { path, message: strip_position(&inner.to_string()), line: inner.line(), column: inner.column() }
+            DashboardError::Json {
+                path,
+                message: strip_position(&inner.to_string()),
+                line: inner.line(),
+                column: inner.column(),
+            }
         })?;
         de.end().map_err(|e| DashboardError::Json {
             path: ".".into(),
@@ -604,7 +623,11 @@ impl Dashboard {
         }
         let total: usize = self.panels.iter().map(|p| 1 + p.panels.len()).sum();
         if total > MAX_PANELS {
-            return Err(DashboardError::Limit { path: "panels".into(), what: "panels (rows included)", limit: MAX_PANELS });
+            return Err(DashboardError::Limit {
+                path: "panels".into(),
+                what: "panels (rows included)",
+                limit: MAX_PANELS,
+            });
         }
         for (i, panel) in self.panels.iter().enumerate() {
             for (j, inner) in panel.panels.iter().enumerate() {
@@ -830,7 +853,9 @@ mod lenient {
             Value::Null | Value::Bool(_) => Ok(None),
             Value::String(s) if s.is_empty() => Ok(None),
             Value::String(s) => Ok(Some(s)),
-            other => Err(de::Error::custom(format_args!("expected an interval such as \"30s\", found {}", kind(&other)))),
+            other => {
+                Err(de::Error::custom(format_args!("expected an interval such as \"30s\", found {}", kind(&other))))
+            }
         }
     }
 
@@ -843,7 +868,9 @@ mod lenient {
             Value::Object(m) => match m.get("query") {
                 Some(Value::String(s)) => Ok(s.clone()),
                 None | Some(Value::Null) => Ok(String::new()),
-                Some(other) => Err(de::Error::custom(format_args!("query.query: expected a string, found {}", kind(other)))),
+                Some(other) => {
+                    Err(de::Error::custom(format_args!("query.query: expected a string, found {}", kind(other))))
+                }
             },
             other => Err(de::Error::custom(format_args!("expected a query string, found {}", kind(&other)))),
         }
@@ -977,7 +1004,12 @@ fn upgrade_rows(dash: &mut Dashboard, rows: Vec<LegacyRow>) {
         let first_of_row = dash.panels.len();
         let mut area = RowArea::new(row_height, y_pos);
         for mut panel in row.panels {
-            let span = panel.extra.remove("span").and_then(|v| lenient_f64(&v)).filter(|s| *s > 0.0).unwrap_or(DEFAULT_PANEL_SPAN);
+            let span = panel
+                .extra
+                .remove("span")
+                .and_then(|v| lenient_f64(&v))
+                .filter(|s| *s > 0.0)
+                .unwrap_or(DEFAULT_PANEL_SPAN);
             let width = ((span.floor() as u32) * (GRID_COLUMNS / 12)).clamp(1, GRID_COLUMNS);
             let height = match panel.extra.remove("height") {
                 Some(h) if !h.is_null() => grid_height(Some(&h)),
@@ -1120,7 +1152,18 @@ fn migrate_graph(panel: &mut Panel) {
     if panel.extra.get("nullPointMode").and_then(Value::as_str) == Some("connected") {
         custom.insert("spanNulls".into(), json!(true));
     }
-    for key in ["lines", "bars", "points", "linewidth", "fill", "pointradius", "steppedLine", "stack", "percentage", "nullPointMode"] {
+    for key in [
+        "lines",
+        "bars",
+        "points",
+        "linewidth",
+        "fill",
+        "pointradius",
+        "steppedLine",
+        "stack",
+        "percentage",
+        "nullPointMode",
+    ] {
         panel.extra.remove(key);
     }
 
@@ -1196,8 +1239,13 @@ fn migrate_singlestat(panel: &mut Panel) {
         "diff" => "diff",
         _ => "lastNotNull",
     };
-    panel.options.reduce_options =
-        Some(ReduceOptions { calcs: vec![calc.into()], values: false, fields: Some(String::new()), limit: None, extra: Map::new() });
+    panel.options.reduce_options = Some(ReduceOptions {
+        calcs: vec![calc.into()],
+        values: false,
+        fields: Some(String::new()),
+        limit: None,
+        extra: Map::new(),
+    });
     let sparkline = take(panel, "sparkline");
     let graph_mode = if sparkline.get("show").is_some_and(truthy) { "area" } else { "none" };
     panel.options.extra.insert("graphMode".into(), json!(graph_mode));
@@ -1226,7 +1274,9 @@ fn migrate_singlestat(panel: &mut Panel) {
     };
     let values: Vec<&str> = thresholds.split(',').map(str::trim).collect();
     if values.iter().any(|v| !v.is_empty()) && defaults.thresholds.is_none() {
-        let color = |i: usize| colors.get(i).cloned().unwrap_or_else(|| SINGLESTAT_COLORS[i % SINGLESTAT_COLORS.len()].to_string());
+        let color = |i: usize| {
+            colors.get(i).cloned().unwrap_or_else(|| SINGLESTAT_COLORS[i % SINGLESTAT_COLORS.len()].to_string())
+        };
         let mut steps = vec![ThresholdStep { color: color(0), value: None }];
         for (i, v) in values.iter().enumerate() {
             // `_.toNumber("")` is 0 in Grafana; an unparsable one is skipped.

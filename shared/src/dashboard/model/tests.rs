@@ -147,7 +147,10 @@ fn old_schema_migration() {
     assert_eq!((details.title.as_str(), details.collapsed), ("Details", Some(true)));
     let nested: Vec<(Option<i64>, &str, Option<GridPos>)> =
         details.panels.iter().map(|p| (p.id, p.kind.as_str(), p.grid_pos)).collect();
-    assert_eq!(nested, [(Some(4), "timeseries", pos(0, 6, 24, 7)), (Some(5), "piechart-unknown-plugin", pos(0, 13, 8, 7))]);
+    assert_eq!(
+        nested,
+        [(Some(4), "timeseries", pos(0, 6, 24, 7)), (Some(5), "piechart-unknown-plugin", pos(0, 13, 8, 7))]
+    );
     assert_eq!(details.panels[1].panel_kind(), PanelKind::Unknown);
     assert_eq!(details.panels[0].field_config.defaults.custom.get("drawStyle"), Some(&json!("bars")));
 
@@ -202,7 +205,9 @@ fn err(src: &str) -> DashboardError {
 
 fn path_of(e: &DashboardError) -> &str {
     match e {
-        DashboardError::Json { path, .. } | DashboardError::Limit { path, .. } | DashboardError::Invalid { path, .. } => path,
+        DashboardError::Json { path, .. }
+        | DashboardError::Limit { path, .. }
+        | DashboardError::Invalid { path, .. } => path,
         _ => "",
     }
 }
@@ -211,13 +216,29 @@ fn path_of(e: &DashboardError) -> &str {
 fn wrong_types_name_their_path() {
     let panels = r#"{"type":"stat"},{"type":"stat"},{"type":"stat"}"#;
     let cases: &[(String, &str, &str)] = &[
-        (format!(r#"{{"panels":[{panels},{{"gridPos":{{"x":0,"y":0,"w":"wide","h":3}}}}]}}"#), "panels[3].gridPos.w", "invalid type"),
+        (
+            format!(r#"{{"panels":[{panels},{{"gridPos":{{"x":0,"y":0,"w":"wide","h":3}}}}]}}"#),
+            "panels[3].gridPos.w",
+            "invalid type",
+        ),
         (r#"{"panels":[{"gridPos":{"x":0,"y":0,"w":-1,"h":3}}]}"#.into(), "panels[0].gridPos.w", "invalid value"),
         (r#"{"title":["x"]}"#.into(), "title", "expected a string, found a list"),
         (r#"{"panels":{"a":1}}"#.into(), "panels", "invalid type: map"),
-        (r#"{"panels":[{"targets":[{"expr":5,"refId":"A"},{"expr":{}}]}]}"#.into(), "panels[0].targets[1].expr", "found an object"),
-        (r#"{"panels":[{"fieldConfig":{"defaults":{"min":"zero"}}}]}"#.into(), "panels[0].fieldConfig.defaults.min", "the string \"zero\""),
-        (r#"{"templating":{"list":[{"name":"x","multi":[]}]}}"#.into(), "templating.list[0].multi", "expected true or false"),
+        (
+            r#"{"panels":[{"targets":[{"expr":5,"refId":"A"},{"expr":{}}]}]}"#.into(),
+            "panels[0].targets[1].expr",
+            "found an object",
+        ),
+        (
+            r#"{"panels":[{"fieldConfig":{"defaults":{"min":"zero"}}}]}"#.into(),
+            "panels[0].fieldConfig.defaults.min",
+            "the string \"zero\"",
+        ),
+        (
+            r#"{"templating":{"list":[{"name":"x","multi":[]}]}}"#.into(),
+            "templating.list[0].multi",
+            "expected true or false",
+        ),
         (r#"{"time":{"from":null,"to":"now"}}"#.into(), "time.from", "found null"),
         (r#"{"rows":[{"panels":[{"span":2}, {"gridPos":7}]}]}"#.into(), "rows[0].panels[1].gridPos", "invalid type"),
     ];

@@ -1,0 +1,311 @@
+//! Renderer tests that need a browser: drawing on a real canvas (pixels
+//! read back), the cost of drawing (timed with `performance.now()`), and
+//! `PanelBody` mounted into the page (its `data-*` attributes, the
+//! placeholder, inert hostile strings). Run by `cargo test -p
+//! vigil-frontend --target wasm32-unknown-unknown --release` in headless
+//! Chromium (`CHROMEDRIVER=/usr/bin/chromedriver`).
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use plotters::prelude::IntoDrawingArea;
+use plotters_canvas::CanvasBackend;
+use serde_json::json;
+use vigil_shared::model::labels::Labels;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{console_log, wasm_bindgen_test};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlElement};
+
+use super::canvas::Theme;
+use super::data::{PanelData, PanelState, SeriesData};
+use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style};
+use super::standin::series_colour;
+use super::timeseries::{GraphInput, Layer, draw_graph};
+use super::{Panel, PanelBody};
+
+fn document() -> web_sys::Document {
+    web_sys::window().and_then(|w| w.document()).expect("a document")
+}
+
+fn now() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+fn canvas(width: u32, height: u32) -> HtmlCanvasElement {
+    let c: HtmlCanvasElement = document().create_element("canvas").expect("canvas").dyn_into().expect("a canvas");
+    c.set_width(width);
+    c.set_height(height);
+    document().body().expect("body").append_child(&c).expect("appended");
+    c
+}
+
+/// Pixels whose colour is `colour` (±6 per channel).
+fn pixels_of(c: &HtmlCanvasElement, colour: (u8, u8, u8)) -> usize {
+    let ctx: CanvasRenderingContext2d =
+        c.get_context("2d").ok().flatten().expect("2d").dyn_into().expect("a 2d context");
+    let data = ctx.get_image_data(0.0, 0.0, f64::from(c.width()), f64::from(c.height())).expect("pixels").data();
+    let near = |a: u8, b: u8| a.abs_diff(b) <= 6;
+    data.chunks_exact(4).filter(|p| near(p[0], colour.0) && near(p[1], colour.1) && near(p[2], colour.2)).count()
+}
+
+/// `n` series of `points` points each, one every 15 s, as wavy lines.
+fn series(n: usize, points: usize) -> Vec<SeriesData> {
+    (0..n)
+        .map(|i| {
+            let instance = format!("host-{i}:9100");
+            SeriesData {
+                ref_id: "A".into(),
+                labels: Labels::from_pairs([("__name__", "node_load1"), ("instance", instance.as_str())]),
+                name: instance.clone(),
+                points: (0..points)
+                    .map(|j| (j as i64 * 15_000, (i as f64 + 1.0) * (1.0 + (j as f64 / 40.0 + i as f64).sin())))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn layers(series: &[SeriesData], stacking: Stacking) -> Vec<Layer> {
+    let visible: Vec<_> =
+        series.iter().map(|s| (series_colour(&s.labels.to_string()), s.points.as_slice())).collect();
+    super::timeseries::stack(&visible, stacking)
+}
+
+fn field() -> FieldOptions {
+    field_options(&Panel::default())
+}
+
+fn style() -> GraphStyle {
+    graph_style(&Panel::default())
+}
+
+/// Draws `layers` on a fresh 600×300 canvas; returns the canvas and the
+/// milliseconds the draw took.
+fn draw(layers: &[Layer], end_ms: i64, style: &GraphStyle) -> (HtmlCanvasElement, f64, super::Drawn) {
+    let c = canvas(600, 300);
+    let backend = CanvasBackend::with_canvas_object(c.clone()).expect("a canvas backend");
+    let field = field();
+    let input = GraphInput {
+        layers,
+        from_ms: 0,
+        to_ms: end_ms,
+        field: &field,
+        style,
+        theme: &Theme::LIGHT,
+        ratio: 1.0,
+    };
+    let start = now();
+    let (drawn, _) = draw_graph(&backend.into_drawing_area(), &input).expect("drawn");
+    (c, now() - start, drawn)
+}
+
+#[wasm_bindgen_test]
+fn time_series_draws_lines_in_series_colours_fast() {
+    let data = series(20, 720);
+    let layers = layers(&data, Stacking::None);
+    // Warm up once (fonts, JIT), then the median of five.
+    let _ = draw(&layers, 720 * 15_000, &style());
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let (c, ms, drawn) = draw(&layers, 720 * 15_000, &style());
+        times.push(ms);
+        last = Some((c, drawn));
+    }
+    times.sort_by(f64::total_cmp);
+    let (c, drawn) = last.expect("drawn");
+    console_log!("PERF 20 series x 720 points on 600x300: median {:.1} ms (runs {:?})", times[2], times);
+    assert_eq!((drawn.series, drawn.points), (20, 20 * 720));
+    // Every series' colour is on the canvas.
+    for s in &data {
+        let colour = series_colour(&s.labels.to_string());
+        let n = pixels_of(&c, (colour.0, colour.1, colour.2));
+        assert!(n > 20, "{} has only {n} pixels of its colour {colour:?}", s.name);
+    }
+    // 16 such panels must draw within half a second.
+    assert!(times[2] * 16.0 < 500.0, "one panel took {:.1} ms", times[2]);
+}
+
+#[wasm_bindgen_test]
+fn time_series_with_a_million_points_is_bounded_by_pixels() {
+    let data = series(100, 10_000);
+    let layers = layers(&data, Stacking::None);
+    let (_, ms, drawn) = draw(&layers, 10_000 * 15_000, &style());
+    console_log!("PERF 100 series x 10000 points on 600x300: {:.1} ms", ms);
+    assert_eq!(drawn.points, 1_000_000);
+    assert!(ms < 3000.0, "took {ms:.1} ms");
+}
+
+#[wasm_bindgen_test]
+fn stacked_fill_covers_the_area_under_the_lines() {
+    let data = series(3, 100);
+    let mut style = style();
+    style.fill_opacity = 100.0;
+    style.stacking = Stacking::Normal;
+    let (c, _, _) = draw(&layers(&data, Stacking::Normal), 100 * 15_000, &style);
+    // Opaque fills: each series' colour covers a large area.
+    for s in &data {
+        let colour = series_colour(&s.labels.to_string());
+        let n = pixels_of(&c, (colour.0, colour.1, colour.2));
+        assert!(n > 2000, "{}: {n} pixels", s.name);
+    }
+}
+
+#[wasm_bindgen_test]
+fn stat_gauge_and_bar_gauge_show_the_threshold_colour() {
+    let red = (0xf2, 0x49, 0x5c);
+    let data = PanelData { series: series(1, 50), start_ms: 0, end_ms: 50 * 15_000 };
+    // Thresholds: red from 0, so the value is red whatever it is.
+    let field_config = json!({"defaults": {"thresholds": {"mode": "absolute", "steps": [
+        {"color": "green", "value": null}, {"color": "red", "value": 0}]}}});
+    for kind in ["stat", "gauge", "bargauge"] {
+        let panel = Panel { panel_type: kind.into(), field_config: field_config.clone(), ..Panel::default() };
+        let c = canvas(300, 200);
+        let backend = CanvasBackend::with_canvas_object(c.clone()).expect("backend");
+        let area = backend.into_drawing_area();
+        let drawn = match kind {
+            "stat" => super::stat::draw_panel(&area, &panel, &data, &Theme::LIGHT, 1.0),
+            "gauge" => super::gauge::draw_panel(&area, &panel, &data, &Theme::LIGHT, 1.0),
+            _ => super::bargauge::draw_panel(&area, &panel, &data, &Theme::LIGHT, 1.0),
+        }
+        .expect("drawn");
+        assert_eq!(drawn.series, 1, "{kind}");
+        let n = pixels_of(&c, red);
+        assert!(n > 300, "{kind}: only {n} red pixels");
+    }
+}
+
+#[wasm_bindgen_test]
+fn heatmap_draws_histogram_cells() {
+    let bucket = |le: &str, scale: f64| SeriesData {
+        ref_id: "A".into(),
+        labels: Labels::from_pairs([("__name__", "h_bucket"), ("le", le)]),
+        name: le.into(),
+        points: (0..60).map(|j| (j * 15_000, scale * j as f64)).collect(),
+    };
+    let data = PanelData {
+        series: vec![bucket("0.1", 1.0), bucket("1", 3.0), bucket("+Inf", 4.0)],
+        start_ms: 0,
+        end_ms: 60 * 15_000,
+    };
+    let c = canvas(600, 300);
+    let backend = CanvasBackend::with_canvas_object(c.clone()).expect("backend");
+    let panel = Panel { panel_type: "heatmap".into(), ..Panel::default() };
+    let drawn = super::heatmap::draw_panel(&backend.into_drawing_area(), &panel, &data, &Theme::LIGHT, 1.0)
+        .expect("drawn");
+    // 59 columns × 3 buckets, the first column all zero.
+    assert_eq!(drawn.points, 59 * 3);
+    // Per-bucket counts are j, 2j, j: the last column's middle bucket is
+    // the largest, in the scale's deepest colour.
+    let deep = super::heatmap::scale_colour(1.0);
+    assert!(pixels_of(&c, (deep.0, deep.1, deep.2)) > 20);
+}
+
+/// Mounts `PanelBody` in a sized box and returns the box.
+fn mount(panel: Panel, state: PanelState) -> (HtmlElement, RwSignal<PanelState>) {
+    let host: HtmlElement = document().create_element("div").expect("div").dyn_into().expect("element");
+    host.style().set_property("width", "600px").expect("style");
+    host.style().set_property("height", "300px").expect("style");
+    host.style().set_property("display", "flex").expect("style");
+    document().body().expect("body").append_child(&host).expect("appended");
+    let state = RwSignal::new(state);
+    let handle = leptos::mount::mount_to(host.clone(), move || {
+        view! { <PanelBody panel=panel state=state on_zoom=Callback::new(|_| {}) /> }
+    });
+    handle.forget();
+    (host, state)
+}
+
+async fn settle() {
+    gloo_timers::future::sleep(Duration::from_millis(150)).await;
+}
+
+fn body_attr(host: &HtmlElement, name: &str) -> String {
+    host.query_selector(".panel-body").ok().flatten().and_then(|b| b.get_attribute(name)).unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn panel_body_reports_state_and_counts() {
+    let (host, state) = mount(Panel::timeseries(7, "t"), PanelState::Loading);
+    settle().await;
+    assert_eq!(body_attr(&host, "data-state"), "loading");
+    state.set(PanelState::Ready(PanelData { series: series(3, 40), start_ms: 0, end_ms: 40 * 15_000 }));
+    settle().await;
+    assert_eq!(body_attr(&host, "data-state"), "drawn");
+    assert_eq!(body_attr(&host, "data-series"), "3");
+    assert_eq!(body_attr(&host, "data-points"), "120");
+    assert!(host.query_selector("#panel-7-canvas").ok().flatten().is_some(), "canvas id");
+    assert_eq!(host.query_selector_all(".legend-item").expect("legend").length(), 3);
+    state.set(PanelState::Error("parse error: boom".into()));
+    settle().await;
+    assert_eq!(body_attr(&host, "data-state"), "error");
+    let error = host.query_selector(".panel-error").ok().flatten().and_then(|e| e.text_content());
+    assert_eq!(error.as_deref(), Some("parse error: boom"));
+}
+
+#[wasm_bindgen_test]
+async fn unknown_types_and_hostile_strings_stay_inert() {
+    let hostile = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=1</script>";
+    let (host, _) = mount(Panel { panel_type: hostile.into(), ..Panel::default() }, PanelState::Loading);
+    settle().await;
+    let text = host.text_content().unwrap_or_default();
+    assert!(text.contains("is not supported") && text.contains("<script>"), "{text}");
+    assert_eq!(host.query_selector_all("script, img").expect("query").length(), 0);
+
+    let markdown = format!("# Hello\n\n{hostile}\n\n[x](javascript:window.__pwned=1) [ok](https://grafana.com)\n");
+    let (host, _) = mount(
+        Panel { panel_type: "text".into(), options: json!({"content": markdown}), ..Panel::default() },
+        PanelState::Ready(PanelData::default()),
+    );
+    settle().await;
+    assert_eq!(host.query_selector_all("script, img").expect("query").length(), 0);
+    assert_eq!(host.query_selector("h1").ok().flatten().and_then(|h| h.text_content()).as_deref(), Some("Hello"));
+    let links = host.query_selector_all("a").expect("links");
+    assert_eq!(links.length(), 1, "only the https link is a link");
+    assert_eq!(body_attr(&host, "data-state"), "drawn");
+
+    // Series names with markup in the legend and the table are text.
+    let mut hostile_series = series(1, 3);
+    hostile_series[0].name = hostile.into();
+    hostile_series[0].labels = Labels::from_pairs([("job", hostile)]);
+    for kind in ["timeseries", "table"] {
+        let (host, _) = mount(
+            Panel { panel_type: kind.into(), ..Panel::default() },
+            PanelState::Ready(PanelData { series: hostile_series.clone(), start_ms: 0, end_ms: 45_000 }),
+        );
+        settle().await;
+        assert_eq!(host.query_selector_all("script, img").expect("query").length(), 0, "{kind}");
+        assert!(host.text_content().unwrap_or_default().contains("<script>"), "{kind}");
+    }
+    let pwned = js_sys::Reflect::get(&web_sys::window().expect("window"), &"__pwned".into()).expect("read");
+    assert!(pwned.is_undefined(), "a hostile string ran");
+}
+
+#[wasm_bindgen_test]
+async fn table_sorts_on_header_click() {
+    let (host, _) = mount(
+        Panel { panel_type: "table".into(), ..Panel::default() },
+        PanelState::Ready(PanelData { series: series(12, 1), start_ms: 0, end_ms: 15_000 }),
+    );
+    settle().await;
+    let column = |c: usize| -> Vec<String> {
+        let cells = host.query_selector_all(&format!("tbody tr td:nth-child({c})")).expect("cells");
+        (0..cells.length()).filter_map(|i| cells.item(i)?.text_content()).collect()
+    };
+    let header: HtmlElement = host
+        .query_selector("thead th:nth-child(3)")
+        .ok()
+        .flatten()
+        .expect("instance header")
+        .dyn_into()
+        .expect("element");
+    header.click();
+    settle().await;
+    let instances = column(3);
+    assert_eq!(instances.len(), 12);
+    assert_eq!(instances[..3], ["host-0:9100", "host-1:9100", "host-2:9100"]);
+    assert_eq!(instances[11], "host-11:9100", "natural order: 11 after 2");
+    header.click();
+    settle().await;
+    assert_eq!(column(3)[0], "host-11:9100");
+}
