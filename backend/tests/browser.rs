@@ -288,3 +288,88 @@ async fn check_dashboard(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<(
     assert!(error.contains("Cannot open this dashboard"), "{error:?}");
     Ok(())
 }
+
+/// Debian's node exporter on a free port, killed on drop.
+struct NodeExporter {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl NodeExporter {
+    fn start() -> NodeExporter {
+        const BINARY: &str = "/usr/bin/prometheus-node-exporter";
+        assert!(
+            std::path::Path::new(BINARY).exists(),
+            "{BINARY} is missing: install it with `apt-get install -y prometheus-node-exporter` (or run `cargo xtask setup --test-packages`)"
+        );
+        let port = common::free_port();
+        let child = std::process::Command::new(BINARY)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "node exporter did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        NodeExporter { child, port }
+    }
+}
+
+impl Drop for NodeExporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real Grafana export (Node Exporter Full, from grafana.com, in the
+/// shared crate's test data) imported through Grafana's API opens without
+/// an error page, its variables find the node, and every visible panel
+/// settles without an error, most of them with data.
+#[tokio::test]
+async fn imported_grafana_dashboard_renders_real_node_exporter_data() -> WebDriverResult<()> {
+    assert_ui_embedded();
+    let node = NodeExporter::start();
+    let port = common::free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        node.port
+    );
+    let vigil = Vigil::start(port, &config);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/dashboards/node-exporter-full.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let dashboard: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"));
+    let created = reqwest::Client::new()
+        .post(vigil.url("/api/dashboards/db"))
+        .json(&json!({"dashboard": dashboard, "overwrite": true}))
+        .send()
+        .await
+        .expect("POST /api/dashboards/db");
+    assert!(created.status().is_success(), "importing failed: {:?}", created.text().await);
+    // A few scrapes, so rates have two points.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let browser = Browser::start(1600, 1000).await?;
+    let driver = &browser.driver;
+    let outcome = async {
+        driver.goto(vigil.url("/d/rYdddlPWk?from=now-5m&to=now")).await?;
+        assert!(driver.find_all(By::Id("page-error")).await?.is_empty(), "the dashboard opened as an error page");
+        let title = driver.find(By::ClassName("dashboard-title")).await?.text().await?;
+        assert_eq!(title, "Node Exporter Full");
+        // The variables found the scraped node.
+        let node_option = driver.find(By::Css("#var-node option")).await?.attr("value").await?;
+        assert_eq!(node_option, Some(format!("127.0.0.1:{}", node.port)));
+        let reports = settled_panels(driver, 10).await?;
+        let errors: Vec<&PanelReport> = reports.iter().filter(|r| r.1 == "error").collect();
+        assert!(errors.is_empty(), "panels in error: {errors:?}");
+        let with_data = reports.iter().filter(|r| r.2 > 0).count();
+        assert!(with_data * 2 >= reports.len(), "only {with_data} of {} panels drew data: {reports:?}", reports.len());
+        Ok::<(), WebDriverError>(())
+    }
+    .await;
+    browser.quit().await;
+    outcome
+}

@@ -232,10 +232,24 @@ pub async fn run(plan: Plan, slots: HashMap<i64, PanelSlot>, signal: web_sys::Ab
     on_settled();
 }
 
-/// Marks `name` on the page's performance timeline (the dashboard bench
-/// reads `vigil:all-panels-drawn`).
-pub fn performance_mark(name: &str) {
+/// Marks `vigil:all-panels-drawn` on the page's performance timeline (the
+/// dashboard bench reads it) once no panel body on the page still says
+/// `loading`: the data is in, and the renderers have put it on screen.
+/// Checks once per animation frame, for at most ten seconds of frames.
+pub fn mark_when_drawn() {
+    mark_when_drawn_within(600);
+}
+
+fn mark_when_drawn_within(frames: u32) {
+    let document = web_sys::window().and_then(|w| w.document());
+    let loading = document
+        .and_then(|d| d.query_selector("section.panel [data-state='loading']").ok().flatten())
+        .is_some();
+    if loading && frames > 0 {
+        request_animation_frame(move || mark_when_drawn_within(frames - 1));
+        return;
+    }
     if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
-        let _ = performance.mark(name);
+        let _ = performance.mark("vigil:all-panels-drawn");
     }
 }

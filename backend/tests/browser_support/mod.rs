@@ -109,6 +109,8 @@ impl Browser {
             "--disable-sync",
             // performance.memory reports real figures only with this.
             "--enable-precise-memory-info",
+            // So the heap bench can collect garbage before it reads the heap.
+            "--js-flags=--expose-gc",
         ] {
             caps.add_arg(arg)?;
         }

@@ -227,7 +227,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
             fetching::run(plan, slots, abort.signal(), move || {
                 if !marked.get_value() {
                     marked.set_value(true);
-                    fetching::performance_mark("vigil:all-panels-drawn");
+                    fetching::mark_when_drawn();
                 }
             })
             .await;
