@@ -41,8 +41,8 @@ async fn explore_panel_draws_live_data() -> WebDriverResult<()> {
 async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
     // The old address still opens Explore.
     driver.goto(vigil.url("/?expr=up&from=now-1m")).await?;
-    driver.find(By::Css("#panel-0 [data-state]")).await?;
-    assert!(driver.find(By::Id("expr")).await?.value().await?.as_deref() == Some("up"));
+    driver.query(By::Css("#panel-0 [data-state]")).first().await?;
+    assert!(driver.query(By::Id("expr")).first().await?.value().await?.as_deref() == Some("up"));
 
     // A one-minute range refreshed every second, so a few seconds of
     // self-scrapes span many pixels.
@@ -52,14 +52,14 @@ async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()>
     // Wait until the graph has drawn at least five points of the self-scrape.
     let deadline = Instant::now() + Duration::from_secs(45);
     let body = loop {
-        let body = driver.find(By::Css("#panel-0 [data-state]")).await?;
+        let body = driver.query(By::Css("#panel-0 [data-state]")).first().await?;
         let state = body.attr("data-state").await?.unwrap_or_default();
         let points: usize = body.attr("data-points").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
         if state == "drawn" && points >= 5 {
             break body;
         }
         if Instant::now() > deadline {
-            let error = match driver.find(By::ClassName("panel-error")).await {
+            let error = match driver.query(By::ClassName("panel-error")).first().await {
                 Ok(e) => e.text().await.unwrap_or_default(),
                 Err(_) => String::new(),
             };
@@ -73,15 +73,15 @@ async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()>
     assert!(coloured > 50, "the canvas has only {coloured} coloured pixels: no series line was drawn");
 
     // The table lists the series with its labels, as text.
-    let table = driver.find(By::Id("explore-table")).await?.text().await?;
+    let table = driver.query(By::Id("explore-table")).first().await?.text().await?;
     assert!(table.contains("job=\"vigil\""), "the table lacks the series labels: {table:?}");
 
     // The parser runs as you type: the error's span is underlined.
-    let input = driver.find(By::Id("expr")).await?;
+    let input = driver.query(By::Id("expr")).first().await?;
     input.clear().await?;
     input.send_keys("sum(rate(x[5m])").await?;
-    let marked = driver.find(By::Css("#expr-error .error-span")).await?;
-    assert!(driver.find(By::Id("expr-error")).await?.text().await?.contains("parse error"));
+    let marked = driver.query(By::Css("#expr-error .error-span")).first().await?;
+    assert!(driver.query(By::Id("expr-error")).first().await?.text().await?.contains("parse error"));
     assert!(!marked.text().await?.is_empty() || marked.inner_html().await?.contains(' '));
 
     // Submitting a bad query shows the server's error inside the panel.
@@ -91,7 +91,7 @@ async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()>
     loop {
         let state = body_state(driver, "#panel-0").await?;
         if state == "error" {
-            let error = driver.find(By::Css("#panel-0 .panel-error")).await?.text().await?;
+            let error = driver.query(By::Css("#panel-0 .panel-error")).first().await?.text().await?;
             assert!(error.contains("parse error"), "{error:?}");
             break;
         }
@@ -103,7 +103,7 @@ async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()>
 }
 
 async fn body_state(driver: &WebDriver, frame: &str) -> WebDriverResult<String> {
-    let body = driver.find(By::Css(format!("{frame} [data-state]"))).await?;
+    let body = driver.query(By::Css(format!("{frame} [data-state]"))).first().await?;
     Ok(body.attr("data-state").await?.unwrap_or_default())
 }
 
@@ -153,7 +153,7 @@ async fn settled_panels(driver: &WebDriver, count: usize) -> WebDriverResult<Vec
 
 /// `data-start` of a panel frame, in ms.
 async fn panel_start(driver: &WebDriver, frame: &str) -> WebDriverResult<i64> {
-    let start = driver.find(By::Css(frame)).await?.attr("data-start").await?;
+    let start = driver.query(By::Css(frame)).first().await?.attr("data-start").await?;
     Ok(start.and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
@@ -200,18 +200,18 @@ async fn dashboard_lists_opens_draws_and_keeps_its_range_in_the_url() -> WebDriv
 async fn check_dashboard(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
     // The list shows it, and searching by title and by tag keeps it.
     driver.goto(vigil.url("/dashboards")).await?;
-    let link = driver.find(By::Css("[data-uid='e2e-vigil'] a.dashboard-link")).await?;
+    let link = driver.query(By::Css("[data-uid='e2e-vigil'] a.dashboard-link")).first().await?;
     assert_eq!(link.text().await?, "E2E self-monitoring");
-    driver.find(By::Id("dashboard-search")).await?.send_keys("self-mon").await?;
-    driver.find(By::Css("[data-uid='e2e-vigil']")).await?;
-    driver.find(By::Id("dashboard-search")).await?.send_keys("zzz").await?;
+    driver.query(By::Id("dashboard-search")).first().await?.send_keys("self-mon").await?;
+    driver.query(By::Css("[data-uid='e2e-vigil']")).first().await?;
+    driver.query(By::Id("dashboard-search")).first().await?.send_keys("zzz").await?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while !driver.find_all(By::Css("[data-uid='e2e-vigil']")).await?.is_empty() {
         assert!(Instant::now() < deadline, "a search for a missing title still lists the dashboard");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     driver.goto(vigil.url("/dashboards")).await?;
-    driver.find(By::Css("[data-uid='e2e-vigil'] a.dashboard-link")).await?.click().await?;
+    driver.query(By::Css("[data-uid='e2e-vigil'] a.dashboard-link")).first().await?.click().await?;
 
     // Every visible panel settles: the good ones drew series, the broken
     // one shows its own parse error while the others draw.
@@ -229,25 +229,25 @@ async fn check_dashboard(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<(
     let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, vec![json!("#panel-1 canvas")]).await?.convert()?;
     assert!(coloured > 50, "panel 1's canvas has only {coloured} coloured pixels");
     // The variable's value reached the title, as text.
-    let title = driver.find(By::Css("#panel-1 .panel-title")).await?.text().await?;
-    assert_eq!(title, "Memory of vigil");
+    let title = driver.query(By::Css("#panel-1 .panel-title")).first().await?.text().await?;
+    assert_eq!(title, "Memory of All", "All shows as All in titles, as in Grafana");
     assert_span(driver, "#panel-1", 15 * 60_000, "the dashboard's default range").await?;
 
     // Expanding the row draws its panel.
-    driver.find(By::Css("#row-5 .row-toggle")).await?.click().await?;
+    driver.query(By::Css("#row-5 .row-toggle")).first().await?.click().await?;
     let reports = settled_panels(driver, 5).await?;
     let nested = reports.iter().find(|r| r.0 == "panel-6").cloned();
     assert!(nested.as_ref().is_some_and(|r| r.1 == "drawn"), "{reports:?}");
 
     // The picker changes the range: the URL and the queries follow.
-    driver.find(By::Id("timepicker-open")).await?.click().await?;
-    driver.find(By::Css(".tp-quick-range[data-from='now-5m']")).await?.click().await?;
+    driver.query(By::Id("timepicker-open")).first().await?.click().await?;
+    driver.query(By::Css(".tp-quick-range[data-from='now-5m']")).first().await?.click().await?;
     let url = driver.current_url().await?;
     assert!(url.as_str().contains("from=now-5m") && url.as_str().contains("to=now"), "{url}");
     assert_span(driver, "#panel-1", 5 * 60_000, "after picking the last 5 minutes").await?;
 
     // A variable choice goes into the URL too.
-    driver.find(By::Css("#var-job option[value='vigil']")).await?.click().await?;
+    driver.query(By::Css("#var-job option[value='vigil']")).first().await?.click().await?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while !driver.current_url().await?.as_str().contains("var-job=vigil") {
         assert!(Instant::now() < deadline, "the variable is not in the URL: {}", driver.current_url().await?);
@@ -257,7 +257,7 @@ async fn check_dashboard(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<(
     // Reload: same range, same variable.
     driver.refresh().await?;
     settled_panels(driver, 4).await?;
-    assert_eq!(driver.find(By::Id("timepicker-open")).await?.text().await?, "Last 5 minutes");
+    assert_eq!(driver.query(By::Id("timepicker-open")).first().await?.text().await?, "Last 5 minutes");
     assert_span(driver, "#panel-1", 5 * 60_000, "after reload").await?;
     let selected: Vec<String> = driver
         .execute("return Array.from(document.querySelector('#var-job').selectedOptions).map(o => o.value);", Vec::new())
@@ -284,7 +284,7 @@ async fn check_dashboard(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<(
 
     // An unknown dashboard is an error page, not a blank one.
     driver.goto(vigil.url("/d/no-such-dashboard")).await?;
-    let error = driver.find(By::Id("page-error")).await?.text().await?;
+    let error = driver.query(By::Id("page-error")).first().await?.text().await?;
     assert!(error.contains("Cannot open this dashboard"), "{error:?}");
     Ok(())
 }
@@ -357,10 +357,10 @@ async fn imported_grafana_dashboard_renders_real_node_exporter_data() -> WebDriv
     let outcome = async {
         driver.goto(vigil.url("/d/rYdddlPWk?from=now-5m&to=now")).await?;
         assert!(driver.find_all(By::Id("page-error")).await?.is_empty(), "the dashboard opened as an error page");
-        let title = driver.find(By::ClassName("dashboard-title")).await?.text().await?;
+        let title = driver.query(By::ClassName("dashboard-title")).first().await?.text().await?;
         assert_eq!(title, "Node Exporter Full");
         // The variables found the scraped node.
-        let node_option = driver.find(By::Css("#var-node option")).await?.attr("value").await?;
+        let node_option = driver.query(By::Css("#var-node option")).first().await?.attr("value").await?;
         assert_eq!(node_option, Some(format!("127.0.0.1:{}", node.port)));
         let reports = settled_panels(driver, 10).await?;
         let errors: Vec<&PanelReport> = reports.iter().filter(|r| r.1 == "error").collect();
