@@ -68,6 +68,10 @@ fn saved_theme() -> Theme {
     }
 }
 
+// The wasm tests (here and in `panels`) run in headless Chromium.
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 fn main() {
     console_error_panic_hook::set_once();
     mount_to_body(App);
