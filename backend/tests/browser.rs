@@ -69,7 +69,7 @@ async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()>
     };
     assert_eq!(body.attr("data-series").await?.as_deref(), Some("1"), "one series: Vigil's own RSS");
 
-    let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, vec![json!("#panel-0 canvas")]).await?.convert()?;
+    let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, vec![json!("#panel-0")]).await?.convert()?;
     assert!(coloured > 50, "the canvas has only {coloured} coloured pixels: no series line was drawn");
 
     // The table lists the series with its labels, as text.
@@ -226,7 +226,7 @@ async fn check_dashboard(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<(
     assert_eq!(broken.1, "error", "{broken:?}");
     assert!(broken.4.contains("parse error"), "the panel shows the query's error: {broken:?}");
     assert!(by_id("panel-6").is_none(), "a collapsed row's panel is not drawn: {reports:?}");
-    let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, vec![json!("#panel-1 canvas")]).await?.convert()?;
+    let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, vec![json!("#panel-1")]).await?.convert()?;
     assert!(coloured > 50, "panel 1's canvas has only {coloured} coloured pixels");
     // The variable's value reached the title, as text.
     let title = driver.query(By::Css("#panel-1 .panel-title")).first().await?.text().await?;

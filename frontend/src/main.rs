@@ -12,7 +12,6 @@ mod api;
 mod fetching;
 mod pages;
 mod panels;
-mod standin;
 mod timepicker;
 mod variables;
 

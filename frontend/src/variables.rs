@@ -39,12 +39,8 @@ impl VarState {
     }
 
     /// Grafana's `hide`: 0 shown, 1 label hidden, 2 hidden.
-    pub fn hide(&self) -> u64 {
-        self.var.extra.get("hide").and_then(serde_json::Value::as_u64).unwrap_or(0)
-    }
-
-    fn sort(&self) -> u8 {
-        self.var.extra.get("sort").and_then(serde_json::Value::as_u64).map_or(0, |s| s.min(8) as u8)
+    pub fn hide(&self) -> u8 {
+        self.var.hide()
     }
 }
 
@@ -96,7 +92,7 @@ pub async fn load_options(
         VariableQuery::QueryResult { expr } => result_rows(api::instant_query(&expr, end).await?),
         VariableQuery::Series { expr } => api::series(&expr, start, end).await?.iter().map(ToString::to_string).collect(),
     };
-    options_from_values(&values, &var.regex, state.sort()).map_err(|e| e.to_string())
+    options_from_values(&values, &var.regex, var.sort()).map_err(|e| e.to_string())
 }
 
 /// A new pick of a multi-value variable as Grafana treats it: choosing All

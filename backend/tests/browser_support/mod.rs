@@ -127,20 +127,23 @@ impl Browser {
     }
 }
 
-/// Counts pixels of the canvas in `selector` that are neither background
-/// nor the greys of axes, grid and labels: only series lines are coloured.
-/// -1 when there is no such canvas.
+/// Counts the pixels of a panel's canvas in the colour of its first series
+/// (its legend swatch's colour, give or take antialiasing): only the series
+/// line is drawn in it. The argument is the panel frame's selector
+/// (`#panel-0`); -1 without canvas, -2 without legend swatch.
 pub const COUNT_COLOURED_PIXELS: &str = r#"
-const canvas = document.querySelector(arguments[0]);
+const canvas = document.querySelector(arguments[0] + ' canvas');
 if (!canvas) { return -1; }
+const swatch = document.querySelector(arguments[0] + ' .legend .swatch');
+if (!swatch) { return -2; }
+const rgb = getComputedStyle(swatch).backgroundColor.match(/\d+/g).map(Number);
 const ctx = canvas.getContext('2d');
 const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
 let coloured = 0;
 for (let i = 0; i < data.length; i += 4) {
-  const r = data[i], g = data[i + 1], b = data[i + 2], a = data[i + 3];
-  if (a < 128) continue;
-  const spread = Math.max(r, g, b) - Math.min(r, g, b);
-  if (spread > 60) coloured++;
+  if (data[i + 3] < 128) continue;
+  const d = Math.abs(data[i] - rgb[0]) + Math.abs(data[i + 1] - rgb[1]) + Math.abs(data[i + 2] - rgb[2]);
+  if (d < 30) coloured++;
 }
 return coloured;
 "#;

@@ -21,7 +21,6 @@ use vigil_shared::dashboard::model::TimeRange;
 use vigil_shared::dashboard::variables::{Format, ResolvedVariable, Scope};
 use vigil_shared::dashboard::{Dashboard, Panel};
 use crate::panels::PanelBody;
-use crate::standin::body_panel;
 use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
 use crate::variables::{VarState, VariableBar, load_options};
 use crate::AppContext;
@@ -403,7 +402,7 @@ fn PanelFrame(
                 <span class="panel-title">{move || vars.with(|v| title_text(&title, v))}</span>
                 {move || loading.get().then(|| view! { <span class="panel-spinner" title="Loading"></span> })}
             </header>
-            <PanelBody panel=body_panel(&panel) state=state on_zoom=on_zoom />
+            <PanelBody panel=panel state=state on_zoom=on_zoom />
         </section>
     }
 }

@@ -14,7 +14,7 @@ use vigil_shared::model::api::{QueryData, format_value};
 use super::{set, use_query_writer};
 use crate::AppContext;
 use crate::fetching::{self, PanelSlot};
-use vigil_shared::dashboard::Panel;
+use vigil_shared::dashboard::{Panel, Target};
 use vigil_shared::dashboard::model::TimeRange;
 use crate::panels::PanelBody;
 use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
@@ -45,15 +45,10 @@ fn floor_char_boundary(text: &str, mut at: usize) -> usize {
 }
 
 /// The explore graph as a panel of the dashboard model.
-fn explore_panel(expr: &str) -> Result<Panel, String> {
-    let json = serde_json::json!({
-        "id": 0,
-        "type": "timeseries",
-        "title": expr,
-        "gridPos": {"x": 0, "y": 0, "w": 24, "h": 10},
-        "targets": [{"refId": "A", "expr": expr}],
-    });
-    serde_json::from_value(json).map_err(|e| format!("cannot build the panel: {e}"))
+fn explore_panel(expr: &str) -> Panel {
+    let mut panel = crate::panels::timeseries_panel(0, expr);
+    panel.targets.push(Target { ref_id: "A".to_owned(), expr: expr.to_owned(), ..Target::default() });
+    panel
 }
 
 /// One row of the table: the series' labels and latest value.
@@ -97,14 +92,7 @@ pub fn ExplorePage() -> impl IntoView {
             .and_then(|w| w.document())
             .and_then(|d| d.get_element_by_id("panel-0"))
             .map_or(1200, |e| e.client_width().max(100) as u32);
-        let panel = match explore_panel(&text) {
-            Ok(panel) => panel,
-            Err(e) => {
-                slot.state.set(crate::panels::data::PanelState::Error(e));
-                return;
-            }
-        };
-        let plan = fetching::plan(&[(panel, width)], from, to, &[], ctx.scrape_ms.get_untracked());
+        let plan = fetching::plan(&[(explore_panel(&text), width)], from, to, &[], ctx.scrape_ms.get_untracked());
         let slots = HashMap::from([(0, slot)]);
         spawn_local(async move { fetching::run(plan, slots, abort.signal(), || ()).await });
         let signal = controller.get_value().map(|c| c.signal());
@@ -203,7 +191,7 @@ pub fn ExplorePage() -> impl IntoView {
                 </header>
                 <div class="explore-body">
                     {move || {
-                        let panel = crate::panels::Panel::timeseries(0, &expr.get());
+                        let panel = crate::panels::timeseries_panel(0, &expr.get());
                         view! { <PanelBody panel=panel state=slot.state on_zoom=on_zoom /> }
                     }}
                 </div>

@@ -126,6 +126,15 @@ pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64)) -> Option<(Canva
     let style = web_sys::HtmlElement::style(canvas);
     let _ = style.set_property("width", &format!("{}px", css.0));
     let _ = style.set_property("height", &format!("{}px", css.1));
+    // Lines one device pixel wide (line width 1 at ratio 1, 3 at 3…) sit
+    // on pixel centres only when shifted half a pixel; unshifted, the
+    // browser smears them over two half-tone pixels.
+    let offset = if (ratio.round() as i64) % 2 == 1 { 0.5 } else { 0.0 };
+    if let Some(context) =
+        canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+    {
+        let _ = context.set_transform(1.0, 0.0, 0.0, 1.0, offset, offset);
+    }
     CanvasBackend::with_canvas_object(canvas.clone()).map(|b| (b, ratio))
 }
 

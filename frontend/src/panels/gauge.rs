@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::canvas::Theme;
 use super::data::PanelData;
-use super::options::{field_options, reduce_calc};
+use super::options::{field_options, option_bool, reduce_calc};
 use super::standin::format_value;
 use super::stat::{cell, fit_font, grid, items, value_colour, value_range};
 use super::timeseries::{rgb, text_style};
@@ -52,7 +52,7 @@ pub fn draw_panel<DB: DrawingBackend>(
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let field = field_options(panel);
     let items = items(data, &reduce_calc(panel));
-    let show_bands = panel.options.get("showThresholdMarkers").and_then(serde_json::Value::as_bool).unwrap_or(true);
+    let show_bands = option_bool(panel, "showThresholdMarkers", true);
     area.fill(&rgb(theme.background)).map_err(err)?;
     let (width, height) = area.dim_in_pixel();
     let (width, height) = (f64::from(width), f64::from(height));

@@ -168,7 +168,7 @@ impl Thresholds {
 pub fn reduce(calc: &str, points: &[(i64, f64)]) -> Option<f64> {
     let finite = || points.iter().map(|p| p.1).filter(|v| v.is_finite());
     match calc {
-        "lastNotNull" => finite().last(),
+        "lastNotNull" => finite().next_back(),
         "last" => points.last().map(|p| p.1),
         "firstNotNull" => finite().next(),
         "first" => points.first().map(|p| p.1),

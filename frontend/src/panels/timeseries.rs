@@ -392,7 +392,8 @@ pub fn TimeSeriesBody(
     let field = field_options(&panel);
     let style = graph_style(&panel);
     let legend_opts = legend_options(&panel);
-    let canvas_id = format!("panel-{}-canvas", panel.id);
+    let panel_number = super::panel_id(&panel);
+    let canvas_id = format!("panel-{panel_number}-canvas");
     let canvas = NodeRef::<Canvas>::new();
     let plot = NodeRef::<Div>::new();
     let size = observe_size(plot);
@@ -438,11 +439,16 @@ pub fn TimeSeriesBody(
                 ratio.set_value(r);
                 drawn.set(Some(d));
             }
-            Err(e) => leptos::logging::warn!("panel {}: cannot draw: {e}", panel.id),
+            Err(e) => leptos::logging::warn!("panel {panel_number}: cannot draw: {e}"),
         }
     });
 
     let field_for_hover = field.clone();
+    // `options.tooltip`: `none` hides it; `asc` sorts lowest first (the
+    // default here is highest first, for every mode).
+    let tooltip_mode = panel.options.tooltip.as_ref().map(|t| (t.mode.clone(), t.sort.clone()));
+    let show_tooltip = tooltip_mode.as_ref().is_none_or(|(mode, _)| mode != "none");
+    let ascending = tooltip_mode.as_ref().is_some_and(|(_, sort)| sort == "asc");
     let on_move = move |ev: web_sys::MouseEvent| {
         let Some(element) = plot.get_untracked() else { return };
         let (x, y) = local_position(&element, &ev);
@@ -460,10 +466,13 @@ pub fn TimeSeriesBody(
         let hidden_now = hidden.get_untracked();
         let visible: Vec<&SeriesData> = data.series.iter().filter(|s| !hidden_now.contains(&series_key(s))).collect();
         let points: Vec<&[(i64, f64)]> = visible.iter().map(|s| s.points.as_slice()).collect();
-        let Some((at, values)) = values_at(&points, g.time_at(x * r)) else {
+        let Some((at, mut values)) = values_at(&points, g.time_at(x * r)) else {
             hover.set(None);
             return;
         };
+        if ascending {
+            values.reverse();
+        }
         let rows = values
             .into_iter()
             .map(|(i, v)| TooltipRow {
@@ -523,7 +532,7 @@ pub fn TimeSeriesBody(
             <div class="panel-plot" node_ref=plot on:mousemove=on_move on:mousedown=on_down on:mouseup=on_up
                 on:mouseleave=on_leave>
                 <canvas id=canvas_id node_ref=canvas></canvas>
-                {move || hover.get().map(|h| {
+                {move || hover.get().filter(|_| show_tooltip).map(|h| {
                     let (w, _) = size.get_untracked();
                     // The tooltip sits beside the pointer, flipped left in the
                     // right half so it stays inside the panel.
@@ -581,17 +590,20 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn splits_runs_at_gaps_and_nans() {
-        let cases: &[(&[(i64, f64)], &[std::ops::Range<usize>])] = &[
+        // (points, expected runs as start..end index pairs).
+        type Case<'a> = (&'a [(i64, f64)], &'a [(usize, usize)]);
+        let cases: &[Case] = &[
             (&[], &[]),
-            (&[(0, 1.0)], &[0..1]),
-            (&[(0, 1.0), (10, 1.0), (20, 1.0)], &[0..3]),
+            (&[(0, 1.0)], &[(0, 1)]),
+            (&[(0, 1.0), (10, 1.0), (20, 1.0)], &[(0, 3)]),
             // A missed scrape between 20 and 40.
-            (&[(0, 1.0), (10, 1.0), (20, 1.0), (40, 1.0), (50, 1.0)], &[0..3, 3..5]),
-            (&[(0, 1.0), (10, f64::NAN), (20, 1.0), (30, 1.0)], &[0..1, 2..4]),
+            (&[(0, 1.0), (10, 1.0), (20, 1.0), (40, 1.0), (50, 1.0)], &[(0, 3), (3, 5)]),
+            (&[(0, 1.0), (10, f64::NAN), (20, 1.0), (30, 1.0)], &[(0, 1), (2, 4)]),
             (&[(0, f64::NAN), (10, f64::INFINITY)], &[]),
         ];
         for (points, want) in cases {
-            assert_eq!(runs(points), want.to_vec(), "{points:?}");
+            let got: Vec<(usize, usize)> = runs(points).into_iter().map(|r| (r.start, r.end)).collect();
+            assert_eq!(got, want.to_vec(), "{points:?}");
         }
     }
 
