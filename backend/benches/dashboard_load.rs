@@ -60,7 +60,11 @@ fn median(values: &mut [f64]) -> f64 {
 /// The wasm in `dist/`: (raw bytes, gzip -9 bytes).
 fn wasm_sizes() -> Option<(u64, u64)> {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
-    let wasm = std::fs::read_dir(dist).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "wasm"))?;
+    let wasm = std::fs::read_dir(dist)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))?;
     let bytes = std::fs::read(&wasm).ok()?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&bytes).ok()?;
@@ -153,7 +157,9 @@ async fn main() {
     let (from, to) = (spec.start_s * 1000, (spec.start_s + spec.duration_s) * 1000);
 
     let browser = Browser::start(1600, 1000).await.expect("start Chromium");
-    println!("dashboard load, navigation start to vigil:all-panels-drawn, {runs} runs each (headless Chromium, 1600×1000):");
+    println!(
+        "dashboard load, navigation start to vigil:all-panels-drawn, {runs} runs each (headless Chromium, 1600×1000):"
+    );
     for (uid, panels) in [("bench-16", 16), ("bench-144", 144)] {
         let url = format!("{base}/d/{uid}?from={from}&to={to}");
         // One unmeasured load warms the server's caches and the browser's.
@@ -168,18 +174,15 @@ async fn main() {
             points = reports.iter().map(|r| r.3).sum::<u64>();
             times.push(ms);
         }
-        let (min, max) = (times.iter().copied().fold(f64::INFINITY, f64::min), times.iter().copied().fold(0.0, f64::max));
+        let (min, max) =
+            (times.iter().copied().fold(f64::INFINITY, f64::min), times.iter().copied().fold(0.0, f64::max));
         println!(
             "  {panels:>3} panels ({series} series, {points} points drawn): median {:.0} ms, min {min:.0} ms, max {max:.0} ms",
             median(&mut times)
         );
     }
     match wasm_sizes() {
-        Some((raw, gz)) => println!(
-            "wasm: {:.0} KiB raw, {:.0} KiB gzip -9",
-            raw as f64 / 1024.0,
-            gz as f64 / 1024.0
-        ),
+        Some((raw, gz)) => println!("wasm: {:.0} KiB raw, {:.0} KiB gzip -9", raw as f64 / 1024.0, gz as f64 / 1024.0),
         None => println!("wasm: not found in dist/"),
     }
 

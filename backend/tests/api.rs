@@ -530,7 +530,11 @@ async fn query_batch_answers_each_query_as_its_single_endpoint_does() {
             "limited",
             json!({"query": "label_replace(vector(1), \"a\", \"x\", \"\", \"\") or vector(2)", "time": 5, "limit": 1}),
             "query",
-            &[("query", "label_replace(vector(1), \"a\", \"x\", \"\", \"\") or vector(2)"), ("time", "5"), ("limit", "1")],
+            &[
+                ("query", "label_replace(vector(1), \"a\", \"x\", \"\", \"\") or vector(2)"),
+                ("time", "5"),
+                ("limit", "1"),
+            ],
         ),
         ("parse error", json!({"query": "up{", "time": 1}), "query", &[("query", "up{"), ("time", "1")]),
         (
@@ -552,17 +556,10 @@ async fn query_batch_answers_each_query_as_its_single_endpoint_does() {
         item["id"] = json!(id);
         batch.push(item);
     }
-    let response = reqwest::Client::new()
-        .post(vigil.url("/api/v1/query_batch"))
-        .json(&batch)
-        .send()
-        .await
-        .expect("HTTP request");
+    let response =
+        reqwest::Client::new().post(vigil.url("/api/v1/query_batch")).json(&batch).send().await.expect("HTTP request");
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/x-ndjson")
-    );
+    assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/x-ndjson"));
     let body = response.text().await.expect("body");
     let mut answers: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
     for line in body.lines() {

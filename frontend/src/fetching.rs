@@ -123,7 +123,14 @@ pub fn plan(panels: &[(Panel, u32)], from_ms: i64, to_ms: i64, vars: &[ResolvedV
                     time: None,
                 }
             } else {
-                BatchQuery { id: query_id, query: expr.clone(), start: None, end: None, step: None, time: Some(to_ms as f64 / 1000.0) }
+                BatchQuery {
+                    id: query_id,
+                    query: expr.clone(),
+                    start: None,
+                    end: None,
+                    step: None,
+                    time: Some(to_ms as f64 / 1000.0),
+                }
             };
             out.queries.push(query);
             plan.targets.push(PlannedTarget {
@@ -179,7 +186,11 @@ pub async fn run(plan: Plan, slots: HashMap<i64, PanelSlot>, signal: web_sys::Ab
             slot.loading.set(false);
         } else if panel.targets.is_empty() {
             // Nothing to ask (text panels, empty queries): drawn at once.
-            slot.state.set(PanelState::Ready(PanelData { series: Vec::new(), start_ms: panel.start_ms, end_ms: panel.end_ms }));
+            slot.state.set(PanelState::Ready(PanelData {
+                series: Vec::new(),
+                start_ms: panel.start_ms,
+                end_ms: panel.end_ms,
+            }));
             slot.loading.set(false);
         } else {
             slot.loading.set(true);
@@ -194,7 +205,9 @@ pub async fn run(plan: Plan, slots: HashMap<i64, PanelSlot>, signal: web_sys::Ab
         for target in &panel.targets {
             match answers.remove(&target.ref_id) {
                 Some(Ok(answer)) => data.series.extend(series_of(answer, target)),
-                Some(Err(e)) => errors.push(if panel.targets.len() > 1 { format!("{}: {e}", target.ref_id) } else { e }),
+                Some(Err(e)) => {
+                    errors.push(if panel.targets.len() > 1 { format!("{}: {e}", target.ref_id) } else { e })
+                }
                 None => errors.push(format!("{}: no answer", target.ref_id)),
             }
         }
@@ -242,9 +255,8 @@ pub fn mark_when_drawn() {
 
 fn mark_when_drawn_within(frames: u32) {
     let document = web_sys::window().and_then(|w| w.document());
-    let loading = document
-        .and_then(|d| d.query_selector("section.panel [data-state='loading']").ok().flatten())
-        .is_some();
+    let loading =
+        document.and_then(|d| d.query_selector("section.panel [data-state='loading']").ok().flatten()).is_some();
     if loading && frames > 0 {
         request_animation_frame(move || mark_when_drawn_within(frames - 1));
         return;

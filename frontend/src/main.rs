@@ -140,10 +140,6 @@ fn Home() -> impl IntoView {
     // A memo, so other query changes do not rebuild the page.
     let explore = Memo::new(move |_| query.with(|q| q.get("expr").is_some()));
     move || {
-        if explore.get() {
-            view! { <ExplorePage /> }.into_any()
-        } else {
-            view! { <DashboardList /> }.into_any()
-        }
+        if explore.get() { view! { <ExplorePage /> }.into_any() } else { view! { <DashboardList /> }.into_any() }
     }
 }

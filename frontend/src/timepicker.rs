@@ -74,8 +74,8 @@ pub fn TimePicker(
             input_error.set(None);
         }
     });
-    let apply = move || {
-        match (read_input(&from_text.get_untracked(), false), read_input(&to_text.get_untracked(), true)) {
+    let apply =
+        move || match (read_input(&from_text.get_untracked(), false), read_input(&to_text.get_untracked(), true)) {
             (Some(from), Some(to)) => {
                 let candidate = TimeRange { from, to };
                 if resolve(&candidate, now_ms()).is_some() {
@@ -86,8 +86,7 @@ pub fn TimePicker(
                 }
             }
             _ => input_error.set(Some("Use now-6h, now/d or 2024-05-01 10:00:00 (UTC)".to_owned())),
-        }
-    };
+        };
     view! {
         <div class="timepicker">
             <button

@@ -13,8 +13,8 @@
 use leptos::prelude::*;
 use vigil_shared::dashboard::model::{Variable, VariableKind, VariableOption};
 use vigil_shared::dashboard::variables::{
-    ALL_VALUE, Format, ResolvedVariable, Scope, VariableQuery, custom_options, interval_options,
-    options_from_values, parse_variable_query, query_result_text,
+    ALL_VALUE, Format, ResolvedVariable, Scope, VariableQuery, custom_options, interval_options, options_from_values,
+    parse_variable_query, query_result_text,
 };
 use vigil_shared::model::api::{QueryData, format_value};
 
@@ -82,7 +82,9 @@ pub async fn load_options(
     let query = Scope { variables: vars, builtins: &[] }.interpolate(&var.query, Format::Prometheus);
     let (start, end) = (start_ms / 1000, end_ms / 1000);
     let values = match parse_variable_query(&var.name, &query).map_err(|e| e.to_string())? {
-        VariableQuery::LabelValues { label, matcher } => api::label_values(&label, matcher.as_deref(), start, end).await?,
+        VariableQuery::LabelValues { label, matcher } => {
+            api::label_values(&label, matcher.as_deref(), start, end).await?
+        }
         VariableQuery::LabelNames { .. } => api::label_names(start, end).await?,
         VariableQuery::Metrics { regex } => {
             let names = api::label_values("__name__", None, start, end).await?;
@@ -90,7 +92,9 @@ pub async fn load_options(
             metric_options.into_iter().map(|o| o.value).collect()
         }
         VariableQuery::QueryResult { expr } => result_rows(api::instant_query(&expr, end).await?),
-        VariableQuery::Series { expr } => api::series(&expr, start, end).await?.iter().map(ToString::to_string).collect(),
+        VariableQuery::Series { expr } => {
+            api::series(&expr, start, end).await?.iter().map(ToString::to_string).collect()
+        }
     };
     options_from_values(&values, &var.regex, var.sort()).map_err(|e| e.to_string())
 }
@@ -178,10 +182,7 @@ pub fn VariableBar(
 /// The selected option values of a `<select>`, single or multiple.
 fn selected_values(select: &web_sys::HtmlSelectElement) -> Vec<String> {
     let options = select.selected_options();
-    (0..options.length())
-        .filter_map(|i| options.item(i))
-        .filter_map(|o| o.get_attribute("value"))
-        .collect()
+    (0..options.length()).filter_map(|i| options.item(i)).filter_map(|o| o.get_attribute("value")).collect()
 }
 
 #[cfg(test)]

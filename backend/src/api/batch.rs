@@ -181,8 +181,7 @@ mod tests {
         for (json, range, want) in cases {
             let query: BatchQuery = serde_json::from_str(json).unwrap();
             assert_eq!(query.is_range(), *range, "{json}");
-            let want: HashMap<String, String> =
-                want.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            let want: HashMap<String, String> = want.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
             assert_eq!(query.params().ok(), Some(want), "{json}");
         }
     }

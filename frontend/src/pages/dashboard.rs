@@ -15,15 +15,15 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{set, use_query_writer};
+use crate::AppContext;
 use crate::fetching::{self, PanelSlot};
+use crate::panels::PanelBody;
 use crate::panels::data::PanelState;
+use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
+use crate::variables::{VarState, VariableBar, load_options};
 use vigil_shared::dashboard::model::TimeRange;
 use vigil_shared::dashboard::variables::{Format, ResolvedVariable, Scope};
 use vigil_shared::dashboard::{Dashboard, Panel};
-use crate::panels::PanelBody;
-use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
-use crate::variables::{VarState, VariableBar, load_options};
-use crate::AppContext;
 
 /// Grafana's `GRID_CELL_HEIGHT` and `GRID_CELL_VMARGIN`.
 pub const GRID_CELL_HEIGHT: u32 = 30;
@@ -39,8 +39,10 @@ pub fn DashboardPage() -> impl IntoView {
     });
     move || match loaded.get() {
         None => view! { <p class="page-loading">"Loading dashboard…"</p> }.into_any(),
-        Some(Err(e)) => view! { <div class="page-error" id="page-error">{format!("Cannot open this dashboard: {e}")}</div> }
-            .into_any(),
+        Some(Err(e)) => {
+            view! { <div class="page-error" id="page-error">{format!("Cannot open this dashboard: {e}")}</div> }
+                .into_any()
+        }
         Some(Ok(dashboard)) => view! { <DashboardView dashboard=dashboard /> }.into_any(),
     }
 }

@@ -14,10 +14,10 @@ use vigil_shared::model::api::{QueryData, format_value};
 use super::{set, use_query_writer};
 use crate::AppContext;
 use crate::fetching::{self, PanelSlot};
-use vigil_shared::dashboard::{Panel, Target};
-use vigil_shared::dashboard::model::TimeRange;
 use crate::panels::PanelBody;
 use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
+use vigil_shared::dashboard::model::TimeRange;
+use vigil_shared::dashboard::{Panel, Target};
 
 /// The expression shown when the URL names none.
 pub const DEFAULT_EXPR: &str = "scrape_duration_seconds";
@@ -59,7 +59,9 @@ pub fn ExplorePage() -> impl IntoView {
     let ctx = expect_context::<AppContext>();
     let query = use_query_map();
     let write = use_query_writer();
-    let expr = Memo::new(move |_| query.with(|q| q.get("expr")).filter(|e| !e.trim().is_empty()).unwrap_or_else(|| DEFAULT_EXPR.to_owned()));
+    let expr = Memo::new(move |_| {
+        query.with(|q| q.get("expr")).filter(|e| !e.trim().is_empty()).unwrap_or_else(|| DEFAULT_EXPR.to_owned())
+    });
     let range = Memo::new(move |_| {
         query.with(|q| TimeRange {
             from: q.get("from").unwrap_or_else(|| "now-1h".to_owned()),
@@ -85,7 +87,8 @@ pub fn ExplorePage() -> impl IntoView {
         let Ok(abort) = web_sys::AbortController::new() else { return };
         controller.set_value(Some(abort.clone()));
         let Some((from, to)) = resolve(&raw, now_ms()) else {
-            slot.state.set(crate::panels::data::PanelState::Error(format!("invalid time range {} to {}", raw.from, raw.to)));
+            slot.state
+                .set(crate::panels::data::PanelState::Error(format!("invalid time range {} to {}", raw.from, raw.to)));
             return;
         };
         let width = web_sys::window()
@@ -220,7 +223,8 @@ fn rows_of(data: QueryData) -> Vec<Row> {
 
 #[component]
 fn ResultTable(rows: Signal<Option<Result<Vec<Row>, String>>>) -> impl IntoView {
-    move || match rows.get() {
+    move || {
+        match rows.get() {
         None => view! { <p class="page-loading">"Loading table…"</p> }.into_any(),
         Some(Err(e)) => view! { <div class="table-error">{e}</div> }.into_any(),
         Some(Ok(rows)) if rows.is_empty() => view! { <p class="empty">"Empty query result"</p> }.into_any(),
@@ -241,5 +245,6 @@ fn ResultTable(rows: Signal<Option<Result<Vec<Row>, String>>>) -> impl IntoView 
             </table>
         }
         .into_any(),
+    }
     }
 }

@@ -15,9 +15,8 @@ use leptos_router::hooks::{use_location, use_navigate};
 
 /// The pairs of a query string, decoded as the router decodes them.
 pub fn parse_query(search: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| -> String {
-        js_sys::decode_uri_component(s).ok().map_or_else(|| s.to_owned(), String::from)
-    };
+    let decode =
+        |s: &str| -> String { js_sys::decode_uri_component(s).ok().map_or_else(|| s.to_owned(), String::from) };
     search
         .trim_start_matches('?')
         .split('&')
@@ -76,15 +75,16 @@ mod tests {
         assert_eq!(start[3], ("expr".to_owned(), "rate(x[5m]) * 2".to_owned()));
         let cases: &[(&[(&str, &[&str])], &str)] = &[
             (&[], "?from=now-6h&var-job=a&var-job=b%20c&expr=rate(x%5B5m%5D)%20*%202"),
-            (&[("from", &["1700000000000"])], "?var-job=a&var-job=b%20c&expr=rate(x%5B5m%5D)%20*%202&from=1700000000000"),
+            (
+                &[("from", &["1700000000000"])],
+                "?var-job=a&var-job=b%20c&expr=rate(x%5B5m%5D)%20*%202&from=1700000000000",
+            ),
             (&[("var-job", &[]), ("expr", &[])], "?from=now-6h"),
             (&[("var-job", &["x|y"])], "?from=now-6h&expr=rate(x%5B5m%5D)%20*%202&var-job=x%7Cy"),
         ];
         for (changes, want) in cases {
-            let changes: Vec<(String, Vec<String>)> = changes
-                .iter()
-                .map(|(k, vs)| ((*k).to_owned(), vs.iter().map(|v| (*v).to_owned()).collect()))
-                .collect();
+            let changes: Vec<(String, Vec<String>)> =
+                changes.iter().map(|(k, vs)| ((*k).to_owned(), vs.iter().map(|v| (*v).to_owned()).collect())).collect();
             let got = format_query(&with_changes(start.clone(), &changes));
             assert_eq!(got, *want);
             assert_eq!(parse_query(&got), with_changes(start.clone(), &changes), "parses back");
