@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
-use super::standin::{Rgb, parse_colour};
+use super::render::{Rgb, parse_colour};
 
 /// The colours of chrome around the data: background, text, grid, axes.
 #[derive(Debug, Clone, Copy, PartialEq)]

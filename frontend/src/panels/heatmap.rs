@@ -15,7 +15,7 @@ use super::axes::time_ticks;
 use super::canvas::Theme;
 use super::data::{PanelData, SeriesData};
 use super::options::field_options;
-use super::standin::{Rgb, format_value};
+use super::render::{Rgb, format_value};
 use super::timeseries::{Geometry, rgb, text_style};
 use super::{Drawn, Panel};
 

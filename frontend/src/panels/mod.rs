@@ -20,7 +20,7 @@ pub mod gauge;
 pub mod heatmap;
 pub mod legend;
 pub mod options;
-pub mod standin;
+pub mod render;
 pub mod stat;
 pub mod table;
 pub mod text;

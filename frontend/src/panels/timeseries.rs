@@ -21,7 +21,7 @@ use super::canvas::{Theme, backend_for, local_position, observe_size};
 use super::data::{PanelData, SeriesData};
 use super::legend::{Legend, LegendItem};
 use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style, legend_options};
-use super::standin::{Rgb, downsample_min_max, format_value, series_colour};
+use super::render::{Rgb, downsample_min_max, format_value, series_colour, threshold_bands};
 use super::{Drawn, Panel};
 
 /// plotters' colour for ours.
@@ -295,22 +295,22 @@ pub fn draw_graph<DB: DrawingBackend>(
 
     // Thresholds: bands behind the data, lines over the grid.
     if style.threshold_areas || style.threshold_lines {
-        let steps = field.thresholds.absolute(y_min, y_max);
-        for (i, step) in steps.iter().enumerate() {
-            let from = if step.value.is_finite() { step.value } else { y_min };
-            let to = steps.get(i + 1).map_or(y_max, |n| n.value);
+        let steps = threshold_bands(&field.thresholds, y_min, y_max);
+        for (i, &(value, colour)) in steps.iter().enumerate() {
+            let from = if value.is_finite() { value } else { y_min };
+            let to = steps.get(i + 1).map_or(y_max, |n| n.0);
             if style.threshold_areas && to > from {
                 area.draw(&Rectangle::new(
                     [px(geometry.left, y_of(to)), px(geometry.right, y_of(from))],
-                    rgb(step.colour).mix(0.15).filled(),
+                    rgb(colour).mix(0.15).filled(),
                 ))
                 .map_err(err)?;
             }
-            if style.threshold_lines && step.value.is_finite() && step.value >= y_min && step.value <= y_max {
-                let y = y_of(step.value);
+            if style.threshold_lines && value.is_finite() && value >= y_min && value <= y_max {
+                let y = y_of(value);
                 area.draw(&PathElement::new(
                     vec![px(geometry.left, y), px(geometry.right, y)],
-                    rgb(step.colour).stroke_width((ratio * 1.5).round().max(1.0) as u32),
+                    rgb(colour).stroke_width((ratio * 1.5).round().max(1.0) as u32),
                 ))
                 .map_err(err)?;
             }
