@@ -396,3 +396,28 @@ async fn legend_click_isolates_a_series() {
     assert_eq!(host.query_selector_all(".legend-item.hidden").expect("hidden").length(), 0);
     assert_eq!(body_attr(&host, "data-series"), "3");
 }
+
+/// The performance goal end to end for the renderers: a 16-panel dashboard
+/// of 20 series × 720 points each, from mounting the bodies with their data
+/// to every one reporting `drawn` (canvas sized, drawn, legend built).
+#[wasm_bindgen_test]
+async fn sixteen_panel_dashboard_draws_within_half_a_second() {
+    let data = PanelData { series: series(20, 720), start_ms: 0, end_ms: 720 * 15_000 };
+    let start = now();
+    let hosts: Vec<HtmlElement> = (0..16)
+        .map(|i| mount(super::timeseries_panel(100 + i, "t"), PanelState::Ready(data.clone())).0)
+        .collect();
+    let drawn = |h: &HtmlElement| body_attr(h, "data-state") == "drawn";
+    let mut waited = 0;
+    while !hosts.iter().all(drawn) && waited < 400 {
+        gloo_timers::future::sleep(Duration::from_millis(5)).await;
+        waited += 1;
+    }
+    let ms = now() - start;
+    console_log!("PERF 16 panels x 20 series x 720 points mounted and drawn: {ms:.1} ms");
+    assert!(hosts.iter().all(drawn), "not every panel drew");
+    for h in &hosts {
+        assert_eq!(body_attr(h, "data-points"), (20 * 720).to_string());
+    }
+    assert!(ms < 500.0, "took {ms:.1} ms");
+}
