@@ -404,9 +404,8 @@ async fn legend_click_isolates_a_series() {
 async fn sixteen_panel_dashboard_draws_within_half_a_second() {
     let data = PanelData { series: series(20, 720), start_ms: 0, end_ms: 720 * 15_000 };
     let start = now();
-    let hosts: Vec<HtmlElement> = (0..16)
-        .map(|i| mount(super::timeseries_panel(100 + i, "t"), PanelState::Ready(data.clone())).0)
-        .collect();
+    let hosts: Vec<HtmlElement> =
+        (0..16).map(|i| mount(super::timeseries_panel(100 + i, "t"), PanelState::Ready(data.clone())).0).collect();
     let drawn = |h: &HtmlElement| body_attr(h, "data-state") == "drawn";
     let mut waited = 0;
     while !hosts.iter().all(drawn) && waited < 400 {
@@ -420,4 +419,33 @@ async fn sixteen_panel_dashboard_draws_within_half_a_second() {
         assert_eq!(body_attr(h, "data-points"), (20 * 720).to_string());
     }
     assert!(ms < 500.0, "took {ms:.1} ms");
+}
+
+/// The colour of the canvas pixel at (x, y).
+fn pixel(c: &HtmlCanvasElement, x: f64, y: f64) -> (u8, u8, u8) {
+    let ctx: CanvasRenderingContext2d =
+        c.get_context("2d").ok().flatten().expect("2d").dyn_into().expect("a 2d context");
+    let data = ctx.get_image_data(x, y, 1.0, 1.0).expect("a pixel").data();
+    (data[0], data[1], data[2])
+}
+
+#[wasm_bindgen_test]
+async fn canvases_follow_a_theme_switch() {
+    let (host, _) = mount(
+        panel(json!({"type": "stat", "id": 9})),
+        PanelState::Ready(PanelData { series: series(1, 10), start_ms: 0, end_ms: 150_000 }),
+    );
+    settle().await;
+    let canvas: HtmlCanvasElement =
+        host.query_selector("#panel-9-canvas").ok().flatten().expect("canvas").dyn_into().expect("a canvas");
+    // The stat's corner is background.
+    assert_eq!(pixel(&canvas, 1.0, 1.0), (0xff, 0xff, 0xff), "light by default");
+    let root = document().document_element().expect("root");
+    root.set_attribute("style", "--panel: #181b1f; --text: #cccccc").expect("dark theme");
+    settle().await;
+    let dark = pixel(&canvas, 1.0, 1.0);
+    root.remove_attribute("style").expect("light again");
+    assert_eq!(dark, (0x18, 0x1b, 0x1f), "redrawn dark");
+    settle().await;
+    assert_eq!(pixel(&canvas, 1.0, 1.0), (0xff, 0xff, 0xff), "light again");
 }

@@ -47,6 +47,8 @@ pub struct GraphStyle {
     pub fill_opacity: f64,
     pub stacking: Stacking,
     pub points: bool,
+    /// `showPoints: auto`: points where they are sparse enough to tell apart.
+    pub points_auto: bool,
     pub lines: bool,
     pub bars: bool,
     pub point_size: f64,
@@ -123,6 +125,7 @@ pub fn graph_style(panel: &Panel) -> GraphStyle {
             _ => Stacking::None,
         },
         points: draw_style == "points" || show_points == "always",
+        points_auto: show_points == "auto",
         lines: draw_style == "line",
         bars: draw_style == "bars",
         point_size: num(custom(panel, &["pointSize"])).unwrap_or(5.0).clamp(1.0, 40.0),
