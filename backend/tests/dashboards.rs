@@ -110,7 +110,10 @@ async fn create_read_search_update_conflict_history_restore_delete() {
     assert_eq!(got["dashboard"]["version"], 1);
     assert_eq!(got["dashboard"]["panels"][0]["type"], "timeseries");
     let meta = &got["meta"];
-    assert_eq!((meta["type"].clone(), meta["slug"].clone(), meta["version"].clone()), (json!("db"), json!("production-overview"), json!(1)));
+    assert_eq!(
+        (meta["type"].clone(), meta["slug"].clone(), meta["version"].clone()),
+        (json!("db"), json!("production-overview"), json!(1))
+    );
     assert_eq!((meta["folderUid"].clone(), meta["folderTitle"].clone()), (json!(""), json!("General")));
     assert_eq!(meta["provisioned"], false);
     assert!(meta["created"].as_str().is_some_and(|t| t.ends_with('Z') && t.len() >= 20), "{meta}");
@@ -166,14 +169,15 @@ async fn create_read_search_update_conflict_history_restore_delete() {
 
     // Update based on the current version, then a save based on the old one
     // is refused, and nothing is lost.
-    let update = |version: i64, title: &str| {
-        json!({"dashboard": {"uid": uid, "title": title, "version": version, "tags": ["prod"]}, "message": "edit"})
-    };
+    let update = |version: i64, title: &str| json!({"dashboard": {"uid": uid, "title": title, "version": version, "tags": ["prod"]}, "message": "edit"});
     let (status, saved) = post(&vigil, "/api/dashboards/db", update(1, "Production Overview v2")).await;
     assert_eq!((status, saved["version"].clone()), (200, json!(2)), "{saved}");
     let (status, refused) = post(&vigil, "/api/dashboards/db", update(1, "Someone else's edit")).await;
     assert_eq!(status, 412, "{refused}");
-    assert_eq!(refused, json!({"status": "version-mismatch", "message": "The dashboard has been changed by someone else"}));
+    assert_eq!(
+        refused,
+        json!({"status": "version-mismatch", "message": "The dashboard has been changed by someone else"})
+    );
     let (_, got) = get(&vigil, &format!("/api/dashboards/uid/{uid}")).await;
     assert_eq!(got["dashboard"]["title"], "Production Overview v2");
 
@@ -236,7 +240,8 @@ async fn dashboards_survive_a_restart_on_the_same_data_folder() {
         post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": "Kept", "uid": "kept", "tags": ["a"]}})).await;
     assert_eq!(status, 200, "{created}");
     let (status, _) =
-        post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": "Kept 2", "uid": "kept", "version": 1}})).await;
+        post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": "Kept 2", "uid": "kept", "version": 1}}))
+            .await;
     assert_eq!(status, 200);
     // Killed (SIGKILL), not stopped: an acknowledged save is on disk.
     drop(vigil);
@@ -282,7 +287,10 @@ async fn provisioning_loads_good_files_and_logs_bad_ones() {
     assert!(!data.join("dashboards.db").exists());
 
     let log_text = std::fs::read_to_string(&log).expect("read log");
-    let bad_line = log_text.lines().find(|l| l.contains("bad.json")).unwrap_or_else(|| panic!("no log of bad.json in:\n{log_text}"));
+    let bad_line = log_text
+        .lines()
+        .find(|l| l.contains("bad.json"))
+        .unwrap_or_else(|| panic!("no log of bad.json in:\n{log_text}"));
     assert!(bad_line.contains("dashboard.panels[0].type"), "{bad_line}");
     // Provisioned dashboards stay: their file would bring them back.
     let (status, refused) = call(reqwest::Method::DELETE, &vigil.url("/api/dashboards/uid/good"), None).await;
@@ -332,7 +340,8 @@ async fn hostile_and_malformed_bodies_get_clear_errors() {
 
     // Script in a title is data: stored and returned as sent.
     let title = "<script>alert('x')</script><img src=x onerror=alert(1)>";
-    let (status, saved) = post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": title, "uid": "xss"}})).await;
+    let (status, saved) =
+        post(&vigil, "/api/dashboards/db", json!({"dashboard": {"title": title, "uid": "xss"}})).await;
     assert_eq!(status, 200, "{saved}");
     let (_, got) = get(&vigil, "/api/dashboards/uid/xss").await;
     assert_eq!(got["dashboard"]["title"], title);
@@ -370,4 +379,135 @@ async fn search_over_a_thousand_dashboards() {
     eprintln!("over HTTP (debug build): save {save_each:?} each, search over 1000 dashboards {search_each:?}");
     drop(vigil);
     let _ = std::fs::remove_dir_all(data);
+}
+
+/// Every PromQL expression of a dashboard's panels, Grafana's variables
+/// replaced by values a query can run with.
+fn panel_queries(dashboard: &Value, variables: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let mut expr = target["expr"].as_str().expect("expr").to_owned();
+            for (name, value) in variables {
+                expr = expr.replace(name, value);
+            }
+            assert!(!expr.contains('$'), "a variable is left in {expr}");
+            queries.push((panel["title"].as_str().unwrap_or("?").to_owned(), expr));
+        }
+    }
+    queries
+}
+
+/// The bundled dashboards load through provisioning, every query in them
+/// runs, and they name only metrics that Vigil and a real node_exporter
+/// (Debian's) export.
+#[tokio::test]
+async fn bundled_dashboards_provision_and_their_queries_run() {
+    const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+    assert!(
+        Path::new(NODE_EXPORTER).exists(),
+        "{NODE_EXPORTER} is missing: install it with `apt-get install -y prometheus-node-exporter` (or `cargo xtask setup --test-packages`)"
+    );
+    let exporter_port = free_port();
+    let _exporter = KillOnDrop(
+        Command::new(NODE_EXPORTER)
+            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node exporter"),
+    );
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/dashboards");
+    let port = free_port();
+    let config = format!(
+        "{}  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
+        Vigil::self_scrape_config(port)
+    );
+    let vigil = Vigil::start_with_flags(
+        port,
+        &config,
+        &["--dashboards.provisioning-dir", examples.to_str().expect("utf-8 path")],
+    );
+    let (_, hits) = get(&vigil, "/api/search?type=dash-db").await;
+    assert_eq!(titles(&hits), ["Host (node exporter)", "Vigil"]);
+
+    // After a few scrapes of both, every metric they export is a series.
+    let names = eventually(Duration::from_secs(20), "three scrapes of each target", || async {
+        let (_, count) = get(&vigil, "/api/v1/query?query=min(count_over_time(up[1m]))").await;
+        let scrapes = count["data"]["result"][0]["value"][1].as_str()?.parse::<u32>().ok()?;
+        let (_, up) = get(&vigil, "/api/v1/query?query=sum(up)").await;
+        if scrapes < 3 || up["data"]["result"][0]["value"][1] != "2" {
+            return None;
+        }
+        let (_, names) = get(&vigil, "/api/v1/label/__name__/values").await;
+        Some(names["data"].as_array()?.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect::<Vec<_>>())
+    })
+    .await;
+    let metric_names = metric_names_in();
+    for (uid, variables) in [
+        ("vigil-overview", [("$__rate_interval", "15s"), ("$job", "vigil"), ("$instance", ".*")]),
+        ("node-exporter-host", [("$__rate_interval", "15s"), ("$job", "node"), ("$instance", ".*")]),
+    ] {
+        let (status, got) = get(&vigil, &format!("/api/dashboards/uid/{uid}")).await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["dashboard"]["schemaVersion"], 39);
+        assert_eq!(got["meta"]["provisioned"], true);
+        let queries = panel_queries(&got["dashboard"], &variables);
+        assert!(queries.len() >= 15, "{uid}: only {} queries", queries.len());
+        for (panel, expr) in &queries {
+            let url = vigil.url(&format!("/api/v1/query?query={}", urlencode(expr)));
+            let (status, answer) = call(reqwest::Method::GET, &url, None).await;
+            assert_eq!(
+                (status, answer["status"].clone()),
+                (200, json!("success")),
+                "{uid} / {panel}: {expr}: {answer}"
+            );
+            for name in metric_names(expr) {
+                assert!(
+                    name == "ALERTS" || names.contains(&name),
+                    "{uid} / {panel}: {name} is not a metric Vigil or node_exporter exports ({expr})"
+                );
+            }
+        }
+    }
+}
+
+/// A child process killed (by PID) when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Metric names in an expression: identifiers right before a `{` selector.
+fn metric_names_in() -> impl Fn(&str) -> Vec<String> {
+    |expr: &str| {
+        let bytes = expr.as_bytes();
+        let mut names = Vec::new();
+        for (i, b) in bytes.iter().enumerate() {
+            if *b != b'{' {
+                continue;
+            }
+            let start = bytes[..i]
+                .iter()
+                .rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b':'))
+                .map_or(0, |p| p + 1);
+            if start < i {
+                names.push(expr[start..i].to_owned());
+            }
+        }
+        names
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -21,7 +21,8 @@ commands:
                       prometheus-node-exporter)
   build-ui            build the dashboard app into dist/ with trunk (release)
   run [ARGS...]       setup, build-ui, build vigil (release) and start it with
-                      examples/vigil.yml on http://127.0.0.1:9090; ARGS go to vigil
+                      examples/vigil.yml and the dashboards of examples/dashboards on
+                      http://127.0.0.1:9090; ARGS go to vigil
   fuzz [SECONDS]       run every cargo-fuzz target (fuzz/) for SECONDS each (default 60)
   test                setup --test-packages, build-ui, then every test: native, the shared
                       crate's wasm32 build and its browser suite (headless Chromium), backend
@@ -236,7 +237,8 @@ fn run(vigil_args: &[String]) -> Result<()> {
     // Built after the UI so build.rs embeds the fresh dist/.
     run_cmd(cargo().args(["build", "--release", "-p", "vigil"]))?;
     let mut cmd = Command::new("target/release/vigil");
-    cmd.args(["--config.file", "examples/vigil.yml"]).args(vigil_args);
+    cmd.args(["--config.file", "examples/vigil.yml", "--dashboards.provisioning-dir", "examples/dashboards"])
+        .args(vigil_args);
     eprintln!("xtask: starting Vigil on http://127.0.0.1:9090 (Ctrl-C stops it)");
     run_cmd(&mut cmd)
 }
@@ -245,7 +247,7 @@ const CARGO_FUZZ_VERSION_REQ: &str = "=0.13.2";
 const CARGO_FUZZ_VERSION_PREFIX: &str = "cargo-fuzz 0.13.2";
 
 /// The parsers' fuzz targets, in `fuzz/fuzz_targets/`.
-const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json"];
+const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json", "dashboard_json"];
 
 /// Seconds each fuzz target runs inside `cargo xtask test`: enough to catch
 /// shallow crashes on every change; `cargo xtask fuzz` runs longer.

@@ -4,7 +4,8 @@
 //! Architecture invariant: only this module knows about HTTP and the JSON
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
-pub(crate) mod params;
+mod alertmanager;
+pub mod params;
 mod rules;
 mod series;
 mod status;
@@ -52,6 +53,8 @@ pub struct AppState {
     /// Dashboards and folders, for the Grafana-shaped routes of
     /// `dashboards::api`.
     pub dashboards: crate::dashboards::DashboardStore,
+    /// The built-in Alertmanager, when `--alertmanager.config.file` is given.
+    pub alertmanager: Option<Arc<crate::alerting::Alertmanager>>,
 }
 
 impl axum::extract::FromRef<AppState> for crate::dashboards::DashboardStore {
@@ -91,6 +94,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/metadata", get(targets::metadata))
         .route("/api/v1/rules", get(rules::rules).post(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts).post(rules::alerts))
+        .route("/api/v2/alerts", get(alertmanager::get_alerts).post(alertmanager::post_alerts))
+        .route("/api/v2/alerts/groups", get(alertmanager::alert_groups))
+        .route("/api/v2/silences", get(alertmanager::get_silences).post(alertmanager::post_silences))
+        .route("/api/v2/silence/{id}", get(alertmanager::get_silence).delete(alertmanager::delete_silence))
+        .route("/api/v2/receivers", get(alertmanager::receivers))
+        .route("/api/v2/status", get(alertmanager::status))
         .route("/metrics", get(metrics))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))

@@ -59,9 +59,10 @@ pub struct Checked {
 /// Checks a dashboard document's structure; `path` is where it sits in the
 /// request (`dashboard` in a save body, empty for a file).
 ///
-/// This is the one place a document is judged, so that the shared
-/// dashboard model (`vigil_shared::dashboard`) can take over here when it
-/// lands, with the same JSON-path errors.
+/// This is the one place a document is judged: first what the store and
+/// Grafana's save rules need (title, uid, version, tags), then everything
+/// the shared dashboard model (`vigil_shared::dashboard::model`) checks
+/// when the app opens it, with the same JSON-path errors.
 pub fn validate(doc: &Value, path: &str) -> Result<Checked, ValidationError> {
     let at = |field: &str| if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
     let Some(obj) = doc.as_object() else {
@@ -169,7 +170,39 @@ pub fn validate(doc: &Value, path: &str) -> Result<Checked, ValidationError> {
             return Err(ValidationError::at(at("templating"), format!("expected an object, got {}", kind(other))));
         }
     }
+    model_check(doc, path)?;
     Ok(Checked { title, uid, id, version, tags })
+}
+
+/// The shared dashboard model's checks (the app's own reading of the
+/// document: types of every field it draws from, grid positions, limits on
+/// panels, queries, variables and nesting), so the server never stores a
+/// dashboard the app would refuse to open.
+fn model_check(doc: &Value, path: &str) -> Result<(), ValidationError> {
+    use vigil_shared::dashboard::model::{Dashboard, DashboardError};
+    let at = |inner: &str| match (path.is_empty(), inner) {
+        (true, "." | "") => "$".to_owned(),
+        (true, inner) => inner.to_owned(),
+        (false, "." | "") => path.to_owned(),
+        (false, inner) => format!("{path}.{inner}"),
+    };
+    // The model parses text; the position in this re-serialised text would
+    // mean nothing to the sender, so only the path is kept.
+    match Dashboard::from_json(&doc.to_string()) {
+        Ok(_) => Ok(()),
+        Err(DashboardError::Json { path: inner, message, .. } | DashboardError::Invalid { path: inner, message }) => {
+            Err(ValidationError::at(at(&inner), message))
+        }
+        Err(DashboardError::Limit { path: inner, what, limit }) => {
+            Err(ValidationError::at(at(&inner), format!("{what} exceed the limit of {limit}")))
+        }
+        Err(DashboardError::TooLarge { size, limit }) => {
+            Err(ValidationError::at(at(""), format!("{size} bytes, more than the limit of {limit}")))
+        }
+        Err(DashboardError::TooDeep { limit, .. }) => {
+            Err(ValidationError::at(at(""), format!("nests deeper than {limit} levels")))
+        }
+    }
 }
 
 /// `panels` must be an array of objects; rows carry their collapsed panels
@@ -282,6 +315,7 @@ mod tests {
     fn validation_names_the_json_path() {
         let many_tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
         let many_panels: Vec<Value> = (0..=MAX_PANELS).map(|_| json!({"type": "stat"})).collect();
+        let deep = (0..100).fold(json!(1), |inner, _| json!([inner]));
         let cases: Vec<(Value, &str, &str)> = vec![
             (json!([]), "dashboard", "a dashboard must be a JSON object, not an array"),
             (json!({}), "dashboard.title", "Dashboard title cannot be empty"),
@@ -310,6 +344,13 @@ mod tests {
                 "dashboard.templating.list[1]",
                 "expected an object, got a string",
             ),
+            // From the shared model: what the app would refuse to open.
+            (
+                json!({"title": "a", "panels": [{"type": "stat", "gridPos": {"x": 0, "y": 0, "w": "wide", "h": 4}}]}),
+                "dashboard.panels[0].gridPos.w",
+                "invalid type",
+            ),
+            (json!({"title": "a", "extra": deep}), "dashboard", "nests deeper than 64 levels"),
         ];
         for (doc, path, message) in cases {
             let err = validate(&doc, "dashboard").expect_err(&format!("{doc} should be refused"));

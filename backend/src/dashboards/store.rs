@@ -404,18 +404,7 @@ impl Store {
         };
         let data = serde_json::from_str(&data).map_err(|source| StoreError::Corrupt { uid: uid.clone(), source })?;
         let folder = if folder_uid.is_empty() { None } else { folder_by_uid(&self.conn, &folder_uid)? };
-        Ok(Some(StoredDashboard {
-            id,
-            uid,
-            title,
-            slug,
-            folder,
-            version,
-            data,
-            created,
-            updated,
-            provisioned_path,
-        }))
+        Ok(Some(StoredDashboard { id, uid, title, slug, folder, version, data, created, updated, provisioned_path }))
     }
 
     /// Deletes a dashboard and its history; returns its id and title, or
@@ -441,8 +430,7 @@ impl Store {
     /// Dashboards and folders matching `query`, sorted by title
     /// (case-insensitively), at most `query.limit` of them.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
-        let folders: HashMap<String, Folder> =
-            self.folders()?.into_iter().map(|f| (f.uid.clone(), f)).collect();
+        let folders: HashMap<String, Folder> = self.folders()?.into_iter().map(|f| (f.uid.clone(), f)).collect();
         let needle = query.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
         let title_matches = |title: &str| needle.as_deref().is_none_or(|n| title.to_lowercase().contains(n));
         let in_folders = |folder_uid: &str| {
@@ -470,7 +458,8 @@ impl Store {
             }
         }
         if query.kind != Some(HitKind::Folder) {
-            let mut statement = self.conn.prepare_cached("SELECT id, uid, title, slug, folder_uid, tags FROM dashboard")?;
+            let mut statement =
+                self.conn.prepare_cached("SELECT id, uid, title, slug, folder_uid, tags FROM dashboard")?;
             let rows = statement.query_map([], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -615,7 +604,10 @@ impl Store {
             return Err(DashboardError::FolderNameExists);
         }
         let now = now_ms();
-        tx.execute("INSERT INTO folder (uid, title, created, updated) VALUES (?1, ?2, ?3, ?3)", params![uid, title, now])?;
+        tx.execute(
+            "INSERT INTO folder (uid, title, created, updated) VALUES (?1, ?2, ?3, ?3)",
+            params![uid, title, now],
+        )?;
         let folder = Folder { id: tx.last_insert_rowid(), uid, title: title.to_owned(), created: now, updated: now };
         tx.commit()?;
         Ok(folder)
@@ -652,11 +644,9 @@ impl Store {
     pub fn provisioned(&self, path: &str) -> Result<Option<(String, String)>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT uid, provisioned_checksum FROM dashboard WHERE provisioned_path = ?1",
-                [path],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())),
-            )
+            .query_row("SELECT uid, provisioned_checksum FROM dashboard WHERE provisioned_path = ?1", [path], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default()))
+            })
             .optional()?)
     }
 
@@ -669,7 +659,10 @@ impl Store {
     /// Drops the provenance of provisioned dashboards whose file is gone
     /// and that were not loaded this time, so they become ordinary ones
     /// (which can be deleted). Returns their uids.
-    pub fn release_provisioned(&mut self, loaded: &std::collections::HashSet<String>) -> Result<Vec<String>, StoreError> {
+    pub fn release_provisioned(
+        &mut self,
+        loaded: &std::collections::HashSet<String>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut statement =
             self.conn.prepare("SELECT uid, provisioned_path FROM dashboard WHERE provisioned_path IS NOT NULL")?;
         let rows: Vec<(String, String)> =
@@ -703,9 +696,7 @@ fn folder_by_uid(conn: &Connection, uid: &str) -> rusqlite::Result<Option<Folder
 
 fn current_by(tx: &Transaction<'_>, condition: &str, key: &dyn rusqlite::ToSql) -> rusqlite::Result<Option<Current>> {
     tx.query_row(
-        &format!(
-            "SELECT id, uid, version, provisioned_path, provisioned_checksum FROM dashboard WHERE {condition}"
-        ),
+        &format!("SELECT id, uid, version, provisioned_path, provisioned_checksum FROM dashboard WHERE {condition}"),
         [key],
         |r| {
             let path: Option<String> = r.get(3)?;
@@ -905,7 +896,10 @@ mod tests {
         let cases: Vec<(SearchQuery, Vec<&str>)> = vec![
             (SearchQuery::default(), vec!["api latency", "Linux hosts", "node exporter", "Ops", "Vigil"]),
             (SearchQuery { query: Some("LINUX".into()), ..Default::default() }, vec!["Linux hosts"]),
-            (SearchQuery { query: Some("o".into()), ..Default::default() }, vec!["Linux hosts", "node exporter", "Ops"]),
+            (
+                SearchQuery { query: Some("o".into()), ..Default::default() },
+                vec!["Linux hosts", "node exporter", "Ops"],
+            ),
             (SearchQuery { tags: vec!["linux".into()], ..Default::default() }, vec!["Linux hosts", "node exporter"]),
             (SearchQuery { tags: vec!["linux".into(), "host".into()], ..Default::default() }, vec!["node exporter"]),
             (SearchQuery { kind: Some(HitKind::Folder), ..Default::default() }, vec!["Ops"]),
@@ -919,7 +913,10 @@ mod tests {
         assert_eq!(limited.len(), 2);
         let in_ops = store.search(&SearchQuery { query: Some("api".into()), limit: 10, ..Default::default() });
         assert_eq!(in_ops.expect("search")[0].folder.as_ref().map(|f| f.uid.clone()), Some(ops.uid));
-        assert_eq!(store.tags().expect("tags"), [("host".to_owned(), 1), ("linux".to_owned(), 2), ("vigil".to_owned(), 1)]);
+        assert_eq!(
+            store.tags().expect("tags"),
+            [("host".to_owned(), 1), ("linux".to_owned(), 2), ("vigil".to_owned(), 1)]
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
