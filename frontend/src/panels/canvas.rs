@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
-use super::standin::{Rgb, parse_colour};
+use super::render::{Rgb, parse_colour};
 
 /// The colours of chrome around the data: background, text, grid, axes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +104,34 @@ pub fn observe_size(node: NodeRef<Div>) -> ReadSignal<(f64, f64)> {
         }
     });
     size
+}
+
+/// A counter that moves whenever the page may have switched theme: a
+/// change of `class`, `style` or `data-theme` on the root element or the
+/// body (how apps switch), so canvases redraw in the new CSS colours.
+pub fn observe_theme() -> ReadSignal<u64> {
+    let (version, set_version) = signal(0u64);
+    let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_records: js_sys::Array| {
+        set_version.update(|v| *v += 1);
+    });
+    let observer = web_sys::MutationObserver::new(callback.as_ref().unchecked_ref()).ok();
+    if let (Some(observer), Some(document)) = (&observer, web_sys::window().and_then(|w| w.document())) {
+        let options = web_sys::MutationObserverInit::new();
+        options.set_attributes(true);
+        options.set_attribute_filter(&js_sys::Array::of3(&"class".into(), &"style".into(), &"data-theme".into()));
+        let targets = [document.document_element(), document.body().map(Into::into)];
+        for target in targets.into_iter().flatten() {
+            let _ = observer.observe_with_options(&target, &options);
+        }
+    }
+    let held = SendWrapper::new((observer, callback));
+    on_cleanup(move || {
+        let (observer, _callback) = held.take();
+        if let Some(observer) = observer {
+            observer.disconnect();
+        }
+    });
+    version
 }
 
 /// The screen's device pixels per CSS pixel (1 when unknown).

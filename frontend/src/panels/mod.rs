@@ -20,7 +20,7 @@ pub mod gauge;
 pub mod heatmap;
 pub mod legend;
 pub mod options;
-pub mod standin;
+pub mod render;
 pub mod stat;
 pub mod table;
 pub mod text;
@@ -164,9 +164,11 @@ fn CanvasBody(
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let plot = NodeRef::<leptos::html::Div>::new();
     let size = canvas::observe_size(plot);
+    let theme_version = canvas::observe_theme();
     let canvas_id = format!("panel-{}-canvas", panel_id(&panel));
     Effect::new(move |_| {
         let (w, h) = size.get();
+        theme_version.track();
         let Some(data) = data.get() else { return };
         if w < 2.0 || h < 2.0 {
             return;
