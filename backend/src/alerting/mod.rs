@@ -244,7 +244,7 @@ impl Alertmanager {
     }
 
     /// The aggregation groups: key, receiver, labels, alerts.
-    pub fn groups(&self) -> Vec<(String, String, BTreeMap<String, String>, Vec<AmAlert>)> {
+    pub fn groups(&self) -> Vec<dispatch::GroupView> {
         lock(&self.core).dispatcher.groups()
     }
 
