@@ -537,27 +537,31 @@ pub fn downsample(points: &[(i64, f64)], from_ms: i64, to_ms: i64, columns: usiz
         // Indices of first, min, max, last finite value and the first gap.
         let (mut first, mut min, mut max, mut last, mut gap) =
             (usize::MAX, usize::MAX, usize::MAX, usize::MAX, usize::MAX);
-        while i < points.len() && points[i].0 < boundary {
-            let v = points[i].1;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (j, &(t, v)) in points.iter().enumerate().skip(i) {
+            if t >= boundary {
+                break;
+            }
+            i = j + 1;
             if v.is_nan() {
                 if gap == usize::MAX {
-                    gap = i;
+                    gap = j;
                 }
-            } else {
-                if first == usize::MAX {
-                    first = i;
-                    min = i;
-                    max = i;
-                }
-                if v < points[min].1 {
-                    min = i;
-                }
-                if v > points[max].1 {
-                    max = i;
-                }
-                last = i;
+                continue;
             }
-            i += 1;
+            if first == usize::MAX {
+                first = j;
+            }
+            // Strict comparisons keep the earliest of equal extremes.
+            if v < lo {
+                lo = v;
+                min = j;
+            }
+            if v > hi {
+                hi = v;
+                max = j;
+            }
+            last = j;
         }
         let mut picks = [first, min, max, last, gap];
         picks.sort_unstable();
