@@ -76,6 +76,29 @@ struct Cli {
     /// subfolder go into a folder of that name). Repeatable.
     #[arg(long = "dashboards.provisioning-dir")]
     dashboards_provisioning_dirs: Vec<PathBuf>,
+    /// The capacity of the queue of alerts waiting for each Alertmanager;
+    /// when full the oldest are dropped.
+    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000)]
+    notification_queue_capacity: usize,
+
+    /// Send what is queued for Alertmanagers before stopping.
+    #[arg(long = "alertmanager.drain-notification-queue-on-shutdown", default_value_t = true, action = clap::ArgAction::Set)]
+    drain_notification_queue: bool,
+
+    /// Minimum time between two sends of the same firing alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = parse_duration)]
+    resend_delay: Duration,
+
+    /// The URL under which Vigil is reached from outside, used in alerts'
+    /// generator links (default: http://<hostname>:<port>).
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+
+    /// Run the built-in Alertmanager with this configuration file
+    /// (Alertmanager's alertmanager.yml format): alerts of Vigil's rules
+    /// are routed, grouped and delivered to its receivers.
+    #[arg(long = "alertmanager.config.file")]
+    alertmanager_config: Option<PathBuf>,
 
     /// A tool to run instead of the server (without one, Vigil serves).
     #[command(subcommand)]
@@ -214,6 +237,14 @@ fn main() -> ExitCode {
         engine,
         max_concurrency: cli.query_max_concurrency as usize,
         tsdb: vigil::tsdb::DbOptions::from_flags(cli.retention_time, cli.retention_size, cli.min_block_duration),
+        notifier: vigil::notifier::NotifierOptions {
+            queue_capacity: cli.notification_queue_capacity,
+            drain_on_shutdown: cli.drain_notification_queue,
+            ..Default::default()
+        },
+        resend_delay: cli.resend_delay,
+        external_url: cli.external_url,
+        alertmanager_config: cli.alertmanager_config,
     };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,8 +10,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::{info, warn};
 
+use crate::alerting::notify::NotifyCollector;
+use crate::alerting::{Alertmanager, SystemClock};
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::notifier::{AlertSink, Notifier, NotifierCollector, NotifierOptions};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::{RuleManager, RuleManagerOptions};
 use crate::scrape::ScrapeManager;
@@ -37,6 +40,14 @@ pub struct ServerOptions {
     pub dashboards_path: PathBuf,
     /// `--dashboards.provisioning-dir`: folders of dashboard files.
     pub dashboards_provisioning_dirs: Vec<PathBuf>,
+    /// `--alertmanager.*`: queue capacity, draining at shutdown.
+    pub notifier: NotifierOptions,
+    /// `--rules.alert.resend-delay`.
+    pub resend_delay: std::time::Duration,
+    /// `--web.external-url`; None means `http://<hostname>:<port>`.
+    pub external_url: Option<String>,
+    /// `--alertmanager.config.file`: run the built-in Alertmanager with it.
+    pub alertmanager_config: Option<PathBuf>,
 }
 
 /// Loads the configuration, binds the listener and serves until SIGINT or
@@ -87,13 +98,39 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         warn!(samples = replay.orphan_samples, "the WAL held samples of series it never described; they were skipped");
     }
     let dashboards = open_dashboards(&options).await?;
-    let telemetry = Telemetry::with_tsdb(db.stats());
+    let external_url = options.external_url.clone().unwrap_or_else(|| default_external_url(bound));
+    let notifier = Notifier::new(options.notifier.clone());
+    notifier.apply_config(&config).map_err(anyhow::Error::msg)?;
+    let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> =
+        vec![Box::new(NotifierCollector(notifier.metrics()))];
+    let alertmanager = match &options.alertmanager_config {
+        None => None,
+        Some(file) => {
+            let am = Alertmanager::new(
+                file,
+                Some(&options.storage_path.join("alertmanager")),
+                external_url.clone(),
+                Arc::new(SystemClock),
+            )?;
+            tokio::spawn(Arc::clone(&am).run());
+            notifier.set_local(Arc::clone(&am) as Arc<dyn AlertSink>);
+            collectors.push(Box::new(NotifyCollector(am.metrics())));
+            Some(am)
+        }
+    };
+    let telemetry = Telemetry::with_collectors(db.stats(), collectors);
     let db = Arc::new(db);
     let storage: Arc<dyn Storage> = Arc::clone(&db) as Arc<dyn Storage>;
     let engine = Engine::new(Arc::clone(&storage), options.engine.clone());
     let scrape = Arc::new(ScrapeManager::new(Arc::clone(&storage)));
     scrape.apply(&config)?;
-    let rules = RuleManager::new(engine.clone(), Arc::clone(&storage), RuleManagerOptions::default());
+    let rule_options = RuleManagerOptions {
+        external_url,
+        resend_delay: options.resend_delay,
+        notifier: Some(Arc::clone(&notifier) as Arc<dyn AlertSink>),
+        ..RuleManagerOptions::default()
+    };
+    let rules = RuleManager::new(engine.clone(), Arc::clone(&storage), rule_options);
     rules.apply_config(&config).map_err(anyhow::Error::msg)?;
     let reloader = Arc::new(Reloader {
         config_file: options.config_file.clone(),
@@ -104,6 +141,8 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             last_reload_ok: true,
         }),
         rules: Arc::clone(&rules),
+        notifier: Arc::clone(&notifier),
+        alertmanager: alertmanager.clone(),
     });
     tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
     if !web::ui_is_embedded() {
@@ -126,11 +165,16 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         }),
         rules: Arc::clone(&rules),
         dashboards,
+        alertmanager: alertmanager.clone(),
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
     scrape.stop().await;
     rules.stop();
+    notifier.stop().await;
+    if let Some(am) = &alertmanager {
+        am.stop();
+    }
     info!("stopped");
     Ok(())
 }
@@ -174,6 +218,21 @@ pub struct Reloader {
     scrape: Arc<ScrapeManager>,
     state: std::sync::Mutex<ConfigState>,
     rules: Arc<RuleManager>,
+    notifier: Arc<Notifier>,
+    alertmanager: Option<Arc<Alertmanager>>,
+}
+
+/// Prometheus's default external URL: this host's name and the port served.
+fn default_external_url(bound: SocketAddr) -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into a buffer this function owns.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let host = match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if ok && !name.is_empty() => name.to_owned(),
+        _ => bound.ip().to_string(),
+    };
+    format!("http://{host}:{}", bound.port())
 }
 
 /// The configuration in force and how the last (re)load went, for the
@@ -197,7 +256,9 @@ impl Reloader {
                 // Both are applied even if one fails, as Prometheus's reloaders are.
                 let scraped = self.scrape.apply(&config);
                 let ruled = self.rules.apply_config(&config).map_err(anyhow::Error::msg);
-                scraped.and(ruled).map(|()| text)
+                let notified = self.notifier.apply_config(&config).map_err(anyhow::Error::msg);
+                let routed = self.alertmanager.as_ref().map_or(Ok(()), |am| am.reload());
+                scraped.and(ruled).and(notified).and(routed).map(|()| text)
             });
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.last_reload_ok = result.is_ok();
@@ -231,8 +292,8 @@ async fn reload_on_sighup(reloader: Arc<Reloader>) {
 /// Sections an existing prometheus.yml may carry that Vigil reads but does
 /// not act on yet.
 fn warn_unsupported(config: &Config) {
-    if config.alerting.is_some() {
-        warn!("the alerting section is not used by this version of Vigil yet");
+    if config.alerting.alertmanagers.iter().any(|am| !am.file_sd_configs.is_empty()) {
+        warn!("alertmanagers' file_sd_configs are read at (re)load only, not watched");
     }
 }
 

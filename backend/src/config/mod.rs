@@ -38,9 +38,64 @@ pub struct Config {
     /// file's folder when it is loaded, as Prometheus does.
     #[serde(default)]
     pub rule_files: Vec<String>,
-    /// As `rule_files`: accepted, warned about, not used yet.
+    /// Where alerts go: the Alertmanagers to notify.
     #[serde(default)]
-    pub alerting: Option<serde_yaml_ng::Value>,
+    pub alerting: AlertingConfig,
+}
+
+/// The `alerting` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Applied to every alert before it is queued for any Alertmanager.
+    #[serde(default)]
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+/// One `alertmanagers` entry: a set of Alertmanagers sharing how they are
+/// reached. The HTTP client fields are those of a scrape config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// Put before `/api/v2/alerts`.
+    #[serde(default)]
+    pub path_prefix: String,
+    #[serde(default = "default_alertmanager_timeout")]
+    pub timeout: PromDuration,
+    /// Only `v2` exists since Prometheus 2.x dropped v1.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+    #[serde(default)]
+    pub file_sd_configs: Vec<FileSdConfig>,
+    /// Applied to the discovered Alertmanagers (`__address__`, `__scheme__`,
+    /// `__alerts_path__`), as scrape relabeling is to targets.
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+    /// Applied to alerts sent to this set only.
+    #[serde(default)]
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    /// Accepted for compatibility; requests use HTTP/1.1.
+    #[serde(default = "default_true")]
+    pub enable_http2: bool,
+}
+
+fn default_alertmanager_timeout() -> PromDuration {
+    PromDuration::from_secs(10)
+}
+
+fn default_api_version() -> String {
+    "v2".to_owned()
 }
 
 /// The `global` section: defaults for every scrape config.
@@ -358,6 +413,22 @@ impl Config {
                 *pattern = dir.join(&*pattern).to_string_lossy().into_owned();
             }
         }
+        for am in &mut self.alerting.alertmanagers {
+            for pattern in am.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()) {
+                if Path::new(pattern).is_relative() {
+                    *pattern = dir.join(&*pattern).to_string_lossy().into_owned();
+                }
+            }
+            if let Some(auth) = &mut am.basic_auth {
+                auth.username_file.iter_mut().chain(auth.password_file.iter_mut()).for_each(join);
+            }
+            if let Some(auth) = &mut am.authorization {
+                auth.credentials_file.iter_mut().for_each(join);
+            }
+            if let Some(tls) = &mut am.tls_config {
+                tls.ca_file.iter_mut().chain(tls.cert_file.iter_mut()).chain(tls.key_file.iter_mut()).for_each(join);
+            }
+        }
         for job in &mut self.scrape_configs {
             for file_sd in &mut job.file_sd_configs {
                 for pattern in &mut file_sd.files {
@@ -523,6 +594,41 @@ impl Config {
                 }
             }
             for pattern in job.file_sd_configs.iter().flat_map(|f| &f.files) {
+                if !is_valid_file_sd_pattern(pattern) {
+                    return Err(invalid(pattern, format!("path name {pattern:?} is not valid for file discovery")));
+                }
+            }
+        }
+        for (i, relabel) in self.alerting.alert_relabel_configs.iter().enumerate() {
+            relabel
+                .validate()
+                .map_err(|e| invalid("alert_relabel_configs", format!("alert relabel rule {}: {e}", i + 1)))?;
+        }
+        for am in &self.alerting.alertmanagers {
+            if am.api_version != "v2" {
+                return Err(invalid(
+                    "api_version",
+                    format!("expected Alertmanager api version to be one of [v2] but got {:?}", am.api_version),
+                ));
+            }
+            if am.scheme != "http" && am.scheme != "https" {
+                return Err(invalid(
+                    "scheme",
+                    format!("invalid Alertmanager scheme {:?}: must be http or https", am.scheme),
+                ));
+            }
+            for relabel in am.relabel_configs.iter().chain(&am.alert_relabel_configs) {
+                relabel
+                    .validate()
+                    .map_err(|e| invalid("relabel_configs", format!("alertmanager relabel rule: {e}")))?;
+            }
+            if am.basic_auth.is_some() && am.authorization.is_some() {
+                return Err(invalid(
+                    "basic_auth",
+                    "at most one of basic_auth, oauth2 & authorization must be configured".to_owned(),
+                ));
+            }
+            for pattern in am.file_sd_configs.iter().flat_map(|f| &f.files) {
                 if !is_valid_file_sd_pattern(pattern) {
                     return Err(invalid(pattern, format!("path name {pattern:?} is not valid for file discovery")));
                 }

@@ -47,6 +47,26 @@ pub struct Alert {
     pub fired_at_ms: Option<i64>,
     pub resolved_at_ms: Option<i64>,
     pub keep_firing_since_ms: Option<i64>,
+    /// When it was last handed to the notifier.
+    pub last_sent_at_ms: Option<i64>,
+    /// The `endsAt` a firing alert is sent with: how long Alertmanager may
+    /// consider it firing without hearing again.
+    pub valid_until_ms: i64,
+}
+
+impl Alert {
+    /// Prometheus's `needsSending`: firing or resolved alerts, when resolved
+    /// since last sent or not sent for longer than `resend_delay_ms`.
+    fn needs_sending(&self, ts_ms: i64, resend_delay_ms: i64) -> bool {
+        if self.state == AlertState::Pending {
+            return false;
+        }
+        let Some(last_sent) = self.last_sent_at_ms else { return true };
+        if self.resolved_at_ms.is_some_and(|r| r > last_sent) {
+            return true;
+        }
+        last_sent + resend_delay_ms < ts_ms
+    }
 }
 
 /// An element of the rule's result after labels and templates: the input of
@@ -97,6 +117,8 @@ impl AlertSet {
                             fired_at_ms: None,
                             resolved_at_ms: None,
                             keep_firing_since_ms: None,
+                            last_sent_at_ms: None,
+                            valid_until_ms: 0,
                         },
                     );
                 }
@@ -168,6 +190,25 @@ impl AlertSet {
 
     pub fn is_empty(&self) -> bool {
         self.active.is_empty()
+    }
+
+    /// Prometheus's `sendAlerts`: the firing and resolved alerts due to be
+    /// sent at `ts_ms` (never sent, resolved since last sent, or last sent
+    /// more than `resend_delay_ms` ago), marked sent. A firing alert is valid
+    /// until four resend delays or evaluation intervals (the longer) from
+    /// now, so Alertmanager resolves it by itself only after two missed
+    /// evaluations or sends.
+    pub fn due_for_sending(&mut self, ts_ms: i64, resend_delay_ms: i64, interval_ms: i64) -> Vec<Alert> {
+        let mut out = Vec::new();
+        for alert in self.active.values_mut() {
+            if alert.needs_sending(ts_ms, resend_delay_ms) {
+                alert.last_sent_at_ms = Some(ts_ms);
+                alert.valid_until_ms = ts_ms + 4 * resend_delay_ms.max(interval_ms);
+                out.push(alert.clone());
+            }
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
     }
 
     /// Takes over another set's alerts (a reloaded, changed rule keeps the
@@ -306,6 +347,49 @@ mod tests {
         let err = set.update(0, vec![candidate("a"), candidate("b")], 0, 0, 1).unwrap_err();
         assert_eq!(err, "exceeded limit of 1 with 2 alerts");
         assert!(set.is_empty());
+    }
+
+    /// Evaluations every 10 s with a 60 s resend delay: (time, instances in
+    /// the result, expected (instance, resolved?, valid until) sent).
+    #[test]
+    fn sending_follows_prometheus_resend_semantics() {
+        let resend = 60_000;
+        let interval = 10_000;
+        let mut set = AlertSet::default();
+        #[allow(clippy::type_complexity)]
+        let steps: &[(i64, &[&str], &[(&str, bool, i64)])] = &[
+            // Pending alerts are never sent.
+            (0, &["a"], &[]),
+            // Firing: sent at once, valid for 4 × max(resend, interval).
+            (20_000, &["a"], &[("a", false, 20_000 + 240_000)]),
+            (30_000, &["a", "b"], &[]),
+            // b fires (for is 20 s): sent at once.
+            (50_000, &["a", "b"], &[("b", false, 290_000)]),
+            // Exactly one resend delay later is not yet "after".
+            (80_000, &["a", "b"], &[]),
+            (90_000, &["a", "b"], &[("a", false, 330_000)]),
+            // b resolves: sent at once with its resolution.
+            (100_000, &["a"], &[("b", true, 340_000)]),
+            (110_000, &["a"], &[]),
+            // The resolved alert is resent every resend delay while kept.
+            (170_000, &["a"], &[("a", false, 410_000), ("b", true, 410_000)]),
+        ];
+        for (ts, present, want) in steps {
+            set.update(*ts, present.iter().map(|i| candidate(i)).collect(), 20_000, 0, 0).unwrap();
+            let sent = set.due_for_sending(*ts, resend, interval);
+            let got: Vec<(String, bool, i64)> = sent
+                .iter()
+                .map(|a| {
+                    (a.labels.get("instance").unwrap_or("").to_owned(), a.resolved_at_ms.is_some(), a.valid_until_ms)
+                })
+                .collect();
+            let want: Vec<(String, bool, i64)> = want.iter().map(|(i, r, v)| ((*i).to_owned(), *r, *v)).collect();
+            assert_eq!(got, want, "at {ts}");
+        }
+        // A long evaluation interval stretches the validity instead.
+        let mut set = AlertSet::default();
+        set.update(0, vec![candidate("a")], 0, 0, 0).unwrap();
+        assert_eq!(set.due_for_sending(0, resend, 120_000)[0].valid_until_ms, 480_000);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use vigil_shared::promql::{MatchOp, Matcher};
 use super::alert::{Alert, AlertSet, AlertState, Candidate};
 use super::file::{GroupDef, RuleDef, RuleFile, RuleKind};
 use super::template::{AlertData, Template, TemplateSample};
+use crate::notifier::{self, AlertSink};
 use crate::promql::{Engine, Value};
 use crate::tsdb::{STALE_NAN_BITS, Sample, Storage};
 
@@ -42,8 +43,12 @@ pub struct RuleManagerOptions {
     pub outage_tolerance: Duration,
     /// `--rules.alert.for-grace-period`.
     pub for_grace_period: Duration,
-    /// `--web.external-url`, for `$externalURL`.
+    /// `--web.external-url`, for `$externalURL` and alerts' generator URL.
     pub external_url: String,
+    /// `--rules.alert.resend-delay`: how often a firing alert is sent again.
+    pub resend_delay: Duration,
+    /// Where firing and resolved alerts go (the notifier); None sends nothing.
+    pub notifier: Option<Arc<dyn AlertSink>>,
 }
 
 impl Default for RuleManagerOptions {
@@ -52,6 +57,8 @@ impl Default for RuleManagerOptions {
             outage_tolerance: Duration::from_secs(3600),
             for_grace_period: Duration::from_secs(600),
             external_url: String::new(),
+            resend_delay: Duration::from_secs(60),
+            notifier: None,
         }
     }
 }
@@ -174,6 +181,8 @@ pub struct EvalContext {
     pub storage: Arc<dyn Storage>,
     pub external_labels: BTreeMap<String, String>,
     pub external_url: String,
+    pub resend_delay: Duration,
+    pub notifier: Option<Arc<dyn AlertSink>>,
 }
 
 struct GroupEvalState {
@@ -428,6 +437,16 @@ impl Group {
                     keep_firing_for.as_millis() as i64,
                     self.limit,
                 )?;
+                if let Some(sink) = &ctx.notifier {
+                    let due =
+                        state.alerts.due_for_sending(ts_ms, ctx.resend_delay.as_millis() as i64, self.interval_ms());
+                    if !due.is_empty() {
+                        let generator_url = generator_url(&ctx.external_url, &rule.def.expr.to_string());
+                        drop(state);
+                        sink.send(due.iter().map(|a| to_notifier_alert(a, &generator_url)).collect());
+                        state = lock(&rule.state);
+                    }
+                }
                 if !state.restored {
                     return Ok(Vec::new());
                 }
@@ -484,6 +503,38 @@ impl Group {
 /// The labels of an `ALERTS` or `ALERTS_FOR_STATE` sample.
 fn alerts_series(alert: &Alert, name: &str, metric: &str) -> Labels {
     alert.labels.with("__name__", metric).with("alertname", name)
+}
+
+/// Prometheus's `SendAlerts`: a resolved alert ends when it resolved, a
+/// firing one when its validity runs out.
+fn to_notifier_alert(alert: &Alert, generator_url: &str) -> notifier::Alert {
+    notifier::Alert {
+        labels: alert.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+        annotations: alert.annotations.clone(),
+        starts_at_ms: alert.fired_at_ms.unwrap_or(alert.active_at_ms),
+        ends_at_ms: alert.resolved_at_ms.unwrap_or(alert.valid_until_ms),
+        generator_url: generator_url.to_owned(),
+    }
+}
+
+/// The link back to the expression, as Prometheus's
+/// `TableLinkForExpression` writes it.
+pub fn generator_url(external_url: &str, expr: &str) -> String {
+    format!("{}/graph?g0.expr={}&g0.tab=1", external_url.trim_end_matches('/'), query_escape(expr))
+}
+
+/// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest
+/// percent-encoded.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Runs an instant query as rules do: a vector as is, a scalar as one
@@ -589,6 +640,8 @@ impl RuleManager {
             storage: Arc::clone(&self.storage),
             external_labels,
             external_url: self.options.external_url.clone(),
+            resend_delay: self.options.resend_delay,
+            notifier: self.options.notifier.clone(),
         });
         let mut old = std::mem::take(&mut state.groups);
         let mut new_groups = BTreeMap::new();
@@ -738,6 +791,8 @@ mod tests {
             storage,
             external_labels: BTreeMap::from([("cluster".to_owned(), "eu".to_owned())]),
             external_url: String::new(),
+            resend_delay: Duration::from_secs(60),
+            notifier: None,
         }
     }
 

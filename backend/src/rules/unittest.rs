@@ -171,6 +171,8 @@ fn run_test(
         storage: Arc::clone(&storage),
         external_labels: test.external_labels.clone(),
         external_url: test.external_url.clone(),
+        resend_delay: std::time::Duration::from_secs(60),
+        notifier: None,
     };
     // Input series.
     let step = series_interval.as_millis() as i64;

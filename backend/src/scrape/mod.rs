@@ -436,20 +436,42 @@ pub(crate) fn build_client(
     job: &ScrapeConfig,
     resolve: Option<(&str, &[std::net::SocketAddr])>,
 ) -> Result<reqwest::Client, String> {
+    build_http_client(job.follow_redirects, job.enable_compression, job.tls_config.as_ref(), resolve)
+}
+
+/// The client for any outgoing HTTP of Vigil's (scrapes, notifications):
+/// redirects, compression and TLS as configured.
+pub(crate) fn build_http_client(
+    follow_redirects: bool,
+    enable_compression: bool,
+    tls: Option<&TlsConfig>,
+    resolve: Option<(&str, &[std::net::SocketAddr])>,
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder().user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION")));
     if let Some((host, addrs)) = resolve {
         builder = builder.resolve_to_addrs(host, addrs);
     }
-    if !job.follow_redirects {
+    if !follow_redirects {
         builder = builder.redirect(reqwest::redirect::Policy::none());
     }
-    if !job.enable_compression {
+    if !enable_compression {
         builder = builder.no_gzip();
     }
-    if let Some(tls) = &job.tls_config {
+    if let Some(tls) = tls {
         builder = configure_tls(builder, tls)?;
     }
     builder.build().map_err(|e| format!("cannot build HTTP client: {e}"))
+}
+
+/// A credential given inline or in a file (read at each use, so a rotated
+/// file takes effect without a reload; surrounding whitespace trimmed).
+pub(crate) fn read_secret(inline: &str, file: Option<&std::path::Path>) -> Result<String, String> {
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        None => Ok(inline.to_owned()),
+    }
 }
 
 fn read_pem(inline: &Option<String>, file: &Option<std::path::PathBuf>, what: &str) -> Result<Option<Vec<u8>>, String> {

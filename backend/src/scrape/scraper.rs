@@ -123,7 +123,7 @@ pub enum ScrapeError {
 
 /// An error with its causes, as `reqwest` keeps the useful part ("connection
 /// refused") in the source chain.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -564,12 +564,7 @@ fn report_labels(target: &Target, name: &str) -> Labels {
 /// Reads an inline secret, or the file that holds it (re-read on every
 /// scrape, as Prometheus does, so rotated credentials are picked up).
 fn secret(inline: &str, file: Option<&std::path::Path>) -> Result<String, ScrapeError> {
-    match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| ScrapeError::Credentials(format!("cannot read {}: {e}", path.display()))),
-        None => Ok(inline.to_owned()),
-    }
+    super::read_secret(inline, file).map_err(ScrapeError::Credentials)
 }
 
 /// The final labels of a scraped sample: merged with the target's labels,

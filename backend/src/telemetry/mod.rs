@@ -146,14 +146,20 @@ fn duration_histogram() -> Histogram {
 impl Telemetry {
     /// Also exposes the head's counters under Prometheus's TSDB names.
     pub fn with_tsdb(stats: Arc<HeadStats>) -> Arc<Self> {
-        Self::build(Some(stats))
+        Self::build(Some(stats), Vec::new())
+    }
+
+    /// As [`Telemetry::with_tsdb`], plus collectors of other stages (the
+    /// notifier's counts, …) read at scrape time.
+    pub fn with_collectors(stats: Arc<HeadStats>, collectors: Vec<Box<dyn Collector>>) -> Arc<Self> {
+        Self::build(Some(stats), collectors)
     }
 
     pub fn new() -> Arc<Self> {
-        Self::build(None)
+        Self::build(None, Vec::new())
     }
 
-    fn build(tsdb: Option<Arc<HeadStats>>) -> Arc<Self> {
+    fn build(tsdb: Option<Arc<HeadStats>>, collectors: Vec<Box<dyn Collector>>) -> Arc<Self> {
         let mut registry = Registry::default();
         let http_requests = Family::<RequestLabels, Counter>::default();
         registry.register("prometheus_http_requests", "Counter of HTTP requests", http_requests.clone());
@@ -178,6 +184,9 @@ impl Telemetry {
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         if let Some(stats) = tsdb {
             registry.register_collector(Box::new(TsdbCollector(stats)));
+        }
+        for collector in collectors {
+            registry.register_collector(collector);
         }
         Arc::new(Telemetry { registry, http_requests, http_request_duration, queries_running, queries_concurrent_max })
     }

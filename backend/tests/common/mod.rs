@@ -59,6 +59,17 @@ impl Vigil {
         Vigil::spawn_with(port, &config_path, &data, dir, flags)
     }
 
+    /// Starts Vigil on a config file and storage folder the test keeps (so
+    /// it can be restarted on them), with extra flags.
+    pub fn start_with_flags_in(
+        port: u16,
+        config_path: &std::path::Path,
+        data: &std::path::Path,
+        flags: &[&str],
+    ) -> Vigil {
+        Vigil::spawn_with(port, config_path, data, temp_dir("vigil-it"), flags)
+    }
+
     /// The self-scraping configuration of [`Vigil::start_scraping_itself`].
     pub fn self_scrape_config(port: u16) -> String {
         format!(

@@ -162,7 +162,8 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn converts_to_utc() {
-        let cases: &[(i64, (i64, u32, u32, u32, u32, u32))] = &[
+        type Civil = (i64, u32, u32, u32, u32, u32);
+        let cases: &[(i64, Civil)] = &[
             (0, (1970, 1, 1, 0, 0, 0)),
             (951_782_400_000, (2000, 2, 29, 0, 0, 0)),
             (1_700_000_000_000, (2023, 11, 14, 22, 13, 20)),
@@ -192,7 +193,9 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn value_ticks_are_nice() {
-        let cases: &[(f64, f64, usize, (f64, f64, f64))] = &[
+        // (data min, data max, ticks wanted, (axis min, axis max, step)).
+        type Case = (f64, f64, usize, (f64, f64, f64));
+        let cases: &[Case] = &[
             (0.0, 97.0, 5, (0.0, 100.0, 20.0)),
             (0.13, 0.52, 4, (0.1, 0.6, 0.1)),
             (5.0, 5.0, 4, (4.5, 5.5, 0.5)),

@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::canvas::Theme;
 use super::data::PanelData;
 use super::options::{FieldOptions, field_options, option_str, reduce_calc};
-use super::standin::{Rgb, format_value};
+use super::render::{Rgb, format_value};
 use super::stat::{fit_font, items, value_colour, value_range};
 use super::timeseries::{rgb, text_style};
 use super::{Drawn, Panel};
@@ -158,7 +158,7 @@ pub fn draw_panel<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panels::standin::{ThresholdStep, Thresholds};
+    use vigil_shared::dashboard::model::{ThresholdStep, Thresholds, ThresholdsMode};
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test]
@@ -170,10 +170,10 @@ mod tests {
             min: None,
             max: None,
             thresholds: Thresholds {
-                percentage: false,
+                mode: ThresholdsMode::Absolute,
                 steps: vec![
-                    ThresholdStep { value: f64::NEG_INFINITY, colour: green },
-                    ThresholdStep { value: 50.0, colour: red },
+                    ThresholdStep { color: "#00ff00".into(), value: None },
+                    ThresholdStep { color: "#ff0000".into(), value: Some(50.0) },
                 ],
             },
             fixed_colour: None,

@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
-use super::standin::{Rgb, parse_colour};
+use super::render::{Rgb, parse_colour};
 
 /// The colours of chrome around the data: background, text, grid, axes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,6 +106,34 @@ pub fn observe_size(node: NodeRef<Div>) -> ReadSignal<(f64, f64)> {
     size
 }
 
+/// A counter that moves whenever the page may have switched theme: a
+/// change of `class`, `style` or `data-theme` on the root element or the
+/// body (how apps switch), so canvases redraw in the new CSS colours.
+pub fn observe_theme() -> ReadSignal<u64> {
+    let (version, set_version) = signal(0u64);
+    let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_records: js_sys::Array| {
+        set_version.update(|v| *v += 1);
+    });
+    let observer = web_sys::MutationObserver::new(callback.as_ref().unchecked_ref()).ok();
+    if let (Some(observer), Some(document)) = (&observer, web_sys::window().and_then(|w| w.document())) {
+        let options = web_sys::MutationObserverInit::new();
+        options.set_attributes(true);
+        options.set_attribute_filter(&js_sys::Array::of3(&"class".into(), &"style".into(), &"data-theme".into()));
+        let targets = [document.document_element(), document.body().map(Into::into)];
+        for target in targets.into_iter().flatten() {
+            let _ = observer.observe_with_options(&target, &options);
+        }
+    }
+    let held = SendWrapper::new((observer, callback));
+    on_cleanup(move || {
+        let (observer, _callback) = held.take();
+        if let Some(observer) = observer {
+            observer.disconnect();
+        }
+    });
+    version
+}
+
 /// The screen's device pixels per CSS pixel (1 when unknown).
 pub fn device_pixel_ratio() -> f64 {
     web_sys::window().map(|w| w.device_pixel_ratio()).filter(|r| r.is_finite() && *r > 0.0).unwrap_or(1.0)
@@ -126,6 +154,15 @@ pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64)) -> Option<(Canva
     let style = web_sys::HtmlElement::style(canvas);
     let _ = style.set_property("width", &format!("{}px", css.0));
     let _ = style.set_property("height", &format!("{}px", css.1));
+    // Lines one device pixel wide (line width 1 at ratio 1, 3 at 3…) sit
+    // on pixel centres only when shifted half a pixel; unshifted, the
+    // browser smears them over two half-tone pixels.
+    let offset = if (ratio.round() as i64) % 2 == 1 { 0.5 } else { 0.0 };
+    if let Some(context) =
+        canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+    {
+        let _ = context.set_transform(1.0, 0.0, 0.0, 1.0, offset, offset);
+    }
     CanvasBackend::with_canvas_object(canvas.clone()).map(|b| (b, ratio))
 }
 

@@ -1,4 +1,4 @@
-//! Panel renderers: given a panel's settings and its data, draw the body.
+//! Panel renderers: given a panel's settings (`vigil_shared::dashboard::Panel`) and its data, draw the body.
 //! [`PanelBody`] is the one entry point; it dispatches on the panel type to
 //! a body per type. Each graph type has its drawing as a pure function of
 //! data, size and options onto a plotters `DrawingArea` (testable on any
@@ -20,7 +20,7 @@ pub mod gauge;
 pub mod heatmap;
 pub mod legend;
 pub mod options;
-pub mod standin;
+pub mod render;
 pub mod stat;
 pub mod table;
 pub mod text;
@@ -29,34 +29,36 @@ pub mod timeseries;
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use serde::Deserialize;
-use serde_json::Value;
 
 use data::{PanelData, PanelState};
 
-/// The panel settings the renderers read. A stand-in for
-/// `vigil_shared::dashboard::Panel` (branch `model`) with the same field
-/// names, replaced by it once merged.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-pub struct Panel {
-    #[serde(default)]
-    pub id: i64,
-    #[serde(rename = "type", default)]
-    pub panel_type: String,
-    #[serde(default)]
-    pub title: String,
-    #[serde(default)]
-    pub options: Value,
-    #[serde(rename = "fieldConfig", default)]
-    pub field_config: Value,
+pub use vigil_shared::dashboard::Panel;
+
+/// A time-series panel with Grafana's defaults, for pages that graph a
+/// query without a dashboard (Explore).
+pub fn timeseries_panel(id: i64, title: &str) -> Panel {
+    use vigil_shared::dashboard::model::{FieldConfig, PanelOptions};
+    Panel {
+        id: Some(id),
+        kind: "timeseries".to_owned(),
+        title: title.to_owned(),
+        description: None,
+        grid_pos: None,
+        datasource: None,
+        targets: Vec::new(),
+        field_config: FieldConfig::default(),
+        options: PanelOptions::default(),
+        interval: None,
+        max_data_points: None,
+        collapsed: None,
+        panels: Vec::new(),
+        extra: serde_json::Map::new(),
+    }
 }
 
-impl Panel {
-    /// A time-series panel with Grafana's defaults, for pages that graph a
-    /// query without a dashboard (Explore).
-    pub fn timeseries(id: i64, title: &str) -> Panel {
-        Panel { id, panel_type: "timeseries".to_owned(), title: title.to_owned(), ..Panel::default() }
-    }
+/// The panel's DOM id number (`panel-{id}`): 0 when the dashboard gave none.
+pub fn panel_id(panel: &Panel) -> i64 {
+    panel.id.unwrap_or(0)
 }
 
 /// What a body drew, reported on the panel as `data-series` and
@@ -93,7 +95,7 @@ pub fn PanelBody(
         PanelState::Ready(d) => Some(d),
         _ => None,
     });
-    let kind = canonical_type(&panel.panel_type).to_owned();
+    let kind = canonical_type(&panel.kind).to_owned();
     let always_drawn = kind == "text";
     // `drawn` once a body has drawn data; it keeps the last drawing's counts
     // while a refresh draws the next.
@@ -162,9 +164,11 @@ fn CanvasBody(
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let plot = NodeRef::<leptos::html::Div>::new();
     let size = canvas::observe_size(plot);
-    let canvas_id = format!("panel-{}-canvas", panel.id);
+    let theme_version = canvas::observe_theme();
+    let canvas_id = format!("panel-{}-canvas", panel_id(&panel));
     Effect::new(move |_| {
         let (w, h) = size.get();
+        theme_version.track();
         let Some(data) = data.get() else { return };
         if w < 2.0 || h < 2.0 {
             return;
@@ -174,7 +178,7 @@ fn CanvasBody(
         let theme = canvas::Theme::from_page();
         match draw(&backend.into_drawing_area(), &panel, &data, &theme, ratio) {
             Ok(d) => drawn.set(Some(d)),
-            Err(e) => leptos::logging::warn!("panel {}: cannot draw: {e}", panel.id),
+            Err(e) => leptos::logging::warn!("panel {}: cannot draw: {e}", panel_id(&panel)),
         }
     });
     view! {

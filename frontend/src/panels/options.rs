@@ -1,12 +1,16 @@
 //! Reading a panel's `options` and `fieldConfig` JSON into the typed
 //! settings the renderers draw with. Dashboards come from Grafana exports
 //! and hand edits, so every field is optional and a wrong type falls back
-//! to Grafana's default instead of failing the panel.
+//! to Grafana's default instead of failing the panel. The typed parts come
+//! from `vigil_shared::dashboard::model`; plugin-specific ones (`custom`,
+//! `graphMode`, …) are read from its `extra` maps here.
 
 use serde_json::Value;
 
+use vigil_shared::dashboard::model::Thresholds;
+
 use super::Panel;
-use super::standin::{Rgb, ThresholdStep, Thresholds, parse_colour};
+use super::render::{Rgb, default_thresholds, parse_colour};
 
 /// Field settings shared by every panel type (`fieldConfig.defaults`).
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +19,7 @@ pub struct FieldOptions {
     pub decimals: Option<u32>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// The dashboard's steps, or Grafana's default (green, red from 80).
     pub thresholds: Thresholds,
     /// `color.mode: fixed` with `color.fixedColor`: one colour for every
     /// series instead of the palette.
@@ -42,6 +47,8 @@ pub struct GraphStyle {
     pub fill_opacity: f64,
     pub stacking: Stacking,
     pub points: bool,
+    /// `showPoints: auto`: points where they are sparse enough to tell apart.
+    pub points_auto: bool,
     pub lines: bool,
     pub bars: bool,
     pub point_size: f64,
@@ -56,49 +63,33 @@ pub enum Stacking {
     Percent,
 }
 
-fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    v.pointer(path).filter(|v| !v.is_null())
+/// A value inside `fieldConfig.defaults.custom` by key path.
+fn custom<'a>(panel: &'a Panel, keys: &[&str]) -> Option<&'a Value> {
+    let (first, rest) = keys.split_first()?;
+    let mut v = panel.field_config.defaults.custom.get(*first)?;
+    for k in rest {
+        v = v.get(*k)?;
+    }
+    (!v.is_null()).then_some(v)
 }
 
-fn num(v: &Value, path: &str) -> Option<f64> {
-    at(v, path).and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
-}
-
-fn text<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
-    at(v, path).and_then(Value::as_str)
+/// A number, also when written as a string (as Grafana's JSON often does).
+fn num(v: Option<&Value>) -> Option<f64> {
+    v.and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
 }
 
 pub fn field_options(panel: &Panel) -> FieldOptions {
-    let d = &panel.field_config;
-    let thresholds = at(d, "/defaults/thresholds")
-        .map(|t| {
-            let steps: Vec<ThresholdStep> = t
-                .get("steps")
-                .and_then(Value::as_array)
-                .map(|steps| {
-                    steps
-                        .iter()
-                        .filter_map(|s| {
-                            let colour = parse_colour(s.get("color")?.as_str()?)?;
-                            let value = s.get("value").and_then(Value::as_f64).unwrap_or(f64::NEG_INFINITY);
-                            Some(ThresholdStep { value, colour })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Thresholds { percentage: t.get("mode").and_then(Value::as_str) == Some("percentage"), steps }
-        })
-        .filter(|t| !t.steps.is_empty())
-        .unwrap_or_default();
-    let colour_mode = text(d, "/defaults/color/mode").unwrap_or("palette-classic");
+    let d = &panel.field_config.defaults;
+    let thresholds = d.thresholds.clone().filter(|t| !t.steps.is_empty()).unwrap_or_else(default_thresholds);
+    let colour_mode = d.color.as_ref().map_or("palette-classic", |c| c.mode.as_str());
     FieldOptions {
-        unit: text(d, "/defaults/unit").unwrap_or("").to_owned(),
-        decimals: num(d, "/defaults/decimals").filter(|v| *v >= 0.0).map(|v| v.min(12.0) as u32),
-        min: num(d, "/defaults/min"),
-        max: num(d, "/defaults/max"),
+        unit: d.unit.clone().unwrap_or_default(),
+        decimals: d.decimals.map(|v| v.min(12)),
+        min: d.min,
+        max: d.max,
         thresholds,
         fixed_colour: if colour_mode == "fixed" {
-            text(d, "/defaults/color/fixedColor").and_then(parse_colour)
+            d.color.as_ref().and_then(|c| c.fixed_color.as_deref()).and_then(parse_colour)
         } else {
             None
         },
@@ -107,54 +98,61 @@ pub fn field_options(panel: &Panel) -> FieldOptions {
 }
 
 pub fn legend_options(panel: &Panel) -> LegendOptions {
-    let o = &panel.options;
-    let mode = text(o, "/legend/displayMode").unwrap_or("list");
-    LegendOptions {
-        show: mode != "hidden" && at(o, "/legend/showLegend").and_then(Value::as_bool).unwrap_or(true),
-        table: mode == "table",
-        right: text(o, "/legend/placement") == Some("right"),
-        calcs: strings(o, "/legend/calcs"),
+    match &panel.options.legend {
+        Some(l) => LegendOptions {
+            show: l.show_legend && l.display_mode != "hidden",
+            table: l.display_mode == "table",
+            right: l.placement == "right",
+            calcs: l.calcs.clone(),
+        },
+        None => LegendOptions { show: true, table: false, right: false, calcs: Vec::new() },
     }
 }
 
-fn strings(v: &Value, path: &str) -> Vec<String> {
-    at(v, path)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
 pub fn graph_style(panel: &Panel) -> GraphStyle {
-    let d = &panel.field_config;
-    let draw_style = text(d, "/defaults/custom/drawStyle").unwrap_or("line");
-    let show_points = text(d, "/defaults/custom/showPoints").unwrap_or("auto");
-    let thresholds_mode = text(d, "/defaults/custom/thresholdsStyle/mode").unwrap_or("off");
+    let text = |keys: &[&str], default: &'static str| -> String {
+        custom(panel, keys).and_then(Value::as_str).unwrap_or(default).to_owned()
+    };
+    let draw_style = text(&["drawStyle"], "line");
+    let show_points = text(&["showPoints"], "auto");
+    let thresholds_mode = text(&["thresholdsStyle", "mode"], "off");
     GraphStyle {
-        line_width: num(d, "/defaults/custom/lineWidth").unwrap_or(1.0).clamp(0.0, 10.0),
-        fill_opacity: num(d, "/defaults/custom/fillOpacity").unwrap_or(0.0).clamp(0.0, 100.0),
-        stacking: match text(d, "/defaults/custom/stacking/mode") {
-            Some("normal") => Stacking::Normal,
-            Some("percent") => Stacking::Percent,
+        line_width: num(custom(panel, &["lineWidth"])).unwrap_or(1.0).clamp(0.0, 10.0),
+        fill_opacity: num(custom(panel, &["fillOpacity"])).unwrap_or(0.0).clamp(0.0, 100.0),
+        stacking: match text(&["stacking", "mode"], "none").as_str() {
+            "normal" => Stacking::Normal,
+            "percent" => Stacking::Percent,
             _ => Stacking::None,
         },
         points: draw_style == "points" || show_points == "always",
+        points_auto: show_points == "auto",
         lines: draw_style == "line",
         bars: draw_style == "bars",
-        point_size: num(d, "/defaults/custom/pointSize").unwrap_or(5.0).clamp(1.0, 40.0),
-        threshold_lines: matches!(thresholds_mode, "line" | "line+area" | "dashed" | "dashed+area"),
-        threshold_areas: matches!(thresholds_mode, "area" | "line+area" | "dashed+area"),
+        point_size: num(custom(panel, &["pointSize"])).unwrap_or(5.0).clamp(1.0, 40.0),
+        threshold_lines: matches!(thresholds_mode.as_str(), "line" | "line+area" | "dashed" | "dashed+area"),
+        threshold_areas: matches!(thresholds_mode.as_str(), "area" | "line+area" | "dashed+area"),
     }
 }
 
 /// The reduce calc of stat, gauge and bar gauge panels
 /// (`options.reduceOptions.calcs[0]`, Grafana's default `lastNotNull`).
 pub fn reduce_calc(panel: &Panel) -> String {
-    strings(&panel.options, "/reduceOptions/calcs").into_iter().next().unwrap_or_else(|| "lastNotNull".to_owned())
+    panel
+        .options
+        .reduce_options
+        .as_ref()
+        .and_then(|r| r.calcs.first().cloned())
+        .unwrap_or_else(|| "lastNotNull".to_owned())
 }
 
-/// A string option (`options.<name>`), or `default`.
+/// A plugin-specific string option (`options.<name>`), or `default`.
 pub fn option_str<'a>(panel: &'a Panel, name: &str, default: &'a str) -> &'a str {
-    panel.options.get(name).and_then(Value::as_str).unwrap_or(default)
+    panel.options.extra.get(name).and_then(Value::as_str).unwrap_or(default)
+}
+
+/// A plugin-specific boolean option (`options.<name>`), or `default`.
+pub fn option_bool(panel: &Panel, name: &str, default: bool) -> bool {
+    panel.options.extra.get(name).and_then(Value::as_bool).unwrap_or(default)
 }
 
 #[cfg(test)]
@@ -164,7 +162,8 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn panel(options: Value, field_config: Value) -> Panel {
-        Panel { panel_type: "timeseries".into(), options, field_config, ..Panel::default() }
+        serde_json::from_value(json!({"type": "timeseries", "options": options, "fieldConfig": field_config}))
+            .expect("a panel")
     }
 
     #[wasm_bindgen_test]
@@ -181,7 +180,7 @@ mod tests {
         let f = field_options(&p);
         assert_eq!((f.unit.as_str(), f.decimals, f.min, f.max), ("bytes", Some(2), Some(0.0), Some(100.0)));
         assert_eq!(f.fixed_colour, Some(Rgb(0xf2, 0x49, 0x5c)));
-        assert!(f.thresholds.percentage);
+        assert_eq!(f.thresholds.mode, vigil_shared::dashboard::model::ThresholdsMode::Percentage);
         assert_eq!(f.thresholds.steps.len(), 2);
         let l = legend_options(&p);
         assert!(l.show && l.table && l.right);
@@ -192,10 +191,11 @@ mod tests {
 
         // Wrong types and missing fields fall back to Grafana's defaults.
         let p =
-            panel(json!({"legend": "nonsense"}), json!({"defaults": {"unit": 5, "decimals": -1, "thresholds": {}}}));
+            panel(json!({}), json!({"defaults": {"custom": {"fillOpacity": "x", "stacking": 3}, "thresholds": {}}}));
         let f = field_options(&p);
-        assert_eq!((f.unit.as_str(), f.decimals), ("", None));
-        assert_eq!(f.thresholds, Thresholds::default());
+        assert_eq!((f.unit.as_str(), f.decimals, f.fixed_colour), ("", None, None));
+        assert_eq!(f.thresholds, default_thresholds());
+        assert_eq!(graph_style(&p).fill_opacity, 0.0);
         assert!(legend_options(&p).show);
         assert_eq!(graph_style(&p).stacking, Stacking::None);
         assert_eq!(reduce_calc(&p), "lastNotNull");

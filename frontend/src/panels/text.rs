@@ -203,7 +203,7 @@ pub fn render(node: Node) -> AnyView {
 /// `html` mode, whose markup shows as text) or as preformatted `code`.
 #[component]
 pub fn TextBody(panel: Panel) -> impl IntoView {
-    let content = option_str(&panel, "content", "").to_owned();
+    let content = panel.text_content().unwrap_or_default().to_owned();
     let body = if option_str(&panel, "mode", "markdown") == "code" {
         view! { <pre><code>{content}</code></pre> }.into_any()
     } else {

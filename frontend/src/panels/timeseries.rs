@@ -17,11 +17,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{full_time, step_decimals, time_ticks, value_ticks};
-use super::canvas::{Theme, backend_for, local_position, observe_size};
+use super::canvas::{Theme, backend_for, local_position, observe_size, observe_theme};
 use super::data::{PanelData, SeriesData};
 use super::legend::{Legend, LegendItem};
 use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style, legend_options};
-use super::standin::{Rgb, downsample_min_max, format_value, series_colour};
+use super::render::{Rgb, downsample_min_max, format_value, series_colour, threshold_bands};
 use super::{Drawn, Panel};
 
 /// plotters' colour for ours.
@@ -295,22 +295,22 @@ pub fn draw_graph<DB: DrawingBackend>(
 
     // Thresholds: bands behind the data, lines over the grid.
     if style.threshold_areas || style.threshold_lines {
-        let steps = field.thresholds.absolute(y_min, y_max);
-        for (i, step) in steps.iter().enumerate() {
-            let from = if step.value.is_finite() { step.value } else { y_min };
-            let to = steps.get(i + 1).map_or(y_max, |n| n.value);
+        let steps = threshold_bands(&field.thresholds, y_min, y_max);
+        for (i, &(value, colour)) in steps.iter().enumerate() {
+            let from = if value.is_finite() { value } else { y_min };
+            let to = steps.get(i + 1).map_or(y_max, |n| n.0);
             if style.threshold_areas && to > from {
                 area.draw(&Rectangle::new(
                     [px(geometry.left, y_of(to)), px(geometry.right, y_of(from))],
-                    rgb(step.colour).mix(0.15).filled(),
+                    rgb(colour).mix(0.15).filled(),
                 ))
                 .map_err(err)?;
             }
-            if style.threshold_lines && step.value.is_finite() && step.value >= y_min && step.value <= y_max {
-                let y = y_of(step.value);
+            if style.threshold_lines && value.is_finite() && value >= y_min && value <= y_max {
+                let y = y_of(value);
                 area.draw(&PathElement::new(
                     vec![px(geometry.left, y), px(geometry.right, y)],
-                    rgb(step.colour).stroke_width((ratio * 1.5).round().max(1.0) as u32),
+                    rgb(colour).stroke_width((ratio * 1.5).round().max(1.0) as u32),
                 ))
                 .map_err(err)?;
             }
@@ -347,9 +347,13 @@ pub fn draw_graph<DB: DrawingBackend>(
             if style.lines && line > 0 && path.len() > 1 {
                 area.draw(&PathElement::new(path.clone(), colour.stroke_width(line))).map_err(err)?;
             }
-            // Points: always when asked; a lone point also, or it would not
-            // show at all.
-            if style.points || path.len() == 1 {
+            // Points: always when asked; in `auto`, as Grafana does, when
+            // they are sparse (here: over 20 CSS pixels apart on average);
+            // a lone point always, or it would not show at all.
+            let sparse = style.points_auto
+                && path.len() > 1
+                && (geometry.right - geometry.left) / (points.len() as f64) > 20.0 * ratio;
+            if style.points || sparse || path.len() == 1 {
                 let radius = ((style.point_size / 2.0 * ratio).round() as u32).max(1);
                 for p in &path {
                     area.draw(&Circle::new(*p, radius, colour.filled())).map_err(err)?;
@@ -392,10 +396,12 @@ pub fn TimeSeriesBody(
     let field = field_options(&panel);
     let style = graph_style(&panel);
     let legend_opts = legend_options(&panel);
-    let canvas_id = format!("panel-{}-canvas", panel.id);
+    let panel_number = super::panel_id(&panel);
+    let canvas_id = format!("panel-{panel_number}-canvas");
     let canvas = NodeRef::<Canvas>::new();
     let plot = NodeRef::<Div>::new();
     let size = observe_size(plot);
+    let theme_version = observe_theme();
     let hidden = RwSignal::new(HashSet::<String>::new());
     let geometry = StoredValue::new(Geometry::default());
     let ratio = StoredValue::new(1.0f64);
@@ -406,6 +412,7 @@ pub fn TimeSeriesBody(
     let field_for_draw = field.clone();
     Effect::new(move |_| {
         let (w, h) = size.get();
+        theme_version.track();
         let hidden_now = hidden.get();
         let Some(data) = data.get() else { return };
         if w < 2.0 || h < 2.0 {
@@ -438,11 +445,16 @@ pub fn TimeSeriesBody(
                 ratio.set_value(r);
                 drawn.set(Some(d));
             }
-            Err(e) => leptos::logging::warn!("panel {}: cannot draw: {e}", panel.id),
+            Err(e) => leptos::logging::warn!("panel {panel_number}: cannot draw: {e}"),
         }
     });
 
     let field_for_hover = field.clone();
+    // `options.tooltip`: `none` hides it; `asc` sorts lowest first (the
+    // default here is highest first, for every mode).
+    let tooltip_mode = panel.options.tooltip.as_ref().map(|t| (t.mode.clone(), t.sort.clone()));
+    let show_tooltip = tooltip_mode.as_ref().is_none_or(|(mode, _)| mode != "none");
+    let ascending = tooltip_mode.as_ref().is_some_and(|(_, sort)| sort == "asc");
     let on_move = move |ev: web_sys::MouseEvent| {
         let Some(element) = plot.get_untracked() else { return };
         let (x, y) = local_position(&element, &ev);
@@ -460,10 +472,13 @@ pub fn TimeSeriesBody(
         let hidden_now = hidden.get_untracked();
         let visible: Vec<&SeriesData> = data.series.iter().filter(|s| !hidden_now.contains(&series_key(s))).collect();
         let points: Vec<&[(i64, f64)]> = visible.iter().map(|s| s.points.as_slice()).collect();
-        let Some((at, values)) = values_at(&points, g.time_at(x * r)) else {
+        let Some((at, mut values)) = values_at(&points, g.time_at(x * r)) else {
             hover.set(None);
             return;
         };
+        if ascending {
+            values.reverse();
+        }
         let rows = values
             .into_iter()
             .map(|(i, v)| TooltipRow {
@@ -523,7 +538,7 @@ pub fn TimeSeriesBody(
             <div class="panel-plot" node_ref=plot on:mousemove=on_move on:mousedown=on_down on:mouseup=on_up
                 on:mouseleave=on_leave>
                 <canvas id=canvas_id node_ref=canvas></canvas>
-                {move || hover.get().map(|h| {
+                {move || hover.get().filter(|_| show_tooltip).map(|h| {
                     let (w, _) = size.get_untracked();
                     // The tooltip sits beside the pointer, flipped left in the
                     // right half so it stays inside the panel.
@@ -581,17 +596,20 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn splits_runs_at_gaps_and_nans() {
-        let cases: &[(&[(i64, f64)], &[std::ops::Range<usize>])] = &[
+        // (points, expected runs as start..end index pairs).
+        type Case<'a> = (&'a [(i64, f64)], &'a [(usize, usize)]);
+        let cases: &[Case] = &[
             (&[], &[]),
-            (&[(0, 1.0)], &[0..1]),
-            (&[(0, 1.0), (10, 1.0), (20, 1.0)], &[0..3]),
+            (&[(0, 1.0)], &[(0, 1)]),
+            (&[(0, 1.0), (10, 1.0), (20, 1.0)], &[(0, 3)]),
             // A missed scrape between 20 and 40.
-            (&[(0, 1.0), (10, 1.0), (20, 1.0), (40, 1.0), (50, 1.0)], &[0..3, 3..5]),
-            (&[(0, 1.0), (10, f64::NAN), (20, 1.0), (30, 1.0)], &[0..1, 2..4]),
+            (&[(0, 1.0), (10, 1.0), (20, 1.0), (40, 1.0), (50, 1.0)], &[(0, 3), (3, 5)]),
+            (&[(0, 1.0), (10, f64::NAN), (20, 1.0), (30, 1.0)], &[(0, 1), (2, 4)]),
             (&[(0, f64::NAN), (10, f64::INFINITY)], &[]),
         ];
         for (points, want) in cases {
-            assert_eq!(runs(points), want.to_vec(), "{points:?}");
+            let got: Vec<(usize, usize)> = runs(points).into_iter().map(|r| (r.start, r.end)).collect();
+            assert_eq!(got, want.to_vec(), "{points:?}");
         }
     }
 

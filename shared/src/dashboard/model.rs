@@ -487,6 +487,29 @@ pub struct Variable {
     pub extra: Map<String, Value>,
 }
 
+impl Variable {
+    fn extra_u8(&self, key: &str) -> u8 {
+        self.extra.get(key).and_then(Value::as_u64).map_or(0, |n| n.min(255) as u8)
+    }
+
+    /// Grafana's `sort` (0 none … 8 natural descending), for
+    /// [`super::variables::options_from_values`].
+    pub fn sort(&self) -> u8 {
+        self.extra_u8("sort")
+    }
+
+    /// Grafana's `hide`: 0 shown, 1 label hidden, 2 variable hidden.
+    pub fn hide(&self) -> u8 {
+        self.extra_u8("hide")
+    }
+
+    /// Grafana's `refresh` for query variables: 0 never (use the saved
+    /// options), 1 on dashboard load, 2 on time range change.
+    pub fn refresh(&self) -> u8 {
+        self.extra_u8("refresh")
+    }
+}
+
 /// The variable types; unknown ones (`datasource`, `adhoc`…) are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
@@ -663,7 +686,7 @@ fn strip_position(msg: &str) -> String {
 }
 
 /// Refuses JSON nested deeper than `limit` before serde recurses into it.
-fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DashboardError> {
+pub(crate) fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DashboardError> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -1092,6 +1115,8 @@ fn compact(panels: &mut [Panel]) {
         panel.grid_pos = Some(g);
         placed.push(g);
     }
+    // Reading order again, so that a second import changes nothing.
+    panels.sort_by_key(|p| (p.grid().y, p.grid().x));
 }
 
 /// Old panel types to their replacements.

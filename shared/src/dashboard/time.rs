@@ -600,4 +600,45 @@ mod tests {
         assert!(parse_refresh("soon").is_err());
         assert!(parse_refresh("0s").is_err());
     }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Arbitrary text and "now" never panic the parser.
+            #[test]
+            fn never_panics(s in "\\PC{0,40}", now in any::<i64>(), up in any::<bool>()) {
+                let _ = parse_time(&s, up, now);
+                let _ = parse_time(&format!("now{s}"), up, now);
+                let _ = parse_refresh(&s);
+            }
+
+            /// Expressions built from the grammar always resolve, and `/unit`
+            /// brackets the unrounded time.
+            #[test]
+            fn grammar_resolves(ops in proptest::collection::vec(("[+-]", 0u32..500, "[yQMwdhms]"), 0..5), round in "[yQMwdhms]", now in -4_000_000_000_000i64..4_000_000_000_000) {
+                let math: String = ops.iter().map(|(op, n, u)| format!("{op}{n}{u}")).collect();
+                let expr = format!("now{math}");
+                let t = parse_time(&expr, false, now).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let down = parse_time(&format!("{expr}/{round}"), false, now).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let up = parse_time(&format!("{expr}/{round}"), true, now).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(down <= t && t <= up, "{} {} {}", down, t, up);
+            }
+
+            /// Formatting an instant and parsing it back is the identity
+            /// (to the second).
+            #[test]
+            fn absolute_round_trip(ms in -60_000_000_000_000i64..200_000_000_000_000) {
+                let s = ms - ms.rem_euclid(1000);
+                let text = format_time(s);
+                if !text.starts_with('-') {
+                    prop_assert_eq!(parse_time(&text, false, 0), Ok(s));
+                }
+            }
+        }
+    }
 }

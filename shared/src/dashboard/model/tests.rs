@@ -70,6 +70,8 @@ fn node_exporter_full_imports() {
     assert_eq!(vars[0], (&VariableKind::Other("datasource".into()), "ds_prometheus", "prometheus"));
     assert_eq!(vars[1], (&VariableKind::Query, "job", "label_values(node_uname_info, job)"));
     assert_eq!(vars.len(), 4);
+    let job = &d.templating.list[1];
+    assert_eq!((job.sort(), job.hide(), job.refresh()), (1, 0, 1));
 }
 
 /// What Vigil does not model survives import → export → import, and a
@@ -300,7 +302,8 @@ fn lenient_where_grafana_is() {
     }"#;
     let d = load(src);
     assert_eq!((d.title.as_str(), d.refresh.as_ref(), d.tags.len()), ("", None, 0));
-    let p = &d.panels[0];
+    let by_title = |t: &str| d.panels.iter().find(|p| p.title == t).and_then(|p| p.grid_pos);
+    let p = by_id(&d, 4);
     assert_eq!((p.id, p.max_data_points), (Some(4), Some(500)));
     // Off-grid positions are pulled onto the grid.
     assert_eq!(p.grid_pos, pos(23, 0, 1, 1));
@@ -313,8 +316,11 @@ fn lenient_where_grafana_is() {
     // Panels without a position are laid out below, side by side.
     // Compaction floats the first up beside the stat; the second shares a
     // column with it and rests below.
-    assert_eq!(d.panels[1].grid_pos, pos(0, 0, 12, 8));
-    assert_eq!(d.panels[2].grid_pos, pos(12, 1, 12, 8));
+    assert_eq!(by_title("no position"), pos(0, 0, 12, 8));
+    assert_eq!(by_title("no position either"), pos(12, 1, 12, 8));
+    // …and the panels are in reading order.
+    let order: Vec<&str> = d.panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(order, ["no position", "S", "no position either"]);
     let v = &d.templating.list[0];
     assert_eq!((v.query.as_str(), v.current.as_ref().map(|c| c.value.len())), ("label_values(up, job)", Some(2)));
 }

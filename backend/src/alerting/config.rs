@@ -1,0 +1,557 @@
+//! `--alertmanager.config.file`: Alertmanager's own `alertmanager.yml`, so
+//! an existing file works unchanged. Defaults follow Alertmanager's
+//! `config.go` (group_wait 30s, group_interval 5m, repeat_interval 4h,
+//! resolve_timeout 5m); children of the route tree inherit what they do not
+//! set. Errors name `file:line:col` where the YAML parser knows it and the
+//! line of the offending key otherwise.
+//!
+//! What Vigil cannot do yet (receiver kinds other than webhooks, time
+//! intervals) is refused at load time with a message saying so, never
+//! accepted and silently ignored.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::matchers::{MatchType, Matcher, format_matchers, parse_matchers};
+use crate::config::PromDuration;
+
+/// A configuration error with its position.
+#[derive(Debug, thiserror::Error)]
+pub enum AmConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    At { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    global: RawGlobal,
+    route: Option<RawRoute>,
+    #[serde(default)]
+    receivers: Vec<RawReceiver>,
+    #[serde(default)]
+    inhibit_rules: Vec<RawInhibit>,
+    #[serde(default)]
+    templates: Vec<String>,
+    #[serde(default)]
+    time_intervals: Vec<serde_yaml_ng::Value>,
+    #[serde(default)]
+    mute_time_intervals: Vec<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawGlobal {
+    resolve_timeout: Option<PromDuration>,
+    /// Settings of receiver kinds (SMTP, Slack, …), read by those receivers.
+    #[serde(flatten)]
+    _other: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    receiver: Option<String>,
+    group_by: Option<Vec<String>>,
+    #[serde(default, rename = "continue")]
+    continue_: bool,
+    #[serde(default)]
+    matchers: Vec<String>,
+    #[serde(default, rename = "match")]
+    match_: BTreeMap<String, String>,
+    #[serde(default)]
+    match_re: BTreeMap<String, String>,
+    group_wait: Option<PromDuration>,
+    group_interval: Option<PromDuration>,
+    repeat_interval: Option<PromDuration>,
+    #[serde(default)]
+    mute_time_intervals: Vec<String>,
+    #[serde(default)]
+    active_time_intervals: Vec<String>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawReceiver {
+    name: String,
+    #[serde(default)]
+    webhook_configs: Vec<WebhookConfig>,
+    /// Other integration kinds, refused by validation.
+    #[serde(flatten)]
+    other: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInhibit {
+    #[serde(default)]
+    source_matchers: Vec<String>,
+    #[serde(default)]
+    target_matchers: Vec<String>,
+    #[serde(default)]
+    source_match: BTreeMap<String, String>,
+    #[serde(default)]
+    source_match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    target_match: BTreeMap<String, String>,
+    #[serde(default)]
+    target_match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    equal: Vec<String>,
+}
+
+/// One `webhook_configs` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: Option<String>,
+    pub url_file: Option<PathBuf>,
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+    /// At most this many alerts per message (0 = all); the rest are counted
+    /// in `truncatedAlerts`.
+    #[serde(default)]
+    pub max_alerts: u64,
+    pub timeout: Option<PromDuration>,
+    /// Accepted; the request uses Vigil's default HTTP client.
+    pub http_config: Option<serde_yaml_ng::Value>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A receiver: a name and its integrations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receiver {
+    pub name: String,
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// `group_by`: the labels that split alerts into groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    /// `['...']`: every label, one group per alert.
+    All,
+    Labels(Vec<String>),
+}
+
+/// A node of the route tree, with inherited settings resolved.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub receiver: String,
+    pub group_by: GroupBy,
+    pub continue_: bool,
+    pub matchers: Vec<Matcher>,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+    pub routes: Vec<Route>,
+    /// Alertmanager's `Route.Key`: parent keys and this route's matchers,
+    /// the first part of every group key.
+    pub key: String,
+    /// Alertmanager's `Route.ID`: the key plus the position among siblings.
+    pub id: String,
+}
+
+/// An inhibit rule.
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    pub source: Vec<Matcher>,
+    pub target: Vec<Matcher>,
+    pub equal: Vec<String>,
+}
+
+/// The validated file.
+#[derive(Debug, Clone)]
+pub struct AmConfig {
+    pub resolve_timeout: Duration,
+    pub route: Route,
+    pub receivers: Vec<Receiver>,
+    pub inhibit_rules: Vec<InhibitRule>,
+}
+
+impl AmConfig {
+    pub fn load(path: &Path) -> Result<AmConfig, AmConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| AmConfigError::Read { path: path.to_owned(), source })?;
+        let mut config = AmConfig::parse(&text, path)?;
+        if let Some(dir) = path.parent() {
+            for webhook in config.receivers.iter_mut().flat_map(|r| r.webhooks.iter_mut()) {
+                if let Some(file) = &mut webhook.url_file
+                    && file.is_relative()
+                {
+                    *file = dir.join(&*file);
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn receiver(&self, name: &str) -> Option<&Receiver> {
+        self.receivers.iter().find(|r| r.name == name)
+    }
+
+    /// Parses and validates; `path` is only used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<AmConfig, AmConfigError> {
+        let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            AmConfigError::At { path: path.to_owned(), line, column, message }
+        })?;
+        let invalid = |needle: &str, message: String| match line_of(text, needle) {
+            Some(line) => AmConfigError::At { path: path.to_owned(), line, column: 1, message },
+            None => AmConfigError::Invalid { path: path.to_owned(), message },
+        };
+        if !raw.templates.is_empty() {
+            return Err(invalid("templates", "notification templates are not supported by Vigil yet".to_owned()));
+        }
+        if !raw.time_intervals.is_empty() || !raw.mute_time_intervals.is_empty() {
+            let key = if raw.time_intervals.is_empty() { "mute_time_intervals" } else { "time_intervals" };
+            return Err(invalid(key, "time intervals are not supported by Vigil yet".to_owned()));
+        }
+        let mut receivers = Vec::new();
+        let mut names = HashSet::new();
+        for r in raw.receivers {
+            if r.name.is_empty() {
+                return Err(invalid("receivers", "missing name in receiver".to_owned()));
+            }
+            if !names.insert(r.name.clone()) {
+                return Err(invalid(&r.name, format!("notification config name {:?} is not unique", r.name)));
+            }
+            if let Some(kind) = r.other.keys().next() {
+                return Err(invalid(
+                    kind,
+                    format!("receiver {:?}: {kind} are not supported by Vigil yet (webhook_configs are)", r.name),
+                ));
+            }
+            for w in &r.webhook_configs {
+                match (&w.url, &w.url_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(invalid("url_file", "at most one of url & url_file must be configured".to_owned()));
+                    }
+                    (None, None) => {
+                        return Err(invalid("webhook_configs", "one of url or url_file must be configured".to_owned()));
+                    }
+                    (Some(url), None) => {
+                        reqwest::Url::parse(url)
+                            .map_err(|e| invalid(url, format!("invalid webhook url {url:?}: {e}")))?;
+                    }
+                    (None, Some(_)) => {}
+                }
+            }
+            receivers.push(Receiver { name: r.name, webhooks: r.webhook_configs });
+        }
+        let Some(raw_route) = raw.route else {
+            return Err(invalid("route", "no routes provided".to_owned()));
+        };
+        let Some(root_receiver) = raw_route.receiver.clone() else {
+            return Err(invalid("route", "root route must specify a default receiver".to_owned()));
+        };
+        if !raw_route.matchers.is_empty() || !raw_route.match_.is_empty() || !raw_route.match_re.is_empty() {
+            return Err(invalid("route", "root route must not have any matchers".to_owned()));
+        }
+        if raw_route.continue_ {
+            return Err(invalid("continue", "cannot have continue in root route".to_owned()));
+        }
+        let defaults = Route {
+            receiver: root_receiver,
+            group_by: GroupBy::Labels(Vec::new()),
+            continue_: false,
+            matchers: Vec::new(),
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(5 * 60),
+            repeat_interval: Duration::from_secs(4 * 3600),
+            routes: Vec::new(),
+            key: String::new(),
+            id: String::new(),
+        };
+        let route = build_route(&raw_route, &defaults, None, 0, &|needle, message| invalid(needle, message))?;
+        let mut missing = None;
+        route_receivers(&route, &mut |name| {
+            if !names.contains(name) && missing.is_none() {
+                missing = Some(name.to_owned());
+            }
+        });
+        if let Some(name) = missing {
+            return Err(invalid(&name, format!("undefined receiver {name:?} used in route")));
+        }
+        let mut inhibit_rules = Vec::new();
+        for rule in raw.inhibit_rules {
+            let build = |new: &[String], eq: &BTreeMap<String, String>, re: &BTreeMap<String, String>| {
+                matchers_from(new, eq, re).map_err(|e| invalid("inhibit_rules", e))
+            };
+            inhibit_rules.push(InhibitRule {
+                source: build(&rule.source_matchers, &rule.source_match, &rule.source_match_re)?,
+                target: build(&rule.target_matchers, &rule.target_match, &rule.target_match_re)?,
+                equal: rule.equal,
+            });
+        }
+        Ok(AmConfig {
+            resolve_timeout: raw.global.resolve_timeout.map_or(Duration::from_secs(300), |d| d.0),
+            route,
+            receivers,
+            inhibit_rules,
+        })
+    }
+}
+
+fn route_receivers(route: &Route, visit: &mut impl FnMut(&str)) {
+    visit(&route.receiver);
+    for child in &route.routes {
+        route_receivers(child, visit);
+    }
+}
+
+/// New-style matchers plus the deprecated `match`/`match_re` maps, sorted
+/// as Alertmanager sorts them.
+fn matchers_from(
+    new: &[String],
+    eq: &BTreeMap<String, String>,
+    re: &BTreeMap<String, String>,
+) -> Result<Vec<Matcher>, String> {
+    let mut out = Vec::new();
+    for (name, value) in eq {
+        out.push(Matcher::new(MatchType::Equal, name, value)?);
+    }
+    for (name, value) in re {
+        out.push(Matcher::new(MatchType::Regexp, name, value)?);
+    }
+    for text in new {
+        out.extend(parse_matchers(text)?);
+    }
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    Ok(out)
+}
+
+fn build_route(
+    raw: &RawRoute,
+    parent: &Route,
+    parent_keys: Option<(&str, &str)>,
+    index: usize,
+    invalid: &dyn Fn(&str, String) -> AmConfigError,
+) -> Result<Route, AmConfigError> {
+    if !raw.mute_time_intervals.is_empty() || !raw.active_time_intervals.is_empty() {
+        let key = if raw.mute_time_intervals.is_empty() { "active_time_intervals" } else { "mute_time_intervals" };
+        return Err(invalid(key, "time intervals are not supported by Vigil yet".to_owned()));
+    }
+    let matchers = matchers_from(&raw.matchers, &raw.match_, &raw.match_re).map_err(|e| invalid("match", e))?;
+    let group_by = match &raw.group_by {
+        None => parent.group_by.clone(),
+        Some(labels) if labels.iter().any(|l| l == "...") => {
+            if labels.len() > 1 {
+                return Err(invalid(
+                    "group_by",
+                    "cannot have wildcard group_by (`...`) and other labels at the same time".to_owned(),
+                ));
+            }
+            GroupBy::All
+        }
+        Some(labels) => {
+            let mut seen = HashSet::new();
+            for l in labels {
+                if !seen.insert(l) {
+                    return Err(invalid("group_by", format!("duplicated label {l:?} in group_by")));
+                }
+            }
+            GroupBy::Labels(labels.clone())
+        }
+    };
+    let printed = format_matchers(&matchers);
+    let (key, id) = match parent_keys {
+        None => (printed.clone(), printed),
+        Some((pkey, pid)) => (format!("{pkey}/{printed}"), format!("{pid}/{printed}/{index}")),
+    };
+    let interval = |own: Option<PromDuration>, inherited: Duration, what: &str| -> Result<Duration, AmConfigError> {
+        let d = own.map_or(inherited, |d| d.0);
+        if d.is_zero() && what != "group_wait" {
+            return Err(invalid(what, format!("{what} cannot be zero")));
+        }
+        Ok(d)
+    };
+    let mut route = Route {
+        receiver: raw.receiver.clone().unwrap_or_else(|| parent.receiver.clone()),
+        group_by,
+        continue_: raw.continue_,
+        matchers,
+        group_wait: interval(raw.group_wait, parent.group_wait, "group_wait")?,
+        group_interval: interval(raw.group_interval, parent.group_interval, "group_interval")?,
+        repeat_interval: interval(raw.repeat_interval, parent.repeat_interval, "repeat_interval")?,
+        routes: Vec::new(),
+        key,
+        id,
+    };
+    let mut children = Vec::with_capacity(raw.routes.len());
+    for (i, child) in raw.routes.iter().enumerate() {
+        children.push(build_route(child, &route, Some((&route.key, &route.id)), i, invalid)?);
+    }
+    route.routes = children;
+    Ok(route)
+}
+
+impl Route {
+    /// Alertmanager's `Route.Match`: the deepest matching routes, depth
+    /// first; siblings after a match only when it has `continue`. A route
+    /// none of whose children match is itself the match.
+    pub fn match_routes(&self, labels: &BTreeMap<String, String>) -> Vec<&Route> {
+        if !super::matchers::all_match(&self.matchers, labels) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for child in &self.routes {
+            let matched = child.match_routes(labels);
+            let found = !matched.is_empty();
+            out.extend(matched);
+            if found && !child.continue_ {
+                break;
+            }
+        }
+        if out.is_empty() {
+            out.push(self);
+        }
+        out
+    }
+
+    /// The labels of an alert that name its group under this route.
+    pub fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        match &self.group_by {
+            GroupBy::All => labels.clone(),
+            GroupBy::Labels(names) => {
+                names.iter().filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone()))).collect()
+            }
+        }
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|line| line.contains(needle)).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AmConfig, String> {
+        AmConfig::parse(text, Path::new("am.yml")).map_err(|e| e.to_string())
+    }
+
+    const TREE: &str = r#"
+global:
+  resolve_timeout: 1m
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 10s
+  routes:
+    - matchers: ['severity="page"']
+      receiver: pager
+      group_by: ['...']
+      continue: true
+      routes:
+        - match: {team: db}
+          receiver: db
+    - match_re: {severity: 'page|critical'}
+      receiver: audit
+      repeat_interval: 1h
+    - matchers: ['team="web"', 'env!=dev']
+      receiver: web
+receivers:
+  - name: default
+  - name: pager
+    webhook_configs: [{url: 'http://127.0.0.1:1/hook'}]
+  - name: db
+  - name: audit
+  - name: web
+inhibit_rules:
+  - source_matchers: ['severity="page"']
+    target_match: {severity: warning}
+    equal: [alertname]
+"#;
+
+    #[test]
+    fn routes_inherit_and_match_as_alertmanager() {
+        let config = parse(TREE).unwrap();
+        assert_eq!(config.resolve_timeout, Duration::from_secs(60));
+        let root = &config.route;
+        assert_eq!(
+            (root.group_interval, root.repeat_interval),
+            (Duration::from_secs(300), Duration::from_secs(14_400))
+        );
+        let pager = &root.routes[0];
+        assert_eq!(pager.key, r#"{}/{severity="page"}"#);
+        assert_eq!(pager.id, r#"{}/{severity="page"}/0"#);
+        assert_eq!(pager.routes[0].key, r#"{}/{severity="page"}/{team="db"}"#);
+        assert_eq!(pager.routes[0].group_by, GroupBy::All, "inherited");
+        assert_eq!(pager.group_wait, Duration::from_secs(10), "inherited");
+        assert_eq!(root.routes[2].key, r#"{}/{env!="dev",team="web"}"#, "matchers sorted by name");
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
+            (&[("alertname", "X")], &["default"]),
+            // continue on the pager route: the next sibling is tried too.
+            (&[("severity", "page")], &["pager", "audit"]),
+            (&[("severity", "page"), ("team", "db")], &["db", "audit"]),
+            (&[("severity", "critical")], &["audit"]),
+            (&[("team", "web"), ("env", "prod")], &["web"]),
+            (&[("team", "web"), ("env", "dev")], &["default"]),
+        ];
+        for (labels, want) in cases {
+            let labels: BTreeMap<String, String> =
+                labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            let got: Vec<&str> = root.match_routes(&labels).iter().map(|r| r.receiver.as_str()).collect();
+            assert_eq!(&got, want, "{labels:?}");
+        }
+        assert_eq!(config.inhibit_rules[0].target[0].to_string(), r#"severity="warning""#);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_their_position() {
+        let cases = [
+            ("route:\n  receiver: x\nreceivers:\n  - name: y\n", "am.yml:2:1: undefined receiver \"x\" used in route"),
+            (
+                "route:\n  receiver: x\n  group_wait: soon\nreceivers:\n  - name: x\n",
+                "am.yml:2:3: route: not a valid duration string: \"soon\"",
+            ),
+            (
+                "route:\n  receiver: x\n  routes:\n    - matchers: ['a=~\"(\"']\nreceivers:\n  - name: x\n",
+                "am.yml:4:1: \"a=~\\\"(\\\"\": invalid regular expression \"(\": regex parse error:\n    (\n    ^\nerror: unclosed group",
+            ),
+            (
+                "route:\n  receiver: x\n  group_by: ['...', job]\nreceivers:\n  - name: x\n",
+                "am.yml:3:1: cannot have wildcard group_by (`...`) and other labels at the same time",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs: [{channel: '#a'}]\n",
+                "am.yml:5:1: receiver \"x\": slack_configs are not supported by Vigil yet (webhook_configs are)",
+            ),
+            (
+                "route:\n  receiver: x\n  mute_time_intervals: [night]\nreceivers:\n  - name: x\n",
+                "am.yml:3:1: time intervals are not supported by Vigil yet",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n  - name: x\n",
+                "am.yml:2:1: notification config name \"x\" is not unique",
+            ),
+            (
+                "route:\n  receiver: x\n  recevier: y\nreceivers:\n  - name: x\n",
+                "am.yml:3:3: route: unknown field `recevier`, expected one of `receiver`, `group_by`, `continue`, `matchers`, `match`, `match_re`, `group_wait`, `group_interval`, `repeat_interval`, `mute_time_intervals`, `active_time_intervals`, `routes`",
+            ),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(text, want)| {
+                let got = parse(text).map(|_| String::new()).unwrap_or_else(|e| e);
+                (got != *want).then(|| format!("{text}\n  got:  {got}\n  want: {want}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}

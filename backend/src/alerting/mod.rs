@@ -1,0 +1,405 @@
+//! The built-in Alertmanager, enabled by `--alertmanager.config.file`: what
+//! Alertmanager does with the alerts Prometheus sends it, in Vigil's process.
+//!
+//! Stages, in data order (each its own module):
+//! `config` (the `alertmanager.yml` format) → alerts are received (from the
+//! rule manager through the notifier, or `POST /api/v2/alerts`) and merged
+//! by fingerprint → `dispatch` (route tree, aggregation groups, flush
+//! timing) → mute (`inhibit`, `silences`) → `nflog` (dedup against what was already
+//! sent, persisted) → `notify` (receivers: webhook payload v4, retries).
+//!
+//! Timing decisions live in the pure `Dispatcher` and `needs_update`, driven
+//! by explicit times; this runtime only reads its [`Clock`] and sleeps.
+
+pub mod config;
+pub mod dispatch;
+pub mod inhibit;
+pub mod matchers;
+pub mod nflog;
+pub mod notify;
+pub mod silences;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use self::config::AmConfig;
+use self::dispatch::{AmAlert, Dispatcher, Flush};
+use self::nflog::NotificationLog;
+use self::notify::NotifyMetrics;
+use self::silences::{Silence, SilenceError, Silences};
+use crate::notifier::{self, AlertSink};
+
+/// Where the runtime reads the time; tests can substitute their own.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::rules::manager::now_ms()
+    }
+}
+
+/// How long a resolved alert stays known (for merging and inhibition).
+const RESOLVED_RETENTION_MS: i64 = 30 * 60 * 1000;
+/// `--data.retention` of Alertmanager: how long the notification log keeps entries.
+const NFLOG_RETENTION_MS: i64 = 120 * 3600 * 1000;
+
+struct Core {
+    config: Arc<AmConfig>,
+    /// The file as last loaded, for `/api/v2/status`.
+    config_text: String,
+    dispatcher: Dispatcher,
+    /// Every known alert by fingerprint.
+    alerts: BTreeMap<u64, AmAlert>,
+    nflog: NotificationLog,
+    silences: Silences,
+}
+
+/// What the API shows of an alert's muting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertStatus {
+    pub silenced_by: Vec<String>,
+    pub inhibited: bool,
+    /// Receivers of the routes it matches.
+    pub receivers: Vec<String>,
+}
+
+/// The running built-in Alertmanager.
+pub struct Alertmanager {
+    config_file: PathBuf,
+    core: Mutex<Core>,
+    clock: Arc<dyn Clock>,
+    wake: tokio::sync::Notify,
+    client: reqwest::Client,
+    external_url: String,
+    metrics: Arc<NotifyMetrics>,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Alertmanager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alertmanager").field("config_file", &self.config_file).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Alertmanager {
+    /// Loads the configuration and the notification log from `data_dir`
+    /// (None keeps it in memory only). Call [`Alertmanager::run`] to start.
+    pub fn new(
+        config_file: &Path,
+        data_dir: Option<&Path>,
+        external_url: String,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Arc<Alertmanager>> {
+        let config = Arc::new(AmConfig::load(config_file)?);
+        let config_text = std::fs::read_to_string(config_file).unwrap_or_default();
+        let nflog = NotificationLog::open(data_dir.map(|d| d.join("nflog.json")).as_deref(), NFLOG_RETENTION_MS)
+            .map_err(anyhow::Error::msg)?;
+        let silences =
+            Silences::open(data_dir.map(|d| d.join("silences.json")).as_deref()).map_err(anyhow::Error::msg)?;
+        let client = crate::scrape::build_http_client(true, true, None, None).map_err(anyhow::Error::msg)?;
+        info!(file = %config_file.display(), receivers = config.receivers.len(), "loaded Alertmanager configuration");
+        Ok(Arc::new(Alertmanager {
+            config_file: config_file.to_owned(),
+            core: Mutex::new(Core {
+                dispatcher: Dispatcher::new(config.route.clone()),
+                config,
+                config_text,
+                alerts: BTreeMap::new(),
+                nflog,
+                silences,
+            }),
+            clock,
+            wake: tokio::sync::Notify::new(),
+            client,
+            external_url,
+            metrics: Arc::new(NotifyMetrics::default()),
+            stop: CancellationToken::new(),
+        }))
+    }
+
+    pub fn metrics(&self) -> Arc<NotifyMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    pub fn config_text(&self) -> String {
+        lock(&self.core).config_text.clone()
+    }
+
+    pub fn config(&self) -> Arc<AmConfig> {
+        Arc::clone(&lock(&self.core).config)
+    }
+
+    /// Reads the configuration file again; on error the running one stays.
+    /// Alerts are routed anew through the new tree, as Alertmanager does.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let config = Arc::new(AmConfig::load(&self.config_file)?);
+        let config_text = std::fs::read_to_string(&self.config_file).unwrap_or_default();
+        let now = self.clock.now_ms();
+        let mut core = lock(&self.core);
+        let mut dispatcher = Dispatcher::new(config.route.clone());
+        for alert in core.alerts.values() {
+            dispatcher.insert(alert, now);
+        }
+        core.dispatcher = dispatcher;
+        core.config = config;
+        core.config_text = config_text;
+        drop(core);
+        self.wake.notify_one();
+        info!(file = %self.config_file.display(), "reloaded Alertmanager configuration");
+        Ok(())
+    }
+
+    /// Receives alerts as `POST /api/v2/alerts` does: a missing start is
+    /// now, a missing end is now + `resolve_timeout`; alerts overlapping a
+    /// known one with the same labels are merged into it.
+    pub fn put(&self, alerts: Vec<notifier::Alert>) {
+        let now = self.clock.now_ms();
+        let mut core = lock(&self.core);
+        let resolve_timeout = i64::try_from(core.config.resolve_timeout.as_millis()).unwrap_or(i64::MAX);
+        for a in alerts {
+            let starts = if a.starts_at_ms > 0 { a.starts_at_ms } else { now };
+            let (ends, timeout) = if a.ends_at_ms > 0 { (a.ends_at_ms, false) } else { (now + resolve_timeout, true) };
+            let mut alert = AmAlert {
+                labels: a.labels,
+                annotations: a.annotations,
+                starts_at_ms: starts,
+                ends_at_ms: ends,
+                generator_url: a.generator_url,
+                updated_at_ms: now,
+                timeout,
+            };
+            let fp = alert.fingerprint();
+            if let Some(old) = core.alerts.get(&fp) {
+                let overlaps = (alert.ends_at_ms > old.starts_at_ms && alert.ends_at_ms < old.ends_at_ms)
+                    || (alert.starts_at_ms > old.starts_at_ms && alert.starts_at_ms < old.ends_at_ms);
+                if overlaps {
+                    alert = old.merge(&alert, now);
+                }
+            }
+            core.dispatcher.insert(&alert, now);
+            core.alerts.insert(fp, alert);
+        }
+        drop(core);
+        self.wake.notify_one();
+    }
+
+    /// Known alerts (firing and recently resolved), sorted.
+    pub fn alerts(&self) -> Vec<AmAlert> {
+        let mut out: Vec<AmAlert> = lock(&self.core).alerts.values().cloned().collect();
+        out.sort_by(dispatch::compare_alerts);
+        out
+    }
+
+    /// How an alert is muted now, and where it is routed.
+    pub fn status_of(&self, labels: &BTreeMap<String, String>) -> AlertStatus {
+        let now = self.clock.now_ms();
+        let core = lock(&self.core);
+        let alerts: Vec<AmAlert> = core.alerts.values().cloned().collect();
+        let mut receivers: Vec<String> =
+            core.config.route.match_routes(labels).iter().map(|r| r.receiver.clone()).collect();
+        receivers.dedup();
+        AlertStatus {
+            silenced_by: core.silences.silenced_by(labels, now),
+            inhibited: inhibit::is_inhibited(&core.config.inhibit_rules, &alerts, labels, now),
+            receivers,
+        }
+    }
+
+    /// Creates or updates a silence; returns its id.
+    pub fn set_silence(&self, silence: Silence) -> Result<String, SilenceError> {
+        let now = self.clock.now_ms();
+        lock(&self.core).silences.set(silence, now)
+    }
+
+    pub fn expire_silence(&self, id: &str) -> Result<(), SilenceError> {
+        let now = self.clock.now_ms();
+        lock(&self.core).silences.expire(id, now)
+    }
+
+    pub fn silence(&self, id: &str) -> Option<Silence> {
+        lock(&self.core).silences.get(id).cloned()
+    }
+
+    pub fn silences(&self) -> Vec<Silence> {
+        lock(&self.core).silences.all()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The aggregation groups: key, receiver, labels, alerts.
+    pub fn groups(&self) -> Vec<dispatch::GroupView> {
+        lock(&self.core).dispatcher.groups()
+    }
+
+    /// Flushes due groups until stopped.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let now = self.clock.now_ms();
+            let (flushes, next) = {
+                let mut core = lock(&self.core);
+                core.alerts.retain(|_, a| !(a.resolved_at(now) && a.ends_at_ms < now - RESOLVED_RETENTION_MS));
+                core.silences.gc(now);
+                let flushes = core.dispatcher.due(now);
+                (flushes, core.dispatcher.next_flush_ms())
+            };
+            for flush in flushes {
+                tokio::spawn(Arc::clone(&self).notify(flush));
+            }
+            // Wake at the next flush, on new alerts, and at least every
+            // second (so a clock that jumps is noticed).
+            let wait = next.map_or(1000, |n| (n - now).clamp(0, 1000));
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// The notification pipeline for one flush: mute, then per integration
+    /// dedup against the log, deliver, and log.
+    async fn notify(self: Arc<Self>, flush: Flush) {
+        let now = flush.now_ms;
+        let (config, alerts) = {
+            let core = lock(&self.core);
+            let known: Vec<AmAlert> = core.alerts.values().cloned().collect();
+            let alerts: Vec<AmAlert> = flush
+                .alerts
+                .iter()
+                .filter(|a| {
+                    core.silences.silenced_by(&a.labels, now).is_empty()
+                        && !inhibit::is_inhibited(&core.config.inhibit_rules, &known, &a.labels, now)
+                })
+                .cloned()
+                .collect();
+            (Arc::clone(&core.config), alerts)
+        };
+        // Everything muted: the pipeline stops here, as Alertmanager's does.
+        if alerts.is_empty() {
+            return;
+        }
+        let Some(receiver) = config.receiver(&flush.receiver) else { return };
+        let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.resolved_at(now)).map(AmAlert::fingerprint).collect();
+        let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.resolved_at(now)).map(AmAlert::fingerprint).collect();
+        let deadline = Instant::now() + Duration::from_millis(flush.timeout_ms.max(1000) as u64);
+        // Integrations are notified concurrently (Alertmanager's fan-out), so
+        // one that is down or slow delays only itself.
+        let shared = Arc::new(Delivery { flush: flush.clone(), alerts, firing, resolved, deadline });
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, webhook) in receiver.webhooks.iter().enumerate() {
+            let receiver_key = format!("{}/webhook/{i}", receiver.name);
+            tasks.spawn(Arc::clone(&self).notify_webhook(
+                Arc::clone(&shared),
+                receiver.name.clone(),
+                receiver_key,
+                webhook.clone(),
+            ));
+        }
+        let mut all_ok = true;
+        while let Some(result) = tasks.join_next().await {
+            all_ok &= result.unwrap_or(false);
+        }
+        if all_ok {
+            lock(&self.core).dispatcher.flushed(&flush);
+        }
+    }
+}
+
+/// One flush on its way to a receiver's integrations.
+struct Delivery {
+    flush: Flush,
+    /// The flush's alerts that are not muted.
+    alerts: Vec<AmAlert>,
+    firing: BTreeSet<u64>,
+    resolved: BTreeSet<u64>,
+    deadline: Instant,
+}
+
+impl Alertmanager {
+    /// Dedup, deliver and log for one webhook integration; false when the
+    /// delivery failed.
+    async fn notify_webhook(
+        self: Arc<Self>,
+        d: Arc<Delivery>,
+        receiver: String,
+        receiver_key: String,
+        webhook: config::WebhookConfig,
+    ) -> bool {
+        let (flush, now) = (&d.flush, d.flush.now_ms);
+        let needed = {
+            let core = lock(&self.core);
+            let entry = core.nflog.query(&flush.group_key, &receiver_key);
+            nflog::needs_update(entry, &d.firing, &d.resolved, webhook.send_resolved, flush.repeat_interval_ms, now)
+        };
+        if !needed {
+            debug!(group = %flush.group_key, receiver = %receiver_key, "notification deduplicated");
+            return true;
+        }
+        let to_send: Vec<AmAlert> = if webhook.send_resolved {
+            d.alerts.clone()
+        } else {
+            d.alerts.iter().filter(|a| !a.resolved_at(now)).cloned().collect()
+        };
+        // With only resolved alerts and send_resolved off, nothing is sent
+        // but the log still records that the group is resolved.
+        if !to_send.is_empty() {
+            let url = match (&webhook.url, &webhook.url_file) {
+                (Some(url), _) => url.clone(),
+                (None, Some(file)) => match std::fs::read_to_string(file) {
+                    Ok(text) => text.trim().to_owned(),
+                    Err(e) => {
+                        warn!(file = %file.display(), error = %e, "cannot read webhook url_file");
+                        return false;
+                    }
+                },
+                (None, None) => return true,
+            };
+            let body = notify::webhook_message(
+                &receiver,
+                &flush.group_key,
+                &flush.group_labels,
+                &to_send,
+                &self.external_url,
+                webhook.max_alerts,
+                now,
+            );
+            let timeout = webhook.timeout.map_or(Duration::from_secs(10), |t| t.0);
+            if let Err(e) = notify::deliver(&self.client, &url, &body, timeout, d.deadline, &self.metrics).await {
+                warn!(receiver = %receiver_key, group = %flush.group_key, error = %e, "notify failed");
+                return false;
+            }
+        }
+        let mut core = lock(&self.core);
+        if let Err(e) = core.nflog.log(&flush.group_key, &receiver_key, d.firing.clone(), d.resolved.clone(), now) {
+            warn!(error = %e, "cannot save the notification log");
+        }
+        true
+    }
+}
+
+impl AlertSink for Alertmanager {
+    fn send(&self, alerts: Vec<notifier::Alert>) {
+        self.put(alerts);
+    }
+}

@@ -1,0 +1,277 @@
+//! Receivers: the message a webhook gets (Alertmanager's payload version 4,
+//! field for field) and delivery with retries.
+//!
+//! A failed delivery is retried with exponential backoff (0.5 s growing by
+//! 1.5×, at most 60 s, as Alertmanager's `RetryStage`) until the group's
+//! next flush is due; 4xx answers are not retried. Each delivery runs on
+//! its own task, so a slow receiver delays nothing but itself.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use serde_json::{Value, json};
+
+use super::dispatch::AmAlert;
+
+/// Time as Go's `time.Time` marshals to JSON (RFC 3339, nanoseconds with
+/// trailing zeros trimmed; the zero time for "unset").
+pub fn go_time(ms: i64) -> String {
+    if ms == 0 {
+        return "0001-01-01T00:00:00Z".to_owned();
+    }
+    crate::api::params::format_rfc3339(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+/// Labels (or annotations) every alert has with the same value.
+fn common(alerts: &[AmAlert], pick: fn(&AmAlert) -> &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let Some(first) = alerts.first() else { return BTreeMap::new() };
+    pick(first)
+        .iter()
+        .filter(|(k, v)| alerts.iter().all(|a| pick(a).get(*k) == Some(v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The webhook body for a group notification (`template.Data` plus
+/// `version`, `groupKey` and `truncatedAlerts`). `max_alerts` > 0 keeps
+/// only that many alerts and counts the rest.
+pub fn webhook_message(
+    receiver: &str,
+    group_key: &str,
+    group_labels: &BTreeMap<String, String>,
+    alerts: &[AmAlert],
+    external_url: &str,
+    max_alerts: u64,
+    now_ms: i64,
+) -> Value {
+    let firing = alerts.iter().any(|a| !a.resolved_at(now_ms));
+    let kept = if max_alerts > 0 { alerts.len().min(max_alerts as usize) } else { alerts.len() };
+    let list: Vec<Value> = alerts[..kept]
+        .iter()
+        .map(|a| {
+            json!({
+                "status": if a.resolved_at(now_ms) { "resolved" } else { "firing" },
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": go_time(a.starts_at_ms),
+                "endsAt": go_time(a.ends_at_ms),
+                "generatorURL": a.generator_url,
+                "fingerprint": format!("{:016x}", a.fingerprint()),
+            })
+        })
+        .collect();
+    json!({
+        "receiver": receiver,
+        "status": if firing { "firing" } else { "resolved" },
+        "alerts": list,
+        "groupLabels": group_labels,
+        "commonLabels": common(alerts, |a| &a.labels),
+        "commonAnnotations": common(alerts, |a| &a.annotations),
+        "externalURL": external_url,
+        "version": "4",
+        "groupKey": group_key,
+        "truncatedAlerts": alerts.len() - kept,
+    })
+}
+
+/// Counts per integration kind, under Alertmanager's metric names.
+#[derive(Debug, Default)]
+pub struct NotifyMetrics {
+    /// integration → (notifications, failed notifications, requests, failed requests)
+    counts: Mutex<BTreeMap<String, [u64; 4]>>,
+}
+
+impl NotifyMetrics {
+    fn add(&self, integration: &str, index: usize, n: u64) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.entry(integration.to_owned()).or_default()[index] += n;
+    }
+
+    /// (notifications, failed, requests, failed requests) of one integration.
+    pub fn get(&self, integration: &str) -> [u64; 4] {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).get(integration).copied().unwrap_or_default()
+    }
+}
+
+/// Encodes [`NotifyMetrics`] for `/metrics`.
+#[derive(Debug)]
+pub struct NotifyCollector(pub std::sync::Arc<NotifyMetrics>);
+
+impl Collector for NotifyCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = self.0.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let names = [
+            ("alertmanager_notifications", "The total number of attempted notifications."),
+            ("alertmanager_notifications_failed", "The total number of failed notifications."),
+            ("alertmanager_notification_requests", "The total number of attempted notification requests."),
+            ("alertmanager_notification_requests_failed", "The total number of failed notification requests."),
+        ];
+        for (i, (name, help)) in names.into_iter().enumerate() {
+            let metric_type = ConstCounter::new(0u64).metric_type();
+            let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+            // Alertmanager shows every integration kind from the start.
+            let mut all: BTreeMap<&str, u64> = BTreeMap::from([("webhook", 0)]);
+            for (integration, c) in &counts {
+                all.insert(integration, c[i]);
+            }
+            for (integration, value) in all {
+                ConstCounter::new(value).encode(family.encode_family(&[("integration", integration)])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Posts `body` to `url`, retrying with backoff until `deadline`.
+pub async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    timeout: Duration,
+    deadline: Instant,
+    metrics: &NotifyMetrics,
+) -> Result<(), String> {
+    metrics.add("webhook", 0, 1);
+    let mut wait = Duration::from_millis(500);
+    let text = body.to_string();
+    loop {
+        metrics.add("webhook", 2, 1);
+        let attempt = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(timeout)
+            .body(text.clone())
+            .send()
+            .await;
+        let (error, retry) = match attempt {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                (format!("unexpected status code {}", status.as_u16()), status.is_server_error())
+            }
+            Err(e) => (crate::scrape::scraper::error_chain(&e), true),
+        };
+        metrics.add("webhook", 3, 1);
+        if !retry || Instant::now() + wait >= deadline {
+            metrics.add("webhook", 1, 1);
+            return Err(error);
+        }
+        tracing::debug!(url, error = %error, wait_ms = wait.as_millis() as u64, "webhook delivery failed; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait.mul_f64(1.5)).min(Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(pairs: &[(&str, &str)], annotations: &[(&str, &str)], ends: i64) -> AmAlert {
+        let map = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        AmAlert {
+            labels: map(pairs),
+            annotations: map(annotations),
+            starts_at_ms: 1_700_000_000_123,
+            ends_at_ms: ends,
+            generator_url: "http://x/graph".to_owned(),
+            updated_at_ms: 0,
+            timeout: false,
+        }
+    }
+
+    #[test]
+    fn webhook_message_is_version_4() {
+        let alerts = [
+            alert(&[("alertname", "A"), ("job", "j"), ("i", "1")], &[("s", "x"), ("t", "1")], 0),
+            alert(&[("alertname", "A"), ("job", "j"), ("i", "2")], &[("s", "x"), ("t", "2")], 1_700_000_100_000),
+        ];
+        let group = BTreeMap::from([("alertname".to_owned(), "A".to_owned())]);
+        let got =
+            webhook_message("team", "{}:{alertname=\"A\"}", &group, &alerts, "http://vigil", 1, 1_700_000_200_000);
+        let want = json!({
+            "receiver": "team",
+            "status": "firing",
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "A", "job": "j", "i": "1"},
+                "annotations": {"s": "x", "t": "1"},
+                "startsAt": "2023-11-14T22:13:20.123Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://x/graph",
+                "fingerprint": format!("{:016x}", alerts[0].fingerprint()),
+            }],
+            "groupLabels": {"alertname": "A"},
+            "commonLabels": {"alertname": "A", "job": "j"},
+            "commonAnnotations": {"s": "x"},
+            "externalURL": "http://vigil",
+            "version": "4",
+            "groupKey": "{}:{alertname=\"A\"}",
+            "truncatedAlerts": 1,
+        });
+        assert_eq!(got, want);
+        let resolved = webhook_message("team", "k", &group, &alerts[1..], "", 0, 1_700_000_200_000);
+        assert_eq!(
+            (resolved["status"].as_str(), resolved["alerts"][0]["status"].as_str()),
+            (Some("resolved"), Some("resolved"))
+        );
+        assert_eq!(resolved["alerts"][0]["endsAt"], "2023-11-14T22:15:00Z");
+    }
+
+    /// A receiver answering with scripted status codes, counting requests.
+    async fn scripted(statuses: Vec<u16>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&count);
+        let app = axum::Router::new().fallback(axum::routing::post(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(200);
+            async move { axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK) }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn delivery_retries_server_errors_with_backoff_until_the_deadline() {
+        use std::sync::atomic::Ordering;
+        let client = reqwest::Client::new();
+        let body = json!({"version": "4"});
+        let timeout = Duration::from_secs(2);
+        // (answers, deadline, succeeds, requests, metrics [notifications, failed, requests, failed requests])
+        let cases: [(Vec<u16>, u64, bool, usize, [u64; 4]); 3] = [
+            // Two 503s, then OK: retried after 0.5 s and 0.75 s.
+            (vec![503, 503, 200], 10_000, true, 3, [1, 0, 3, 2]),
+            // A 4xx is the receiver refusing the message: not retried.
+            (vec![400], 10_000, false, 1, [1, 1, 1, 1]),
+            // Always failing: gives up when the next wait would pass the deadline.
+            (vec![500], 1_000, false, 2, [1, 1, 2, 2]),
+        ];
+        for (answers, deadline_ms, ok, requests, counts) in cases {
+            let (url, count) = scripted(answers.clone()).await;
+            let metrics = NotifyMetrics::default();
+            let started = Instant::now();
+            let result =
+                deliver(&client, &url, &body, timeout, started + Duration::from_millis(deadline_ms), &metrics).await;
+            assert_eq!(result.is_ok(), ok, "{answers:?}: {result:?}");
+            assert_eq!(count.load(Ordering::SeqCst), requests, "{answers:?}");
+            assert_eq!(metrics.get("webhook"), counts, "{answers:?}");
+        }
+        // A receiver that does not answer is cut off by the request timeout.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let started = Instant::now();
+        let metrics = NotifyMetrics::default();
+        let result =
+            deliver(&client, &url, &body, Duration::from_millis(200), started + Duration::from_millis(300), &metrics)
+                .await;
+        assert!(result.is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        drop(listener);
+    }
+}

@@ -1,0 +1,379 @@
+//! Alerting end to end: a `vigil` evaluating an alerting rule every second
+//! sends the alert to Debian's real `prometheus-alertmanager`, where
+//! `amtool alert query` finds it with Vigil's labels, external labels and
+//! annotations; when the rule stops firing, the resolution reaches
+//! Alertmanager too. With `--alertmanager.config.file`, Vigil's built-in
+//! Alertmanager and the real one, given the same alerts and the same
+//! routing, post the same webhook messages; and a restart of Vigil does not
+//! notify again.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use std::sync::{Arc, Mutex};
+
+use common::{Vigil, eventually, free_port, temp_dir};
+use serde_json::Value;
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+const AMTOOL: &str = "/usr/bin/amtool";
+
+fn require(tool: &str) {
+    assert!(
+        Path::new(tool).exists(),
+        "{tool} is missing: install it with `apt-get install prometheus-alertmanager` (or run `cargo xtask test`, which does)"
+    );
+}
+
+/// A running Alertmanager, killed by PID when dropped.
+struct Alertmanager {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Alertmanager {
+    fn start(config: &str) -> Alertmanager {
+        require(ALERTMANAGER);
+        let dir = temp_dir("vigil-am");
+        std::fs::write(dir.join("alertmanager.yml"), config).expect("write alertmanager.yml");
+        let port = free_port();
+        let child = Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // No gossip: a lone instance on this machine.
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager");
+        let am = Alertmanager { child, port, dir };
+        am.wait_ready();
+        am
+    }
+
+    /// Polls `/-/ready` so alerts sent next are not refused.
+    fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = stream.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n");
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("prometheus-alertmanager on port {} did not become ready", self.port);
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `amtool alert query` with extra arguments, as JSON.
+    fn query(&self, args: &[&str]) -> Option<serde_json::Value> {
+        require(AMTOOL);
+        let output = Command::new(AMTOOL)
+            .arg(format!("--alertmanager.url={}", self.url()))
+            .args(["-o", "json", "alert", "query"])
+            .args(args)
+            .output()
+            .expect("run amtool");
+        if !output.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&output.stdout).ok()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const AM_CONFIG: &str = "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n";
+
+#[tokio::test]
+async fn alerts_reach_the_real_alertmanager_and_resolve() {
+    let am = Alertmanager::start(AM_CONFIG);
+    let port = free_port();
+    let dir = temp_dir("vigil-alerting");
+    // Fires at once; a reload later makes it stop.
+    let rules = r#"groups:
+  - name: g
+    rules:
+      - alert: VigilTestAlert
+        expr: absent(nonexistent_metric)
+        labels:
+          severity: page
+        annotations:
+          summary: "value {{ $value }}"
+"#;
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n  external_labels: {{cluster: test}}\nrule_files: ['rules.yml']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{}']}}]\nscrape_configs:\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+            am.port
+        ),
+    )
+    .unwrap();
+    let vigil = Vigil::start_with_config_file(port, &config_path);
+
+    let alert = eventually(Duration::from_secs(30), "the alert in amtool alert query", || async {
+        let alerts = am.query(&["alertname=VigilTestAlert"])?;
+        alerts.as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(alert["labels"]["alertname"], "VigilTestAlert");
+    assert_eq!(alert["labels"]["severity"], "page");
+    assert_eq!(alert["labels"]["cluster"], "test", "external labels are added");
+    assert_eq!(alert["annotations"]["summary"], "value 1");
+    assert_eq!(alert["status"]["state"], "active");
+    let generator = alert["generatorURL"].as_str().unwrap_or("");
+    assert!(generator.contains("/graph?g0.expr=absent%28nonexistent_metric%29"), "generator URL {generator}");
+    // Firing alerts are valid for 4 × max(resend delay 1m, interval 1s).
+    let starts = alert["startsAt"].as_str().unwrap_or("");
+    let ends = alert["endsAt"].as_str().unwrap_or("");
+    assert!(ends > starts, "endsAt {ends} after startsAt {starts}");
+
+    // Vigil's own metrics count the sent alert.
+    let metrics = reqwest::get(vigil.url("/metrics")).await.unwrap().text().await.unwrap();
+    let sent_line = format!("prometheus_notifications_sent_total{{alertmanager=\"{}/api/v2/alerts\"}}", am.url());
+    assert!(
+        metrics.lines().any(|l| l.starts_with(&sent_line) && !l.ends_with(" 0")),
+        "no {sent_line} > 0 in\n{metrics}"
+    );
+
+    // Make the rule stop firing: the resolution is sent at once, and
+    // Alertmanager no longer lists the alert as active.
+    std::fs::write(dir.join("rules.yml"), rules.replace("absent(nonexistent_metric)", "absent(up)")).unwrap();
+    let reload = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.unwrap();
+    assert!(reload.status().is_success(), "reload: {}", reload.status());
+    eventually(Duration::from_secs(30), "the alert resolved in Alertmanager", || async {
+        let active = am.query(&["alertname=VigilTestAlert"])?;
+        active.as_array()?.is_empty().then_some(())
+    })
+    .await;
+    drop(vigil);
+}
+
+/// Webhook messages received, by path (`/am` for the real Alertmanager,
+/// `/vigil` for Vigil's).
+#[derive(Clone, Default)]
+struct Hooks(Arc<Mutex<Vec<(String, Value)>>>);
+
+impl Hooks {
+    fn of(&self, path: &str) -> Vec<Value> {
+        self.0.lock().unwrap().iter().filter(|(p, _)| p == path).map(|(_, v)| v.clone()).collect()
+    }
+}
+
+/// Starts a webhook sink on 127.0.0.1 and returns its port.
+async fn start_hooks(hooks: Hooks) -> u16 {
+    use axum::extract::State;
+    async fn receive(State(hooks): State<Hooks>, uri: axum::http::Uri, body: String) -> &'static str {
+        if let Ok(json) = serde_json::from_str(&body) {
+            hooks.0.lock().unwrap().push((uri.path().to_owned(), json));
+        }
+        "ok"
+    }
+    let app = axum::Router::new().fallback(axum::routing::post(receive)).with_state(hooks);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the webhook sink");
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// The routing both Alertmanagers run, posting to `/<who>` on the sink.
+fn routing(hook_port: u16, who: &str) -> String {
+    format!(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n"
+    )
+}
+
+/// A message without what legitimately differs (the sender's own URL).
+fn comparable(mut message: Value) -> Value {
+    if let Some(object) = message.as_object_mut() {
+        object.remove("externalURL");
+    }
+    message
+}
+
+#[tokio::test]
+async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_across_restarts() {
+    let hooks = Hooks::default();
+    let hook_port = start_hooks(hooks.clone()).await;
+    let am = Alertmanager::start(&routing(hook_port, "am"));
+    let dir = temp_dir("vigil-routing");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'web:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            am.port
+        ),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let start = || {
+        let port = free_port();
+        Vigil::start_with_flags_in(port, &config_path, &data, &[&am_flag])
+    };
+    let vigil = start();
+
+    // Both rules fire; both Alertmanagers group them into one message.
+    let (real, ours) = eventually(Duration::from_secs(30), "a firing message from both", || async {
+        let real = hooks.of("/am");
+        let ours = hooks.of("/vigil");
+        let complete = |m: &[Value]| m.iter().find(|m| m["alerts"].as_array().is_some_and(|a| a.len() == 2)).cloned();
+        Some((complete(&real)?, complete(&ours)?))
+    })
+    .await;
+    assert_eq!(real["status"], "firing");
+    assert_eq!(comparable(ours.clone()), comparable(real), "Vigil's webhook message differs from Alertmanager's");
+    assert!(ours["externalURL"].as_str().is_some_and(|u| u.starts_with("http://")), "{}", ours["externalURL"]);
+
+    // A restart on the same data: the notification log remembers the group
+    // was notified, so nothing is sent again within the repeat interval.
+    drop(vigil);
+    let sent_before = hooks.of("/vigil").len();
+    let vigil = start();
+    eventually(Duration::from_secs(30), "the restarted Vigil to fire again", || async {
+        let text = reqwest::get(vigil.url("/api/v1/alerts")).await.ok()?.text().await.ok()?;
+        text.contains("\"firing\"").then_some(())
+    })
+    .await;
+    // Longer than group_wait plus a group_interval.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(hooks.of("/vigil").len(), sent_before, "re-notified after a restart: {:?}", hooks.of("/vigil"));
+
+    // Both rules stop firing: both send the same resolved message.
+    std::fs::write(dir.join("rules.yml"), rules.replace("absent(nonexistent_metric)", "absent(vector(1))")).unwrap();
+    let reload = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.unwrap();
+    assert!(reload.status().is_success(), "reload: {}", reload.status());
+    let (real, ours) = eventually(Duration::from_secs(30), "a resolved message from both", || async {
+        let resolved = |m: Vec<Value>| m.into_iter().find(|m| m["status"] == "resolved");
+        Some((resolved(hooks.of("/am"))?, resolved(hooks.of("/vigil"))?))
+    })
+    .await;
+    // The real Alertmanager kept the alerts' first start across Vigil's
+    // restart; Vigil's built-in one (like a restarted Alertmanager, which
+    // keeps no alerts on disk either) knows the start after the restart.
+    let starts = |m: &Value| -> Vec<String> {
+        m["alerts"]
+            .as_array()
+            .map_or(Vec::new(), |a| a.iter().map(|a| a["startsAt"].as_str().unwrap_or("").to_owned()).collect())
+    };
+    for (ours, real) in starts(&ours).iter().zip(starts(&real)) {
+        assert!(*ours >= real, "startsAt {ours} before {real}");
+    }
+    let without_starts = |mut m: Value| {
+        for alert in m["alerts"].as_array_mut().into_iter().flatten() {
+            alert.as_object_mut().map(|a| a.remove("startsAt"));
+        }
+        comparable(m)
+    };
+    assert_eq!(without_starts(ours), without_starts(real), "resolved messages differ");
+}
+
+/// Runs `amtool` against a URL and returns its standard output.
+fn amtool(url: &str, args: &[&str]) -> String {
+    require(AMTOOL);
+    let output = Command::new(AMTOOL).arg(format!("--alertmanager.url={url}")).args(args).output().expect("run amtool");
+    assert!(
+        output.status.success(),
+        "amtool {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn amtool_silences_an_alert_in_vigil() {
+    let hooks = Hooks::default();
+    let hook_port = start_hooks(hooks.clone()).await;
+    let dir = temp_dir("vigil-amtool");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: SilenceMe\n        expr: absent(nonexistent_metric)\n        for: 2s\n      - alert: Other\n        expr: absent(nonexistent_metric)\n        for: 2s\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+    let url = vigil.url("");
+
+    // Silence one alert before it fires.
+    let id = amtool(
+        &url,
+        &["silence", "add", "alertname=SilenceMe", "--comment=maintenance", "--author=tester", "--duration=1h"],
+    );
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 36, "a silence id: {id:?}");
+    let listed = amtool(&url, &["silence", "query", "-o", "json"]);
+    let silences: Value = serde_json::from_str(&listed).expect("amtool silence query JSON");
+    assert_eq!(silences[0]["id"], id.as_str());
+    assert_eq!(silences[0]["status"]["state"], "active");
+    assert_eq!(silences[0]["createdBy"], "tester");
+    assert_eq!(
+        silences[0]["matchers"][0],
+        serde_json::json!({"name": "alertname", "value": "SilenceMe", "isRegex": false, "isEqual": true})
+    );
+
+    // The other alert is delivered; the silenced one is not, and amtool
+    // shows it only among silenced alerts.
+    eventually(Duration::from_secs(30), "Other delivered", || async {
+        hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "Other").then_some(())
+    })
+    .await;
+    let active = amtool(&url, &["alert", "query", "-o", "json"]);
+    let active: Value = serde_json::from_str(&active).expect("amtool alert query JSON");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array().map_or(Vec::new(), |a| {
+            a.iter().map(|a| a["labels"]["alertname"].as_str().unwrap_or("").to_owned()).collect()
+        })
+    };
+    assert_eq!(names(&active), ["Other"]);
+    let silenced = amtool(&url, &["alert", "query", "--silenced", "-o", "json"]);
+    let silenced: Value = serde_json::from_str(&silenced).expect("amtool alert query --silenced JSON");
+    let silenced_one =
+        silenced.as_array().and_then(|a| a.iter().find(|a| a["labels"]["alertname"] == "SilenceMe")).cloned();
+    let silenced_one = silenced_one.expect("SilenceMe among silenced alerts");
+    assert_eq!(silenced_one["status"]["state"], "suppressed");
+    assert_eq!(silenced_one["status"]["silencedBy"][0], id.as_str());
+    // Longer than group_wait and a group_interval: still not delivered.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "SilenceMe"),
+        "a silenced alert was delivered: {:?}",
+        hooks.of("/vigil")
+    );
+
+    // Expiring the silence lets it through at the group's next flush.
+    amtool(&url, &["silence", "expire", &id]);
+    let expired = amtool(&url, &["silence", "query", "--expired", "-o", "json"]);
+    assert!(expired.contains("\"expired\""), "{expired}");
+    eventually(Duration::from_secs(30), "SilenceMe delivered after expiry", || async {
+        hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "SilenceMe").then_some(())
+    })
+    .await;
+    let receivers = reqwest::get(vigil.url("/api/v2/receivers")).await.unwrap().text().await.unwrap();
+    assert_eq!(receivers, r#"[{"name":"hook"}]"#);
+}
