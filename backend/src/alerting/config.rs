@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::matchers::{MatchType, Matcher, format_matchers, parse_matchers};
+use super::timeinterval::{Period, RawInterval};
 use crate::config::PromDuration;
 
 /// A configuration error with its position.
@@ -42,9 +43,10 @@ struct RawFile {
     #[serde(default)]
     templates: Vec<String>,
     #[serde(default)]
-    time_intervals: Vec<serde_yaml_ng::Value>,
+    time_intervals: Vec<RawInterval>,
+    /// The older name of `time_intervals`.
     #[serde(default)]
-    mute_time_intervals: Vec<serde_yaml_ng::Value>,
+    mute_time_intervals: Vec<RawInterval>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,6 +162,11 @@ pub struct Route {
     pub key: String,
     /// Alertmanager's `Route.ID`: the key plus the position among siblings.
     pub id: String,
+    /// Names of time intervals when this route's notifications are muted
+    /// (not inherited, as in Alertmanager).
+    pub mute_time_intervals: Vec<String>,
+    /// Names of time intervals outside of which they are muted.
+    pub active_time_intervals: Vec<String>,
 }
 
 /// An inhibit rule.
@@ -177,6 +184,8 @@ pub struct AmConfig {
     pub route: Route,
     pub receivers: Vec<Receiver>,
     pub inhibit_rules: Vec<InhibitRule>,
+    /// Named time intervals.
+    pub time_intervals: BTreeMap<String, Vec<Period>>,
 }
 
 impl AmConfig {
@@ -215,9 +224,20 @@ impl AmConfig {
         if !raw.templates.is_empty() {
             return Err(invalid("templates", "notification templates are not supported by Vigil yet".to_owned()));
         }
-        if !raw.time_intervals.is_empty() || !raw.mute_time_intervals.is_empty() {
-            let key = if raw.time_intervals.is_empty() { "mute_time_intervals" } else { "time_intervals" };
-            return Err(invalid(key, "time intervals are not supported by Vigil yet".to_owned()));
+        let mut time_intervals = BTreeMap::new();
+        for interval in raw.time_intervals.iter().chain(&raw.mute_time_intervals) {
+            if interval.name.is_empty() {
+                return Err(invalid("time_intervals", "missing name in time interval".to_owned()));
+            }
+            let periods = interval
+                .time_intervals
+                .iter()
+                .map(Period::from_raw)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| invalid(&interval.name, format!("time interval {:?}: {e}", interval.name)))?;
+            if time_intervals.insert(interval.name.clone(), periods).is_some() {
+                return Err(invalid(&interval.name, format!("time interval {:?} is not unique", interval.name)));
+            }
         }
         let mut receivers = Vec::new();
         let mut names = HashSet::new();
@@ -226,7 +246,15 @@ impl AmConfig {
                 return Err(invalid("receivers", "missing name in receiver".to_owned()));
             }
             if !names.insert(r.name.clone()) {
-                return Err(invalid(&r.name, format!("notification config name {:?} is not unique", r.name)));
+                // The second definition is the offending one.
+                let needle = format!("name: {}", r.name);
+                let message = format!("notification config name {:?} is not unique", r.name);
+                return Err(
+                    match text.lines().enumerate().filter(|(_, l)| l.contains(&needle)).map(|(i, _)| i).last() {
+                        Some(i) => AmConfigError::At { path: path.to_owned(), line: i + 1, column: 1, message },
+                        None => AmConfigError::Invalid { path: path.to_owned(), message },
+                    },
+                );
             }
             if let Some(kind) = r.other.keys().next() {
                 return Err(invalid(
@@ -263,6 +291,15 @@ impl AmConfig {
         if raw_route.continue_ {
             return Err(invalid("continue", "cannot have continue in root route".to_owned()));
         }
+        if !raw_route.mute_time_intervals.is_empty() {
+            return Err(invalid("mute_time_intervals", "root route must not have any mute time intervals".to_owned()));
+        }
+        if !raw_route.active_time_intervals.is_empty() {
+            return Err(invalid(
+                "active_time_intervals",
+                "root route must not have any active time intervals".to_owned(),
+            ));
+        }
         let defaults = Route {
             receiver: root_receiver,
             group_by: GroupBy::Labels(Vec::new()),
@@ -274,6 +311,8 @@ impl AmConfig {
             routes: Vec::new(),
             key: String::new(),
             id: String::new(),
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
         };
         let route = build_route(&raw_route, &defaults, None, 0, &|needle, message| invalid(needle, message))?;
         let mut missing = None;
@@ -284,6 +323,15 @@ impl AmConfig {
         });
         if let Some(name) = missing {
             return Err(invalid(&name, format!("undefined receiver {name:?} used in route")));
+        }
+        let mut undefined = None;
+        route_intervals(&route, &mut |name| {
+            if !time_intervals.contains_key(name) && undefined.is_none() {
+                undefined = Some(name.to_owned());
+            }
+        });
+        if let Some(name) = undefined {
+            return Err(invalid(&name, format!("undefined time interval {name:?} used in route")));
         }
         let mut inhibit_rules = Vec::new();
         for rule in raw.inhibit_rules {
@@ -301,7 +349,15 @@ impl AmConfig {
             route,
             receivers,
             inhibit_rules,
+            time_intervals,
         })
+    }
+}
+
+fn route_intervals(route: &Route, visit: &mut impl FnMut(&str)) {
+    route.mute_time_intervals.iter().chain(&route.active_time_intervals).for_each(|n| visit(n));
+    for child in &route.routes {
+        route_intervals(child, visit);
     }
 }
 
@@ -340,10 +396,6 @@ fn build_route(
     index: usize,
     invalid: &dyn Fn(&str, String) -> AmConfigError,
 ) -> Result<Route, AmConfigError> {
-    if !raw.mute_time_intervals.is_empty() || !raw.active_time_intervals.is_empty() {
-        let key = if raw.mute_time_intervals.is_empty() { "active_time_intervals" } else { "mute_time_intervals" };
-        return Err(invalid(key, "time intervals are not supported by Vigil yet".to_owned()));
-    }
     let matchers = matchers_from(&raw.matchers, &raw.match_, &raw.match_re).map_err(|e| invalid("match", e))?;
     let group_by = match &raw.group_by {
         None => parent.group_by.clone(),
@@ -389,6 +441,8 @@ fn build_route(
         routes: Vec::new(),
         key,
         id,
+        mute_time_intervals: raw.mute_time_intervals.clone(),
+        active_time_intervals: raw.active_time_intervals.clone(),
     };
     let mut children = Vec::with_capacity(raw.routes.len());
     for (i, child) in raw.routes.iter().enumerate() {
@@ -534,11 +588,19 @@ inhibit_rules:
             ),
             (
                 "route:\n  receiver: x\n  mute_time_intervals: [night]\nreceivers:\n  - name: x\n",
-                "am.yml:3:1: time intervals are not supported by Vigil yet",
+                "am.yml:3:1: root route must not have any mute time intervals",
+            ),
+            (
+                "route:\n  receiver: x\n  routes: [{mute_time_intervals: [night]}]\nreceivers:\n  - name: x\n",
+                "am.yml:3:1: undefined time interval \"night\" used in route",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\ntime_intervals:\n  - name: night\n    time_intervals: [{weekdays: [someday]}]\n",
+                "am.yml:6:1: time interval \"night\": invalid weekday \"someday\" in \"someday\"",
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n  - name: x\n",
-                "am.yml:2:1: notification config name \"x\" is not unique",
+                "am.yml:5:1: notification config name \"x\" is not unique",
             ),
             (
                 "route:\n  receiver: x\n  recevier: y\nreceivers:\n  - name: x\n",

@@ -18,6 +18,7 @@ pub mod matchers;
 pub mod nflog;
 pub mod notify;
 pub mod silences;
+pub mod timeinterval;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -299,6 +300,15 @@ impl Alertmanager {
         if alerts.is_empty() {
             return;
         }
+        let in_interval = |name: &String| {
+            config.time_intervals.get(name).is_some_and(|periods| timeinterval::any_contains(periods, now))
+        };
+        if flush.mute_time_intervals.iter().any(in_interval)
+            || (!flush.active_time_intervals.is_empty() && !flush.active_time_intervals.iter().any(in_interval))
+        {
+            debug!(group = %flush.group_key, "notifications muted by a time interval");
+            return;
+        }
         let Some(receiver) = config.receiver(&flush.receiver) else { return };
         let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.resolved_at(now)).map(AmAlert::fingerprint).collect();
         let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.resolved_at(now)).map(AmAlert::fingerprint).collect();
@@ -403,3 +413,6 @@ impl AlertSink for Alertmanager {
         self.put(alerts);
     }
 }
+
+#[cfg(test)]
+mod tests;

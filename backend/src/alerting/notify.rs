@@ -244,7 +244,8 @@ mod tests {
         let body = json!({"version": "4"});
         let timeout = Duration::from_secs(2);
         // (answers, deadline, succeeds, requests, metrics [notifications, failed, requests, failed requests])
-        let cases: [(Vec<u16>, u64, bool, usize, [u64; 4]); 3] = [
+        type Case = (Vec<u16>, u64, bool, usize, [u64; 4]);
+        let cases: [Case; 3] = [
             // Two 503s, then OK: retried after 0.5 s and 0.75 s.
             (vec![503, 503, 200], 10_000, true, 3, [1, 0, 3, 2]),
             // A 4xx is the receiver refusing the message: not retried.
