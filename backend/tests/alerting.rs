@@ -4,8 +4,8 @@
 //! annotations; when the rule stops firing, the resolution reaches
 //! Alertmanager too. With `--alertmanager.config.file`, Vigil's built-in
 //! Alertmanager and the real one, given the same alerts and the same
-//! routing, post the same webhook messages; and a restart of Vigil does not
-//! notify again.
+//! routing, post the same webhook and Slack messages; and a restart of
+//! Vigil does not notify again.
 
 mod common;
 
@@ -45,6 +45,8 @@ impl Alertmanager {
             .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
             .arg(format!("--storage.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // The URL its messages link to; Vigil is given the same.
+            .arg(format!("--web.external-url={EXTERNAL_URL}"))
             // No gossip: a lone instance on this machine.
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
@@ -101,6 +103,8 @@ impl Drop for Alertmanager {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+const EXTERNAL_URL: &str = "http://alerts.example:9093";
 
 const AM_CONFIG: &str = "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n";
 
@@ -197,19 +201,17 @@ async fn start_hooks(hooks: Hooks) -> u16 {
     port
 }
 
-/// The routing both Alertmanagers run, posting to `/<who>` on the sink.
+/// The routing both Alertmanagers run, posting webhooks to `/<who>` and
+/// Slack messages to `/<who>-slack` on the sink.
 fn routing(hook_port: u16, who: &str) -> String {
     format!(
-        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n"
+        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n"
     )
 }
 
-/// A message without what legitimately differs (the sender's own URL).
-fn comparable(mut message: Value) -> Value {
-    if let Some(object) = message.as_object_mut() {
-        object.remove("externalURL");
-    }
-    message
+/// The first message of a path matching `pick`.
+fn first(hooks: &Hooks, path: &str, pick: impl Fn(&Value) -> bool) -> Option<Value> {
+    hooks.of(path).into_iter().find(|m| pick(m))
 }
 
 #[tokio::test]
@@ -232,9 +234,10 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     .unwrap();
     let data = dir.join("data");
     let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let url_flag = format!("--web.external-url={EXTERNAL_URL}");
     let start = || {
         let port = free_port();
-        Vigil::start_with_flags_in(port, &config_path, &data, &[&am_flag])
+        Vigil::start_with_flags_in(port, &config_path, &data, &[&am_flag, &url_flag])
     };
     let vigil = start();
 
@@ -247,8 +250,13 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     })
     .await;
     assert_eq!(real["status"], "firing");
-    assert_eq!(comparable(ours.clone()), comparable(real), "Vigil's webhook message differs from Alertmanager's");
-    assert!(ours["externalURL"].as_str().is_some_and(|u| u.starts_with("http://")), "{}", ours["externalURL"]);
+    assert_eq!(ours, real, "Vigil's webhook message differs from Alertmanager's");
+    let firing_slack = |m: &Value| m["attachments"][0]["color"] == "danger";
+    let (real, ours) = eventually(Duration::from_secs(30), "a firing Slack message from both", || async {
+        Some((first(&hooks, "/am-slack", firing_slack)?, first(&hooks, "/vigil-slack", firing_slack)?))
+    })
+    .await;
+    assert_eq!(ours, real, "Vigil's Slack message differs from Alertmanager's");
 
     // A restart on the same data: the notification log remembers the group
     // was notified, so nothing is sent again within the repeat interval.
@@ -263,6 +271,7 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     // Longer than group_wait plus a group_interval.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(hooks.of("/vigil").len(), sent_before, "re-notified after a restart: {:?}", hooks.of("/vigil"));
+    assert_eq!(hooks.of("/vigil-slack").len(), 1, "Slack re-notified after a restart: {:?}", hooks.of("/vigil-slack"));
 
     // Both rules stop firing: both send the same resolved message.
     std::fs::write(dir.join("rules.yml"), rules.replace("absent(nonexistent_metric)", "absent(vector(1))")).unwrap();
@@ -288,9 +297,15 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
         for alert in m["alerts"].as_array_mut().into_iter().flatten() {
             alert.as_object_mut().map(|a| a.remove("startsAt"));
         }
-        comparable(m)
+        m
     };
     assert_eq!(without_starts(ours), without_starts(real), "resolved messages differ");
+    let resolved_slack = |m: &Value| m["attachments"][0]["color"] == "good";
+    let (real, ours) = eventually(Duration::from_secs(30), "a resolved Slack message from both", || async {
+        Some((first(&hooks, "/am-slack", resolved_slack)?, first(&hooks, "/vigil-slack", resolved_slack)?))
+    })
+    .await;
+    assert_eq!(ours, real, "resolved Slack messages differ");
 }
 
 /// Runs `amtool` against a URL and returns its standard output.

@@ -317,13 +317,20 @@ impl Alertmanager {
         // one that is down or slow delays only itself.
         let shared = Arc::new(Delivery { flush: flush.clone(), alerts, firing, resolved, deadline });
         let mut tasks = tokio::task::JoinSet::new();
-        for (i, webhook) in receiver.webhooks.iter().enumerate() {
-            let receiver_key = format!("{}/webhook/{i}", receiver.name);
-            tasks.spawn(Arc::clone(&self).notify_webhook(
+        let integrations = receiver
+            .webhooks
+            .iter()
+            .cloned()
+            .map(Integration::Webhook)
+            .enumerate()
+            .chain(receiver.slacks.iter().cloned().map(Integration::Slack).enumerate());
+        for (i, integration) in integrations {
+            let receiver_key = format!("{}/{}/{i}", receiver.name, integration.kind());
+            tasks.spawn(Arc::clone(&self).notify_integration(
                 Arc::clone(&shared),
                 receiver.name.clone(),
                 receiver_key,
-                webhook.clone(),
+                integration,
             ));
         }
         let mut all_ok = true;
@@ -332,6 +339,44 @@ impl Alertmanager {
         }
         if all_ok {
             lock(&self.core).dispatcher.flushed(&flush);
+        }
+    }
+}
+
+/// One integration of a receiver.
+#[derive(Debug, Clone)]
+enum Integration {
+    Webhook(config::WebhookConfig),
+    Slack(config::SlackConfig),
+}
+
+impl Integration {
+    fn kind(&self) -> &'static str {
+        match self {
+            Integration::Webhook(_) => "webhook",
+            Integration::Slack(_) => "slack",
+        }
+    }
+
+    fn send_resolved(&self) -> bool {
+        match self {
+            Integration::Webhook(w) => w.send_resolved,
+            Integration::Slack(s) => s.send_resolved,
+        }
+    }
+
+    /// The URL to post to, read from its file when configured so.
+    fn url(&self) -> Result<String, String> {
+        let (url, file) = match self {
+            Integration::Webhook(w) => (&w.url, &w.url_file),
+            Integration::Slack(s) => (&s.api_url, &s.api_url_file),
+        };
+        match (url, file) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+            (None, None) => Err("no URL configured".to_owned()),
         }
     }
 }
@@ -347,26 +392,27 @@ struct Delivery {
 }
 
 impl Alertmanager {
-    /// Dedup, deliver and log for one webhook integration; false when the
-    /// delivery failed.
-    async fn notify_webhook(
+    /// Dedup, deliver and log for one integration; false when the delivery
+    /// failed.
+    async fn notify_integration(
         self: Arc<Self>,
         d: Arc<Delivery>,
         receiver: String,
         receiver_key: String,
-        webhook: config::WebhookConfig,
+        integration: Integration,
     ) -> bool {
         let (flush, now) = (&d.flush, d.flush.now_ms);
         let needed = {
             let core = lock(&self.core);
             let entry = core.nflog.query(&flush.group_key, &receiver_key);
-            nflog::needs_update(entry, &d.firing, &d.resolved, webhook.send_resolved, flush.repeat_interval_ms, now)
+            let send_resolved = integration.send_resolved();
+            nflog::needs_update(entry, &d.firing, &d.resolved, send_resolved, flush.repeat_interval_ms, now)
         };
         if !needed {
             debug!(group = %flush.group_key, receiver = %receiver_key, "notification deduplicated");
             return true;
         }
-        let to_send: Vec<AmAlert> = if webhook.send_resolved {
+        let to_send: Vec<AmAlert> = if integration.send_resolved() {
             d.alerts.clone()
         } else {
             d.alerts.iter().filter(|a| !a.resolved_at(now)).cloned().collect()
@@ -374,28 +420,41 @@ impl Alertmanager {
         // With only resolved alerts and send_resolved off, nothing is sent
         // but the log still records that the group is resolved.
         if !to_send.is_empty() {
-            let url = match (&webhook.url, &webhook.url_file) {
-                (Some(url), _) => url.clone(),
-                (None, Some(file)) => match std::fs::read_to_string(file) {
-                    Ok(text) => text.trim().to_owned(),
-                    Err(e) => {
-                        warn!(file = %file.display(), error = %e, "cannot read webhook url_file");
-                        return false;
-                    }
-                },
-                (None, None) => return true,
+            let url = match integration.url() {
+                Ok(url) => url,
+                Err(e) => {
+                    warn!(receiver = %receiver_key, error = %e, "no URL to notify");
+                    return false;
+                }
             };
-            let body = notify::webhook_message(
-                &receiver,
-                &flush.group_key,
-                &flush.group_labels,
-                &to_send,
-                &self.external_url,
-                webhook.max_alerts,
-                now,
-            );
-            let timeout = webhook.timeout.map_or(Duration::from_secs(10), |t| t.0);
-            if let Err(e) = notify::deliver(&self.client, &url, &body, timeout, d.deadline, &self.metrics).await {
+            let (body, timeout) = match &integration {
+                Integration::Webhook(webhook) => (
+                    notify::webhook_message(
+                        &receiver,
+                        &flush.group_key,
+                        &flush.group_labels,
+                        &to_send,
+                        &self.external_url,
+                        webhook.max_alerts,
+                        now,
+                    ),
+                    webhook.timeout.map_or(Duration::from_secs(10), |t| t.0),
+                ),
+                Integration::Slack(slack) => (
+                    notify::slack_message(
+                        &receiver,
+                        &flush.group_labels,
+                        &to_send,
+                        &self.external_url,
+                        slack.channel.as_deref(),
+                        slack.link_names,
+                        now,
+                    ),
+                    Duration::from_secs(10),
+                ),
+            };
+            let kind = integration.kind();
+            if let Err(e) = notify::deliver(kind, &self.client, &url, &body, timeout, d.deadline, &self.metrics).await {
                 warn!(receiver = %receiver_key, group = %flush.group_key, error = %e, "notify failed");
                 return false;
             }

@@ -78,6 +78,66 @@ pub fn webhook_message(
     })
 }
 
+/// Alertmanager's `KV.SortedPairs` order: `alertname` first, then by name.
+fn sorted_values(kv: &BTreeMap<String, String>) -> Vec<&str> {
+    let first = kv.get("alertname").map(String::as_str);
+    first.into_iter().chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(_, v)| v.as_str())).collect()
+}
+
+/// Alertmanager's default `__subject` template:
+/// `[FIRING:2] <group label values> (<other common label values>)`.
+pub fn subject(group_labels: &BTreeMap<String, String>, alerts: &[AmAlert], now_ms: i64) -> String {
+    let firing = alerts.iter().filter(|a| !a.resolved_at(now_ms)).count();
+    let mut out = if firing > 0 { format!("[FIRING:{firing}] ") } else { "[RESOLVED] ".to_owned() };
+    out.push_str(&sorted_values(group_labels).join(" "));
+    out.push(' ');
+    let common = common(alerts, |a| &a.labels);
+    if common.len() > group_labels.len() {
+        let rest: BTreeMap<String, String> =
+            common.into_iter().filter(|(k, _)| !group_labels.contains_key(k)).collect();
+        out.push('(');
+        out.push_str(&sorted_values(&rest).join(" "));
+        out.push(')');
+    }
+    out
+}
+
+/// The body Alertmanager posts to a Slack incoming webhook with its
+/// default templates.
+pub fn slack_message(
+    receiver: &str,
+    group_labels: &BTreeMap<String, String>,
+    alerts: &[AmAlert],
+    external_url: &str,
+    channel: Option<&str>,
+    link_names: bool,
+    now_ms: i64,
+) -> Value {
+    let title = subject(group_labels, alerts, now_ms);
+    let title_link = format!("{external_url}/#/alerts?receiver={}", crate::rules::manager::query_escape(receiver));
+    let firing = alerts.iter().any(|a| !a.resolved_at(now_ms));
+    let mut body = json!({
+        "username": "Alertmanager",
+        "attachments": [{
+            "title": title,
+            "title_link": title_link,
+            "text": "",
+            "fallback": format!("{title} | {title_link}"),
+            "callback_id": "",
+            "footer": "",
+            "color": if firing { "danger" } else { "good" },
+            "mrkdwn_in": ["fallback", "pretext", "text"],
+        }],
+    });
+    if let Some(channel) = channel.filter(|c| !c.is_empty()) {
+        body["channel"] = Value::from(channel);
+    }
+    if link_names {
+        body["link_names"] = Value::from(true);
+    }
+    body
+}
+
 /// Counts per integration kind, under Alertmanager's metric names.
 #[derive(Debug, Default)]
 pub struct NotifyMetrics {
@@ -114,7 +174,7 @@ impl Collector for NotifyCollector {
             let metric_type = ConstCounter::new(0u64).metric_type();
             let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
             // Alertmanager shows every integration kind from the start.
-            let mut all: BTreeMap<&str, u64> = BTreeMap::from([("webhook", 0)]);
+            let mut all: BTreeMap<&str, u64> = BTreeMap::from([("slack", 0), ("webhook", 0)]);
             for (integration, c) in &counts {
                 all.insert(integration, c[i]);
             }
@@ -128,6 +188,7 @@ impl Collector for NotifyCollector {
 
 /// Posts `body` to `url`, retrying with backoff until `deadline`.
 pub async fn deliver(
+    integration: &str,
     client: &reqwest::Client,
     url: &str,
     body: &Value,
@@ -135,11 +196,11 @@ pub async fn deliver(
     deadline: Instant,
     metrics: &NotifyMetrics,
 ) -> Result<(), String> {
-    metrics.add("webhook", 0, 1);
+    metrics.add(integration, 0, 1);
     let mut wait = Duration::from_millis(500);
     let text = body.to_string();
     loop {
-        metrics.add("webhook", 2, 1);
+        metrics.add(integration, 2, 1);
         let attempt = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -155,9 +216,9 @@ pub async fn deliver(
             }
             Err(e) => (crate::scrape::scraper::error_chain(&e), true),
         };
-        metrics.add("webhook", 3, 1);
+        metrics.add(integration, 3, 1);
         if !retry || Instant::now() + wait >= deadline {
-            metrics.add("webhook", 1, 1);
+            metrics.add(integration, 1, 1);
             return Err(error);
         }
         tracing::debug!(url, error = %error, wait_ms = wait.as_millis() as u64, "webhook delivery failed; retrying");
@@ -257,8 +318,16 @@ mod tests {
             let (url, count) = scripted(answers.clone()).await;
             let metrics = NotifyMetrics::default();
             let started = Instant::now();
-            let result =
-                deliver(&client, &url, &body, timeout, started + Duration::from_millis(deadline_ms), &metrics).await;
+            let result = deliver(
+                "webhook",
+                &client,
+                &url,
+                &body,
+                timeout,
+                started + Duration::from_millis(deadline_ms),
+                &metrics,
+            )
+            .await;
             assert_eq!(result.is_ok(), ok, "{answers:?}: {result:?}");
             assert_eq!(count.load(Ordering::SeqCst), requests, "{answers:?}");
             assert_eq!(metrics.get("webhook"), counts, "{answers:?}");
@@ -268,9 +337,16 @@ mod tests {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let started = Instant::now();
         let metrics = NotifyMetrics::default();
-        let result =
-            deliver(&client, &url, &body, Duration::from_millis(200), started + Duration::from_millis(300), &metrics)
-                .await;
+        let result = deliver(
+            "webhook",
+            &client,
+            &url,
+            &body,
+            Duration::from_millis(200),
+            started + Duration::from_millis(300),
+            &metrics,
+        )
+        .await;
         assert!(result.is_err());
         assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
         drop(listener);

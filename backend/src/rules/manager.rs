@@ -553,7 +553,7 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
 
 /// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest
 /// percent-encoded.
-fn query_escape(text: &str) -> String {
+pub(crate) fn query_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {
