@@ -4,7 +4,7 @@
 //! annotations; when the rule stops firing, the resolution reaches
 //! Alertmanager too. With `--alertmanager.config.file`, Vigil's built-in
 //! Alertmanager and the real one, given the same alerts and the same
-//! routing, post the same webhook and Slack messages; and a restart of
+//! routing, post the same webhook, Slack and PagerDuty messages; and a restart of
 //! Vigil does not notify again.
 
 mod common;
@@ -201,11 +201,12 @@ async fn start_hooks(hooks: Hooks) -> u16 {
     port
 }
 
-/// The routing both Alertmanagers run, posting webhooks to `/<who>` and
-/// Slack messages to `/<who>-slack` on the sink.
+/// The routing both Alertmanagers run, posting webhooks to `/<who>`, Slack
+/// messages to `/<who>-slack` and PagerDuty events to `/<who>-pd` on the
+/// sink.
 fn routing(hook_port: u16, who: &str) -> String {
     format!(
-        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n"
+        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n    pagerduty_configs:\n      - routing_key: abc123\n        url: 'http://127.0.0.1:{hook_port}/{who}-pd'\n        severity: critical\n"
     )
 }
 
@@ -257,6 +258,12 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     })
     .await;
     assert_eq!(ours, real, "Vigil's Slack message differs from Alertmanager's");
+    let trigger = |m: &Value| m["event_action"] == "trigger";
+    let (real, ours) = eventually(Duration::from_secs(30), "a PagerDuty trigger from both", || async {
+        Some((first(&hooks, "/am-pd", trigger)?, first(&hooks, "/vigil-pd", trigger)?))
+    })
+    .await;
+    assert_eq!(ours, real, "Vigil's PagerDuty event differs from Alertmanager's");
 
     // A restart on the same data: the notification log remembers the group
     // was notified, so nothing is sent again within the repeat interval.
@@ -306,6 +313,14 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     })
     .await;
     assert_eq!(ours, real, "resolved Slack messages differ");
+    let resolve = |m: &Value| m["event_action"] == "resolve";
+    let (real, ours) = eventually(Duration::from_secs(30), "a PagerDuty resolve from both", || async {
+        Some((first(&hooks, "/am-pd", resolve)?, first(&hooks, "/vigil-pd", resolve)?))
+    })
+    .await;
+    // The alert list in the details shows each alert's source link, equal in
+    // both; only start times could differ and they are not in the event.
+    assert_eq!(ours, real, "PagerDuty resolve events differ");
 }
 
 /// Runs `amtool` against a URL and returns its standard output.

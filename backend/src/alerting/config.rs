@@ -55,6 +55,7 @@ struct RawGlobal {
     resolve_timeout: Option<PromDuration>,
     slack_api_url: Option<String>,
     slack_api_url_file: Option<PathBuf>,
+    pagerduty_url: Option<String>,
     /// Settings of receiver kinds (SMTP, Slack, …), read by those receivers.
     #[serde(flatten)]
     _other: BTreeMap<String, serde_yaml_ng::Value>,
@@ -91,6 +92,8 @@ struct RawReceiver {
     webhook_configs: Vec<WebhookConfig>,
     #[serde(default)]
     slack_configs: Vec<SlackConfig>,
+    #[serde(default)]
+    pagerduty_configs: Vec<PagerdutyConfig>,
     /// Other integration kinds, refused by validation.
     #[serde(flatten)]
     other: BTreeMap<String, serde_yaml_ng::Value>,
@@ -156,12 +159,34 @@ pub struct SlackConfig {
     pub templated: BTreeMap<String, serde_yaml_ng::Value>,
 }
 
+/// One `pagerduty_configs` entry, sent to the Events API v2. Messages use
+/// Alertmanager's default templates; templated fields are refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PagerdutyConfig {
+    pub routing_key: Option<String>,
+    pub routing_key_file: Option<PathBuf>,
+    /// Falls back to `global.pagerduty_url`, then PagerDuty's own.
+    pub url: Option<String>,
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+    /// Literal values only.
+    pub severity: Option<String>,
+    pub class: Option<String>,
+    pub component: Option<String>,
+    pub group: Option<String>,
+    pub http_config: Option<serde_yaml_ng::Value>,
+    /// Templated or v1 (`service_key`) fields: refused when set.
+    #[serde(flatten)]
+    pub templated: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
 /// A receiver: a name and its integrations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receiver {
     pub name: String,
     pub webhooks: Vec<WebhookConfig>,
     pub slacks: Vec<SlackConfig>,
+    pub pagerduties: Vec<PagerdutyConfig>,
 }
 
 /// `group_by`: the labels that split alerts into groups.
@@ -225,7 +250,8 @@ impl AmConfig {
                     .webhooks
                     .iter_mut()
                     .filter_map(|w| w.url_file.as_mut())
-                    .chain(receiver.slacks.iter_mut().filter_map(|s| s.api_url_file.as_mut()));
+                    .chain(receiver.slacks.iter_mut().filter_map(|s| s.api_url_file.as_mut()))
+                    .chain(receiver.pagerduties.iter_mut().filter_map(|p| p.routing_key_file.as_mut()));
                 for file in files {
                     if file.is_relative() {
                         *file = dir.join(&*file);
@@ -291,7 +317,7 @@ impl AmConfig {
                 return Err(invalid(
                     kind,
                     format!(
-                        "receiver {:?}: {kind} are not supported by Vigil yet (webhook_configs and slack_configs are)",
+                        "receiver {:?}: {kind} are not supported by Vigil yet (webhook_configs, slack_configs and pagerduty_configs are)",
                         r.name
                     ),
                 ));
@@ -337,7 +363,58 @@ impl AmConfig {
                     _ => {}
                 }
             }
-            receivers.push(Receiver { name: r.name, webhooks: r.webhook_configs, slacks });
+            let mut pagerduties = r.pagerduty_configs;
+            for pd in &mut pagerduties {
+                if let Some(field) = pd.templated.keys().next() {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "receiver {:?}: pagerduty_configs field {field:?} is not supported by Vigil yet (messages use Alertmanager's default templates, Events API v2)",
+                            r.name
+                        ),
+                    ));
+                }
+                for (name, value) in [
+                    ("severity", &pd.severity),
+                    ("class", &pd.class),
+                    ("component", &pd.component),
+                    ("group", &pd.group),
+                ] {
+                    if value.as_deref().is_some_and(|v| v.contains("{{")) {
+                        return Err(invalid(
+                            name,
+                            format!(
+                                "receiver {:?}: templates in pagerduty_configs {name} are not supported by Vigil yet",
+                                r.name
+                            ),
+                        ));
+                    }
+                }
+                match (&pd.routing_key, &pd.routing_key_file) {
+                    (None, None) => {
+                        return Err(invalid(
+                            "pagerduty_configs",
+                            "missing service or routing key in PagerDuty config".to_owned(),
+                        ));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(invalid(
+                            "routing_key_file",
+                            "at most one of routing_key & routing_key_file must be configured".to_owned(),
+                        ));
+                    }
+                    _ => {}
+                }
+                if pd.url.is_none() {
+                    pd.url = Some(
+                        raw.global
+                            .pagerduty_url
+                            .clone()
+                            .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".to_owned()),
+                    );
+                }
+            }
+            receivers.push(Receiver { name: r.name, webhooks: r.webhook_configs, slacks, pagerduties });
         }
         let Some(raw_route) = raw.route else {
             return Err(invalid("route", "no routes provided".to_owned()));
@@ -648,7 +725,7 @@ inhibit_rules:
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs: [{to: 'a@b'}]\n",
-                "am.yml:5:1: receiver \"x\": email_configs are not supported by Vigil yet (webhook_configs and slack_configs are)",
+                "am.yml:5:1: receiver \"x\": email_configs are not supported by Vigil yet (webhook_configs, slack_configs and pagerduty_configs are)",
             ),
             (
                 "global:\n  slack_api_url: 'http://127.0.0.1:1/'\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs: [{title: '{{ .Status }}'}]\n",
@@ -665,6 +742,14 @@ inhibit_rules:
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\ntime_intervals:\n  - name: night\n    time_intervals: [{weekdays: [someday]}]\n",
                 "am.yml:6:1: time interval \"night\": invalid weekday \"someday\" in \"someday\"",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    pagerduty_configs: [{service_key: k}]\n",
+                "am.yml:5:1: receiver \"x\": pagerduty_configs field \"service_key\" is not supported by Vigil yet (messages use Alertmanager's default templates, Events API v2)",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    pagerduty_configs: [{severity: warning}]\n",
+                "am.yml:5:1: missing service or routing key in PagerDuty config",
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n  - name: x\n",

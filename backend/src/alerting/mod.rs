@@ -323,7 +323,8 @@ impl Alertmanager {
             .cloned()
             .map(Integration::Webhook)
             .enumerate()
-            .chain(receiver.slacks.iter().cloned().map(Integration::Slack).enumerate());
+            .chain(receiver.slacks.iter().cloned().map(Integration::Slack).enumerate())
+            .chain(receiver.pagerduties.iter().cloned().map(Integration::Pagerduty).enumerate());
         for (i, integration) in integrations {
             let receiver_key = format!("{}/{}/{i}", receiver.name, integration.kind());
             tasks.spawn(Arc::clone(&self).notify_integration(
@@ -348,6 +349,7 @@ impl Alertmanager {
 enum Integration {
     Webhook(config::WebhookConfig),
     Slack(config::SlackConfig),
+    Pagerduty(config::PagerdutyConfig),
 }
 
 impl Integration {
@@ -355,6 +357,7 @@ impl Integration {
         match self {
             Integration::Webhook(_) => "webhook",
             Integration::Slack(_) => "slack",
+            Integration::Pagerduty(_) => "pagerduty",
         }
     }
 
@@ -362,6 +365,7 @@ impl Integration {
         match self {
             Integration::Webhook(w) => w.send_resolved,
             Integration::Slack(s) => s.send_resolved,
+            Integration::Pagerduty(p) => p.send_resolved,
         }
     }
 
@@ -370,6 +374,7 @@ impl Integration {
         let (url, file) = match self {
             Integration::Webhook(w) => (&w.url, &w.url_file),
             Integration::Slack(s) => (&s.api_url, &s.api_url_file),
+            Integration::Pagerduty(p) => (&p.url, &None),
         };
         match (url, file) {
             (Some(url), _) => Ok(url.clone()),
@@ -452,6 +457,38 @@ impl Alertmanager {
                     ),
                     Duration::from_secs(10),
                 ),
+                Integration::Pagerduty(pd) => {
+                    let routing_key = match (&pd.routing_key, &pd.routing_key_file) {
+                        (Some(key), _) => key.clone(),
+                        (None, Some(file)) => match std::fs::read_to_string(file) {
+                            Ok(text) => text.trim().to_owned(),
+                            Err(e) => {
+                                warn!(file = %file.display(), error = %e, "failed to read routing key from file");
+                                return false;
+                            }
+                        },
+                        (None, None) => String::new(),
+                    };
+                    let fields = notify::PagerdutyFields {
+                        routing_key: &routing_key,
+                        severity: pd.severity.as_deref(),
+                        class: pd.class.as_deref(),
+                        component: pd.component.as_deref(),
+                        group: pd.group.as_deref(),
+                    };
+                    (
+                        notify::pagerduty_message(
+                            &receiver,
+                            &flush.group_key,
+                            &flush.group_labels,
+                            &to_send,
+                            &self.external_url,
+                            &fields,
+                            now,
+                        ),
+                        Duration::from_secs(10),
+                    )
+                }
             };
             let kind = integration.kind();
             if let Err(e) = notify::deliver(kind, &self.client, &url, &body, timeout, d.deadline, &self.metrics).await {

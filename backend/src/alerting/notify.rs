@@ -138,6 +138,85 @@ pub fn slack_message(
     body
 }
 
+/// Alertmanager's `__text_alert_list` template: labels, annotations and
+/// source of each alert.
+fn text_alert_list(alerts: &[&AmAlert]) -> String {
+    let mut out = String::new();
+    let pairs = |kv: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        let first = kv.get_key_value("alertname").map(|(k, v)| (k.clone(), v.clone()));
+        first
+            .into_iter()
+            .chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| (k.clone(), v.clone())))
+            .collect()
+    };
+    for a in alerts {
+        out.push_str("Labels:\n");
+        for (k, v) in pairs(&a.labels) {
+            out.push_str(&format!(" - {k} = {v}\n"));
+        }
+        out.push_str("Annotations:\n");
+        for (k, v) in pairs(&a.annotations) {
+            out.push_str(&format!(" - {k} = {v}\n"));
+        }
+        out.push_str(&format!("Source: {}\n", a.generator_url));
+    }
+    out
+}
+
+/// Literal PagerDuty fields of the payload besides the templated ones.
+#[derive(Debug, Clone, Default)]
+pub struct PagerdutyFields<'a> {
+    pub routing_key: &'a str,
+    pub severity: Option<&'a str>,
+    pub class: Option<&'a str>,
+    pub component: Option<&'a str>,
+    pub group: Option<&'a str>,
+}
+
+/// The Events API v2 body Alertmanager sends with its default templates.
+/// The dedup key is the SHA-256 of the group key, so one incident follows
+/// one group.
+pub fn pagerduty_message(
+    receiver: &str,
+    group_key: &str,
+    group_labels: &BTreeMap<String, String>,
+    alerts: &[AmAlert],
+    external_url: &str,
+    fields: &PagerdutyFields<'_>,
+    now_ms: i64,
+) -> Value {
+    use sha2::Digest;
+    let firing: Vec<&AmAlert> = alerts.iter().filter(|a| !a.resolved_at(now_ms)).collect();
+    let resolved: Vec<&AmAlert> = alerts.iter().filter(|a| a.resolved_at(now_ms)).collect();
+    // PagerDuty's limit on the summary, counted in characters.
+    let summary: String = subject(group_labels, alerts, now_ms).chars().take(1024).collect();
+    let mut payload = json!({
+        "summary": summary,
+        "source": "Alertmanager",
+        "severity": fields.severity.unwrap_or("error"),
+        "custom_details": {
+            "firing": text_alert_list(&firing),
+            "resolved": text_alert_list(&resolved),
+            "num_firing": firing.len().to_string(),
+            "num_resolved": resolved.len().to_string(),
+        },
+    });
+    for (name, value) in [("class", fields.class), ("component", fields.component), ("group", fields.group)] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            payload[name] = Value::from(v);
+        }
+    }
+    let dedup: String = sha2::Sha256::digest(group_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    json!({
+        "routing_key": fields.routing_key,
+        "dedup_key": dedup,
+        "event_action": if firing.is_empty() { "resolve" } else { "trigger" },
+        "payload": payload,
+        "client": "Alertmanager",
+        "client_url": format!("{external_url}/#/alerts?receiver={}", crate::rules::manager::query_escape(receiver)),
+    })
+}
+
 /// Counts per integration kind, under Alertmanager's metric names.
 #[derive(Debug, Default)]
 pub struct NotifyMetrics {
@@ -174,7 +253,7 @@ impl Collector for NotifyCollector {
             let metric_type = ConstCounter::new(0u64).metric_type();
             let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
             // Alertmanager shows every integration kind from the start.
-            let mut all: BTreeMap<&str, u64> = BTreeMap::from([("slack", 0), ("webhook", 0)]);
+            let mut all: BTreeMap<&str, u64> = BTreeMap::from([("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
             for (integration, c) in &counts {
                 all.insert(integration, c[i]);
             }
