@@ -407,3 +407,24 @@ async fn amtool_silences_an_alert_in_vigil() {
     let receivers = reqwest::get(vigil.url("/api/v2/receivers")).await.unwrap().text().await.unwrap();
     assert_eq!(receivers, r#"[{"name":"hook"}]"#);
 }
+
+/// The bundled example passes Debian's `amtool check-config` and loads in
+/// Vigil: the same file works in both.
+#[test]
+fn the_example_alertmanager_config_is_valid_for_both() {
+    require(AMTOOL);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/alertmanager.yml");
+    let output = Command::new(AMTOOL).arg("check-config").arg(&example).output().expect("run amtool check-config");
+    assert!(
+        output.status.success(),
+        "amtool check-config refused {}: {}{}",
+        example.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config = vigil::alerting::config::AmConfig::load(&example).unwrap_or_else(|e| panic!("Vigil refused it: {e}"));
+    assert_eq!(config.receivers.len(), 3);
+    assert_eq!(config.route.routes.len(), 3);
+    assert_eq!(config.inhibit_rules.len(), 1);
+    assert!(config.time_intervals.contains_key("night"));
+}
