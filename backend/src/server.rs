@@ -10,8 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::{info, warn};
 
-use crate::alerting::notify::NotifyCollector;
-use crate::alerting::{Alertmanager, SystemClock};
+use crate::alerting::{Alertmanager, AlertmanagerCollector, SystemClock};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::notifier::{AlertSink, Notifier, NotifierCollector, NotifierOptions};
@@ -110,7 +109,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             )?;
             tokio::spawn(Arc::clone(&am).run());
             notifier.set_local(Arc::clone(&am) as Arc<dyn AlertSink>);
-            collectors.push(Box::new(NotifyCollector(am.metrics())));
+            collectors.push(Box::new(AlertmanagerCollector(Arc::clone(&am))));
             Some(am)
         }
     };

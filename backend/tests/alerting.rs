@@ -406,6 +406,21 @@ async fn amtool_silences_an_alert_in_vigil() {
     .await;
     let receivers = reqwest::get(vigil.url("/api/v2/receivers")).await.unwrap().text().await.unwrap();
     assert_eq!(receivers, r#"[{"name":"hook"}]"#);
+
+    // Alertmanager's own metrics, from Vigil's /metrics.
+    let metrics = reqwest::get(vigil.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        "alertmanager_silences{state=\"expired\"} 1",
+        "alertmanager_alerts{state=\"active\"} 2",
+        "alertmanager_notifications_failed_total{integration=\"webhook\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+    }
+    let sent = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("alertmanager_notifications_total{integration=\"webhook\"} "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(sent.is_some_and(|n| n >= 2), "webhook notifications counted: {sent:?}");
 }
 
 /// The bundled example passes Debian's `amtool check-config` and loads in

@@ -504,6 +504,52 @@ impl Alertmanager {
     }
 }
 
+/// The built-in Alertmanager's metrics under Alertmanager's names: the
+/// notification counts, and alerts and silences by state.
+#[derive(Debug)]
+pub struct AlertmanagerCollector(pub Arc<Alertmanager>);
+
+impl prometheus_client::collector::Collector for AlertmanagerCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        notify::encode_counts(&self.0.metrics(), &mut encoder)?;
+        let now = self.0.now_ms();
+        let (mut active, mut suppressed) = (0i64, 0i64);
+        for alert in self.0.alerts().iter().filter(|a| !a.resolved_at(now)) {
+            let status = self.0.status_of(&alert.labels);
+            if status.silenced_by.is_empty() && !status.inhibited {
+                active += 1;
+            } else {
+                suppressed += 1;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "alertmanager_alerts",
+            "How many alerts by state.",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (state, n) in [("active", active), ("suppressed", suppressed)] {
+            ConstGauge::new(n).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        let mut counts = BTreeMap::from([("active", 0i64), ("expired", 0), ("pending", 0)]);
+        for silence in self.0.silences() {
+            *counts.entry(silence.state(now).as_str()).or_default() += 1;
+        }
+        let mut family = encoder.encode_descriptor(
+            "alertmanager_silences",
+            "How many silences by state.",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (state, n) in counts {
+            ConstGauge::new(n).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
+    }
+}
+
 impl AlertSink for Alertmanager {
     fn send(&self, alerts: Vec<notifier::Alert>) {
         self.put(alerts);

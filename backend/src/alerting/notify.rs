@@ -242,27 +242,32 @@ pub struct NotifyCollector(pub std::sync::Arc<NotifyMetrics>);
 
 impl Collector for NotifyCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let counts = self.0.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let names = [
-            ("alertmanager_notifications", "The total number of attempted notifications."),
-            ("alertmanager_notifications_failed", "The total number of failed notifications."),
-            ("alertmanager_notification_requests", "The total number of attempted notification requests."),
-            ("alertmanager_notification_requests_failed", "The total number of failed notification requests."),
-        ];
-        for (i, (name, help)) in names.into_iter().enumerate() {
-            let metric_type = ConstCounter::new(0u64).metric_type();
-            let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
-            // Alertmanager shows every integration kind from the start.
-            let mut all: BTreeMap<&str, u64> = BTreeMap::from([("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
-            for (integration, c) in &counts {
-                all.insert(integration, c[i]);
-            }
-            for (integration, value) in all {
-                ConstCounter::new(value).encode(family.encode_family(&[("integration", integration)])?)?;
-            }
-        }
-        Ok(())
+        encode_counts(&self.0, &mut encoder)
     }
+}
+
+/// Writes the notification counters into `encoder`.
+pub fn encode_counts(metrics: &NotifyMetrics, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let counts = metrics.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let names = [
+        ("alertmanager_notifications", "The total number of attempted notifications."),
+        ("alertmanager_notifications_failed", "The total number of failed notifications."),
+        ("alertmanager_notification_requests", "The total number of attempted notification requests."),
+        ("alertmanager_notification_requests_failed", "The total number of failed notification requests."),
+    ];
+    for (i, (name, help)) in names.into_iter().enumerate() {
+        let metric_type = ConstCounter::new(0u64).metric_type();
+        let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+        // Alertmanager shows every integration kind from the start.
+        let mut all: BTreeMap<&str, u64> = BTreeMap::from([("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
+        for (integration, c) in &counts {
+            all.insert(integration, c[i]);
+        }
+        for (integration, value) in all {
+            ConstCounter::new(value).encode(family.encode_family(&[("integration", integration)])?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Posts `body` to `url`, retrying with backoff until `deadline`.
