@@ -410,11 +410,23 @@ async fn amtool_silences_an_alert_in_vigil() {
     let receivers = reqwest::get(vigil.url("/api/v2/receivers")).await.unwrap().text().await.unwrap();
     assert_eq!(receivers, r#"[{"name":"hook"}]"#);
 
+    // `amtool alert add` posts to /api/v2/alerts; the alert is routed too.
+    amtool(&url, &["alert", "add", "alertname=Manual", "severity=low", "--annotation=summary=by hand"]);
+    let all = amtool(&url, &["alert", "query", "alertname=Manual", "-o", "json"]);
+    let all: Value = serde_json::from_str(&all).expect("amtool alert query JSON");
+    assert_eq!(all[0]["labels"], serde_json::json!({"alertname": "Manual", "severity": "low"}));
+    assert_eq!(all[0]["annotations"]["summary"], "by hand");
+    assert_eq!(all[0]["receivers"][0]["name"], "hook");
+    eventually(Duration::from_secs(30), "Manual delivered", || async {
+        hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "Manual").then_some(())
+    })
+    .await;
+
     // Alertmanager's own metrics, from Vigil's /metrics.
     let metrics = reqwest::get(vigil.url("/metrics")).await.unwrap().text().await.unwrap();
     for line in [
         "alertmanager_silences{state=\"expired\"} 1",
-        "alertmanager_alerts{state=\"active\"} 2",
+        "alertmanager_alerts{state=\"active\"} 3",
         "alertmanager_notifications_failed_total{integration=\"webhook\"} 0",
     ] {
         assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
