@@ -4,6 +4,7 @@
 pub mod alerting;
 pub mod api;
 pub mod config;
+pub mod dashboards;
 pub mod notifier;
 pub mod promql;
 pub mod rules;

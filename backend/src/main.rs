@@ -67,6 +67,15 @@ struct Cli {
     #[arg(long = "promql.holt-winters")]
     promql_holt_winters: bool,
 
+    /// The SQLite file dashboards and folders are kept in (default:
+    /// dashboards.db inside --storage.tsdb.path).
+    #[arg(long = "dashboards.path")]
+    dashboards_path: Option<PathBuf>,
+
+    /// A folder of Grafana dashboard JSON files loaded at start (files in a
+    /// subfolder go into a folder of that name). Repeatable.
+    #[arg(long = "dashboards.provisioning-dir")]
+    dashboards_provisioning_dirs: Vec<PathBuf>,
     /// The capacity of the queue of alerts waiting for each Alertmanager;
     /// when full the oldest are dropped.
     #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000)]
@@ -221,6 +230,8 @@ fn main() -> ExitCode {
     let options = ServerOptions {
         flags: flag_values(&matches),
         config_file: cli.config_file,
+        dashboards_path: cli.dashboards_path.unwrap_or_else(|| cli.storage_path.join("dashboards.db")),
+        dashboards_provisioning_dirs: cli.dashboards_provisioning_dirs,
         storage_path: cli.storage_path,
         listen_address: cli.listen_address,
         engine,

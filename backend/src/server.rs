@@ -36,6 +36,10 @@ pub struct ServerOptions {
     pub flags: BTreeMap<String, String>,
     /// Block range, retention and compaction of the storage.
     pub tsdb: DbOptions,
+    /// `--dashboards.path`: the SQLite file of dashboards.
+    pub dashboards_path: PathBuf,
+    /// `--dashboards.provisioning-dir`: folders of dashboard files.
+    pub dashboards_provisioning_dirs: Vec<PathBuf>,
     /// `--alertmanager.*`: queue capacity, draining at shutdown.
     pub notifier: NotifierOptions,
     /// `--rules.alert.resend-delay`.
@@ -93,6 +97,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     if replay.orphan_samples > 0 {
         warn!(samples = replay.orphan_samples, "the WAL held samples of series it never described; they were skipped");
     }
+    let dashboards = open_dashboards(&options).await?;
     let external_url = options.external_url.clone().unwrap_or_else(|| default_external_url(bound));
     let notifier = Notifier::new(options.notifier.clone());
     notifier.apply_config(&config).map_err(anyhow::Error::msg)?;
@@ -161,6 +166,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             flags: options.flags.clone(),
         }),
         rules: Arc::clone(&rules),
+        dashboards,
         alertmanager: alertmanager.clone(),
     });
     info!("listening on http://{bound}");
@@ -173,6 +179,16 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Opens the dashboard database (after the storage folder is locked, since
+/// by default the file lives there) and loads the provisioning folders.
+async fn open_dashboards(options: &ServerOptions) -> anyhow::Result<crate::dashboards::DashboardStore> {
+    let store = crate::dashboards::DashboardStore::open(&options.dashboards_path)?;
+    info!(path = %options.dashboards_path.display(), "opened the dashboard database");
+    let dirs = options.dashboards_provisioning_dirs.clone();
+    store.call(move |s| crate::dashboards::provision::provision(s, &dirs)).await?;
+    Ok(store)
 }
 
 /// Takes an exclusive lock on the storage folder for the life of the process

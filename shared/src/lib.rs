@@ -4,5 +4,6 @@
 //! DOM. It is compiled natively for the `vigil` binary and to wasm32 for the
 //! dashboard app, so a query parses identically in both places.
 
+pub mod dashboard;
 pub mod model;
 pub mod promql;

@@ -337,3 +337,139 @@ fn api_responses_round_trip_through_json() {
 
     assert!(serde_json::from_str::<SamplePoint>(r#"[1,"x"]"#).is_err());
 }
+
+// ---------------------------------------------------------------------------
+// Dashboards: the model, interpolation, time math and step logic, where
+// 32-bit `usize`, the regex engine and float formatting could differ.
+
+mod dashboards {
+    use vigil_shared::dashboard::interval::{PanelQueryContext, TargetStep, round_interval};
+    use vigil_shared::dashboard::model::{DashboardError, MAX_PANELS, PanelKind};
+    use vigil_shared::dashboard::render::{downsample, format_value, reduce};
+    use vigil_shared::dashboard::share::{self, SharedView};
+    use vigil_shared::dashboard::time::{parse_time, resolve_range};
+    use vigil_shared::dashboard::variables::{Format, ResolvedVariable, Scope, VariableQuery, parse_variable_query};
+    use vigil_shared::dashboard::{Dashboard, model::VariableOption};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    const NODE_EXPORTER_FULL: &str = include_str!("../testdata/dashboards/node-exporter-full.json");
+    const OLD_ROWS: &str = include_str!("../testdata/dashboards/old-schema-rows.json");
+
+    fn load(src: &str) -> Dashboard {
+        match Dashboard::from_json(src) {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn imports_real_and_old_dashboards() {
+        let d = load(NODE_EXPORTER_FULL);
+        assert_eq!((d.panels.len(), d.all_panels().count()), (31, 138));
+        assert_eq!(d.panels[13].title, "CPU Basic");
+        assert_eq!(d.panels[13].field_config.defaults.unit.as_deref(), Some("percentunit"));
+        assert_eq!(load(&d.to_json()), d);
+
+        let old = load(OLD_ROWS);
+        let kinds: Vec<&str> = old.panels.iter().map(|p| p.kind.as_str()).collect();
+        assert_eq!(kinds, ["row", "stat", "gauge", "timeseries", "row", "row", "text", "timeseries"]);
+        assert_eq!(old.panels[4].panels[1].panel_kind(), PanelKind::Unknown);
+        assert_eq!(old.panels[6].title, "<script>alert(1)</script>");
+    }
+
+    #[wasm_bindgen_test]
+    fn hostile_dashboards_are_refused_with_a_path() {
+        let e = Dashboard::from_json(r#"{"panels":[{},{},{},{"gridPos":{"x":0,"y":0,"w":"x","h":1}}]}"#);
+        match e {
+            Err(DashboardError::Json { path, .. }) => assert_eq!(path, "panels[3].gridPos.w"),
+            other => panic!("{other:?}"),
+        }
+        let many = format!(r#"{{"panels":[{}]}}"#, vec!["{}"; 100_000].join(","));
+        assert!(matches!(Dashboard::from_json(&many), Err(DashboardError::Json { .. })));
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(Dashboard::from_json(&deep), Err(DashboardError::TooDeep { .. })));
+        const { assert!(MAX_PANELS < 100_000) };
+    }
+
+    fn var(json: &str, options: &[&str]) -> ResolvedVariable {
+        let v = match serde_json::from_str(json) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        };
+        let options = options
+            .iter()
+            .map(|o| VariableOption { text: o.to_string(), value: o.to_string(), selected: false })
+            .collect();
+        ResolvedVariable::resolve(&v, options, None)
+    }
+
+    #[wasm_bindgen_test]
+    fn interpolation_escapes_for_promql() {
+        let multi = var(r#"{"name":"v","multi":true,"current":{"value":["a.b","x|y","\\"]}}"#, &["a.b", "x|y", "\\"]);
+        let single = var(r#"{"name":"s","current":{"value":"q\"uote"}}"#, &["q\"uote"]);
+        let vars = [multi, single];
+        let builtins = [("__rate_interval", "60s".to_string())];
+        let scope = Scope { variables: &vars, builtins: &builtins };
+        let q = scope.interpolate(r#"rate(up{a=~"$v", b="${s}"}[$__rate_interval])"#, Format::Prometheus);
+        assert_eq!(q, r#"rate(up{a=~"(a\\.b|x\\|y|\\\\)", b="q\"uote"}[60s])"#);
+        assert!(vigil_shared::promql::parse(&q).is_ok(), "{q}");
+        assert_eq!(scope.interpolate("${v:csv} ${v:json}", Format::Prometheus), r#"a.b,x|y,\ ["a.b","x|y","\\"]"#);
+        assert_eq!(
+            parse_variable_query("v", "label_values(up{job=\"a\"}, instance)"),
+            Ok(VariableQuery::LabelValues { label: "instance".into(), matcher: Some("up{job=\"a\"}".into()) })
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn time_math_and_steps() {
+        // 2024-02-29 13:45:30.250 UTC: timestamps past 2^32 ms and leap days.
+        let now = 1_709_214_330_250_i64;
+        assert_eq!(parse_time("now-1d/d", false, now), Ok(1_709_078_400_000));
+        assert_eq!(parse_time("now/M", true, now), Ok(1_709_251_199_999));
+        assert_eq!(parse_time("2024-01-15T10:20:30+02:00", false, now), Ok(1_705_306_830_000));
+        let range = vigil_shared::dashboard::model::TimeRange { from: "now-6h".into(), to: "now".into() };
+        let r = match resolve_range(&range, now) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let ctx = PanelQueryContext {
+            from_ms: r.from_ms,
+            to_ms: r.to_ms,
+            width_px: 1000,
+            max_data_points: None,
+            min_interval: None,
+            scrape_interval: None,
+        };
+        let plan = match ctx.plan(&TargetStep::default()) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!((plan.step_ms, plan.rate_interval_ms), (20_000, 60_000));
+        assert_eq!(plan.end_ms % 20_000, 0);
+        assert_eq!(round_interval(3_000_000_000.0), 2_592_000_000);
+    }
+
+    #[wasm_bindgen_test]
+    fn render_helpers() {
+        assert_eq!(format_value(1536.0, Some("bytes"), None).to_string(), "1.50 KiB");
+        assert_eq!(format_value(0.1234, Some("percentunit"), Some(1)).to_string(), "12.3%");
+        assert_eq!(format_value(3725.0, Some("dtdurations"), Some(1)).to_string(), "1 hour, 2 minutes");
+        assert_eq!(reduce(&[Some(1.0), None, Some(3.0)], "mean"), Some(2.0));
+        let points: Vec<(i64, f64)> = (0..10_000).map(|i| (1_700_000_000_000 + i * 1000, (i % 7) as f64)).collect();
+        let mut out = Vec::new();
+        downsample(&points, points[0].0, points[9_999].0, 100, &mut out);
+        assert!(out.len() <= 400 && out.len() >= 200, "{}", out.len());
+    }
+
+    #[wasm_bindgen_test]
+    fn share_links_round_trip() {
+        let view = SharedView {
+            dashboard: load(OLD_ROWS),
+            time: vigil_shared::dashboard::model::TimeRange { from: "now-1h".into(), to: "now".into() },
+            vars: vec![("env".into(), vec!["prod".into()])],
+        };
+        let link = share::share_url("http://127.0.0.1:9090", &view);
+        assert_eq!(share::decode(&link), Ok(view));
+        assert_eq!(share::decode(&link[..link.len() - 7]), Err(share::ShareError::Truncated));
+    }
+}

@@ -21,13 +21,15 @@ commands:
                       prometheus-node-exporter)
   build-ui            build the dashboard app into dist/ with trunk (release)
   run [ARGS...]       setup, build-ui, build vigil (release) and start it with
-                      examples/vigil.yml on http://127.0.0.1:9090; ARGS go to vigil
+                      examples/vigil.yml and the dashboards of examples/dashboards on
+                      http://127.0.0.1:9090; ARGS go to vigil
   fuzz [SECONDS]       run every cargo-fuzz target (fuzz/) for SECONDS each (default 60)
   test                setup --test-packages, build-ui, then every test: native, the shared
                       crate's wasm32 build and its browser suite (headless Chromium), backend
                       integration and browser end-to-end, and a short run of every fuzz target
-  test-wasm           setup --test-packages, then only the shared crate's browser suite
-                      (shared/tests/wasm.rs in headless Chromium, debug and release)";
+  test-wasm           setup --test-packages, then only the browser suites: the shared crate's
+                      (shared/tests/wasm.rs in headless Chromium, debug and release) and the
+                      frontend's (its unit and panel drawing tests, release)";
 
 /// Trunk 0.22 needs a newer rustc than the project's fixed 1.95.
 const TRUNK_VERSION_REQ: &str = "^0.21";
@@ -235,7 +237,8 @@ fn run(vigil_args: &[String]) -> Result<()> {
     // Built after the UI so build.rs embeds the fresh dist/.
     run_cmd(cargo().args(["build", "--release", "-p", "vigil"]))?;
     let mut cmd = Command::new("target/release/vigil");
-    cmd.args(["--config.file", "examples/vigil.yml"]).args(vigil_args);
+    cmd.args(["--config.file", "examples/vigil.yml", "--dashboards.provisioning-dir", "examples/dashboards"])
+        .args(vigil_args);
     eprintln!("xtask: starting Vigil on http://127.0.0.1:9090 (Ctrl-C stops it)");
     run_cmd(&mut cmd)
 }
@@ -244,7 +247,7 @@ const CARGO_FUZZ_VERSION_REQ: &str = "=0.13.2";
 const CARGO_FUZZ_VERSION_PREFIX: &str = "cargo-fuzz 0.13.2";
 
 /// The parsers' fuzz targets, in `fuzz/fuzz_targets/`.
-const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json"];
+const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json", "dashboard_json"];
 
 /// Seconds each fuzz target runs inside `cargo xtask test`: enough to catch
 /// shallow crashes on every change; `cargo xtask fuzz` runs longer.
@@ -293,6 +296,20 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The app builds only for wasm32, so it is linted there, in the release
+    // profile its tests already built.
+    run_cmd(cargo().args([
+        "clippy",
+        "-p",
+        "vigil-frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--release",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     fuzz(TEST_FUZZ_SECONDS)?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--exclude", "vigil-frontend"]).env("CHROMEDRIVER", "/usr/bin/chromedriver");
@@ -308,7 +325,8 @@ fn test() -> Result<()> {
 }
 
 /// Runs the shared crate's wasm-bindgen-test suite (`shared/tests/wasm.rs`)
-/// in headless Chromium, in the test profile and in release. Never skipped:
+/// in headless Chromium, in the test profile and in release, then the
+/// frontend's tests in release. Never skipped:
 /// without its runner or the browser this fails and says what is missing.
 fn wasm_tests() -> Result<(u64, u64)> {
     let wanted = locked_version("wasm-bindgen")?;
@@ -341,6 +359,18 @@ fn wasm_tests() -> Result<(u64, u64)> {
         passed += p;
         failed += f;
     }
+    // The dashboard app's own tests (panel drawing read back from real
+    // canvases, timings, the mounted components): release only, the
+    // profile the app ships in.
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "vigil-frontend", "--target", "wasm32-unknown-unknown", "--release"])
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+    let (p, f) = run_and_count_tests(&mut cmd)?;
+    if p == 0 {
+        bail!("`{}` ran no test", describe(&cmd));
+    }
+    passed += p;
+    failed += f;
     Ok((passed, failed))
 }
 

@@ -1,0 +1,203 @@
+//! Reading a panel's `options` and `fieldConfig` JSON into the typed
+//! settings the renderers draw with. Dashboards come from Grafana exports
+//! and hand edits, so every field is optional and a wrong type falls back
+//! to Grafana's default instead of failing the panel. The typed parts come
+//! from `vigil_shared::dashboard::model`; plugin-specific ones (`custom`,
+//! `graphMode`, …) are read from its `extra` maps here.
+
+use serde_json::Value;
+
+use vigil_shared::dashboard::model::Thresholds;
+
+use super::Panel;
+use super::render::{Rgb, default_thresholds, parse_colour};
+
+/// Field settings shared by every panel type (`fieldConfig.defaults`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldOptions {
+    pub unit: String,
+    pub decimals: Option<u32>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// The dashboard's steps, or Grafana's default (green, red from 80).
+    pub thresholds: Thresholds,
+    /// `color.mode: fixed` with `color.fixedColor`: one colour for every
+    /// series instead of the palette.
+    pub fixed_colour: Option<Rgb>,
+    /// `color.mode: thresholds`: series take their threshold colour.
+    pub colour_by_thresholds: bool,
+}
+
+/// Legend settings (`options.legend`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegendOptions {
+    pub show: bool,
+    /// `table` shows calcs as columns; `list` inline.
+    pub table: bool,
+    /// `right` puts the legend beside the graph; otherwise under it.
+    pub right: bool,
+    pub calcs: Vec<String>,
+}
+
+/// How a time-series graph draws (`fieldConfig.defaults.custom`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphStyle {
+    pub line_width: f64,
+    /// 0..=100.
+    pub fill_opacity: f64,
+    pub stacking: Stacking,
+    pub points: bool,
+    /// `showPoints: auto`: points where they are sparse enough to tell apart.
+    pub points_auto: bool,
+    pub lines: bool,
+    pub bars: bool,
+    pub point_size: f64,
+    pub threshold_lines: bool,
+    pub threshold_areas: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stacking {
+    None,
+    Normal,
+    Percent,
+}
+
+/// A value inside `fieldConfig.defaults.custom` by key path.
+fn custom<'a>(panel: &'a Panel, keys: &[&str]) -> Option<&'a Value> {
+    let (first, rest) = keys.split_first()?;
+    let mut v = panel.field_config.defaults.custom.get(*first)?;
+    for k in rest {
+        v = v.get(*k)?;
+    }
+    (!v.is_null()).then_some(v)
+}
+
+/// A number, also when written as a string (as Grafana's JSON often does).
+fn num(v: Option<&Value>) -> Option<f64> {
+    v.and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
+}
+
+pub fn field_options(panel: &Panel) -> FieldOptions {
+    let d = &panel.field_config.defaults;
+    let thresholds = d.thresholds.clone().filter(|t| !t.steps.is_empty()).unwrap_or_else(default_thresholds);
+    let colour_mode = d.color.as_ref().map_or("palette-classic", |c| c.mode.as_str());
+    FieldOptions {
+        unit: d.unit.clone().unwrap_or_default(),
+        decimals: d.decimals.map(|v| v.min(12)),
+        min: d.min,
+        max: d.max,
+        thresholds,
+        fixed_colour: if colour_mode == "fixed" {
+            d.color.as_ref().and_then(|c| c.fixed_color.as_deref()).and_then(parse_colour)
+        } else {
+            None
+        },
+        colour_by_thresholds: colour_mode == "thresholds",
+    }
+}
+
+pub fn legend_options(panel: &Panel) -> LegendOptions {
+    match &panel.options.legend {
+        Some(l) => LegendOptions {
+            show: l.show_legend && l.display_mode != "hidden",
+            table: l.display_mode == "table",
+            right: l.placement == "right",
+            calcs: l.calcs.clone(),
+        },
+        None => LegendOptions { show: true, table: false, right: false, calcs: Vec::new() },
+    }
+}
+
+pub fn graph_style(panel: &Panel) -> GraphStyle {
+    let text = |keys: &[&str], default: &'static str| -> String {
+        custom(panel, keys).and_then(Value::as_str).unwrap_or(default).to_owned()
+    };
+    let draw_style = text(&["drawStyle"], "line");
+    let show_points = text(&["showPoints"], "auto");
+    let thresholds_mode = text(&["thresholdsStyle", "mode"], "off");
+    GraphStyle {
+        line_width: num(custom(panel, &["lineWidth"])).unwrap_or(1.0).clamp(0.0, 10.0),
+        fill_opacity: num(custom(panel, &["fillOpacity"])).unwrap_or(0.0).clamp(0.0, 100.0),
+        stacking: match text(&["stacking", "mode"], "none").as_str() {
+            "normal" => Stacking::Normal,
+            "percent" => Stacking::Percent,
+            _ => Stacking::None,
+        },
+        points: draw_style == "points" || show_points == "always",
+        points_auto: show_points == "auto",
+        lines: draw_style == "line",
+        bars: draw_style == "bars",
+        point_size: num(custom(panel, &["pointSize"])).unwrap_or(5.0).clamp(1.0, 40.0),
+        threshold_lines: matches!(thresholds_mode.as_str(), "line" | "line+area" | "dashed" | "dashed+area"),
+        threshold_areas: matches!(thresholds_mode.as_str(), "area" | "line+area" | "dashed+area"),
+    }
+}
+
+/// The reduce calc of stat, gauge and bar gauge panels
+/// (`options.reduceOptions.calcs[0]`, Grafana's default `lastNotNull`).
+pub fn reduce_calc(panel: &Panel) -> String {
+    panel
+        .options
+        .reduce_options
+        .as_ref()
+        .and_then(|r| r.calcs.first().cloned())
+        .unwrap_or_else(|| "lastNotNull".to_owned())
+}
+
+/// A plugin-specific string option (`options.<name>`), or `default`.
+pub fn option_str<'a>(panel: &'a Panel, name: &str, default: &'a str) -> &'a str {
+    panel.options.extra.get(name).and_then(Value::as_str).unwrap_or(default)
+}
+
+/// A plugin-specific boolean option (`options.<name>`), or `default`.
+pub fn option_bool(panel: &Panel, name: &str, default: bool) -> bool {
+    panel.options.extra.get(name).and_then(Value::as_bool).unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn panel(options: Value, field_config: Value) -> Panel {
+        serde_json::from_value(json!({"type": "timeseries", "options": options, "fieldConfig": field_config}))
+            .expect("a panel")
+    }
+
+    #[wasm_bindgen_test]
+    fn reads_grafana_json_and_defaults() {
+        let p = panel(
+            json!({"legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull", "max"]}}),
+            json!({"defaults": {
+                "unit": "bytes", "decimals": 2, "min": "0", "max": 100,
+                "color": {"mode": "fixed", "fixedColor": "red"},
+                "thresholds": {"mode": "percentage", "steps": [{"color": "green", "value": null}, {"color": "#ff0000", "value": 90}]},
+                "custom": {"fillOpacity": 30, "stacking": {"mode": "percent"}, "showPoints": "always", "thresholdsStyle": {"mode": "line+area"}}
+            }}),
+        );
+        let f = field_options(&p);
+        assert_eq!((f.unit.as_str(), f.decimals, f.min, f.max), ("bytes", Some(2), Some(0.0), Some(100.0)));
+        assert_eq!(f.fixed_colour, Some(Rgb(0xf2, 0x49, 0x5c)));
+        assert_eq!(f.thresholds.mode, vigil_shared::dashboard::model::ThresholdsMode::Percentage);
+        assert_eq!(f.thresholds.steps.len(), 2);
+        let l = legend_options(&p);
+        assert!(l.show && l.table && l.right);
+        assert_eq!(l.calcs, vec!["lastNotNull", "max"]);
+        let g = graph_style(&p);
+        assert_eq!((g.fill_opacity, g.stacking, g.points), (30.0, Stacking::Percent, true));
+        assert!(g.threshold_lines && g.threshold_areas);
+
+        // Wrong types and missing fields fall back to Grafana's defaults.
+        let p =
+            panel(json!({}), json!({"defaults": {"custom": {"fillOpacity": "x", "stacking": 3}, "thresholds": {}}}));
+        let f = field_options(&p);
+        assert_eq!((f.unit.as_str(), f.decimals, f.fixed_colour), ("", None, None));
+        assert_eq!(f.thresholds, default_thresholds());
+        assert_eq!(graph_style(&p).fill_opacity, 0.0);
+        assert!(legend_options(&p).show);
+        assert_eq!(graph_style(&p).stacking, Stacking::None);
+        assert_eq!(reduce_calc(&p), "lastNotNull");
+    }
+}
