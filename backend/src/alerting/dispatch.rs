@@ -157,6 +157,9 @@ pub struct Flush {
     pub now_ms: i64,
     /// How long notifying may take before the next flush.
     pub timeout_ms: i64,
+    /// The route's time intervals muting it, and those outside of which it is muted.
+    pub mute_time_intervals: Vec<String>,
+    pub active_time_intervals: Vec<String>,
 }
 
 /// What the API shows of an aggregation group.
@@ -180,6 +183,8 @@ struct Group {
     group_wait_ms: i64,
     group_interval_ms: i64,
     repeat_interval_ms: i64,
+    mute_time_intervals: Vec<String>,
+    active_time_intervals: Vec<String>,
 }
 
 /// The aggregation groups of one route tree.
@@ -216,6 +221,8 @@ impl Dispatcher {
                 group_wait_ms: ms(route.group_wait),
                 group_interval_ms: ms(route.group_interval),
                 repeat_interval_ms: ms(route.repeat_interval),
+                mute_time_intervals: route.mute_time_intervals.clone(),
+                active_time_intervals: route.active_time_intervals.clone(),
             });
             group.alerts.insert(alert.fingerprint(), alert.clone());
             if !group.has_flushed && alert.starts_at_ms + group.group_wait_ms < now_ms {
@@ -264,6 +271,8 @@ impl Dispatcher {
                 repeat_interval_ms: group.repeat_interval_ms,
                 now_ms,
                 timeout_ms: group.group_interval_ms,
+                mute_time_intervals: group.mute_time_intervals.clone(),
+                active_time_intervals: group.active_time_intervals.clone(),
             });
         }
         for key in empty {
