@@ -21,7 +21,7 @@ use super::canvas::{Theme, backend_for, local_position, observe_size, observe_th
 use super::data::{PanelData, SeriesData};
 use super::legend::{Legend, LegendItem};
 use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style, legend_options};
-use super::render::{Rgb, downsample_min_max, format_value, series_colour, threshold_bands};
+use super::render::{Rgb, downsample_min_max, format_value, labels_colour, threshold_bands};
 use super::{Drawn, Panel};
 
 /// plotters' colour for ours.
@@ -48,7 +48,7 @@ pub fn series_key(s: &SeriesData) -> String {
 /// The colour of a series: the dashboard's fixed colour if it set one,
 /// otherwise stable per label set.
 pub fn colour_of(s: &SeriesData, field: &FieldOptions) -> Rgb {
-    field.fixed_colour.unwrap_or_else(|| series_colour(&s.labels.to_string()))
+    field.fixed_colour.unwrap_or_else(|| labels_colour(&s.labels))
 }
 
 /// One series ready to draw: its points (stacked if the panel stacks) and,
