@@ -178,7 +178,7 @@ fn CanvasBody(
             return;
         }
         let Some(element) = canvas.get() else { return };
-        let Some((backend, ratio)) = canvas::backend_for(&element, (w, h)) else { return };
+        let Some((backend, ratio)) = canvas::backend_for(&element, (w, h), false) else { return };
         let theme = canvas::Theme::from_page();
         match draw(&backend.into_drawing_area(), &panel, &data, &theme, ratio) {
             Ok(d) => drawn.set(Some(d)),

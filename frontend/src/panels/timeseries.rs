@@ -350,9 +350,11 @@ pub fn draw_graph<DB: DrawingBackend>(
             // Points: always when asked; in `auto`, as Grafana does, when
             // they are sparse (here: over 20 CSS pixels apart on average);
             // a lone point always, or it would not show at all.
-            let sparse = style.points_auto
-                && path.len() > 1
-                && (geometry.right - geometry.left) / (points.len() as f64) > 20.0 * ratio;
+            let spacing = match (path.first(), path.last()) {
+                (Some(a), Some(b)) if points.len() > 1 => f64::from(b.0 - a.0) / (points.len() - 1) as f64,
+                _ => 0.0,
+            };
+            let sparse = style.points_auto && spacing > 20.0 * ratio;
             if style.points || sparse || path.len() == 1 {
                 let radius = ((style.point_size / 2.0 * ratio).round() as u32).max(1);
                 for p in &path {
@@ -419,7 +421,7 @@ pub fn TimeSeriesBody(
             return;
         }
         let Some(canvas) = canvas.get() else { return };
-        let Some((backend, r)) = backend_for(&canvas, (w, h)) else {
+        let Some((backend, r)) = backend_for(&canvas, (w, h), true) else {
             return;
         };
         let visible: Vec<(Rgb, &[(i64, f64)])> = data
