@@ -509,3 +509,86 @@ async fn holt_winters_is_behind_its_flag() {
     assert_eq!(old["data"], new["data"]);
     assert_eq!(old["data"]["result"].as_array().map(Vec::len), Some(1), "{old}");
 }
+
+/// `POST /api/v1/query_batch` (Vigil's extension): every line carries the
+/// very JSON the single endpoint answers for the same parameters, errors
+/// included, and each query of the batch is answered exactly once.
+#[tokio::test]
+async fn query_batch_answers_each_query_as_its_single_endpoint_does() {
+    let port = free_port();
+    let vigil = Vigil::start(port, &config_only(port));
+    // (id, batch item, the single endpoint's path and form)
+    let cases: &[(&str, Value, &str, &[(&str, &str)])] = &[
+        (
+            "range",
+            json!({"query": "vector(time())", "start": 0, "end": "60", "step": "15s"}),
+            "query_range",
+            &[("query", "vector(time())"), ("start", "0"), ("end", "60"), ("step", "15s")],
+        ),
+        ("instant", json!({"query": "1 + 2", "time": 1.5}), "query", &[("query", "1 + 2"), ("time", "1.5")]),
+        (
+            "limited",
+            json!({"query": "label_replace(vector(1), \"a\", \"x\", \"\", \"\") or vector(2)", "time": 5, "limit": 1}),
+            "query",
+            &[
+                ("query", "label_replace(vector(1), \"a\", \"x\", \"\", \"\") or vector(2)"),
+                ("time", "5"),
+                ("limit", "1"),
+            ],
+        ),
+        ("parse error", json!({"query": "up{", "time": 1}), "query", &[("query", "up{"), ("time", "1")]),
+        (
+            "missing step",
+            json!({"query": "1", "start": 0, "end": 10}),
+            "query_range",
+            &[("query", "1"), ("start", "0"), ("end", "10")],
+        ),
+        (
+            "matrix in range",
+            json!({"query": "x[5m]", "start": 0, "end": 10, "step": 1}),
+            "query_range",
+            &[("query", "x[5m]"), ("start", "0"), ("end", "10"), ("step", "1")],
+        ),
+    ];
+    let mut batch = Vec::new();
+    for (id, item, _, _) in cases {
+        let mut item = item.clone();
+        item["id"] = json!(id);
+        batch.push(item);
+    }
+    let response =
+        reqwest::Client::new().post(vigil.url("/api/v1/query_batch")).json(&batch).send().await.expect("HTTP request");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/x-ndjson"));
+    let body = response.text().await.expect("body");
+    let mut answers: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    for line in body.lines() {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let id = line["id"].as_str().unwrap_or_else(|| panic!("line without a string id: {line}")).to_owned();
+        assert!(answers.insert(id.clone(), line["response"].clone()).is_none(), "{id} answered twice");
+    }
+    assert_eq!(answers.len(), cases.len(), "one line per query: {body}");
+    for (id, _, endpoint, form) in cases {
+        let (_, single) = post_form(&vigil.url(&format!("/api/v1/{endpoint}")), form).await;
+        assert_eq!(answers.get(*id), Some(&single), "{id}");
+    }
+    // Sanity: the cases cover both outcomes.
+    assert_eq!(answers["range"]["data"]["result"][0]["values"].as_array().map(Vec::len), Some(5));
+    assert_eq!(answers["parse error"]["errorType"], "bad_data");
+
+    // A malformed body is one bad_data error naming where it went wrong.
+    let (status, error) = {
+        let response = reqwest::Client::new()
+            .post(vigil.url("/api/v1/query_batch"))
+            .body(r#"[{"id": 1, "query": "up", "sart": 1}]"#)
+            .send()
+            .await
+            .expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON error"))
+    };
+    assert_eq!(status, 400);
+    assert_eq!(error["errorType"], "bad_data");
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown field `sart`") && message.contains("line 1 column"), "{message}");
+}

@@ -493,7 +493,8 @@ inhibit_rules:
         assert_eq!(pager.routes[0].group_by, GroupBy::All, "inherited");
         assert_eq!(pager.group_wait, Duration::from_secs(10), "inherited");
         assert_eq!(root.routes[2].key, r#"{}/{env!="dev",team="web"}"#, "matchers sorted by name");
-        let cases: &[(&[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
             (&[("alertname", "X")], &["default"]),
             // continue on the pager route: the next sibling is tried too.
             (&[("severity", "page")], &["pager", "audit"]),

@@ -159,6 +159,15 @@ pub struct Flush {
     pub timeout_ms: i64,
 }
 
+/// What the API shows of an aggregation group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupView {
+    pub key: String,
+    pub receiver: String,
+    pub labels: BTreeMap<String, String>,
+    pub alerts: Vec<AmAlert>,
+}
+
 #[derive(Debug)]
 struct Group {
     route_id: String,
@@ -276,11 +285,16 @@ impl Dispatcher {
         }
     }
 
-    /// Every group's key and alerts, for `/api/v2/alerts/groups`.
-    pub fn groups(&self) -> Vec<(String, String, BTreeMap<String, String>, Vec<AmAlert>)> {
+    /// Every group, for `/api/v2/alerts/groups`.
+    pub fn groups(&self) -> Vec<GroupView> {
         self.groups
             .values()
-            .map(|g| (g.group_key.clone(), g.receiver.clone(), g.labels.clone(), g.alerts.values().cloned().collect()))
+            .map(|g| GroupView {
+                key: g.group_key.clone(),
+                receiver: g.receiver.clone(),
+                labels: g.labels.clone(),
+                alerts: g.alerts.values().cloned().collect(),
+            })
             .collect()
     }
 

@@ -244,7 +244,7 @@ impl Alertmanager {
     }
 
     /// The aggregation groups: key, receiver, labels, alerts.
-    pub fn groups(&self) -> Vec<(String, String, BTreeMap<String, String>, Vec<AmAlert>)> {
+    pub fn groups(&self) -> Vec<dispatch::GroupView> {
         lock(&self.core).dispatcher.groups()
     }
 
@@ -303,60 +303,98 @@ impl Alertmanager {
         let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.resolved_at(now)).map(AmAlert::fingerprint).collect();
         let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.resolved_at(now)).map(AmAlert::fingerprint).collect();
         let deadline = Instant::now() + Duration::from_millis(flush.timeout_ms.max(1000) as u64);
-        let mut all_ok = true;
+        // Integrations are notified concurrently (Alertmanager's fan-out), so
+        // one that is down or slow delays only itself.
+        let shared = Arc::new(Delivery { flush: flush.clone(), alerts, firing, resolved, deadline });
+        let mut tasks = tokio::task::JoinSet::new();
         for (i, webhook) in receiver.webhooks.iter().enumerate() {
             let receiver_key = format!("{}/webhook/{i}", receiver.name);
-            let needed = {
-                let core = lock(&self.core);
-                let entry = core.nflog.query(&flush.group_key, &receiver_key);
-                nflog::needs_update(entry, &firing, &resolved, webhook.send_resolved, flush.repeat_interval_ms, now)
-            };
-            if !needed {
-                debug!(group = %flush.group_key, receiver = %receiver_key, "notification deduplicated");
-                continue;
-            }
-            let to_send: Vec<AmAlert> = if webhook.send_resolved {
-                alerts.clone()
-            } else {
-                alerts.iter().filter(|a| !a.resolved_at(now)).cloned().collect()
-            };
-            if !to_send.is_empty() {
-                let url = match (&webhook.url, &webhook.url_file) {
-                    (Some(url), _) => url.clone(),
-                    (None, Some(file)) => match std::fs::read_to_string(file) {
-                        Ok(text) => text.trim().to_owned(),
-                        Err(e) => {
-                            warn!(file = %file.display(), error = %e, "cannot read webhook url_file");
-                            all_ok = false;
-                            continue;
-                        }
-                    },
-                    (None, None) => continue,
-                };
-                let body = notify::webhook_message(
-                    &receiver.name,
-                    &flush.group_key,
-                    &flush.group_labels,
-                    &to_send,
-                    &self.external_url,
-                    webhook.max_alerts,
-                    now,
-                );
-                let timeout = webhook.timeout.map_or(Duration::from_secs(10), |t| t.0);
-                if let Err(e) = notify::deliver(&self.client, &url, &body, timeout, deadline, &self.metrics).await {
-                    warn!(receiver = %receiver_key, group = %flush.group_key, error = %e, "notify failed");
-                    all_ok = false;
-                    continue;
-                }
-            }
-            let mut core = lock(&self.core);
-            if let Err(e) = core.nflog.log(&flush.group_key, &receiver_key, firing.clone(), resolved.clone(), now) {
-                warn!(error = %e, "cannot save the notification log");
-            }
+            tasks.spawn(Arc::clone(&self).notify_webhook(
+                Arc::clone(&shared),
+                receiver.name.clone(),
+                receiver_key,
+                webhook.clone(),
+            ));
+        }
+        let mut all_ok = true;
+        while let Some(result) = tasks.join_next().await {
+            all_ok &= result.unwrap_or(false);
         }
         if all_ok {
             lock(&self.core).dispatcher.flushed(&flush);
         }
+    }
+}
+
+/// One flush on its way to a receiver's integrations.
+struct Delivery {
+    flush: Flush,
+    /// The flush's alerts that are not muted.
+    alerts: Vec<AmAlert>,
+    firing: BTreeSet<u64>,
+    resolved: BTreeSet<u64>,
+    deadline: Instant,
+}
+
+impl Alertmanager {
+    /// Dedup, deliver and log for one webhook integration; false when the
+    /// delivery failed.
+    async fn notify_webhook(
+        self: Arc<Self>,
+        d: Arc<Delivery>,
+        receiver: String,
+        receiver_key: String,
+        webhook: config::WebhookConfig,
+    ) -> bool {
+        let (flush, now) = (&d.flush, d.flush.now_ms);
+        let needed = {
+            let core = lock(&self.core);
+            let entry = core.nflog.query(&flush.group_key, &receiver_key);
+            nflog::needs_update(entry, &d.firing, &d.resolved, webhook.send_resolved, flush.repeat_interval_ms, now)
+        };
+        if !needed {
+            debug!(group = %flush.group_key, receiver = %receiver_key, "notification deduplicated");
+            return true;
+        }
+        let to_send: Vec<AmAlert> = if webhook.send_resolved {
+            d.alerts.clone()
+        } else {
+            d.alerts.iter().filter(|a| !a.resolved_at(now)).cloned().collect()
+        };
+        // With only resolved alerts and send_resolved off, nothing is sent
+        // but the log still records that the group is resolved.
+        if !to_send.is_empty() {
+            let url = match (&webhook.url, &webhook.url_file) {
+                (Some(url), _) => url.clone(),
+                (None, Some(file)) => match std::fs::read_to_string(file) {
+                    Ok(text) => text.trim().to_owned(),
+                    Err(e) => {
+                        warn!(file = %file.display(), error = %e, "cannot read webhook url_file");
+                        return false;
+                    }
+                },
+                (None, None) => return true,
+            };
+            let body = notify::webhook_message(
+                &receiver,
+                &flush.group_key,
+                &flush.group_labels,
+                &to_send,
+                &self.external_url,
+                webhook.max_alerts,
+                now,
+            );
+            let timeout = webhook.timeout.map_or(Duration::from_secs(10), |t| t.0);
+            if let Err(e) = notify::deliver(&self.client, &url, &body, timeout, d.deadline, &self.metrics).await {
+                warn!(receiver = %receiver_key, group = %flush.group_key, error = %e, "notify failed");
+                return false;
+            }
+        }
+        let mut core = lock(&self.core);
+        if let Err(e) = core.nflog.log(&flush.group_key, &receiver_key, d.firing.clone(), d.resolved.clone(), now) {
+            warn!(error = %e, "cannot save the notification log");
+        }
+        true
     }
 }
 

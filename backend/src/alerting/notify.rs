@@ -220,4 +220,58 @@ mod tests {
         );
         assert_eq!(resolved["alerts"][0]["endsAt"], "2023-11-14T22:15:00Z");
     }
+
+    /// A receiver answering with scripted status codes, counting requests.
+    async fn scripted(statuses: Vec<u16>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&count);
+        let app = axum::Router::new().fallback(axum::routing::post(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(200);
+            async move { axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK) }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn delivery_retries_server_errors_with_backoff_until_the_deadline() {
+        use std::sync::atomic::Ordering;
+        let client = reqwest::Client::new();
+        let body = json!({"version": "4"});
+        let timeout = Duration::from_secs(2);
+        // (answers, deadline, succeeds, requests, metrics [notifications, failed, requests, failed requests])
+        let cases: [(Vec<u16>, u64, bool, usize, [u64; 4]); 3] = [
+            // Two 503s, then OK: retried after 0.5 s and 0.75 s.
+            (vec![503, 503, 200], 10_000, true, 3, [1, 0, 3, 2]),
+            // A 4xx is the receiver refusing the message: not retried.
+            (vec![400], 10_000, false, 1, [1, 1, 1, 1]),
+            // Always failing: gives up when the next wait would pass the deadline.
+            (vec![500], 1_000, false, 2, [1, 1, 2, 2]),
+        ];
+        for (answers, deadline_ms, ok, requests, counts) in cases {
+            let (url, count) = scripted(answers.clone()).await;
+            let metrics = NotifyMetrics::default();
+            let started = Instant::now();
+            let result =
+                deliver(&client, &url, &body, timeout, started + Duration::from_millis(deadline_ms), &metrics).await;
+            assert_eq!(result.is_ok(), ok, "{answers:?}: {result:?}");
+            assert_eq!(count.load(Ordering::SeqCst), requests, "{answers:?}");
+            assert_eq!(metrics.get("webhook"), counts, "{answers:?}");
+        }
+        // A receiver that does not answer is cut off by the request timeout.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let started = Instant::now();
+        let metrics = NotifyMetrics::default();
+        let result =
+            deliver(&client, &url, &body, Duration::from_millis(200), started + Duration::from_millis(300), &metrics)
+                .await;
+        assert!(result.is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        drop(listener);
+    }
 }

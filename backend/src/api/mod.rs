@@ -5,6 +5,7 @@
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
 mod alertmanager;
+mod batch;
 pub mod params;
 mod rules;
 mod series;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/query_batch", axum::routing::post(batch::query_batch))
         .route("/api/v1/format_query", get(syntax::format_query).post(syntax::format_query))
         .route("/api/v1/parse_query", get(syntax::parse_query).post(syntax::parse_query))
         .route("/api/v1/query_exemplars", get(syntax::query_exemplars).post(syntax::query_exemplars))
@@ -302,15 +304,26 @@ fn truncate<T>(series: &mut Vec<T>, limit: usize, warnings: &mut Vec<String>) {
 /// `/api/v1/query`: evaluates at `time` (default now).
 async fn query(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let Form(params) = params?;
-    let limit = parse_limit(&params)?;
-    let time_ms = match form_value(&params, "time") {
+    Ok(json_response(StatusCode::OK, &instant_answer(&state, &params).await?))
+}
+
+/// `/api/v1/query_range`: evaluates at every `step` from `start` to `end`.
+async fn query_range(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let Form(params) = params?;
+    Ok(json_response(StatusCode::OK, &range_answer(&state, &params).await?))
+}
+
+/// The answer of `/api/v1/query` for its parameters; `query_batch` shares it.
+async fn instant_answer(state: &AppState, params: &HashMap<String, String>) -> Result<ApiResponse<QueryData>, ApiError> {
+    let limit = parse_limit(params)?;
+    let time_ms = match form_value(params, "time") {
         Some(t) => params::parse_time(t).map_err(|e| ApiError::invalid_param("time", e))?,
         None => params::now_ms(),
     };
-    let timeout = parse_timeout(&params)?;
-    let lookback = parse_lookback(&params)?;
-    let expr = parse_query_param(&params)?;
-    let output = evaluate(&state, timeout, lookback, move |engine| engine.instant_query(&expr, time_ms)).await?;
+    let timeout = parse_timeout(params)?;
+    let lookback = parse_lookback(params)?;
+    let expr = parse_query_param(params)?;
+    let output = evaluate(state, timeout, lookback, move |engine| engine.instant_query(&expr, time_ms)).await?;
     let mut warnings = output.warnings;
     let data = match output.value {
         Value::Scalar(value) => QueryData::Scalar(api::SamplePoint { timestamp_ms: time_ms, value }),
@@ -331,16 +344,15 @@ async fn query(State(state): State<AppState>, params: Params) -> Result<Response
             QueryData::Matrix(m.into_iter().map(range_series).collect())
         }
     };
-    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, warnings, output.infos)))
+    Ok(ApiResponse::annotated(data, warnings, output.infos))
 }
 
-/// `/api/v1/query_range`: evaluates at every `step` from `start` to `end`.
-/// Parameters are checked in Prometheus's order, so the first complaint is
-/// the one Prometheus would make.
-async fn query_range(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
-    let Form(params) = params?;
-    let limit = parse_limit(&params)?;
-    let required = |name: &str| form_value(&params, name).ok_or_else(|| ApiError::invalid_param(name, "missing"));
+/// The answer of `/api/v1/query_range` for its parameters; `query_batch`
+/// shares it. Parameters are checked in Prometheus's order, so the first
+/// complaint is the one Prometheus would make.
+async fn range_answer(state: &AppState, params: &HashMap<String, String>) -> Result<ApiResponse<QueryData>, ApiError> {
+    let limit = parse_limit(params)?;
+    let required = |name: &str| form_value(params, name).ok_or_else(|| ApiError::invalid_param(name, "missing"));
     let start = params::parse_time(required("start")?).map_err(|e| ApiError::invalid_param("start", e))?;
     let end = params::parse_time(required("end")?).map_err(|e| ApiError::invalid_param("end", e))?;
     if end < start {
@@ -353,9 +365,9 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
-    let timeout = parse_timeout(&params)?;
-    let lookback = parse_lookback(&params)?;
-    let expr = parse_query_param(&params)?;
+    let timeout = parse_timeout(params)?;
+    let lookback = parse_lookback(params)?;
+    let expr = parse_query_param(params)?;
     let value_type = expr.value_type();
     if !matches!(value_type, promql::ValueType::Scalar | promql::ValueType::Vector) {
         return Err(ApiError::invalid_param(
@@ -366,12 +378,12 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
             ),
         ));
     }
-    let output = evaluate(&state, timeout, lookback, move |engine| engine.range_query(&expr, start, end, step)).await?;
+    let output = evaluate(state, timeout, lookback, move |engine| engine.range_query(&expr, start, end, step)).await?;
     let mut series = output.value;
     let mut warnings = output.warnings;
     truncate(&mut series, limit, &mut warnings);
     let data = QueryData::Matrix(series.into_iter().map(range_series).collect());
-    Ok(json_response(StatusCode::OK, &ApiResponse::annotated(data, warnings, output.infos)))
+    Ok(ApiResponse::annotated(data, warnings, output.infos))
 }
 
 fn range_series(s: crate::promql::RangeSeries) -> api::RangeSeries {
