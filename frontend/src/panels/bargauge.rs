@@ -101,7 +101,8 @@ pub fn draw_panel<DB: DrawingBackend>(
             .map_err(err)?;
             let bar_h = (h - name_h - 4.0 * ratio).max(2.0);
             let value_font = fit_font(&text, width * 0.25, bar_h * 0.8).min(bar_h * 0.8);
-            let value_w = text.chars().count() as f64 * value_font * 0.62 + 8.0 * ratio;
+            // Bold digits run about 0.7 em wide.
+            let value_w = text.chars().count() as f64 * value_font * 0.7 + 8.0 * ratio;
             area.draw(&Text::new(
                 text.clone(),
                 px(width - 4.0 * ratio, y + name_h + bar_h / 2.0),

@@ -19,7 +19,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlElement};
 use super::canvas::Theme;
 use super::data::{PanelData, PanelState, SeriesData};
 use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style};
-use super::render::series_colour;
+use super::render::labels_colour;
 use super::timeseries::{GraphInput, Layer, draw_graph};
 use super::{Panel, PanelBody};
 
@@ -66,7 +66,7 @@ fn series(n: usize, points: usize) -> Vec<SeriesData> {
 }
 
 fn layers(series: &[SeriesData], stacking: Stacking) -> Vec<Layer> {
-    let visible: Vec<_> = series.iter().map(|s| (series_colour(&s.labels.to_string()), s.points.as_slice())).collect();
+    let visible: Vec<_> = series.iter().map(|s| (labels_colour(&s.labels), s.points.as_slice())).collect();
     super::timeseries::stack(&visible, stacking)
 }
 
@@ -115,7 +115,7 @@ fn time_series_draws_lines_in_series_colours_fast() {
     assert_eq!((drawn.series, drawn.points), (20, 20 * 720));
     // Every series' colour is on the canvas.
     for s in &data {
-        let colour = series_colour(&s.labels.to_string());
+        let colour = labels_colour(&s.labels);
         let n = pixels_of(&c, (colour.0, colour.1, colour.2));
         assert!(n > 20, "{} has only {n} pixels of its colour {colour:?}", s.name);
     }
@@ -143,7 +143,7 @@ fn stacked_fill_covers_the_area_under_the_lines() {
     let (c, _, _) = draw(&layers(&data, Stacking::Normal), 100 * 15_000, &style);
     // Opaque fills: each series' colour covers a large area.
     for s in &data {
-        let colour = series_colour(&s.labels.to_string());
+        let colour = labels_colour(&s.labels);
         let n = pixels_of(&c, (colour.0, colour.1, colour.2));
         assert!(n > 2000, "{}: {n} pixels", s.name);
     }

@@ -141,8 +141,11 @@ pub fn device_pixel_ratio() -> f64 {
 
 /// Sizes `canvas` to `css` pixels on screen and `css × ratio` in its
 /// bitmap, and returns a plotters backend on it with the ratio, which the
-/// drawing code multiplies its line widths and fonts by.
-pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64)) -> Option<(CanvasBackend, f64)> {
+/// drawing code multiplies its line widths and fonts by. `crisp_lines`
+/// shifts drawing half a pixel where that puts thin lines on pixel centres
+/// (graphs); bodies made of abutting filled shapes leave it off, or the
+/// shapes' antialiased edges show as seams.
+pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64), crisp_lines: bool) -> Option<(CanvasBackend, f64)> {
     let ratio = device_pixel_ratio();
     let (w, h) = ((css.0 * ratio).round().max(1.0) as u32, (css.1 * ratio).round().max(1.0) as u32);
     if canvas.width() != w {
@@ -157,7 +160,7 @@ pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64)) -> Option<(Canva
     // Lines one device pixel wide (line width 1 at ratio 1, 3 at 3…) sit
     // on pixel centres only when shifted half a pixel; unshifted, the
     // browser smears them over two half-tone pixels.
-    let offset = if (ratio.round() as i64) % 2 == 1 { 0.5 } else { 0.0 };
+    let offset = if crisp_lines && (ratio.round() as i64) % 2 == 1 { 0.5 } else { 0.0 };
     if let Some(context) =
         canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
     {

@@ -240,10 +240,13 @@ pub fn draw_panel<DB: DrawingBackend>(
             drawn.points += 1;
         }
     }
-    // The colour legend: the scale from 0 to the largest count.
+    // The colour legend: the scale from 0 to the largest count, right
+    // aligned with the plot, its labels either side.
+    let max_label = format_value(max, "short", None);
+    let max_w = max_label.chars().count() as f64 * font * 0.62;
     let legend_y = height - font * 1.2 - 4.0 * ratio;
-    let legend_w = (g.right - g.left).min(200.0 * ratio);
-    let legend_x = g.right - legend_w;
+    let legend_w = (g.right - g.left - max_w - 8.0 * ratio).clamp(0.0, 200.0 * ratio);
+    let legend_x = g.right - max_w - 4.0 * ratio - legend_w;
     let steps = 40;
     for k in 0..steps {
         let (f0, f1) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
@@ -260,7 +263,7 @@ pub fn draw_panel<DB: DrawingBackend>(
     ))
     .map_err(err)?;
     area.draw(&Text::new(
-        format_value(max, "short", None),
+        max_label,
         px(legend_x + legend_w + 4.0 * ratio, legend_y),
         label_style.pos(Pos::new(HPos::Left, VPos::Center)),
     ))

@@ -80,7 +80,7 @@ fn canonical_type(panel_type: &str) -> &str {
     }
 }
 
-/// The body of a panel: draws `state` as `panel.panel_type` says, fills its
+/// The body of a panel: draws `state` as `panel.kind` (its `type`) says, fills its
 /// box, and reports on its root `data-state` (`loading`, `drawn` once the
 /// data is on screen, `error`), `data-series` and `data-points`. Errors show
 /// as text inside the panel; an unknown type shows a placeholder.
@@ -125,9 +125,13 @@ pub fn PanelBody(
         <div class="panel-body" data-state=data_state data-series=move || counts().series.to_string()
             data-points=move || counts().points.to_string()>
             {body}
-            {move || match state.get() {
-                PanelState::Error(message) => Some(view! { <div class="panel-error">{message}</div> }),
-                _ => None,
+            {move || {
+                state
+                    .with(|s| match s {
+                        PanelState::Error(message) => Some(message.clone()),
+                        _ => None,
+                    })
+                    .map(|message| view! { <div class="panel-error">{message}</div> })
             }}
         </div>
     }
@@ -174,7 +178,7 @@ fn CanvasBody(
             return;
         }
         let Some(element) = canvas.get() else { return };
-        let Some((backend, ratio)) = canvas::backend_for(&element, (w, h)) else { return };
+        let Some((backend, ratio)) = canvas::backend_for(&element, (w, h), false) else { return };
         let theme = canvas::Theme::from_page();
         match draw(&backend.into_drawing_area(), &panel, &data, &theme, ratio) {
             Ok(d) => drawn.set(Some(d)),

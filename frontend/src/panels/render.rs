@@ -7,6 +7,7 @@
 
 use vigil_shared::dashboard::model::{ThresholdStep, Thresholds, ThresholdsMode};
 use vigil_shared::dashboard::render;
+use vigil_shared::model::labels::Labels;
 
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,14 @@ impl Rgb {
 /// every refresh and in every panel, whatever order series arrive in.
 pub fn series_colour(key: &str) -> Rgb {
     parse_colour(render::series_color(key)).unwrap_or(GREY)
+}
+
+/// The colour of a series by its labels, keyed as `shared` keys it (the
+/// label text `render::series_name` writes), so every view of a series
+/// agrees on its colour.
+pub fn labels_colour(labels: &Labels) -> Rgb {
+    let pairs: Vec<(String, String)> = labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+    series_colour(&render::series_name(&pairs, ""))
 }
 
 /// What an unreadable colour is drawn in.

@@ -80,10 +80,11 @@ pub fn cell(i: usize, cols: usize, rows: usize, width: f64, height: f64) -> (f64
 }
 
 /// A font size at which `text` fits `width` and `height` (device pixels),
-/// assuming characters about 0.6 em wide.
+/// assuming characters about 0.66 em wide (bold digits are the widest
+/// text drawn this way).
 pub fn fit_font(text: &str, width: f64, height: f64) -> f64 {
     let chars = text.chars().count().max(1) as f64;
-    (width / (chars * 0.6)).min(height).max(6.0)
+    (width / (chars * 0.66)).min(height).max(6.0)
 }
 
 /// Black or white, whichever reads better on `background`.

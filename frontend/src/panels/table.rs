@@ -140,6 +140,7 @@ pub fn TableBody(panel: Panel, data: Signal<Option<PanelData>>, drawn: RwSignal<
             }
         })
     };
+    // Numbers align right, except the time (column 0), which reads as text.
     view! {
         <div class="panel-table">
             {move || table.get().map(|(header, rows, _)| view! {
@@ -156,8 +157,8 @@ pub fn TableBody(panel: Panel, data: Signal<Option<PanelData>>, drawn: RwSignal<
                     </tr></thead>
                     <tbody>
                         {rows.into_iter().map(|row| view! {
-                            <tr>{row.into_iter().map(|c| view! {
-                                <td class:numeric=c.number.is_some()>{c.text}</td>
+                            <tr>{row.into_iter().enumerate().map(|(i, c)| view! {
+                                <td class:numeric={c.number.is_some() && i > 0}>{c.text}</td>
                             }).collect_view()}</tr>
                         }).collect_view()}
                     </tbody>

@@ -21,7 +21,7 @@ use super::canvas::{Theme, backend_for, local_position, observe_size, observe_th
 use super::data::{PanelData, SeriesData};
 use super::legend::{Legend, LegendItem};
 use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style, legend_options};
-use super::render::{Rgb, downsample_min_max, format_value, series_colour, threshold_bands};
+use super::render::{Rgb, downsample_min_max, format_value, labels_colour, threshold_bands};
 use super::{Drawn, Panel};
 
 /// plotters' colour for ours.
@@ -48,7 +48,7 @@ pub fn series_key(s: &SeriesData) -> String {
 /// The colour of a series: the dashboard's fixed colour if it set one,
 /// otherwise stable per label set.
 pub fn colour_of(s: &SeriesData, field: &FieldOptions) -> Rgb {
-    field.fixed_colour.unwrap_or_else(|| series_colour(&s.labels.to_string()))
+    field.fixed_colour.unwrap_or_else(|| labels_colour(&s.labels))
 }
 
 /// One series ready to draw: its points (stacked if the panel stacks) and,
@@ -350,9 +350,11 @@ pub fn draw_graph<DB: DrawingBackend>(
             // Points: always when asked; in `auto`, as Grafana does, when
             // they are sparse (here: over 20 CSS pixels apart on average);
             // a lone point always, or it would not show at all.
-            let sparse = style.points_auto
-                && path.len() > 1
-                && (geometry.right - geometry.left) / (points.len() as f64) > 20.0 * ratio;
+            let spacing = match (path.first(), path.last()) {
+                (Some(a), Some(b)) if points.len() > 1 => f64::from(b.0 - a.0) / (points.len() - 1) as f64,
+                _ => 0.0,
+            };
+            let sparse = style.points_auto && spacing > 20.0 * ratio;
             if style.points || sparse || path.len() == 1 {
                 let radius = ((style.point_size / 2.0 * ratio).round() as u32).max(1);
                 for p in &path {
@@ -419,7 +421,7 @@ pub fn TimeSeriesBody(
             return;
         }
         let Some(canvas) = canvas.get() else { return };
-        let Some((backend, r)) = backend_for(&canvas, (w, h)) else {
+        let Some((backend, r)) = backend_for(&canvas, (w, h), true) else {
             return;
         };
         let visible: Vec<(Rgb, &[(i64, f64)])> = data
