@@ -28,7 +28,9 @@ fn share_prints_a_link_that_decodes_back() {
     std::fs::write(&file, json).unwrap_or_else(|e| panic!("{e}"));
     let path = file.to_string_lossy().into_owned();
 
-    let cases: [(&[&str], &str, (&str, &str), Vec<(String, Vec<String>)>); 3] = [
+    // (flags, link prefix, time range, variables in the link)
+    type Case<'a> = (&'a [&'a str], &'a str, (&'a str, &'a str), Vec<(String, Vec<String>)>);
+    let cases: [Case; 3] = [
         (&[], "http://localhost:9090/share#", ("now-1h", "now"), vec![]),
         (
             &["--from", "now-6h", "--to", "now-5m", "--var", "instance=a:9100", "--var", "instance=b:9100"],
