@@ -115,6 +115,27 @@ enum Command {
     /// Tools for the storage folder.
     #[command(subcommand)]
     Tsdb(TsdbCommand),
+    /// Prints the share link of a dashboard file: the whole dashboard, time
+    /// range and variables packed into the link (see the README's "Share
+    /// links"), opened read-only by any Vigil at the link's address.
+    Share {
+        /// The dashboard JSON file (as exported, or as the dashboard API
+        /// returns it).
+        file: PathBuf,
+        /// Start of the time range (default: the dashboard's).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the time range (default: the dashboard's).
+        #[arg(long)]
+        to: Option<String>,
+        /// A variable's value, as name=value; repeat a name for several values.
+        #[arg(long = "var")]
+        vars: Vec<String>,
+        /// The Vigil the link opens in (default http://localhost:9090, or
+        /// --web.external-url when given).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +217,19 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("vigil: import failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Share { file, from, to, vars, url }) = &cli.command {
+        let base = url.as_deref().or(cli.external_url.as_deref()).unwrap_or(vigil::dashboards::share_cli::DEFAULT_BASE);
+        return match vigil::dashboards::share_cli::link(file, from.as_deref(), to.as_deref(), vars, base) {
+            Ok(link) => {
+                println!("{link}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vigil: share: {e:#}");
                 ExitCode::FAILURE
             }
         };

@@ -123,6 +123,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/dashboards") view=DashboardList />
                     <Route path=path!("/d/:uid") view=DashboardPage />
                     <Route path=path!("/d/:uid/:slug") view=DashboardPage />
+                    <Route path=path!("/share") view=pages::share::SharePage />
                     <Route path=path!("/explore") view=ExplorePage />
                     <Route path=path!("/targets") view=TargetsPage />
                     <Route path=path!("/alerts") view=AlertsPage />

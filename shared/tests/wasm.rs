@@ -473,3 +473,50 @@ mod dashboards {
         assert_eq!(share::decode(&link[..link.len() - 7]), Err(share::ShareError::Truncated));
     }
 }
+
+fn grid(d: &vigil_shared::dashboard::Dashboard) -> Vec<(Option<i64>, u32, u32, u32, u32)> {
+    let mut v: Vec<_> = d.panels.iter().map(|p| (p.id, p.grid().x, p.grid().y, p.grid().w, p.grid().h)).collect();
+    v.sort();
+    v
+}
+
+fn two_columns() -> vigil_shared::dashboard::Dashboard {
+    let json = r#"{"title":"t","panels":[
+        {"id":1,"type":"timeseries","gridPos":{"x":0,"y":0,"w":12,"h":4}},
+        {"id":2,"type":"timeseries","gridPos":{"x":0,"y":4,"w":12,"h":4}},
+        {"id":3,"type":"stat","gridPos":{"x":12,"y":0,"w":12,"h":6}}]}"#;
+    match vigil_shared::dashboard::Dashboard::from_json(json) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[wasm_bindgen_test]
+fn layout_edits_push_down_and_compact() {
+    use vigil_shared::dashboard::layout::{self, Step};
+    let mut d = two_columns();
+    assert_eq!(layout::move_panel(&mut d, 1, 12, 0), Ok(()));
+    assert_eq!(grid(&d), vec![(Some(1), 12, 0, 12, 4), (Some(2), 0, 0, 12, 4), (Some(3), 12, 4, 12, 6)]);
+    let mut d = two_columns();
+    assert_eq!(layout::nudge(&mut d, 1, Step::Down), Ok(true));
+    assert_eq!(grid(&d), vec![(Some(1), 0, 4, 12, 4), (Some(2), 0, 0, 12, 4), (Some(3), 12, 0, 12, 6)]);
+    assert_eq!(layout::resize_panel(&mut d, 3, 99, 0), Ok(()));
+    assert_eq!(grid(&d)[2], (Some(3), 12, 0, 12, 1));
+}
+
+#[wasm_bindgen_test]
+fn undo_and_redo_restore_each_state() {
+    use vigil_shared::dashboard::{history::History, layout};
+    let mut d = two_columns();
+    let original = d.clone();
+    let mut h = History::new(10);
+    assert_eq!(h.edit(&mut d, |d| layout::duplicate_panel(d, 1)), Ok(4));
+    let duplicated = d.clone();
+    assert_eq!(h.edit(&mut d, |d| layout::add_row(d, "Row")), Ok(5));
+    assert!(h.undo(&mut d));
+    assert_eq!(d, duplicated);
+    assert!(h.undo(&mut d));
+    assert_eq!(d, original);
+    assert!(h.redo(&mut d));
+    assert_eq!(d, duplicated);
+}

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod provision;
+pub mod share_cli;
 pub mod store;
 
 use serde_json::Value;

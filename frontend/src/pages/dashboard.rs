@@ -111,7 +111,7 @@ pub fn sections(panels: &[Panel]) -> Vec<Section> {
 }
 
 #[component]
-fn DashboardView(dashboard: Dashboard) -> impl IntoView {
+pub fn DashboardView(dashboard: Dashboard) -> impl IntoView {
     let ctx = expect_context::<AppContext>();
     let query = use_query_map();
     let write = use_query_writer();

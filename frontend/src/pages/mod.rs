@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod explore;
 pub mod list;
 pub mod rules;
+pub mod share;
 pub mod targets;
 
 use leptos::prelude::*;

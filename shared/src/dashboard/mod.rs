@@ -15,8 +15,12 @@
 //!   per-pixel downsampling.
 //! - [`url`] — `from`, `to`, `refresh`, `var-*` in the URL query.
 //! - [`share`] — the self-contained share link (`/share#v1.…`).
+//! - [`layout`] — editing the grid: move, resize, add, rows, keyboard steps.
+//! - [`history`] — undo and redo of edits.
 
+pub mod history;
 pub mod interval;
+pub mod layout;
 pub mod model;
 pub mod render;
 pub mod share;

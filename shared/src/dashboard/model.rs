@@ -142,7 +142,7 @@ pub struct GridPos {
 
 /// One panel. Rows are panels too (`type: "row"`); a collapsed row holds its
 /// panels in `panels`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Panel {
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_i64")]
@@ -1103,7 +1103,7 @@ fn place_unplaced(panels: &mut [Panel]) {
 /// on paper), so the positions are compacted once here and the app can draw
 /// them as they are. Panels are then in reading order (y, then x), as
 /// Grafana sorts them. Already compact layouts are unchanged.
-fn compact(panels: &mut [Panel]) {
+pub(crate) fn compact(panels: &mut [Panel]) {
     panels.sort_by_key(|p| (p.grid().y, p.grid().x));
     let mut placed: Vec<GridPos> = Vec::with_capacity(panels.len());
     for panel in panels.iter_mut() {
