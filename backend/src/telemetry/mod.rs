@@ -311,7 +311,12 @@ mod tests {
     fn encodes_parseable_openmetrics_with_process_and_http_metrics() {
         let telemetry = Telemetry::new();
         telemetry.observe_request("/api/v1/query", 200, 0.01);
+        let engine = Arc::new(EngineStats::default());
+        engine.inner_eval.observe(std::time::Duration::from_millis(20));
+        engine.add_samples(42);
+        telemetry.set_engine_stats(Arc::clone(&engine));
         let text = telemetry.encode().unwrap();
+        assert!(text.ends_with("# EOF\n"), "{text}");
         // Our own scraper must read what we expose.
         let samples = exposition::parse(&text, Format::OpenMetrics).unwrap().samples;
         let find = |name: &str| {
@@ -321,6 +326,25 @@ mod tests {
                 .map(|s| s.value)
         };
         assert_eq!(find("prometheus_http_requests_total"), Some(1.0));
+        let engine_cases = [
+            ("prometheus_engine_query_samples_total", 42.0),
+            ("prometheus_engine_query_log_enabled", 0.0),
+            ("prometheus_engine_query_duration_seconds{slice=\"inner_eval\",quantile=\"0.99\"}", 0.02),
+            ("prometheus_engine_query_duration_seconds_count{slice=\"inner_eval\"}", 1.0),
+            ("prometheus_engine_query_duration_seconds_sum{slice=\"inner_eval\"}", 0.02),
+            ("prometheus_engine_query_duration_seconds_count{slice=\"queue_time\"}", 0.0),
+        ];
+        for (series, want) in engine_cases {
+            assert_eq!(samples.iter().find(|s| s.series_text == series).map(|s| s.value), Some(want), "{series}");
+        }
+        assert!(
+            samples
+                .iter()
+                .find(|s| s.series_text
+                    == "prometheus_engine_query_duration_seconds{slice=\"queue_time\",quantile=\"0.5\"}")
+                .is_some_and(|s| s.value.is_nan()),
+            "{text}"
+        );
         assert_eq!(find("prometheus_http_request_duration_seconds_count"), Some(1.0));
         assert!(find("process_resident_memory_bytes").is_some_and(|v| v > 1e6), "{text}");
         assert!(find("process_cpu_seconds_total").is_some_and(|v| v >= 0.0));
