@@ -134,6 +134,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     rules.apply_config(&config).map_err(anyhow::Error::msg)?;
     collectors.push(Box::new(RuleCollector(Arc::clone(&rules))));
     let telemetry = Telemetry::with_collectors(tsdb_stats, collectors);
+    telemetry.set_engine_stats(Arc::clone(engine.stats()));
     let reloader = Arc::new(Reloader {
         config_file: options.config_file.clone(),
         scrape: Arc::clone(&scrape),

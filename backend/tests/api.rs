@@ -592,3 +592,41 @@ async fn query_batch_answers_each_query_as_its_single_endpoint_does() {
     let message = error["error"].as_str().unwrap_or_default();
     assert!(message.contains("unknown field `sart`") && message.contains("line 1 column"), "{message}");
 }
+
+#[tokio::test]
+async fn engine_self_metrics_move_with_queries() {
+    let port = free_port();
+    let vigil = Vigil::start(port, &config_only(port));
+    let samples = "prometheus_engine_query_samples_total";
+    let count = |slice: &str| format!("prometheus_engine_query_duration_seconds_count{{slice=\"{slice}\"}}");
+    let quantile =
+        |q: &str| format!("prometheus_engine_query_duration_seconds{{slice=\"inner_eval\",quantile=\"{q}\"}}");
+    let slices = ["inner_eval", "prepare_time", "queue_time", "result_sort"];
+    let mut before = Vec::new();
+    for slice in slices {
+        before.push(own_metric(&vigil, &count(slice)).await.unwrap_or_else(|| panic!("no {}", count(slice))));
+    }
+    let samples_before = own_metric(&vigil, samples).await.expect("samples counter exposed");
+    assert_eq!(own_metric(&vigil, "prometheus_engine_query_log_enabled").await, Some(0.0));
+
+    // A subquery whose window holds 600 points at each of 11 steps; the
+    // instant query adds one more evaluation and no samples.
+    let form = [("query", "max_over_time(vector(1)[10m:1s])"), ("start", "0"), ("end", "100"), ("step", "10")];
+    let (status, got) = post_form(&vigil.url("/api/v1/query_range"), &form).await;
+    assert_eq!(status, 200, "{got}");
+    let (status, got) = get_json(&vigil.url("/api/v1/query?query=vector(2)&time=5")).await;
+    assert_eq!(status, 200, "{got}");
+
+    for (slice, before) in slices.iter().zip(before) {
+        let after = own_metric(&vigil, &count(slice)).await.unwrap_or(f64::NAN);
+        assert_eq!(after - before, 2.0, "{slice}: {before} -> {after}");
+    }
+    let loaded = own_metric(&vigil, samples).await.unwrap_or(f64::NAN) - samples_before;
+    // Prometheus counts the full window at every step: 11 steps of 600.
+    assert_eq!(loaded, 11.0 * 600.0, "samples counted");
+    let (p50, p99) = (own_metric(&vigil, &quantile("0.5")).await, own_metric(&vigil, &quantile("0.99")).await);
+    match (p50, p99) {
+        (Some(p50), Some(p99)) => assert!(p50 > 0.0 && p99 >= p50, "p50 {p50}, p99 {p99}"),
+        other => panic!("inner_eval quantiles missing: {other:?}"),
+    }
+}

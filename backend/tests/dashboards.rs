@@ -419,9 +419,13 @@ async fn bundled_dashboards_provision_and_their_queries_run() {
     );
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/dashboards");
     let port = free_port();
+    // The bundled rules, evaluated every second, so the dashboard's rule
+    // panels have `prometheus_rule_*` series to show.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules/vigil.rules.yml");
     let config = format!(
-        "{}  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
-        Vigil::self_scrape_config(port)
+        "{}  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\nrule_files: ['{}']\n",
+        Vigil::self_scrape_config(port).replacen("global:\n", "global:\n  evaluation_interval: 1s\n", 1),
+        rules.display()
     );
     let vigil = Vigil::start_with_flags(
         port,

@@ -265,6 +265,7 @@ async fn evaluate<T: Send + 'static>(
     state.telemetry.queries_running.inc();
     let running = RunningQuery(Arc::clone(&state.telemetry));
     let slots = Arc::clone(&state.query_slots);
+    let queued = Instant::now();
     let permit = match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline.into(), slots.acquire_owned())
             .await
@@ -272,6 +273,7 @@ async fn evaluate<T: Send + 'static>(
         None => slots.acquire_owned().await,
     }
     .map_err(|_| ApiError::internal("the query queue is closed"))?;
+    state.engine.stats().queue_time.observe(queued.elapsed());
     let engine = state.engine.with_options(|options| {
         options.timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if let Some(lookback) = lookback_ms {

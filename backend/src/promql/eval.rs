@@ -33,6 +33,10 @@ pub(crate) struct QueryContext<'a> {
     pub deadline: Option<Instant>,
     /// Samples currently loaded, against `options.max_samples`.
     pub samples_loaded: Cell<usize>,
+    /// Samples the query touched as Prometheus's `query_samples_total`
+    /// counts them: one per step of an instant selector, the whole window
+    /// at every step of a range argument.
+    pub samples_total: Cell<u64>,
     pub warnings: RefCell<Vec<String>>,
     pub infos: RefCell<Vec<String>>,
 }
@@ -140,6 +144,27 @@ impl RangeArg {
     pub fn reference(&self, ts: i64) -> i64 {
         self.at.unwrap_or(ts) - self.offset_ms
     }
+}
+
+/// The sum over steps and series of the samples in each step's window:
+/// one sweep per series, since windows only move forward with the steps.
+fn windowed_total(arg: &RangeArg, steps: &Steps) -> u64 {
+    let mut total = 0u64;
+    for series in &arg.series {
+        let samples = &series.samples;
+        let (mut first, mut end) = (0, 0);
+        for ts in steps.times() {
+            let reference = arg.reference(ts);
+            while end < samples.len() && samples[end].timestamp_ms <= reference {
+                end += 1;
+            }
+            while first < end && samples[first].timestamp_ms <= reference - arg.range_ms {
+                first += 1;
+            }
+            total += (end - first) as u64;
+        }
+    }
+    total
 }
 
 /// Samples with `lo < t <= hi` from a time-sorted slice.
@@ -252,6 +277,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             let present = values.iter().filter(|v| v.is_some()).count();
             if present > 0 {
                 loaded += present;
+                self.ctx.samples_total.set(self.ctx.samples_total.get() + present as u64);
                 out.push(StepSeries { labels: series.labels, values });
             }
         }
@@ -268,8 +294,15 @@ impl<'c, 'a> Evaluator<'c, 'a> {
 
     /// Evaluates a range-vector expression for use as a function argument.
     pub fn range_arg(&self, expr: &Expr) -> Result<RangeArg, EvalError> {
+        let arg = self.range_arg_uncounted(expr)?;
+        let touched = windowed_total(&arg, &self.steps);
+        self.ctx.samples_total.set(self.ctx.samples_total.get().saturating_add(touched));
+        Ok(arg)
+    }
+
+    fn range_arg_uncounted(&self, expr: &Expr) -> Result<RangeArg, EvalError> {
         match expr {
-            Expr::Paren { expr, .. } => self.range_arg(expr),
+            Expr::Paren { expr, .. } => self.range_arg_uncounted(expr),
             Expr::MatrixSelector(m) => {
                 let at = self.resolve_at(m.selector.at);
                 let (first, last) = self.reference_span(at, m.selector.offset_ms);

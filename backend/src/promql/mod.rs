@@ -16,6 +16,7 @@ mod eval;
 pub mod functions;
 
 pub mod script;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use vigil_shared::promql::{Expr, ValueType};
 
 use crate::tsdb::{Sample, Storage, StorageError};
 use eval::{Evaluator, QueryContext, Steps, Val};
+use stats::EngineStats;
 
 /// How far back an instant selector looks for a sample (Prometheus's
 /// `--query.lookback-delta` default).
@@ -116,11 +118,19 @@ pub enum EvalError {
 pub struct Engine {
     storage: Arc<dyn Storage>,
     options: EngineOptions,
+    /// Shared by clones, so per-request engines count in the same figures.
+    stats: Arc<EngineStats>,
 }
 
 impl Engine {
     pub fn new(storage: Arc<dyn Storage>, options: EngineOptions) -> Self {
-        Engine { storage, options }
+        Engine { storage, options, stats: Arc::default() }
+    }
+
+    /// Timings and sample counts of every query this engine (or a clone)
+    /// evaluated.
+    pub fn stats(&self) -> &Arc<EngineStats> {
+        &self.stats
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -144,6 +154,7 @@ impl Engine {
             query_step: step_ms,
             deadline: self.options.timeout.map(|t| Instant::now() + t),
             samples_loaded: Default::default(),
+            samples_total: Default::default(),
             warnings: Default::default(),
             infos: Default::default(),
         }
@@ -151,11 +162,16 @@ impl Engine {
 
     /// Evaluates `expr` at `time_ms`.
     pub fn instant_query(&self, expr: &Expr, time_ms: i64) -> Result<QueryOutput<Value>, EvalError> {
+        let started = Instant::now();
         let ctx = self.context(time_ms, time_ms, 0);
         let ev = Evaluator::new(&ctx, Steps { start: time_ms, end: time_ms, interval: 1 });
+        let eval_started = Instant::now();
+        self.stats.prepare_time.observe(eval_started - started);
         let value = if expr.value_type() == ValueType::Matrix {
-            let arg = ev.range_arg(expr)?;
-            Value::Matrix(
+            let arg = self.counted(&ctx, ev.range_arg(expr))?;
+            let sort_started = Instant::now();
+            self.stats.inner_eval.observe(sort_started - eval_started);
+            let matrix = Value::Matrix(
                 arg.series
                     .iter()
                     .filter_map(|s| {
@@ -163,9 +179,14 @@ impl Engine {
                         (!samples.is_empty()).then(|| RangeSeries { labels: s.labels.clone(), samples })
                     })
                     .collect(),
-            )
+            );
+            self.stats.result_sort.observe(sort_started.elapsed());
+            matrix
         } else {
-            match ev.eval(expr)? {
+            let value = self.counted(&ctx, ev.eval(expr))?;
+            let sort_started = Instant::now();
+            self.stats.inner_eval.observe(sort_started - eval_started);
+            let value = match value {
                 Val::Scalar(values) => Value::Scalar(values.first().copied().unwrap_or(f64::NAN)),
                 Val::String(s) => Value::String(s),
                 Val::Vector(series) => Value::Vector(
@@ -177,7 +198,9 @@ impl Engine {
                         })
                         .collect(),
                 ),
-            }
+            };
+            self.stats.result_sort.observe(sort_started.elapsed());
+            value
         };
         Ok(QueryOutput { value, warnings: ctx.warnings.take(), infos: ctx.infos.take() })
     }
@@ -212,9 +235,12 @@ impl Engine {
                 value_type.describe()
             )));
         }
+        let started = Instant::now();
         let ctx = self.context(start_ms, end_ms, step_ms);
         let steps = Steps { start: start_ms, end: end_ms, interval: step_ms };
         let ev = Evaluator::new(&ctx, steps);
+        let eval_started = Instant::now();
+        self.stats.prepare_time.observe(eval_started - started);
         let to_samples = |values: &[Option<f64>]| -> Vec<Sample> {
             values
                 .iter()
@@ -222,7 +248,10 @@ impl Engine {
                 .filter_map(|(i, v)| v.map(|value| Sample { timestamp_ms: steps.at(i), value }))
                 .collect()
         };
-        let mut out: Vec<RangeSeries> = match ev.eval(expr)? {
+        let value = self.counted(&ctx, ev.eval(expr))?;
+        let sort_started = Instant::now();
+        self.stats.inner_eval.observe(sort_started - eval_started);
+        let mut out: Vec<RangeSeries> = match value {
             Val::Scalar(values) => {
                 let values: Vec<Option<f64>> = values.into_iter().map(Some).collect();
                 vec![RangeSeries { labels: Labels::default(), samples: to_samples(&values) }]
@@ -235,7 +264,17 @@ impl Engine {
             Val::String(_) => Vec::new(),
         };
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.stats.result_sort.observe(sort_started.elapsed());
         Ok(QueryOutput { value: out, warnings: ctx.warnings.take(), infos: ctx.infos.take() })
+    }
+}
+
+impl Engine {
+    /// Adds the samples a query loaded to the engine's total, whether the
+    /// evaluation succeeded or not (a failed query still read them).
+    fn counted<T>(&self, ctx: &QueryContext<'_>, result: Result<T, EvalError>) -> Result<T, EvalError> {
+        self.stats.add_samples(ctx.samples_total.get());
+        result
     }
 }
 
@@ -293,6 +332,47 @@ mod tests {
         engine.options.max_samples = 1500;
         let err = engine.instant_query(&expr, 990_000).unwrap_err();
         assert!(matches!(err, EvalError::TooManySamples), "{err}");
+    }
+
+    #[test]
+    fn samples_total_counts_the_window_at_every_step() {
+        // One sample every 10s from 0 to 990s.
+        let samples: Vec<(&str, i64, f64)> = (0..100).map(|i| ("a", i * 10_000, i as f64)).collect();
+        let engine = engine_with(&samples);
+        // (query, start, end, step; end == start: instant) -> samples.
+        let cases: &[(&str, i64, i64, i64, u64)] = &[
+            ("a", 500_000, 500_000, 0, 1),
+            ("count_over_time(a[60s])", 500_000, 500_000, 0, 6),
+            ("count_over_time((a[60s]))", 500_000, 500_000, 0, 6),
+            // 11 steps of one sample each.
+            ("a", 0, 100_000, 10_000, 11),
+            // Windows (t-30s, t] at t = 0, 10s, …, 100s hold 1, 2, 3, 3….
+            ("rate(a[30s])", 0, 100_000, 10_000, 1 + 2 + 9 * 3),
+            // `@` pins every step's window: 3 samples at each of 11 steps.
+            ("rate(a[30s] @ 500)", 0, 100_000, 10_000, 33),
+            // Past the data, nothing.
+            ("a", 2_000_000, 2_000_000, 0, 0),
+        ];
+        for (query, start, end, step, want) in cases {
+            let before = engine.stats().samples_total();
+            let expr = parse(query).unwrap();
+            if step == &0 {
+                engine.instant_query(&expr, *start).unwrap();
+            } else {
+                engine.range_query(&expr, *start, *end, *step).unwrap();
+            }
+            assert_eq!(engine.stats().samples_total() - before, *want, "{query} {start}..{end}/{step}");
+        }
+        // Every evaluation above was timed once per slice; the queue is
+        // the API's to time.
+        let n = cases.len() as u64;
+        assert_eq!(engine.stats().inner_eval.count(), n);
+        assert_eq!(engine.stats().prepare_time.count(), n);
+        assert_eq!(engine.stats().result_sort.count(), n);
+        assert_eq!(engine.stats().queue_time.count(), 0);
+        // Clones (per-request engines) count in the same figures.
+        engine.with_options(|_| {}).instant_query(&parse("a").unwrap(), 0).unwrap();
+        assert_eq!(engine.stats().inner_eval.count(), n + 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Prometheus work on Vigil unchanged.
 
 mod process;
+pub mod summary;
 
 use crate::tsdb::stats::HeadStats;
 use prometheus_client::collector::Collector;
@@ -102,14 +103,45 @@ impl Collector for TsdbCollector {
     }
 }
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use crate::promql::stats::EngineStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+/// The engine's figures, once [`Telemetry::set_engine_stats`] has been
+/// called (the engine is built after the telemetry's collectors).
+type EngineSlot = Arc<OnceLock<Arc<EngineStats>>>;
+
+/// `prometheus_engine_query_samples_total` and
+/// `prometheus_engine_query_log_enabled` (Vigil has no query log: 0, as
+/// Prometheus without `query_log_file`).
+#[derive(Debug)]
+struct EngineCollector(EngineSlot);
+
+impl Collector for EngineCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(stats) = self.0.get() else { return Ok(()) };
+        let samples = ConstCounter::new(stats.samples_total());
+        samples.encode(encoder.encode_descriptor(
+            "prometheus_engine_query_samples",
+            "The total number of samples loaded by all queries (full window per step for range-vector)",
+            None,
+            samples.metric_type(),
+        )?)?;
+        let log = ConstGauge::new(0i64);
+        log.encode(encoder.encode_descriptor(
+            "prometheus_engine_query_log_enabled",
+            "State of the query log",
+            None,
+            log.metric_type(),
+        )?)
+    }
+}
 
 /// Labels of the HTTP request counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -137,6 +169,7 @@ pub struct Telemetry {
     pub queries_running: Gauge,
     /// `--query.max-concurrency` (`prometheus_engine_queries_concurrent_max`).
     pub queries_concurrent_max: Gauge,
+    engine: EngineSlot,
 }
 
 fn duration_histogram() -> Histogram {
@@ -182,13 +215,28 @@ impl Telemetry {
             queries_concurrent_max.clone(),
         );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
+        let engine = EngineSlot::default();
+        registry.register_collector(Box::new(EngineCollector(Arc::clone(&engine))));
         if let Some(stats) = tsdb {
             registry.register_collector(Box::new(TsdbCollector(stats)));
         }
         for collector in collectors {
             registry.register_collector(collector);
         }
-        Arc::new(Telemetry { registry, http_requests, http_request_duration, queries_running, queries_concurrent_max })
+        Arc::new(Telemetry {
+            registry,
+            http_requests,
+            http_request_duration,
+            queries_running,
+            queries_concurrent_max,
+            engine,
+        })
+    }
+
+    /// Exposes the engine's timings and sample count; the first call wins
+    /// (one server has one engine).
+    pub fn set_engine_stats(&self, stats: Arc<EngineStats>) {
+        let _ = self.engine.set(stats);
     }
 
     /// Records one served HTTP request.
@@ -201,6 +249,25 @@ impl Telemetry {
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        if let Some(stats) = self.engine.get() {
+            // prometheus-client has no summary type: the family is written
+            // by hand before the closing `# EOF`.
+            let eof = out.rfind("# EOF").unwrap_or(out.len());
+            let tail = out.split_off(eof);
+            summary::encode_family(
+                &mut out,
+                "prometheus_engine_query_duration_seconds",
+                "Query timings",
+                &[
+                    ("slice", "inner_eval", &stats.inner_eval),
+                    ("slice", "prepare_time", &stats.prepare_time),
+                    ("slice", "queue_time", &stats.queue_time),
+                    ("slice", "result_sort", &stats.result_sort),
+                ],
+                &summary::ENGINE_QUANTILES,
+            )?;
+            out.push_str(&tail);
+        }
         Ok(out)
     }
 }
@@ -244,7 +311,12 @@ mod tests {
     fn encodes_parseable_openmetrics_with_process_and_http_metrics() {
         let telemetry = Telemetry::new();
         telemetry.observe_request("/api/v1/query", 200, 0.01);
+        let engine = Arc::new(EngineStats::default());
+        engine.inner_eval.observe(std::time::Duration::from_millis(20));
+        engine.add_samples(42);
+        telemetry.set_engine_stats(Arc::clone(&engine));
         let text = telemetry.encode().unwrap();
+        assert!(text.ends_with("# EOF\n"), "{text}");
         // Our own scraper must read what we expose.
         let samples = exposition::parse(&text, Format::OpenMetrics).unwrap().samples;
         let find = |name: &str| {
@@ -254,6 +326,25 @@ mod tests {
                 .map(|s| s.value)
         };
         assert_eq!(find("prometheus_http_requests_total"), Some(1.0));
+        let engine_cases = [
+            ("prometheus_engine_query_samples_total", 42.0),
+            ("prometheus_engine_query_log_enabled", 0.0),
+            ("prometheus_engine_query_duration_seconds{slice=\"inner_eval\",quantile=\"0.99\"}", 0.02),
+            ("prometheus_engine_query_duration_seconds_count{slice=\"inner_eval\"}", 1.0),
+            ("prometheus_engine_query_duration_seconds_sum{slice=\"inner_eval\"}", 0.02),
+            ("prometheus_engine_query_duration_seconds_count{slice=\"queue_time\"}", 0.0),
+        ];
+        for (series, want) in engine_cases {
+            assert_eq!(samples.iter().find(|s| s.series_text == series).map(|s| s.value), Some(want), "{series}");
+        }
+        assert!(
+            samples
+                .iter()
+                .find(|s| s.series_text
+                    == "prometheus_engine_query_duration_seconds{slice=\"queue_time\",quantile=\"0.5\"}")
+                .is_some_and(|s| s.value.is_nan()),
+            "{text}"
+        );
         assert_eq!(find("prometheus_http_request_duration_seconds_count"), Some(1.0));
         assert!(find("process_resident_memory_bytes").is_some_and(|v| v > 1e6), "{text}");
         assert!(find("process_cpu_seconds_total").is_some_and(|v| v >= 0.0));
