@@ -194,7 +194,9 @@ mod tests {
     fn picks_follow_grafanas_all_rules() {
         let v = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         const ALL: &str = ALL_VALUE;
-        let cases: &[(&[&str], &[&str], bool, &[&str])] = &[
+        // (selected before, picked now, All offered, the selection wanted)
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], bool, &'a [&'a str]);
+        let cases: &[Case] = &[
             (&[ALL], &[ALL, "a"], true, &["a"]),
             (&["a"], &["a", ALL], true, &[ALL]),
             (&["a"], &["a", "b"], true, &["a", "b"]),

@@ -248,7 +248,7 @@ fn DashboardView(dashboard: Dashboard) -> impl IntoView {
         }
         timer.set_value(None);
         if let Some(ms) = refresh_ms(&refresh.get()) {
-            let every = std::time::Duration::from_millis(ms.max(1000) as u64);
+            let every = std::time::Duration::from_millis(ms.max(1000));
             if let Ok(handle) = set_interval_with_handle(move || tick.update(|t| *t += 1), every) {
                 timer.set_value(Some(handle));
             }

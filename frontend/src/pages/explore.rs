@@ -115,7 +115,7 @@ pub fn ExplorePage() -> impl IntoView {
         if let Some(ms) = refresh_ms(&refresh.get())
             && let Ok(handle) = set_interval_with_handle(
                 move || tick.update(|t| *t += 1),
-                std::time::Duration::from_millis(ms.max(1000) as u64),
+                std::time::Duration::from_millis(ms.max(1000)),
             )
         {
             timer.set_value(Some(handle));
