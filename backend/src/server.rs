@@ -10,12 +10,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::{info, warn};
 
-use crate::alerting::notify::NotifyCollector;
-use crate::alerting::{Alertmanager, SystemClock};
+use crate::alerting::{Alertmanager, AlertmanagerCollector, SystemClock};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::notifier::{AlertSink, Notifier, NotifierCollector, NotifierOptions};
 use crate::promql::{Engine, EngineOptions};
+use crate::rules::manager::RuleCollector;
 use crate::rules::{RuleManager, RuleManagerOptions};
 use crate::scrape::ScrapeManager;
 use crate::telemetry::Telemetry;
@@ -114,11 +114,11 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
             )?;
             tokio::spawn(Arc::clone(&am).run());
             notifier.set_local(Arc::clone(&am) as Arc<dyn AlertSink>);
-            collectors.push(Box::new(NotifyCollector(am.metrics())));
+            collectors.push(Box::new(AlertmanagerCollector(Arc::clone(&am))));
             Some(am)
         }
     };
-    let telemetry = Telemetry::with_collectors(db.stats(), collectors);
+    let tsdb_stats = db.stats();
     let db = Arc::new(db);
     let storage: Arc<dyn Storage> = Arc::clone(&db) as Arc<dyn Storage>;
     let engine = Engine::new(Arc::clone(&storage), options.engine.clone());
@@ -132,6 +132,8 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     };
     let rules = RuleManager::new(engine.clone(), Arc::clone(&storage), rule_options);
     rules.apply_config(&config).map_err(anyhow::Error::msg)?;
+    collectors.push(Box::new(RuleCollector(Arc::clone(&rules))));
+    let telemetry = Telemetry::with_collectors(tsdb_stats, collectors);
     let reloader = Arc::new(Reloader {
         config_file: options.config_file.clone(),
         scrape: Arc::clone(&scrape),

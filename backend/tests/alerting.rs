@@ -4,8 +4,8 @@
 //! annotations; when the rule stops firing, the resolution reaches
 //! Alertmanager too. With `--alertmanager.config.file`, Vigil's built-in
 //! Alertmanager and the real one, given the same alerts and the same
-//! routing, post the same webhook messages; and a restart of Vigil does not
-//! notify again.
+//! routing, post the same webhook, Slack and PagerDuty messages; and a restart of
+//! Vigil does not notify again.
 
 mod common;
 
@@ -45,6 +45,8 @@ impl Alertmanager {
             .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
             .arg(format!("--storage.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // The URL its messages link to; Vigil is given the same.
+            .arg(format!("--web.external-url={EXTERNAL_URL}"))
             // No gossip: a lone instance on this machine.
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
@@ -101,6 +103,8 @@ impl Drop for Alertmanager {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+const EXTERNAL_URL: &str = "http://alerts.example:9093";
 
 const AM_CONFIG: &str = "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n";
 
@@ -197,19 +201,18 @@ async fn start_hooks(hooks: Hooks) -> u16 {
     port
 }
 
-/// The routing both Alertmanagers run, posting to `/<who>` on the sink.
+/// The routing both Alertmanagers run, posting webhooks to `/<who>`, Slack
+/// messages to `/<who>-slack` and PagerDuty events to `/<who>-pd` on the
+/// sink.
 fn routing(hook_port: u16, who: &str) -> String {
     format!(
-        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n"
+        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n    pagerduty_configs:\n      - routing_key: abc123\n        url: 'http://127.0.0.1:{hook_port}/{who}-pd'\n        severity: critical\n"
     )
 }
 
-/// A message without what legitimately differs (the sender's own URL).
-fn comparable(mut message: Value) -> Value {
-    if let Some(object) = message.as_object_mut() {
-        object.remove("externalURL");
-    }
-    message
+/// The first message of a path matching `pick`.
+fn first(hooks: &Hooks, path: &str, pick: impl Fn(&Value) -> bool) -> Option<Value> {
+    hooks.of(path).into_iter().find(|m| pick(m))
 }
 
 #[tokio::test]
@@ -232,9 +235,10 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     .unwrap();
     let data = dir.join("data");
     let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let url_flag = format!("--web.external-url={EXTERNAL_URL}");
     let start = || {
         let port = free_port();
-        Vigil::start_with_flags_in(port, &config_path, &data, &[&am_flag])
+        Vigil::start_with_flags_in(port, &config_path, &data, &[&am_flag, &url_flag])
     };
     let vigil = start();
 
@@ -247,13 +251,26 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     })
     .await;
     assert_eq!(real["status"], "firing");
-    assert_eq!(comparable(ours.clone()), comparable(real), "Vigil's webhook message differs from Alertmanager's");
-    assert!(ours["externalURL"].as_str().is_some_and(|u| u.starts_with("http://")), "{}", ours["externalURL"]);
+    assert_eq!(ours, real, "Vigil's webhook message differs from Alertmanager's");
+    let firing_slack = |m: &Value| m["attachments"][0]["color"] == "danger";
+    let (real, ours) = eventually(Duration::from_secs(30), "a firing Slack message from both", || async {
+        Some((first(&hooks, "/am-slack", firing_slack)?, first(&hooks, "/vigil-slack", firing_slack)?))
+    })
+    .await;
+    assert_eq!(ours, real, "Vigil's Slack message differs from Alertmanager's");
+    let trigger = |m: &Value| m["event_action"] == "trigger";
+    let (real, ours) = eventually(Duration::from_secs(30), "a PagerDuty trigger from both", || async {
+        Some((first(&hooks, "/am-pd", trigger)?, first(&hooks, "/vigil-pd", trigger)?))
+    })
+    .await;
+    assert_eq!(ours, real, "Vigil's PagerDuty event differs from Alertmanager's");
 
     // A restart on the same data: the notification log remembers the group
     // was notified, so nothing is sent again within the repeat interval.
     drop(vigil);
     let sent_before = hooks.of("/vigil").len();
+    let slack_before = hooks.of("/vigil-slack").len();
+    let pd_before = hooks.of("/vigil-pd").len();
     let vigil = start();
     eventually(Duration::from_secs(30), "the restarted Vigil to fire again", || async {
         let text = reqwest::get(vigil.url("/api/v1/alerts")).await.ok()?.text().await.ok()?;
@@ -263,6 +280,8 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
     // Longer than group_wait plus a group_interval.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(hooks.of("/vigil").len(), sent_before, "re-notified after a restart: {:?}", hooks.of("/vigil"));
+    assert_eq!(hooks.of("/vigil-slack").len(), slack_before, "Slack re-notified after a restart");
+    assert_eq!(hooks.of("/vigil-pd").len(), pd_before, "PagerDuty re-notified after a restart");
 
     // Both rules stop firing: both send the same resolved message.
     std::fs::write(dir.join("rules.yml"), rules.replace("absent(nonexistent_metric)", "absent(vector(1))")).unwrap();
@@ -288,9 +307,23 @@ async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_a
         for alert in m["alerts"].as_array_mut().into_iter().flatten() {
             alert.as_object_mut().map(|a| a.remove("startsAt"));
         }
-        comparable(m)
+        m
     };
     assert_eq!(without_starts(ours), without_starts(real), "resolved messages differ");
+    let resolved_slack = |m: &Value| m["attachments"][0]["color"] == "good";
+    let (real, ours) = eventually(Duration::from_secs(30), "a resolved Slack message from both", || async {
+        Some((first(&hooks, "/am-slack", resolved_slack)?, first(&hooks, "/vigil-slack", resolved_slack)?))
+    })
+    .await;
+    assert_eq!(ours, real, "resolved Slack messages differ");
+    let resolve = |m: &Value| m["event_action"] == "resolve";
+    let (real, ours) = eventually(Duration::from_secs(30), "a PagerDuty resolve from both", || async {
+        Some((first(&hooks, "/am-pd", resolve)?, first(&hooks, "/vigil-pd", resolve)?))
+    })
+    .await;
+    // The alert list in the details shows each alert's source link, equal in
+    // both; only start times could differ and they are not in the event.
+    assert_eq!(ours, real, "PagerDuty resolve events differ");
 }
 
 /// Runs `amtool` against a URL and returns its standard output.
@@ -376,4 +409,52 @@ async fn amtool_silences_an_alert_in_vigil() {
     .await;
     let receivers = reqwest::get(vigil.url("/api/v2/receivers")).await.unwrap().text().await.unwrap();
     assert_eq!(receivers, r#"[{"name":"hook"}]"#);
+
+    // `amtool alert add` posts to /api/v2/alerts; the alert is routed too.
+    amtool(&url, &["alert", "add", "alertname=Manual", "severity=low", "--annotation=summary=by hand"]);
+    let all = amtool(&url, &["alert", "query", "alertname=Manual", "-o", "json"]);
+    let all: Value = serde_json::from_str(&all).expect("amtool alert query JSON");
+    assert_eq!(all[0]["labels"], serde_json::json!({"alertname": "Manual", "severity": "low"}));
+    assert_eq!(all[0]["annotations"]["summary"], "by hand");
+    assert_eq!(all[0]["receivers"][0]["name"], "hook");
+    eventually(Duration::from_secs(30), "Manual delivered", || async {
+        hooks.of("/vigil").iter().any(|m| m["groupLabels"]["alertname"] == "Manual").then_some(())
+    })
+    .await;
+
+    // Alertmanager's own metrics, from Vigil's /metrics.
+    let metrics = reqwest::get(vigil.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        "alertmanager_silences{state=\"expired\"} 1",
+        "alertmanager_alerts{state=\"active\"} 3",
+        "alertmanager_notifications_failed_total{integration=\"webhook\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+    }
+    let sent = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("alertmanager_notifications_total{integration=\"webhook\"} "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(sent.is_some_and(|n| n >= 2), "webhook notifications counted: {sent:?}");
+}
+
+/// The bundled example passes Debian's `amtool check-config` and loads in
+/// Vigil: the same file works in both.
+#[test]
+fn the_example_alertmanager_config_is_valid_for_both() {
+    require(AMTOOL);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/alertmanager.yml");
+    let output = Command::new(AMTOOL).arg("check-config").arg(&example).output().expect("run amtool check-config");
+    assert!(
+        output.status.success(),
+        "amtool check-config refused {}: {}{}",
+        example.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config = vigil::alerting::config::AmConfig::load(&example).unwrap_or_else(|e| panic!("Vigil refused it: {e}"));
+    assert_eq!(config.receivers.len(), 3);
+    assert_eq!(config.route.routes.len(), 3);
+    assert_eq!(config.inhibit_rules.len(), 1);
+    assert!(config.time_intervals.contains_key("night"));
 }

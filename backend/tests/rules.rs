@@ -120,6 +120,27 @@ async fn rules_record_alert_and_answer_the_api() {
     assert_eq!(only_records["data"]["groups"][0]["rules"].as_array().map(Vec::len), Some(1));
     let response = reqwest::get(vigil.url("/api/v1/rules?type=bogus")).await.unwrap();
     assert_eq!(response.status().as_u16(), 400);
+    // `match[]` selects rules by their configured labels; sets are ORed.
+    let names = |json: &Value| -> Vec<String> {
+        json["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .map(|r| r["name"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    for (query, want) in [
+        ("match[]={severity=\"test\"}", vec!["VigilUp"]),
+        ("match[]={source=~\"r.*\"}", vec!["job:up:sum"]),
+        ("match[]={severity=\"test\"}&match[]={source=\"rule\"}", vec!["job:up:sum", "VigilUp"]),
+        ("match[]={severity=\"none\"}", vec![]),
+    ] {
+        let query = query.replace('{', "%7B").replace('}', "%7D").replace('"', "%22");
+        assert_eq!(names(&get_json(&vigil.url(&format!("/api/v1/rules?{query}"))).await), want, "{query}");
+    }
+    let response = reqwest::get(vigil.url("/api/v1/rules?match[]=%7B")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400, "a bad selector is refused");
 
     // A broken rule file is refused on reload, naming file and line, and
     // the running rules stay.

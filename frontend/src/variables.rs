@@ -194,7 +194,7 @@ mod tests {
     fn picks_follow_grafanas_all_rules() {
         let v = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         const ALL: &str = ALL_VALUE;
-        // (selected before, picked now, All offered, the selection wanted)
+        // (previous pick, new pick, include All, the normalised pick).
         type Case<'a> = (&'a [&'a str], &'a [&'a str], bool, &'a [&'a str]);
         let cases: &[Case] = &[
             (&[ALL], &[ALL, "a"], true, &["a"]),

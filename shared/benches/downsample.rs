@@ -50,6 +50,15 @@ mod native {
     fn bench(c: &mut Criterion) {
         let data = series();
         let end = START + (POINTS as i64 - 1) * STEP;
+        let mut out = Vec::new();
+        let kept: usize = data
+            .iter()
+            .map(|s| {
+                downsample(s, START, end, PIXELS, &mut out);
+                out.len()
+            })
+            .sum();
+        eprintln!("downsample: {} points kept of {}", kept, SERIES * POINTS);
         let mut group = c.benchmark_group("downsample");
         group.throughput(Throughput::Elements((SERIES * POINTS) as u64));
         group.measurement_time(Duration::from_secs(5));

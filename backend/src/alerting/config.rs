@@ -5,9 +5,10 @@
 //! set. Errors name `file:line:col` where the YAML parser knows it and the
 //! line of the offending key otherwise.
 //!
-//! What Vigil cannot do yet (receiver kinds other than webhooks, time
-//! intervals) is refused at load time with a message saying so, never
-//! accepted and silently ignored.
+//! What Vigil cannot do yet (receiver kinds other than webhooks and Slack,
+//! custom notification templates, time zones other than UTC and Local) is
+//! refused at load time with a message saying so, never accepted and
+//! silently ignored.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::matchers::{MatchType, Matcher, format_matchers, parse_matchers};
+use super::timeinterval::{Period, RawInterval};
 use crate::config::PromDuration;
 
 /// A configuration error with its position.
@@ -42,14 +44,18 @@ struct RawFile {
     #[serde(default)]
     templates: Vec<String>,
     #[serde(default)]
-    time_intervals: Vec<serde_yaml_ng::Value>,
+    time_intervals: Vec<RawInterval>,
+    /// The older name of `time_intervals`.
     #[serde(default)]
-    mute_time_intervals: Vec<serde_yaml_ng::Value>,
+    mute_time_intervals: Vec<RawInterval>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct RawGlobal {
     resolve_timeout: Option<PromDuration>,
+    slack_api_url: Option<String>,
+    slack_api_url_file: Option<PathBuf>,
+    pagerduty_url: Option<String>,
     /// Settings of receiver kinds (SMTP, Slack, …), read by those receivers.
     #[serde(flatten)]
     _other: BTreeMap<String, serde_yaml_ng::Value>,
@@ -84,6 +90,10 @@ struct RawReceiver {
     name: String,
     #[serde(default)]
     webhook_configs: Vec<WebhookConfig>,
+    #[serde(default)]
+    slack_configs: Vec<SlackConfig>,
+    #[serde(default)]
+    pagerduty_configs: Vec<PagerdutyConfig>,
     /// Other integration kinds, refused by validation.
     #[serde(flatten)]
     other: BTreeMap<String, serde_yaml_ng::Value>,
@@ -129,11 +139,54 @@ fn default_true() -> bool {
     true
 }
 
+/// One `slack_configs` entry (incoming-webhook JSON). Messages use
+/// Alertmanager's default templates; setting a templated field is refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SlackConfig {
+    /// Falls back to `global.slack_api_url`.
+    pub api_url: Option<String>,
+    pub api_url_file: Option<PathBuf>,
+    pub channel: Option<String>,
+    /// Slack's default is not to send resolutions.
+    #[serde(default)]
+    pub send_resolved: bool,
+    #[serde(default)]
+    pub link_names: bool,
+    /// Accepted; the request uses Vigil's default HTTP client.
+    pub http_config: Option<serde_yaml_ng::Value>,
+    /// Templated fields: refused when set (custom templates are not supported yet).
+    #[serde(flatten)]
+    pub templated: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+/// One `pagerduty_configs` entry, sent to the Events API v2. Messages use
+/// Alertmanager's default templates; templated fields are refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PagerdutyConfig {
+    pub routing_key: Option<String>,
+    pub routing_key_file: Option<PathBuf>,
+    /// Falls back to `global.pagerduty_url`, then PagerDuty's own.
+    pub url: Option<String>,
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+    /// Literal values only.
+    pub severity: Option<String>,
+    pub class: Option<String>,
+    pub component: Option<String>,
+    pub group: Option<String>,
+    pub http_config: Option<serde_yaml_ng::Value>,
+    /// Templated or v1 (`service_key`) fields: refused when set.
+    #[serde(flatten)]
+    pub templated: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
 /// A receiver: a name and its integrations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receiver {
     pub name: String,
     pub webhooks: Vec<WebhookConfig>,
+    pub slacks: Vec<SlackConfig>,
+    pub pagerduties: Vec<PagerdutyConfig>,
 }
 
 /// `group_by`: the labels that split alerts into groups.
@@ -160,6 +213,11 @@ pub struct Route {
     pub key: String,
     /// Alertmanager's `Route.ID`: the key plus the position among siblings.
     pub id: String,
+    /// Names of time intervals when this route's notifications are muted
+    /// (not inherited, as in Alertmanager).
+    pub mute_time_intervals: Vec<String>,
+    /// Names of time intervals outside of which they are muted.
+    pub active_time_intervals: Vec<String>,
 }
 
 /// An inhibit rule.
@@ -177,6 +235,8 @@ pub struct AmConfig {
     pub route: Route,
     pub receivers: Vec<Receiver>,
     pub inhibit_rules: Vec<InhibitRule>,
+    /// Named time intervals.
+    pub time_intervals: BTreeMap<String, Vec<Period>>,
 }
 
 impl AmConfig {
@@ -185,11 +245,17 @@ impl AmConfig {
             std::fs::read_to_string(path).map_err(|source| AmConfigError::Read { path: path.to_owned(), source })?;
         let mut config = AmConfig::parse(&text, path)?;
         if let Some(dir) = path.parent() {
-            for webhook in config.receivers.iter_mut().flat_map(|r| r.webhooks.iter_mut()) {
-                if let Some(file) = &mut webhook.url_file
-                    && file.is_relative()
-                {
-                    *file = dir.join(&*file);
+            for receiver in &mut config.receivers {
+                let files = receiver
+                    .webhooks
+                    .iter_mut()
+                    .filter_map(|w| w.url_file.as_mut())
+                    .chain(receiver.slacks.iter_mut().filter_map(|s| s.api_url_file.as_mut()))
+                    .chain(receiver.pagerduties.iter_mut().filter_map(|p| p.routing_key_file.as_mut()));
+                for file in files {
+                    if file.is_relative() {
+                        *file = dir.join(&*file);
+                    }
                 }
             }
         }
@@ -215,9 +281,20 @@ impl AmConfig {
         if !raw.templates.is_empty() {
             return Err(invalid("templates", "notification templates are not supported by Vigil yet".to_owned()));
         }
-        if !raw.time_intervals.is_empty() || !raw.mute_time_intervals.is_empty() {
-            let key = if raw.time_intervals.is_empty() { "mute_time_intervals" } else { "time_intervals" };
-            return Err(invalid(key, "time intervals are not supported by Vigil yet".to_owned()));
+        let mut time_intervals = BTreeMap::new();
+        for interval in raw.time_intervals.iter().chain(&raw.mute_time_intervals) {
+            if interval.name.is_empty() {
+                return Err(invalid("time_intervals", "missing name in time interval".to_owned()));
+            }
+            let periods = interval
+                .time_intervals
+                .iter()
+                .map(Period::from_raw)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| invalid(&interval.name, format!("time interval {:?}: {e}", interval.name)))?;
+            if time_intervals.insert(interval.name.clone(), periods).is_some() {
+                return Err(invalid(&interval.name, format!("time interval {:?} is not unique", interval.name)));
+            }
         }
         let mut receivers = Vec::new();
         let mut names = HashSet::new();
@@ -226,12 +303,23 @@ impl AmConfig {
                 return Err(invalid("receivers", "missing name in receiver".to_owned()));
             }
             if !names.insert(r.name.clone()) {
-                return Err(invalid(&r.name, format!("notification config name {:?} is not unique", r.name)));
+                // The second definition is the offending one.
+                let needle = format!("name: {}", r.name);
+                let message = format!("notification config name {:?} is not unique", r.name);
+                return Err(
+                    match text.lines().enumerate().filter(|(_, l)| l.contains(&needle)).map(|(i, _)| i).last() {
+                        Some(i) => AmConfigError::At { path: path.to_owned(), line: i + 1, column: 1, message },
+                        None => AmConfigError::Invalid { path: path.to_owned(), message },
+                    },
+                );
             }
             if let Some(kind) = r.other.keys().next() {
                 return Err(invalid(
                     kind,
-                    format!("receiver {:?}: {kind} are not supported by Vigil yet (webhook_configs are)", r.name),
+                    format!(
+                        "receiver {:?}: {kind} are not supported by Vigil yet (webhook_configs, slack_configs and pagerduty_configs are)",
+                        r.name
+                    ),
                 ));
             }
             for w in &r.webhook_configs {
@@ -249,7 +337,84 @@ impl AmConfig {
                     (None, Some(_)) => {}
                 }
             }
-            receivers.push(Receiver { name: r.name, webhooks: r.webhook_configs });
+            let mut slacks = r.slack_configs;
+            for slack in &mut slacks {
+                if let Some(field) = slack.templated.keys().next() {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "receiver {:?}: slack_configs field {field:?} is not supported by Vigil yet (messages use Alertmanager's default templates)",
+                            r.name
+                        ),
+                    ));
+                }
+                if slack.api_url.is_none() && slack.api_url_file.is_none() {
+                    slack.api_url = raw.global.slack_api_url.clone();
+                    slack.api_url_file = raw.global.slack_api_url_file.clone();
+                }
+                match (&slack.api_url, &slack.api_url_file) {
+                    (None, None) => {
+                        return Err(invalid("slack_configs", "no global Slack API URL set".to_owned()));
+                    }
+                    (Some(url), _) => {
+                        reqwest::Url::parse(url)
+                            .map_err(|e| invalid(url, format!("invalid slack api_url {url:?}: {e}")))?;
+                    }
+                    _ => {}
+                }
+            }
+            let mut pagerduties = r.pagerduty_configs;
+            for pd in &mut pagerduties {
+                if let Some(field) = pd.templated.keys().next() {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "receiver {:?}: pagerduty_configs field {field:?} is not supported by Vigil yet (messages use Alertmanager's default templates, Events API v2)",
+                            r.name
+                        ),
+                    ));
+                }
+                for (name, value) in [
+                    ("severity", &pd.severity),
+                    ("class", &pd.class),
+                    ("component", &pd.component),
+                    ("group", &pd.group),
+                ] {
+                    if value.as_deref().is_some_and(|v| v.contains("{{")) {
+                        return Err(invalid(
+                            name,
+                            format!(
+                                "receiver {:?}: templates in pagerduty_configs {name} are not supported by Vigil yet",
+                                r.name
+                            ),
+                        ));
+                    }
+                }
+                match (&pd.routing_key, &pd.routing_key_file) {
+                    (None, None) => {
+                        return Err(invalid(
+                            "pagerduty_configs",
+                            "missing service or routing key in PagerDuty config".to_owned(),
+                        ));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(invalid(
+                            "routing_key_file",
+                            "at most one of routing_key & routing_key_file must be configured".to_owned(),
+                        ));
+                    }
+                    _ => {}
+                }
+                if pd.url.is_none() {
+                    pd.url = Some(
+                        raw.global
+                            .pagerduty_url
+                            .clone()
+                            .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".to_owned()),
+                    );
+                }
+            }
+            receivers.push(Receiver { name: r.name, webhooks: r.webhook_configs, slacks, pagerduties });
         }
         let Some(raw_route) = raw.route else {
             return Err(invalid("route", "no routes provided".to_owned()));
@@ -263,6 +428,15 @@ impl AmConfig {
         if raw_route.continue_ {
             return Err(invalid("continue", "cannot have continue in root route".to_owned()));
         }
+        if !raw_route.mute_time_intervals.is_empty() {
+            return Err(invalid("mute_time_intervals", "root route must not have any mute time intervals".to_owned()));
+        }
+        if !raw_route.active_time_intervals.is_empty() {
+            return Err(invalid(
+                "active_time_intervals",
+                "root route must not have any active time intervals".to_owned(),
+            ));
+        }
         let defaults = Route {
             receiver: root_receiver,
             group_by: GroupBy::Labels(Vec::new()),
@@ -274,6 +448,8 @@ impl AmConfig {
             routes: Vec::new(),
             key: String::new(),
             id: String::new(),
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
         };
         let route = build_route(&raw_route, &defaults, None, 0, &|needle, message| invalid(needle, message))?;
         let mut missing = None;
@@ -284,6 +460,15 @@ impl AmConfig {
         });
         if let Some(name) = missing {
             return Err(invalid(&name, format!("undefined receiver {name:?} used in route")));
+        }
+        let mut undefined = None;
+        route_intervals(&route, &mut |name| {
+            if !time_intervals.contains_key(name) && undefined.is_none() {
+                undefined = Some(name.to_owned());
+            }
+        });
+        if let Some(name) = undefined {
+            return Err(invalid(&name, format!("undefined time interval {name:?} used in route")));
         }
         let mut inhibit_rules = Vec::new();
         for rule in raw.inhibit_rules {
@@ -301,7 +486,15 @@ impl AmConfig {
             route,
             receivers,
             inhibit_rules,
+            time_intervals,
         })
+    }
+}
+
+fn route_intervals(route: &Route, visit: &mut impl FnMut(&str)) {
+    route.mute_time_intervals.iter().chain(&route.active_time_intervals).for_each(|n| visit(n));
+    for child in &route.routes {
+        route_intervals(child, visit);
     }
 }
 
@@ -340,10 +533,6 @@ fn build_route(
     index: usize,
     invalid: &dyn Fn(&str, String) -> AmConfigError,
 ) -> Result<Route, AmConfigError> {
-    if !raw.mute_time_intervals.is_empty() || !raw.active_time_intervals.is_empty() {
-        let key = if raw.mute_time_intervals.is_empty() { "active_time_intervals" } else { "mute_time_intervals" };
-        return Err(invalid(key, "time intervals are not supported by Vigil yet".to_owned()));
-    }
     let matchers = matchers_from(&raw.matchers, &raw.match_, &raw.match_re).map_err(|e| invalid("match", e))?;
     let group_by = match &raw.group_by {
         None => parent.group_by.clone(),
@@ -389,6 +578,8 @@ fn build_route(
         routes: Vec::new(),
         key,
         id,
+        mute_time_intervals: raw.mute_time_intervals.clone(),
+        active_time_intervals: raw.active_time_intervals.clone(),
     };
     let mut children = Vec::with_capacity(raw.routes.len());
     for (i, child) in raw.routes.iter().enumerate() {
@@ -493,7 +684,8 @@ inhibit_rules:
         assert_eq!(pager.routes[0].group_by, GroupBy::All, "inherited");
         assert_eq!(pager.group_wait, Duration::from_secs(10), "inherited");
         assert_eq!(root.routes[2].key, r#"{}/{env!="dev",team="web"}"#, "matchers sorted by name");
-        let cases: &[(&[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
             (&[("alertname", "X")], &["default"]),
             // continue on the pager route: the next sibling is tried too.
             (&[("severity", "page")], &["pager", "audit"]),
@@ -529,15 +721,39 @@ inhibit_rules:
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs: [{channel: '#a'}]\n",
-                "am.yml:5:1: receiver \"x\": slack_configs are not supported by Vigil yet (webhook_configs are)",
+                "am.yml:5:1: no global Slack API URL set",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs: [{to: 'a@b'}]\n",
+                "am.yml:5:1: receiver \"x\": email_configs are not supported by Vigil yet (webhook_configs, slack_configs and pagerduty_configs are)",
+            ),
+            (
+                "global:\n  slack_api_url: 'http://127.0.0.1:1/'\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs: [{title: '{{ .Status }}'}]\n",
+                "am.yml:7:1: receiver \"x\": slack_configs field \"title\" is not supported by Vigil yet (messages use Alertmanager's default templates)",
             ),
             (
                 "route:\n  receiver: x\n  mute_time_intervals: [night]\nreceivers:\n  - name: x\n",
-                "am.yml:3:1: time intervals are not supported by Vigil yet",
+                "am.yml:3:1: root route must not have any mute time intervals",
+            ),
+            (
+                "route:\n  receiver: x\n  routes: [{mute_time_intervals: [night]}]\nreceivers:\n  - name: x\n",
+                "am.yml:3:1: undefined time interval \"night\" used in route",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\ntime_intervals:\n  - name: night\n    time_intervals: [{weekdays: [someday]}]\n",
+                "am.yml:6:1: time interval \"night\": invalid weekday \"someday\" in \"someday\"",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    pagerduty_configs: [{service_key: k}]\n",
+                "am.yml:5:1: receiver \"x\": pagerduty_configs field \"service_key\" is not supported by Vigil yet (messages use Alertmanager's default templates, Events API v2)",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    pagerduty_configs: [{severity: warning}]\n",
+                "am.yml:5:1: missing service or routing key in PagerDuty config",
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n  - name: x\n",
-                "am.yml:2:1: notification config name \"x\" is not unique",
+                "am.yml:5:1: notification config name \"x\" is not unique",
             ),
             (
                 "route:\n  receiver: x\n  recevier: y\nreceivers:\n  - name: x\n",

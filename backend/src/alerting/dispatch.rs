@@ -157,6 +157,18 @@ pub struct Flush {
     pub now_ms: i64,
     /// How long notifying may take before the next flush.
     pub timeout_ms: i64,
+    /// The route's time intervals muting it, and those outside of which it is muted.
+    pub mute_time_intervals: Vec<String>,
+    pub active_time_intervals: Vec<String>,
+}
+
+/// What the API shows of an aggregation group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupView {
+    pub key: String,
+    pub receiver: String,
+    pub labels: BTreeMap<String, String>,
+    pub alerts: Vec<AmAlert>,
 }
 
 #[derive(Debug)]
@@ -171,6 +183,8 @@ struct Group {
     group_wait_ms: i64,
     group_interval_ms: i64,
     repeat_interval_ms: i64,
+    mute_time_intervals: Vec<String>,
+    active_time_intervals: Vec<String>,
 }
 
 /// The aggregation groups of one route tree.
@@ -207,6 +221,8 @@ impl Dispatcher {
                 group_wait_ms: ms(route.group_wait),
                 group_interval_ms: ms(route.group_interval),
                 repeat_interval_ms: ms(route.repeat_interval),
+                mute_time_intervals: route.mute_time_intervals.clone(),
+                active_time_intervals: route.active_time_intervals.clone(),
             });
             group.alerts.insert(alert.fingerprint(), alert.clone());
             if !group.has_flushed && alert.starts_at_ms + group.group_wait_ms < now_ms {
@@ -255,6 +271,8 @@ impl Dispatcher {
                 repeat_interval_ms: group.repeat_interval_ms,
                 now_ms,
                 timeout_ms: group.group_interval_ms,
+                mute_time_intervals: group.mute_time_intervals.clone(),
+                active_time_intervals: group.active_time_intervals.clone(),
             });
         }
         for key in empty {
@@ -276,11 +294,16 @@ impl Dispatcher {
         }
     }
 
-    /// Every group's key and alerts, for `/api/v2/alerts/groups`.
-    pub fn groups(&self) -> Vec<(String, String, BTreeMap<String, String>, Vec<AmAlert>)> {
+    /// Every group, for `/api/v2/alerts/groups`.
+    pub fn groups(&self) -> Vec<GroupView> {
         self.groups
             .values()
-            .map(|g| (g.group_key.clone(), g.receiver.clone(), g.labels.clone(), g.alerts.values().cloned().collect()))
+            .map(|g| GroupView {
+                key: g.group_key.clone(),
+                receiver: g.receiver.clone(),
+                labels: g.labels.clone(),
+                alerts: g.alerts.values().cloned().collect(),
+            })
             .collect()
     }
 

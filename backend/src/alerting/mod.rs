@@ -18,6 +18,7 @@ pub mod matchers;
 pub mod nflog;
 pub mod notify;
 pub mod silences;
+pub mod timeinterval;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -244,7 +245,7 @@ impl Alertmanager {
     }
 
     /// The aggregation groups: key, receiver, labels, alerts.
-    pub fn groups(&self) -> Vec<(String, String, BTreeMap<String, String>, Vec<AmAlert>)> {
+    pub fn groups(&self) -> Vec<dispatch::GroupView> {
         lock(&self.core).dispatcher.groups()
     }
 
@@ -299,64 +300,253 @@ impl Alertmanager {
         if alerts.is_empty() {
             return;
         }
+        let in_interval = |name: &String| {
+            config.time_intervals.get(name).is_some_and(|periods| timeinterval::any_contains(periods, now))
+        };
+        if flush.mute_time_intervals.iter().any(in_interval)
+            || (!flush.active_time_intervals.is_empty() && !flush.active_time_intervals.iter().any(in_interval))
+        {
+            debug!(group = %flush.group_key, "notifications muted by a time interval");
+            return;
+        }
         let Some(receiver) = config.receiver(&flush.receiver) else { return };
         let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.resolved_at(now)).map(AmAlert::fingerprint).collect();
         let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.resolved_at(now)).map(AmAlert::fingerprint).collect();
         let deadline = Instant::now() + Duration::from_millis(flush.timeout_ms.max(1000) as u64);
+        // Integrations are notified concurrently (Alertmanager's fan-out), so
+        // one that is down or slow delays only itself.
+        let shared = Arc::new(Delivery { flush: flush.clone(), alerts, firing, resolved, deadline });
+        let mut tasks = tokio::task::JoinSet::new();
+        let integrations = receiver
+            .webhooks
+            .iter()
+            .cloned()
+            .map(Integration::Webhook)
+            .enumerate()
+            .chain(receiver.slacks.iter().cloned().map(Integration::Slack).enumerate())
+            .chain(receiver.pagerduties.iter().cloned().map(Integration::Pagerduty).enumerate());
+        for (i, integration) in integrations {
+            let receiver_key = format!("{}/{}/{i}", receiver.name, integration.kind());
+            tasks.spawn(Arc::clone(&self).notify_integration(
+                Arc::clone(&shared),
+                receiver.name.clone(),
+                receiver_key,
+                integration,
+            ));
+        }
         let mut all_ok = true;
-        for (i, webhook) in receiver.webhooks.iter().enumerate() {
-            let receiver_key = format!("{}/webhook/{i}", receiver.name);
-            let needed = {
-                let core = lock(&self.core);
-                let entry = core.nflog.query(&flush.group_key, &receiver_key);
-                nflog::needs_update(entry, &firing, &resolved, webhook.send_resolved, flush.repeat_interval_ms, now)
-            };
-            if !needed {
-                debug!(group = %flush.group_key, receiver = %receiver_key, "notification deduplicated");
-                continue;
-            }
-            let to_send: Vec<AmAlert> = if webhook.send_resolved {
-                alerts.clone()
-            } else {
-                alerts.iter().filter(|a| !a.resolved_at(now)).cloned().collect()
-            };
-            if !to_send.is_empty() {
-                let url = match (&webhook.url, &webhook.url_file) {
-                    (Some(url), _) => url.clone(),
-                    (None, Some(file)) => match std::fs::read_to_string(file) {
-                        Ok(text) => text.trim().to_owned(),
-                        Err(e) => {
-                            warn!(file = %file.display(), error = %e, "cannot read webhook url_file");
-                            all_ok = false;
-                            continue;
-                        }
-                    },
-                    (None, None) => continue,
-                };
-                let body = notify::webhook_message(
-                    &receiver.name,
-                    &flush.group_key,
-                    &flush.group_labels,
-                    &to_send,
-                    &self.external_url,
-                    webhook.max_alerts,
-                    now,
-                );
-                let timeout = webhook.timeout.map_or(Duration::from_secs(10), |t| t.0);
-                if let Err(e) = notify::deliver(&self.client, &url, &body, timeout, deadline, &self.metrics).await {
-                    warn!(receiver = %receiver_key, group = %flush.group_key, error = %e, "notify failed");
-                    all_ok = false;
-                    continue;
-                }
-            }
-            let mut core = lock(&self.core);
-            if let Err(e) = core.nflog.log(&flush.group_key, &receiver_key, firing.clone(), resolved.clone(), now) {
-                warn!(error = %e, "cannot save the notification log");
-            }
+        while let Some(result) = tasks.join_next().await {
+            all_ok &= result.unwrap_or(false);
         }
         if all_ok {
             lock(&self.core).dispatcher.flushed(&flush);
         }
+    }
+}
+
+/// One integration of a receiver.
+#[derive(Debug, Clone)]
+enum Integration {
+    Webhook(config::WebhookConfig),
+    Slack(config::SlackConfig),
+    Pagerduty(config::PagerdutyConfig),
+}
+
+impl Integration {
+    fn kind(&self) -> &'static str {
+        match self {
+            Integration::Webhook(_) => "webhook",
+            Integration::Slack(_) => "slack",
+            Integration::Pagerduty(_) => "pagerduty",
+        }
+    }
+
+    fn send_resolved(&self) -> bool {
+        match self {
+            Integration::Webhook(w) => w.send_resolved,
+            Integration::Slack(s) => s.send_resolved,
+            Integration::Pagerduty(p) => p.send_resolved,
+        }
+    }
+
+    /// The URL to post to, read from its file when configured so.
+    fn url(&self) -> Result<String, String> {
+        let (url, file) = match self {
+            Integration::Webhook(w) => (&w.url, &w.url_file),
+            Integration::Slack(s) => (&s.api_url, &s.api_url_file),
+            Integration::Pagerduty(p) => (&p.url, &None),
+        };
+        match (url, file) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+            (None, None) => Err("no URL configured".to_owned()),
+        }
+    }
+}
+
+/// One flush on its way to a receiver's integrations.
+struct Delivery {
+    flush: Flush,
+    /// The flush's alerts that are not muted.
+    alerts: Vec<AmAlert>,
+    firing: BTreeSet<u64>,
+    resolved: BTreeSet<u64>,
+    deadline: Instant,
+}
+
+impl Alertmanager {
+    /// Dedup, deliver and log for one integration; false when the delivery
+    /// failed.
+    async fn notify_integration(
+        self: Arc<Self>,
+        d: Arc<Delivery>,
+        receiver: String,
+        receiver_key: String,
+        integration: Integration,
+    ) -> bool {
+        let (flush, now) = (&d.flush, d.flush.now_ms);
+        let needed = {
+            let core = lock(&self.core);
+            let entry = core.nflog.query(&flush.group_key, &receiver_key);
+            let send_resolved = integration.send_resolved();
+            nflog::needs_update(entry, &d.firing, &d.resolved, send_resolved, flush.repeat_interval_ms, now)
+        };
+        if !needed {
+            debug!(group = %flush.group_key, receiver = %receiver_key, "notification deduplicated");
+            return true;
+        }
+        let to_send: Vec<AmAlert> = if integration.send_resolved() {
+            d.alerts.clone()
+        } else {
+            d.alerts.iter().filter(|a| !a.resolved_at(now)).cloned().collect()
+        };
+        // With only resolved alerts and send_resolved off, nothing is sent
+        // but the log still records that the group is resolved.
+        if !to_send.is_empty() {
+            let url = match integration.url() {
+                Ok(url) => url,
+                Err(e) => {
+                    warn!(receiver = %receiver_key, error = %e, "no URL to notify");
+                    return false;
+                }
+            };
+            let (body, timeout) = match &integration {
+                Integration::Webhook(webhook) => (
+                    notify::webhook_message(
+                        &receiver,
+                        &flush.group_key,
+                        &flush.group_labels,
+                        &to_send,
+                        &self.external_url,
+                        webhook.max_alerts,
+                        now,
+                    ),
+                    webhook.timeout.map_or(Duration::from_secs(10), |t| t.0),
+                ),
+                Integration::Slack(slack) => (
+                    notify::slack_message(
+                        &receiver,
+                        &flush.group_labels,
+                        &to_send,
+                        &self.external_url,
+                        slack.channel.as_deref(),
+                        slack.link_names,
+                        now,
+                    ),
+                    Duration::from_secs(10),
+                ),
+                Integration::Pagerduty(pd) => {
+                    let routing_key = match (&pd.routing_key, &pd.routing_key_file) {
+                        (Some(key), _) => key.clone(),
+                        (None, Some(file)) => match std::fs::read_to_string(file) {
+                            Ok(text) => text.trim().to_owned(),
+                            Err(e) => {
+                                warn!(file = %file.display(), error = %e, "failed to read routing key from file");
+                                return false;
+                            }
+                        },
+                        (None, None) => String::new(),
+                    };
+                    let fields = notify::PagerdutyFields {
+                        routing_key: &routing_key,
+                        severity: pd.severity.as_deref(),
+                        class: pd.class.as_deref(),
+                        component: pd.component.as_deref(),
+                        group: pd.group.as_deref(),
+                    };
+                    (
+                        notify::pagerduty_message(
+                            &receiver,
+                            &flush.group_key,
+                            &flush.group_labels,
+                            &to_send,
+                            &self.external_url,
+                            &fields,
+                            now,
+                        ),
+                        Duration::from_secs(10),
+                    )
+                }
+            };
+            let kind = integration.kind();
+            if let Err(e) = notify::deliver(kind, &self.client, &url, &body, timeout, d.deadline, &self.metrics).await {
+                warn!(receiver = %receiver_key, group = %flush.group_key, error = %e, "notify failed");
+                return false;
+            }
+        }
+        let mut core = lock(&self.core);
+        if let Err(e) = core.nflog.log(&flush.group_key, &receiver_key, d.firing.clone(), d.resolved.clone(), now) {
+            warn!(error = %e, "cannot save the notification log");
+        }
+        true
+    }
+}
+
+/// The built-in Alertmanager's metrics under Alertmanager's names: the
+/// notification counts, and alerts and silences by state.
+#[derive(Debug)]
+pub struct AlertmanagerCollector(pub Arc<Alertmanager>);
+
+impl prometheus_client::collector::Collector for AlertmanagerCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        notify::encode_counts(&self.0.metrics(), &mut encoder)?;
+        let now = self.0.now_ms();
+        let (mut active, mut suppressed) = (0i64, 0i64);
+        for alert in self.0.alerts().iter().filter(|a| !a.resolved_at(now)) {
+            let status = self.0.status_of(&alert.labels);
+            if status.silenced_by.is_empty() && !status.inhibited {
+                active += 1;
+            } else {
+                suppressed += 1;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "alertmanager_alerts",
+            "How many alerts by state.",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (state, n) in [("active", active), ("suppressed", suppressed)] {
+            ConstGauge::new(n).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        let mut counts = BTreeMap::from([("active", 0i64), ("expired", 0), ("pending", 0)]);
+        for silence in self.0.silences() {
+            *counts.entry(silence.state(now).as_str()).or_default() += 1;
+        }
+        let mut family = encoder.encode_descriptor(
+            "alertmanager_silences",
+            "How many silences by state.",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (state, n) in counts {
+            ConstGauge::new(n).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
     }
 }
 
@@ -365,3 +555,6 @@ impl AlertSink for Alertmanager {
         self.put(alerts);
     }
 }
+
+#[cfg(test)]
+mod tests;

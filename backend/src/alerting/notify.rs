@@ -78,6 +78,145 @@ pub fn webhook_message(
     })
 }
 
+/// Alertmanager's `KV.SortedPairs` order: `alertname` first, then by name.
+fn sorted_values(kv: &BTreeMap<String, String>) -> Vec<&str> {
+    let first = kv.get("alertname").map(String::as_str);
+    first.into_iter().chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(_, v)| v.as_str())).collect()
+}
+
+/// Alertmanager's default `__subject` template:
+/// `[FIRING:2] <group label values> (<other common label values>)`.
+pub fn subject(group_labels: &BTreeMap<String, String>, alerts: &[AmAlert], now_ms: i64) -> String {
+    let firing = alerts.iter().filter(|a| !a.resolved_at(now_ms)).count();
+    let mut out = if firing > 0 { format!("[FIRING:{firing}] ") } else { "[RESOLVED] ".to_owned() };
+    out.push_str(&sorted_values(group_labels).join(" "));
+    out.push(' ');
+    let common = common(alerts, |a| &a.labels);
+    if common.len() > group_labels.len() {
+        let rest: BTreeMap<String, String> =
+            common.into_iter().filter(|(k, _)| !group_labels.contains_key(k)).collect();
+        out.push('(');
+        out.push_str(&sorted_values(&rest).join(" "));
+        out.push(')');
+    }
+    out
+}
+
+/// The body Alertmanager posts to a Slack incoming webhook with its
+/// default templates.
+pub fn slack_message(
+    receiver: &str,
+    group_labels: &BTreeMap<String, String>,
+    alerts: &[AmAlert],
+    external_url: &str,
+    channel: Option<&str>,
+    link_names: bool,
+    now_ms: i64,
+) -> Value {
+    let title = subject(group_labels, alerts, now_ms);
+    let title_link = format!("{external_url}/#/alerts?receiver={}", crate::rules::manager::query_escape(receiver));
+    let firing = alerts.iter().any(|a| !a.resolved_at(now_ms));
+    let mut body = json!({
+        "username": "Alertmanager",
+        "attachments": [{
+            "title": title,
+            "title_link": title_link,
+            "text": "",
+            "fallback": format!("{title} | {title_link}"),
+            "callback_id": "",
+            "footer": "",
+            "color": if firing { "danger" } else { "good" },
+            "mrkdwn_in": ["fallback", "pretext", "text"],
+        }],
+    });
+    if let Some(channel) = channel.filter(|c| !c.is_empty()) {
+        body["channel"] = Value::from(channel);
+    }
+    if link_names {
+        body["link_names"] = Value::from(true);
+    }
+    body
+}
+
+/// Alertmanager's `__text_alert_list` template: labels, annotations and
+/// source of each alert.
+fn text_alert_list(alerts: &[&AmAlert]) -> String {
+    let mut out = String::new();
+    let pairs = |kv: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        let first = kv.get_key_value("alertname").map(|(k, v)| (k.clone(), v.clone()));
+        first
+            .into_iter()
+            .chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| (k.clone(), v.clone())))
+            .collect()
+    };
+    for a in alerts {
+        out.push_str("Labels:\n");
+        for (k, v) in pairs(&a.labels) {
+            out.push_str(&format!(" - {k} = {v}\n"));
+        }
+        out.push_str("Annotations:\n");
+        for (k, v) in pairs(&a.annotations) {
+            out.push_str(&format!(" - {k} = {v}\n"));
+        }
+        out.push_str(&format!("Source: {}\n", a.generator_url));
+    }
+    out
+}
+
+/// Literal PagerDuty fields of the payload besides the templated ones.
+#[derive(Debug, Clone, Default)]
+pub struct PagerdutyFields<'a> {
+    pub routing_key: &'a str,
+    pub severity: Option<&'a str>,
+    pub class: Option<&'a str>,
+    pub component: Option<&'a str>,
+    pub group: Option<&'a str>,
+}
+
+/// The Events API v2 body Alertmanager sends with its default templates.
+/// The dedup key is the SHA-256 of the group key, so one incident follows
+/// one group.
+pub fn pagerduty_message(
+    receiver: &str,
+    group_key: &str,
+    group_labels: &BTreeMap<String, String>,
+    alerts: &[AmAlert],
+    external_url: &str,
+    fields: &PagerdutyFields<'_>,
+    now_ms: i64,
+) -> Value {
+    use sha2::Digest;
+    let firing: Vec<&AmAlert> = alerts.iter().filter(|a| !a.resolved_at(now_ms)).collect();
+    let resolved: Vec<&AmAlert> = alerts.iter().filter(|a| a.resolved_at(now_ms)).collect();
+    // PagerDuty's limit on the summary, counted in characters.
+    let summary: String = subject(group_labels, alerts, now_ms).chars().take(1024).collect();
+    let mut payload = json!({
+        "summary": summary,
+        "source": "Alertmanager",
+        "severity": fields.severity.unwrap_or("error"),
+        "custom_details": {
+            "firing": text_alert_list(&firing),
+            "resolved": text_alert_list(&resolved),
+            "num_firing": firing.len().to_string(),
+            "num_resolved": resolved.len().to_string(),
+        },
+    });
+    for (name, value) in [("class", fields.class), ("component", fields.component), ("group", fields.group)] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            payload[name] = Value::from(v);
+        }
+    }
+    let dedup: String = sha2::Sha256::digest(group_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    json!({
+        "routing_key": fields.routing_key,
+        "dedup_key": dedup,
+        "event_action": if firing.is_empty() { "resolve" } else { "trigger" },
+        "payload": payload,
+        "client": "Alertmanager",
+        "client_url": format!("{external_url}/#/alerts?receiver={}", crate::rules::manager::query_escape(receiver)),
+    })
+}
+
 /// Counts per integration kind, under Alertmanager's metric names.
 #[derive(Debug, Default)]
 pub struct NotifyMetrics {
@@ -103,31 +242,37 @@ pub struct NotifyCollector(pub std::sync::Arc<NotifyMetrics>);
 
 impl Collector for NotifyCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let counts = self.0.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let names = [
-            ("alertmanager_notifications", "The total number of attempted notifications."),
-            ("alertmanager_notifications_failed", "The total number of failed notifications."),
-            ("alertmanager_notification_requests", "The total number of attempted notification requests."),
-            ("alertmanager_notification_requests_failed", "The total number of failed notification requests."),
-        ];
-        for (i, (name, help)) in names.into_iter().enumerate() {
-            let metric_type = ConstCounter::new(0u64).metric_type();
-            let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
-            // Alertmanager shows every integration kind from the start.
-            let mut all: BTreeMap<&str, u64> = BTreeMap::from([("webhook", 0)]);
-            for (integration, c) in &counts {
-                all.insert(integration, c[i]);
-            }
-            for (integration, value) in all {
-                ConstCounter::new(value).encode(family.encode_family(&[("integration", integration)])?)?;
-            }
-        }
-        Ok(())
+        encode_counts(&self.0, &mut encoder)
     }
+}
+
+/// Writes the notification counters into `encoder`.
+pub fn encode_counts(metrics: &NotifyMetrics, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let counts = metrics.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let names = [
+        ("alertmanager_notifications", "The total number of attempted notifications."),
+        ("alertmanager_notifications_failed", "The total number of failed notifications."),
+        ("alertmanager_notification_requests", "The total number of attempted notification requests."),
+        ("alertmanager_notification_requests_failed", "The total number of failed notification requests."),
+    ];
+    for (i, (name, help)) in names.into_iter().enumerate() {
+        let metric_type = ConstCounter::new(0u64).metric_type();
+        let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+        // Alertmanager shows every integration kind from the start.
+        let mut all: BTreeMap<&str, u64> = BTreeMap::from([("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
+        for (integration, c) in &counts {
+            all.insert(integration, c[i]);
+        }
+        for (integration, value) in all {
+            ConstCounter::new(value).encode(family.encode_family(&[("integration", integration)])?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Posts `body` to `url`, retrying with backoff until `deadline`.
 pub async fn deliver(
+    integration: &str,
     client: &reqwest::Client,
     url: &str,
     body: &Value,
@@ -135,11 +280,11 @@ pub async fn deliver(
     deadline: Instant,
     metrics: &NotifyMetrics,
 ) -> Result<(), String> {
-    metrics.add("webhook", 0, 1);
+    metrics.add(integration, 0, 1);
     let mut wait = Duration::from_millis(500);
     let text = body.to_string();
     loop {
-        metrics.add("webhook", 2, 1);
+        metrics.add(integration, 2, 1);
         let attempt = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -155,9 +300,9 @@ pub async fn deliver(
             }
             Err(e) => (crate::scrape::scraper::error_chain(&e), true),
         };
-        metrics.add("webhook", 3, 1);
+        metrics.add(integration, 3, 1);
         if !retry || Instant::now() + wait >= deadline {
-            metrics.add("webhook", 1, 1);
+            metrics.add(integration, 1, 1);
             return Err(error);
         }
         tracing::debug!(url, error = %error, wait_ms = wait.as_millis() as u64, "webhook delivery failed; retrying");
@@ -219,5 +364,75 @@ mod tests {
             (Some("resolved"), Some("resolved"))
         );
         assert_eq!(resolved["alerts"][0]["endsAt"], "2023-11-14T22:15:00Z");
+    }
+
+    /// A receiver answering with scripted status codes, counting requests.
+    async fn scripted(statuses: Vec<u16>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&count);
+        let app = axum::Router::new().fallback(axum::routing::post(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(200);
+            async move { axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK) }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn delivery_retries_server_errors_with_backoff_until_the_deadline() {
+        use std::sync::atomic::Ordering;
+        let client = reqwest::Client::new();
+        let body = json!({"version": "4"});
+        let timeout = Duration::from_secs(2);
+        // (answers, deadline, succeeds, requests, metrics [notifications, failed, requests, failed requests])
+        type Case = (Vec<u16>, u64, bool, usize, [u64; 4]);
+        let cases: [Case; 3] = [
+            // Two 503s, then OK: retried after 0.5 s and 0.75 s.
+            (vec![503, 503, 200], 10_000, true, 3, [1, 0, 3, 2]),
+            // A 4xx is the receiver refusing the message: not retried.
+            (vec![400], 10_000, false, 1, [1, 1, 1, 1]),
+            // Always failing: gives up when the next wait would pass the deadline.
+            (vec![500], 1_000, false, 2, [1, 1, 2, 2]),
+        ];
+        for (answers, deadline_ms, ok, requests, counts) in cases {
+            let (url, count) = scripted(answers.clone()).await;
+            let metrics = NotifyMetrics::default();
+            let started = Instant::now();
+            let result = deliver(
+                "webhook",
+                &client,
+                &url,
+                &body,
+                timeout,
+                started + Duration::from_millis(deadline_ms),
+                &metrics,
+            )
+            .await;
+            assert_eq!(result.is_ok(), ok, "{answers:?}: {result:?}");
+            assert_eq!(count.load(Ordering::SeqCst), requests, "{answers:?}");
+            assert_eq!(metrics.get("webhook"), counts, "{answers:?}");
+        }
+        // A receiver that does not answer is cut off by the request timeout.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let started = Instant::now();
+        let metrics = NotifyMetrics::default();
+        let result = deliver(
+            "webhook",
+            &client,
+            &url,
+            &body,
+            Duration::from_millis(200),
+            started + Duration::from_millis(300),
+            &metrics,
+        )
+        .await;
+        assert!(result.is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        drop(listener);
     }
 }

@@ -25,11 +25,22 @@ use crate::alerting::matchers::{Matcher, all_match, parse_matchers};
 use crate::alerting::notify::go_time;
 use crate::alerting::silences::{Silence, SilenceError, SilenceMatcher};
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(Value::String(message.into()))).into_response()
+/// An error answer: a status code and a message, sent as a JSON string.
+pub(super) struct AmError(StatusCode, String);
+
+impl IntoResponse for AmError {
+    fn into_response(self) -> Response {
+        (self.0, Json(Value::String(self.1))).into_response()
+    }
 }
 
-fn builtin(state: &AppState) -> Result<Arc<Alertmanager>, Response> {
+fn error(status: StatusCode, message: impl Into<String>) -> AmError {
+    AmError(status, message.into())
+}
+
+pub(super) type Answer = Result<Response, AmError>;
+
+fn builtin(state: &AppState) -> Result<Arc<Alertmanager>, AmError> {
     state.alertmanager.clone().ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -47,7 +58,7 @@ fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
     }
 }
 
-fn bool_param(pairs: &[(String, String)], name: &str, default: bool) -> Result<bool, Response> {
+fn bool_param(pairs: &[(String, String)], name: &str, default: bool) -> Result<bool, AmError> {
     match pairs.iter().rev().find(|(k, _)| k == name) {
         None => Ok(default),
         Some((_, v)) => match v.as_str() {
@@ -58,7 +69,7 @@ fn bool_param(pairs: &[(String, String)], name: &str, default: bool) -> Result<b
     }
 }
 
-fn filters(pairs: &[(String, String)]) -> Result<Vec<Matcher>, Response> {
+fn filters(pairs: &[(String, String)]) -> Result<Vec<Matcher>, AmError> {
     let mut out = Vec::new();
     for (_, text) in pairs.iter().filter(|(k, _)| k == "filter") {
         out.extend(
@@ -102,7 +113,7 @@ fn listed(
     now: i64,
     pairs: &[(String, String)],
     matchers: &[Matcher],
-) -> Result<bool, Response> {
+) -> Result<bool, AmError> {
     if alert.resolved_at(now) || !all_match(matchers, &alert.labels) {
         return Ok(false);
     }
@@ -114,20 +125,14 @@ fn listed(
         && (bool_param(pairs, "inhibited", true)? || !status.inhibited))
 }
 
-pub async fn get_alerts(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn get_alerts(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Answer {
+    let am = builtin(&state)?;
     let pairs = query_pairs(raw);
-    let matchers = match filters(&pairs) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let matchers = filters(&pairs)?;
     let now = am.now_ms();
     let receiver = pairs.iter().find(|(k, _)| k == "receiver").map(|(_, v)| v.clone());
     let receiver_re = match receiver.as_deref().map(|r| regex::Regex::new(&format!("^(?:{r})$"))) {
-        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("failed to parse receiver param: {e}")),
+        Some(Err(e)) => return Err(error(StatusCode::BAD_REQUEST, format!("failed to parse receiver param: {e}"))),
         Some(Ok(re)) => Some(re),
         None => None,
     };
@@ -136,7 +141,7 @@ pub async fn get_alerts(State(state): State<AppState>, RawQuery(raw): RawQuery) 
         match listed(&am, &alert, now, &pairs, &matchers) {
             Ok(false) => continue,
             Ok(true) => {}
-            Err(r) => return r,
+            Err(r) => return Err(r),
         }
         let value = gettable(&am, &alert);
         if let Some(re) = &receiver_re {
@@ -147,12 +152,12 @@ pub async fn get_alerts(State(state): State<AppState>, RawQuery(raw): RawQuery) 
         }
         out.push(value);
     }
-    Json(Value::Array(out)).into_response()
+    Ok(Json(Value::Array(out)).into_response())
 }
 
 /// A `PostableAlert`.
 #[derive(Debug, Deserialize)]
-pub struct PostableAlert {
+pub(super) struct PostableAlert {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -170,23 +175,20 @@ fn is_label_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-pub async fn post_alerts(State(state): State<AppState>, body: String) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn post_alerts(State(state): State<AppState>, body: String) -> Answer {
+    let am = builtin(&state)?;
     let alerts: Vec<PostableAlert> = match serde_json::from_str(&body) {
         Ok(a) => a,
         Err(e) => {
-            return error(
+            return Err(error(
                 StatusCode::BAD_REQUEST,
                 format!("invalid alerts at line {} column {}: {e}", e.line(), e.column()),
-            );
+            ));
         }
     };
     let mut out = Vec::with_capacity(alerts.len());
     for (i, a) in alerts.into_iter().enumerate() {
-        let time = |t: &Option<String>, what: &str| -> Result<i64, Response> {
+        let time = |t: &Option<String>, what: &str| -> Result<i64, AmError> {
             match t
                 .as_deref()
                 .filter(|t| !t.is_empty() && *t != "0001-01-01T00:00:00.000Z" && *t != "0001-01-01T00:00:00Z")
@@ -198,20 +200,20 @@ pub async fn post_alerts(State(state): State<AppState>, body: String) -> Respons
         };
         let starts = match time(&a.starts_at, "startsAt") {
             Ok(t) => t,
-            Err(r) => return r,
+            Err(r) => return Err(r),
         };
         let ends = match time(&a.ends_at, "endsAt") {
             Ok(t) => t,
-            Err(r) => return r,
+            Err(r) => return Err(r),
         };
         if a.labels.is_empty() {
-            return error(StatusCode::BAD_REQUEST, format!("alert {i}: at least one label pair required"));
+            return Err(error(StatusCode::BAD_REQUEST, format!("alert {i}: at least one label pair required")));
         }
         if let Some(bad) = a.labels.keys().find(|k| !is_label_name(k)) {
-            return error(StatusCode::BAD_REQUEST, format!("alert {i}: invalid label name {bad:?}"));
+            return Err(error(StatusCode::BAD_REQUEST, format!("alert {i}: invalid label name {bad:?}")));
         }
         if starts != 0 && ends != 0 && ends < starts {
-            return error(StatusCode::BAD_REQUEST, format!("alert {i}: start time must be before end time"));
+            return Err(error(StatusCode::BAD_REQUEST, format!("alert {i}: start time must be before end time")));
         }
         out.push(crate::notifier::Alert {
             labels: a.labels,
@@ -222,28 +224,23 @@ pub async fn post_alerts(State(state): State<AppState>, body: String) -> Respons
         });
     }
     am.put(out);
-    StatusCode::OK.into_response()
+    Ok(StatusCode::OK.into_response())
 }
 
-pub async fn alert_groups(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn alert_groups(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Answer {
+    let am = builtin(&state)?;
     let pairs = query_pairs(raw);
-    let matchers = match filters(&pairs) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let matchers = filters(&pairs)?;
     let now = am.now_ms();
     let mut out = Vec::new();
-    for (_key, receiver, labels, alerts) in am.groups() {
+    for group in am.groups() {
+        let (receiver, labels, alerts) = (group.receiver, group.labels, group.alerts);
         let mut listed_alerts = Vec::new();
         for alert in &alerts {
             match listed(&am, alert, now, &pairs, &matchers) {
                 Ok(true) => listed_alerts.push(gettable(&am, alert)),
                 Ok(false) => {}
-                Err(r) => return r,
+                Err(r) => return Err(r),
             }
         }
         if listed_alerts.is_empty() {
@@ -251,7 +248,7 @@ pub async fn alert_groups(State(state): State<AppState>, RawQuery(raw): RawQuery
         }
         out.push(json!({"labels": labels, "receiver": {"name": receiver}, "alerts": listed_alerts}));
     }
-    Json(Value::Array(out)).into_response()
+    Ok(Json(Value::Array(out)).into_response())
 }
 
 /// A `GettableSilence`.
@@ -268,16 +265,10 @@ fn gettable_silence(silence: &Silence, now: i64) -> Value {
     })
 }
 
-pub async fn get_silences(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn get_silences(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Answer {
+    let am = builtin(&state)?;
     let pairs = query_pairs(raw);
-    let matchers = match filters(&pairs) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let matchers = filters(&pairs)?;
     let now = am.now_ms();
     // Alertmanager lists active, then pending, then expired silences.
     let mut silences: Vec<Silence> = am
@@ -296,12 +287,12 @@ pub async fn get_silences(State(state): State<AppState>, RawQuery(raw): RawQuery
         crate::alerting::silences::SilenceState::Expired => (2, -s.ends_at_ms),
     };
     silences.sort_by_key(rank);
-    Json(Value::Array(silences.iter().map(|s| gettable_silence(s, now)).collect())).into_response()
+    Ok(Json(Value::Array(silences.iter().map(|s| gettable_silence(s, now)).collect())).into_response())
 }
 
 /// A `PostableSilence`.
 #[derive(Debug, Deserialize)]
-pub struct PostableSilence {
+pub(super) struct PostableSilence {
     #[serde(default)]
     id: String,
     matchers: Vec<SilenceMatcher>,
@@ -314,7 +305,7 @@ pub struct PostableSilence {
     comment: String,
 }
 
-fn silence_error(e: SilenceError) -> Response {
+fn silence_error(e: SilenceError) -> AmError {
     let status = match e {
         SilenceError::NotFound(_) => StatusCode::NOT_FOUND,
         SilenceError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -323,22 +314,19 @@ fn silence_error(e: SilenceError) -> Response {
     error(status, e.to_string())
 }
 
-pub async fn post_silences(State(state): State<AppState>, body: String) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn post_silences(State(state): State<AppState>, body: String) -> Answer {
+    let am = builtin(&state)?;
     let posted: PostableSilence = match serde_json::from_str(&body) {
         Ok(s) => s,
         Err(e) => {
-            return error(
+            return Err(error(
                 StatusCode::BAD_REQUEST,
                 format!("invalid silence at line {} column {}: {e}", e.line(), e.column()),
-            );
+            ));
         }
     };
     let (Some(starts), Some(ends)) = (parse_time(&posted.starts_at), parse_time(&posted.ends_at)) else {
-        return error(StatusCode::BAD_REQUEST, "startsAt and endsAt must be RFC 3339 times");
+        return Err(error(StatusCode::BAD_REQUEST, "startsAt and endsAt must be RFC 3339 times"));
     };
     let silence = Silence {
         id: posted.id,
@@ -350,49 +338,37 @@ pub async fn post_silences(State(state): State<AppState>, body: String) -> Respo
         comment: posted.comment,
     };
     match am.set_silence(silence) {
-        Ok(id) => Json(json!({"silenceID": id})).into_response(),
-        Err(e) => silence_error(e),
+        Ok(id) => Ok(Json(json!({"silenceID": id})).into_response()),
+        Err(e) => Err(silence_error(e)),
     }
 }
 
-pub async fn get_silence(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn get_silence(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+    let am = builtin(&state)?;
     match am.silence(&id) {
-        Some(s) => Json(gettable_silence(&s, am.now_ms())).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("silence {id} not found")),
+        Some(s) => Ok(Json(gettable_silence(&s, am.now_ms())).into_response()),
+        None => Err(error(StatusCode::NOT_FOUND, format!("silence {id} not found"))),
     }
 }
 
-pub async fn delete_silence(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn delete_silence(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+    let am = builtin(&state)?;
     match am.expire_silence(&id) {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => silence_error(e),
+        Ok(()) => Ok(StatusCode::OK.into_response()),
+        Err(e) => Err(silence_error(e)),
     }
 }
 
-pub async fn receivers(State(state): State<AppState>) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn receivers(State(state): State<AppState>) -> Answer {
+    let am = builtin(&state)?;
     let names: Vec<Value> = am.config().receivers.iter().map(|r| json!({"name": r.name})).collect();
-    Json(Value::Array(names)).into_response()
+    Ok(Json(Value::Array(names)).into_response())
 }
 
-pub async fn status(State(state): State<AppState>) -> Response {
-    let am = match builtin(&state) {
-        Ok(am) => am,
-        Err(r) => return r,
-    };
+pub(super) async fn status(State(state): State<AppState>) -> Answer {
+    let am = builtin(&state)?;
     let uptime = state.status.start_time;
-    Json(json!({
+    Ok(Json(json!({
         "cluster": {"status": "disabled", "peers": []},
         "config": {"original": am.config_text()},
         "uptime": super::params::format_rfc3339(uptime),
@@ -405,5 +381,5 @@ pub async fn status(State(state): State<AppState>) -> Response {
             "version": env!("CARGO_PKG_VERSION"),
         },
     }))
-    .into_response()
+    .into_response())
 }

@@ -105,7 +105,7 @@ pub fn format_rfc3339(time: std::time::SystemTime) -> String {
 }
 
 /// The date of a day count since 1970-01-01 (inverse of `days_from_civil`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -120,7 +120,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's
 /// algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -1,7 +1,8 @@
 //! `/api/v1/rules` and `/api/v1/alerts`, in the JSON shapes of Prometheus's
 //! `web/api/v1/api.go`: groups with their rules in file order, alerting
 //! rules with their active alerts, `type=alert|record`, `rule_name[]`,
-//! `rule_group[]`, `file[]` and `exclude_alerts` filters.
+//! `rule_group[]`, `file[]`, `match[]` (selectors on the rules' configured
+//! labels) and `exclude_alerts` filters.
 
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -69,6 +70,7 @@ pub async fn rules(State(state): State<AppState>, params: PairParams) -> Result<
         }
     };
     let (names, groups, files) = (set("rule_name[]"), set("rule_group[]"), set("file[]"));
+    let selectors = super::series::match_sets(&pairs)?;
     let mut out = Vec::new();
     for group in state.rules.groups() {
         if (!groups.is_empty() && !groups.contains(group.name.as_str()))
@@ -79,6 +81,12 @@ pub async fn rules(State(state): State<AppState>, params: PairParams) -> Result<
         let mut rules = Vec::new();
         for rule in &group.rules {
             if !names.is_empty() && !names.contains(rule.def.name()) {
+                continue;
+            }
+            // As Prometheus's `matchesMatcherSets`: any set whose matchers all
+            // match the rule's configured labels (absent labels are empty).
+            let label = |name: &str| rule.def.labels.get(name).map_or("", String::as_str);
+            if !selectors.is_empty() && !selectors.iter().any(|set| set.iter().all(|m| m.matches(label(&m.name)))) {
                 continue;
             }
             let status = rule.status();

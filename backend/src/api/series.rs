@@ -24,8 +24,8 @@ struct SeriesQuery {
     limit: Option<usize>,
 }
 
-fn parse_params(pairs: &[(String, String)], require_match: bool) -> Result<SeriesQuery, ApiError> {
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+/// The `match[]` parameters as series selectors' matcher sets.
+pub(super) fn match_sets(pairs: &[(String, String)]) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut selectors = Vec::new();
     for (_, text) in pairs.iter().filter(|(k, _)| k == "match[]") {
         match promql::parse(text) {
@@ -38,6 +38,12 @@ fn parse_params(pairs: &[(String, String)], require_match: bool) -> Result<Serie
             Err(e) => return Err(ApiError::bad_data(format!("invalid parameter \"match[]\": {}", e.describe(text)))),
         }
     }
+    Ok(selectors)
+}
+
+fn parse_params(pairs: &[(String, String)], require_match: bool) -> Result<SeriesQuery, ApiError> {
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    let selectors = match_sets(pairs)?;
     if require_match && selectors.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }

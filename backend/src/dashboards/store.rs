@@ -225,6 +225,28 @@ pub struct Hit {
 /// server reaches it through [`DashboardStore`].
 pub struct Store {
     conn: Connection,
+    /// Search's in-memory copy of titles, tags and folders; None after a
+    /// write until the next search.
+    index: std::cell::RefCell<Option<Arc<SearchIndex>>>,
+}
+
+/// Everything search filters on, titles lower-cased and tags parsed once.
+struct SearchIndex {
+    /// By lower-cased title, then uid.
+    dashboards: Vec<IndexEntry>,
+    folders: Vec<IndexEntry>,
+    folder_of: HashMap<String, Folder>,
+}
+
+struct IndexEntry {
+    id: i64,
+    uid: String,
+    title: String,
+    title_lower: String,
+    slug: String,
+    kind: HitKind,
+    folder_uid: String,
+    tags: Vec<String>,
 }
 
 fn now_ms() -> i64 {
@@ -264,7 +286,7 @@ impl Store {
             tx.pragma_update(None, "user_version", version as i64 + 1).map_err(open_err)?;
             tx.commit().map_err(open_err)?;
         }
-        Ok(Store { conn })
+        Ok(Store { conn, index: std::cell::RefCell::new(None) })
     }
 
     /// Saves a dashboard as Grafana's `POST /api/dashboards/db` does: the
@@ -372,6 +394,7 @@ impl Store {
             params![id, version, parent_version, request.restored_from, text, now, request.message],
         )?;
         tx.commit()?;
+        self.changed();
         Ok(Saved { id, uid, slug, version })
     }
 
@@ -424,71 +447,114 @@ impl Store {
         tx.execute("DELETE FROM dashboard_version WHERE dashboard_id = ?1", [id])?;
         tx.execute("DELETE FROM dashboard WHERE id = ?1", [id])?;
         tx.commit()?;
+        self.changed();
         Ok(Some((id, title)))
     }
 
     /// Dashboards and folders matching `query`, sorted by title
     /// (case-insensitively), at most `query.limit` of them.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, StoreError> {
-        let folders: HashMap<String, Folder> = self.folders()?.into_iter().map(|f| (f.uid.clone(), f)).collect();
+        let index = self.search_index()?;
         let needle = query.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
-        let title_matches = |title: &str| needle.as_deref().is_none_or(|n| title.to_lowercase().contains(n));
+        let title_matches = |entry: &IndexEntry| needle.as_deref().is_none_or(|n| entry.title_lower.contains(n));
         let in_folders = |folder_uid: &str| {
             query.folder_uids.is_empty()
                 || query.folder_uids.iter().any(|f| f == folder_uid || (folder_uid.is_empty() && f == "general"))
         };
-        let mut hits = Vec::new();
         // Folders have no tags and all sit at the root, so filters on tags,
         // dashboards or folders leave them out.
-        if query.kind != Some(HitKind::Dashboard)
+        let with_folders = query.kind != Some(HitKind::Dashboard)
             && query.tags.is_empty()
             && query.dashboard_uids.is_empty()
-            && query.folder_uids.is_empty()
-        {
-            for folder in folders.values().filter(|f| title_matches(&f.title)) {
-                hits.push(Hit {
-                    id: folder.id,
-                    uid: folder.uid.clone(),
-                    title: folder.title.clone(),
-                    slug: slugify(&folder.title),
-                    kind: HitKind::Folder,
-                    tags: Vec::new(),
-                    folder: None,
-                });
-            }
+            && query.folder_uids.is_empty();
+        let with_dashboards = query.kind != Some(HitKind::Folder);
+        let mut found: Vec<&IndexEntry> = index
+            .folders
+            .iter()
+            .filter(|_| with_folders)
+            .chain(index.dashboards.iter().filter(|_| with_dashboards))
+            .filter(|e| {
+                title_matches(e)
+                    && (e.kind == HitKind::Folder
+                        || (in_folders(&e.folder_uid)
+                            && (query.dashboard_uids.is_empty() || query.dashboard_uids.contains(&e.uid))
+                            && query.tags.iter().all(|t| e.tags.contains(t))))
+            })
+            .collect();
+        // Both lists are sorted already; this merges them.
+        found.sort_by(|a, b| {
+            (&a.title_lower, a.kind == HitKind::Dashboard, &a.uid).cmp(&(
+                &b.title_lower,
+                b.kind == HitKind::Dashboard,
+                &b.uid,
+            ))
+        });
+        found.truncate(query.limit);
+        Ok(found
+            .into_iter()
+            .map(|e| Hit {
+                id: e.id,
+                uid: e.uid.clone(),
+                title: e.title.clone(),
+                slug: e.slug.clone(),
+                kind: e.kind,
+                tags: e.tags.clone(),
+                folder: index.folder_of.get(&e.folder_uid).cloned(),
+            })
+            .collect())
+    }
+
+    /// What search reads, from memory: built from the tables on first use
+    /// and dropped by every write, so a search never parses tags or
+    /// lower-cases titles again, and never sees stale data.
+    fn search_index(&self) -> Result<Arc<SearchIndex>, StoreError> {
+        if let Some(index) = self.index.borrow().as_ref() {
+            return Ok(Arc::clone(index));
         }
-        if query.kind != Some(HitKind::Folder) {
-            let mut statement =
-                self.conn.prepare_cached("SELECT id, uid, title, slug, folder_uid, tags FROM dashboard")?;
-            let rows = statement.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, uid, title, slug, folder_uid, tags) = row?;
-                if !title_matches(&title)
-                    || !in_folders(&folder_uid)
-                    || !(query.dashboard_uids.is_empty() || query.dashboard_uids.contains(&uid))
-                {
-                    continue;
-                }
-                let tags: Vec<String> = serde_json::from_str(&tags).unwrap_or_default();
-                if !query.tags.iter().all(|t| tags.contains(t)) {
-                    continue;
-                }
-                let folder = folders.get(&folder_uid).cloned();
-                hits.push(Hit { id, uid, title, slug, kind: HitKind::Dashboard, tags, folder });
-            }
-        }
-        hits.sort_by_cached_key(|h| (h.title.to_lowercase(), h.kind == HitKind::Dashboard, h.uid.clone()));
-        hits.truncate(query.limit);
-        Ok(hits)
+        let folders = self.folders()?;
+        let mut statement = self.conn.prepare_cached("SELECT id, uid, title, slug, folder_uid, tags FROM dashboard")?;
+        let rows = statement.query_map([], |r| {
+            let title: String = r.get(2)?;
+            let tags: String = r.get(5)?;
+            Ok(IndexEntry {
+                id: r.get(0)?,
+                uid: r.get(1)?,
+                title_lower: title.to_lowercase(),
+                title,
+                slug: r.get(3)?,
+                kind: HitKind::Dashboard,
+                folder_uid: r.get(4)?,
+                tags: serde_json::from_str(&tags).unwrap_or_default(),
+            })
+        })?;
+        let mut dashboards: Vec<IndexEntry> = rows.collect::<Result<_, _>>()?;
+        dashboards.sort_by(|a, b| (&a.title_lower, &a.uid).cmp(&(&b.title_lower, &b.uid)));
+        let mut folder_entries: Vec<IndexEntry> = folders
+            .iter()
+            .map(|f| IndexEntry {
+                id: f.id,
+                uid: f.uid.clone(),
+                title: f.title.clone(),
+                title_lower: f.title.to_lowercase(),
+                slug: slugify(&f.title),
+                kind: HitKind::Folder,
+                folder_uid: String::new(),
+                tags: Vec::new(),
+            })
+            .collect();
+        folder_entries.sort_by(|a, b| (&a.title_lower, &a.uid).cmp(&(&b.title_lower, &b.uid)));
+        let index = Arc::new(SearchIndex {
+            dashboards,
+            folders: folder_entries,
+            folder_of: folders.into_iter().map(|f| (f.uid.clone(), f)).collect(),
+        });
+        *self.index.borrow_mut() = Some(Arc::clone(&index));
+        Ok(index)
+    }
+
+    /// Called by every write: the next search rebuilds its index.
+    fn changed(&self) {
+        self.index.borrow_mut().take();
     }
 
     /// A dashboard's versions, newest first: `limit` of them after skipping
@@ -610,6 +676,7 @@ impl Store {
         )?;
         let folder = Folder { id: tx.last_insert_rowid(), uid, title: title.to_owned(), created: now, updated: now };
         tx.commit()?;
+        self.changed();
         Ok(folder)
     }
 
@@ -678,6 +745,7 @@ impl Store {
                 released.push(uid);
             }
         }
+        self.changed();
         Ok(released)
     }
 
@@ -913,6 +981,20 @@ mod tests {
         assert_eq!(limited.len(), 2);
         let in_ops = store.search(&SearchQuery { query: Some("api".into()), limit: 10, ..Default::default() });
         assert_eq!(in_ops.expect("search")[0].folder.as_ref().map(|f| f.uid.clone()), Some(ops.uid));
+        // Search's index follows every write.
+        let find = |store: &Store, q: &str| -> Vec<String> {
+            let query = SearchQuery { query: Some(q.into()), limit: 10, ..Default::default() };
+            store.search(&query).expect("search").into_iter().map(|h| h.title).collect()
+        };
+        assert!(find(&store, "fresh").is_empty());
+        let fresh = save(&mut store, json!({"title": "Fresh one", "uid": "fresh"}), false).expect("save");
+        assert_eq!(find(&store, "fresh"), ["Fresh one"]);
+        save(&mut store, json!({"title": "Renamed", "uid": "fresh", "version": fresh.version}), false).expect("save");
+        assert_eq!((find(&store, "fresh"), find(&store, "renamed")), (vec![], vec!["Renamed".to_owned()]));
+        store.delete("fresh").expect("delete");
+        assert!(find(&store, "renamed").is_empty());
+        store.create_folder(None, "Renamed folder").expect("folder");
+        assert_eq!(find(&store, "renamed"), ["Renamed folder"]);
         assert_eq!(
             store.tags().expect("tags"),
             [("host".to_owned(), 1), ("linux".to_owned(), 2), ("vigil".to_owned(), 1)]

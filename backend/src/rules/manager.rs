@@ -194,6 +194,19 @@ struct GroupEvalState {
     stopped: bool,
 }
 
+/// The counts behind the `prometheus_rule_*` metrics of a group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounters {
+    /// Rule evaluations, and those that failed.
+    pub evaluations: u64,
+    pub failures: u64,
+    /// Evaluation slots scheduled (run or missed), and those missed.
+    pub iterations: u64,
+    pub missed: u64,
+    /// Samples written by the last evaluation.
+    pub last_samples: u64,
+}
+
 #[derive(Clone, Copy, Default)]
 struct GroupStats {
     evaluation_time: Duration,
@@ -211,6 +224,7 @@ pub struct Group {
     pub rules: Vec<Rule>,
     eval_state: Mutex<GroupEvalState>,
     stats: Mutex<GroupStats>,
+    counters: Mutex<GroupCounters>,
 }
 
 impl Group {
@@ -231,9 +245,14 @@ impl Group {
                 stopped: false,
             }),
             stats: Mutex::new(GroupStats::default()),
+            counters: Mutex::new(GroupCounters::default()),
             def,
             rules,
         }
+    }
+
+    pub fn counters(&self) -> GroupCounters {
+        *lock(&self.counters)
     }
 
     pub fn evaluation_time(&self) -> Duration {
@@ -312,6 +331,15 @@ impl Group {
             let rule_started = Instant::now();
             let rule_wall = SystemTime::now();
             let result = self.eval_rule(ctx, rule, ts_ms);
+            {
+                let mut counters = lock(&self.counters);
+                counters.evaluations += 1;
+                counters.failures += u64::from(result.is_err());
+                if i == 0 {
+                    counters.last_samples = 0;
+                }
+                counters.last_samples += result.as_ref().map_or(0, |s| s.len() as u64);
+            }
             let mut state = lock(&rule.state);
             state.last_evaluation = Some(rule_wall);
             match result {
@@ -525,7 +553,7 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
 
 /// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest
 /// percent-encoded.
-fn query_escape(text: &str) -> String {
+pub(crate) fn query_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {
@@ -728,6 +756,78 @@ impl RuleManager {
     }
 }
 
+/// Encodes every group's `prometheus_rule_*` metrics, labelled
+/// `rule_group="<file>;<name>"` as Prometheus labels them.
+#[derive(Debug)]
+pub struct RuleCollector(pub Arc<RuleManager>);
+
+impl std::fmt::Debug for RuleManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleManager").finish_non_exhaustive()
+    }
+}
+
+impl prometheus_client::collector::Collector for RuleCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let groups = self.0.groups();
+        let keys: Vec<String> = groups.iter().map(|g| format!("{};{}", g.file, g.name)).collect();
+        type Count = fn(&GroupCounters) -> u64;
+        let counters: [(&str, &str, Count); 4] = [
+            ("prometheus_rule_evaluations", "The total number of rule evaluations.", |c| c.evaluations),
+            ("prometheus_rule_evaluation_failures", "The total number of rule evaluation failures.", |c| c.failures),
+            (
+                "prometheus_rule_group_iterations",
+                "The total number of scheduled rule group evaluations, whether executed or missed.",
+                |c| c.iterations,
+            ),
+            (
+                "prometheus_rule_group_iterations_missed",
+                "The total number of rule group evaluations missed due to slow rule group evaluation.",
+                |c| c.missed,
+            ),
+        ];
+        for (name, help, pick) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, ConstCounter::new(0u64).metric_type())?;
+            for (group, key) in groups.iter().zip(&keys) {
+                ConstCounter::new(pick(&group.counters()))
+                    .encode(family.encode_family(&[("rule_group", key.as_str())])?)?;
+            }
+        }
+        type Value = fn(&Group) -> f64;
+        let gauges: [(&str, &str, Value); 5] = [
+            ("prometheus_rule_group_interval_seconds", "The interval of a rule group.", |g| g.interval.as_secs_f64()),
+            ("prometheus_rule_group_last_duration_seconds", "The duration of the last rule group evaluation.", |g| {
+                g.evaluation_time().as_secs_f64()
+            }),
+            (
+                "prometheus_rule_group_last_evaluation_timestamp_seconds",
+                "The timestamp of the last rule group evaluation in seconds.",
+                |g| {
+                    g.last_evaluation()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0.0, |d| d.as_secs_f64())
+                },
+            ),
+            ("prometheus_rule_group_rules", "The number of rules.", |g| g.rules.len() as f64),
+            (
+                "prometheus_rule_group_last_evaluation_samples",
+                "The number of samples returned during the last rule group evaluation.",
+                |g| g.counters().last_samples as f64,
+            ),
+        ];
+        for (name, help, pick) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, ConstGauge::new(0f64).metric_type())?;
+            for (group, key) in groups.iter().zip(&keys) {
+                ConstGauge::new(pick(group)).encode(family.encode_family(&[("rule_group", key.as_str())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A group's task: wait for its first slot, evaluate every interval, and
 /// restore `for` state after the second evaluation of the first load.
 async fn run_group(
@@ -765,6 +865,11 @@ async fn run_group(
         let missed = ((now - ts) / interval_ms - 1).max(0);
         if missed > 0 {
             debug!(group = %group.name, missed, "rule group missed evaluations");
+        }
+        {
+            let mut counters = lock(&group.counters);
+            counters.iterations += 1 + missed as u64;
+            counters.missed += missed as u64;
         }
         ts += (missed + 1) * interval_ms;
     }
@@ -909,6 +1014,33 @@ mod tests {
         g.restore_for_state(&ctx, now, &RuleManagerOptions::default());
         // 15 minutes were spent pending, 15 remain; the 5 minutes down are added.
         assert_eq!(g.rules[0].status().alerts[0].active_at_ms, now - 1_200_000 + 300_000);
+    }
+
+    #[test]
+    fn rule_metrics_count_evaluations_and_failures() {
+        let ctx = setup(&[("up", &[("job", "a")], 0, 1.0), ("up", &[("job", "b")], 0, 1.0)]);
+        let g = group(
+            "groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n  - record: bad\n    expr: up\n    labels: {job: x}\n",
+        );
+        g.eval(&ctx, 1000);
+        g.eval(&ctx, 2000);
+        let c = g.counters();
+        assert_eq!((c.evaluations, c.failures, c.last_samples), (4, 2, 2));
+        let manager = RuleManager::new(ctx.engine.clone(), Arc::clone(&ctx.storage), RuleManagerOptions::default());
+        lock(&manager.snapshot).push(Arc::new(g));
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(RuleCollector(Arc::clone(&manager))));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            "prometheus_rule_evaluations_total{rule_group=\"t.yml;g\"} 4",
+            "prometheus_rule_evaluation_failures_total{rule_group=\"t.yml;g\"} 2",
+            "prometheus_rule_group_rules{rule_group=\"t.yml;g\"} 2.0",
+            "prometheus_rule_group_interval_seconds{rule_group=\"t.yml;g\"} 1.0",
+            "prometheus_rule_group_last_evaluation_samples{rule_group=\"t.yml;g\"} 2.0",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
     }
 
     #[test]

@@ -73,7 +73,7 @@ mod tests {
     fn query_strings_round_trip_through_changes() {
         let start = parse_query("?from=now-6h&var-job=a&var-job=b%20c&expr=rate(x%5B5m%5D)%20*%202");
         assert_eq!(start[3], ("expr".to_owned(), "rate(x[5m]) * 2".to_owned()));
-        // (changes: key → new values, the query string wanted)
+        // (parameter changes, the query string after them).
         type Case<'a> = (&'a [(&'a str, &'a [&'a str])], &'a str);
         let cases: &[Case] = &[
             (&[], "?from=now-6h&var-job=a&var-job=b%20c&expr=rate(x%5B5m%5D)%20*%202"),

@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::canvas::Theme;
 use super::data::PanelData;
 use super::options::{FieldOptions, field_options, option_str, reduce_calc};
-use super::standin::{Rgb, format_value};
+use super::render::{Rgb, format_value};
 use super::stat::{fit_font, items, value_colour, value_range};
 use super::timeseries::{rgb, text_style};
 use super::{Drawn, Panel};
@@ -101,7 +101,8 @@ pub fn draw_panel<DB: DrawingBackend>(
             .map_err(err)?;
             let bar_h = (h - name_h - 4.0 * ratio).max(2.0);
             let value_font = fit_font(&text, width * 0.25, bar_h * 0.8).min(bar_h * 0.8);
-            let value_w = text.chars().count() as f64 * value_font * 0.62 + 8.0 * ratio;
+            // Bold digits run about 0.7 em wide.
+            let value_w = text.chars().count() as f64 * value_font * 0.7 + 8.0 * ratio;
             area.draw(&Text::new(
                 text.clone(),
                 px(width - 4.0 * ratio, y + name_h + bar_h / 2.0),
@@ -158,7 +159,7 @@ pub fn draw_panel<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panels::standin::{ThresholdStep, Thresholds};
+    use vigil_shared::dashboard::model::{ThresholdStep, Thresholds, ThresholdsMode};
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test]
@@ -170,10 +171,10 @@ mod tests {
             min: None,
             max: None,
             thresholds: Thresholds {
-                percentage: false,
+                mode: ThresholdsMode::Absolute,
                 steps: vec![
-                    ThresholdStep { value: f64::NEG_INFINITY, colour: green },
-                    ThresholdStep { value: 50.0, colour: red },
+                    ThresholdStep { color: "#00ff00".into(), value: None },
+                    ThresholdStep { color: "#ff0000".into(), value: Some(50.0) },
                 ],
             },
             fixed_colour: None,

@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
-use super::standin::{Rgb, parse_colour};
+use super::render::{Rgb, parse_colour};
 
 /// The colours of chrome around the data: background, text, grid, axes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,6 +106,34 @@ pub fn observe_size(node: NodeRef<Div>) -> ReadSignal<(f64, f64)> {
     size
 }
 
+/// A counter that moves whenever the page may have switched theme: a
+/// change of `class`, `style` or `data-theme` on the root element or the
+/// body (how apps switch), so canvases redraw in the new CSS colours.
+pub fn observe_theme() -> ReadSignal<u64> {
+    let (version, set_version) = signal(0u64);
+    let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_records: js_sys::Array| {
+        set_version.update(|v| *v += 1);
+    });
+    let observer = web_sys::MutationObserver::new(callback.as_ref().unchecked_ref()).ok();
+    if let (Some(observer), Some(document)) = (&observer, web_sys::window().and_then(|w| w.document())) {
+        let options = web_sys::MutationObserverInit::new();
+        options.set_attributes(true);
+        options.set_attribute_filter(&js_sys::Array::of3(&"class".into(), &"style".into(), &"data-theme".into()));
+        let targets = [document.document_element(), document.body().map(Into::into)];
+        for target in targets.into_iter().flatten() {
+            let _ = observer.observe_with_options(&target, &options);
+        }
+    }
+    let held = SendWrapper::new((observer, callback));
+    on_cleanup(move || {
+        let (observer, _callback) = held.take();
+        if let Some(observer) = observer {
+            observer.disconnect();
+        }
+    });
+    version
+}
+
 /// The screen's device pixels per CSS pixel (1 when unknown).
 pub fn device_pixel_ratio() -> f64 {
     web_sys::window().map(|w| w.device_pixel_ratio()).filter(|r| r.is_finite() && *r > 0.0).unwrap_or(1.0)
@@ -113,8 +141,11 @@ pub fn device_pixel_ratio() -> f64 {
 
 /// Sizes `canvas` to `css` pixels on screen and `css × ratio` in its
 /// bitmap, and returns a plotters backend on it with the ratio, which the
-/// drawing code multiplies its line widths and fonts by.
-pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64)) -> Option<(CanvasBackend, f64)> {
+/// drawing code multiplies its line widths and fonts by. `crisp_lines`
+/// shifts drawing half a pixel where that puts thin lines on pixel centres
+/// (graphs); bodies made of abutting filled shapes leave it off, or the
+/// shapes' antialiased edges show as seams.
+pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64), crisp_lines: bool) -> Option<(CanvasBackend, f64)> {
     let ratio = device_pixel_ratio();
     let (w, h) = ((css.0 * ratio).round().max(1.0) as u32, (css.1 * ratio).round().max(1.0) as u32);
     if canvas.width() != w {
@@ -129,7 +160,7 @@ pub fn backend_for(canvas: &HtmlCanvasElement, css: (f64, f64)) -> Option<(Canva
     // Lines one device pixel wide (line width 1 at ratio 1, 3 at 3…) sit
     // on pixel centres only when shifted half a pixel; unshifted, the
     // browser smears them over two half-tone pixels.
-    let offset = if (ratio.round() as i64) % 2 == 1 { 0.5 } else { 0.0 };
+    let offset = if crisp_lines && (ratio.round() as i64) % 2 == 1 { 0.5 } else { 0.0 };
     if let Some(context) =
         canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
     {

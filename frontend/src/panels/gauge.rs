@@ -11,7 +11,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::canvas::Theme;
 use super::data::PanelData;
 use super::options::{field_options, option_bool, reduce_calc};
-use super::standin::format_value;
+use super::render::{format_value, threshold_bands};
 use super::stat::{cell, fit_font, grid, items, value_colour, value_range};
 use super::timeseries::{rgb, text_style};
 use super::{Drawn, Panel};
@@ -77,14 +77,13 @@ pub fn draw_panel<DB: DrawingBackend>(
                 .map_err(err)?;
         }
         if show_bands {
-            let steps = field.thresholds.absolute(min, max);
-            for (j, step) in steps.iter().enumerate() {
-                let from = step.value.max(min);
-                let to = steps.get(j + 1).map_or(max, |n| n.value.min(max));
+            let steps = threshold_bands(&field.thresholds, min, max);
+            for (j, (value, colour)) in steps.iter().enumerate() {
+                let from = value.max(min);
+                let to = steps.get(j + 1).map_or(max, |n| n.0.min(max));
                 if to > from {
                     let (a0, a1) = (angle_of(from, min, max), angle_of(to, min, max));
-                    area.draw(&Polygon::new(ring(centre, r - band, r, a0, a1), rgb(step.colour).filled()))
-                        .map_err(err)?;
+                    area.draw(&Polygon::new(ring(centre, r - band, r, a0, a1), rgb(*colour).filled())).map_err(err)?;
                 }
             }
         }

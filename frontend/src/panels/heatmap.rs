@@ -15,7 +15,7 @@ use super::axes::time_ticks;
 use super::canvas::Theme;
 use super::data::{PanelData, SeriesData};
 use super::options::field_options;
-use super::standin::{Rgb, format_value};
+use super::render::{Rgb, format_value};
 use super::timeseries::{Geometry, rgb, text_style};
 use super::{Drawn, Panel};
 
@@ -123,6 +123,35 @@ pub fn from_values(series: &[SeriesData], rows: usize, unit: &str) -> HeatGrid {
     }
 }
 
+/// At most `columns` time columns over `[from, to]`: columns falling in the
+/// same one of `columns` equal slices are summed (into the first's time),
+/// so a long range costs pixels, not samples.
+pub fn merge_columns(grid: HeatGrid, from: i64, to: i64, columns: usize) -> HeatGrid {
+    if grid.times.len() <= columns || columns == 0 || to <= from {
+        return grid;
+    }
+    let slice = |t: i64| ((t - from) as f64 / (to - from) as f64 * columns as f64).floor() as i64;
+    let mut times: Vec<i64> = Vec::with_capacity(columns);
+    let mut counts: Vec<Vec<f64>> = Vec::with_capacity(columns);
+    let mut current = None;
+    for (t, column) in grid.times.into_iter().zip(grid.counts) {
+        let s = slice(t);
+        match counts.last_mut() {
+            Some(sum) if current == Some(s) => {
+                for (a, b) in sum.iter_mut().zip(&column) {
+                    *a += b;
+                }
+            }
+            _ => {
+                times.push(t);
+                counts.push(column);
+                current = Some(s);
+            }
+        }
+    }
+    HeatGrid { times, buckets: grid.buckets, counts }
+}
+
 /// The colour of a cell with `fraction` (0..=1) of the largest count:
 /// Grafana's default "Oranges" scheme, from pale to deep.
 pub fn scale_colour(fraction: f64) -> Rgb {
@@ -157,6 +186,7 @@ pub fn draw_panel<DB: DrawingBackend>(
         from_ms: data.start_ms,
         to_ms: data.end_ms.max(data.start_ms + 1),
     };
+    let grid = merge_columns(grid, g.from_ms, g.to_ms, ((g.right - g.left) / (2.0 * ratio)).max(1.0) as usize);
     if g.right - g.left < 4.0 || g.bottom - g.top < 4.0 || grid.buckets.is_empty() {
         area.present().map_err(err)?;
         return Ok(Drawn::default());
@@ -210,10 +240,13 @@ pub fn draw_panel<DB: DrawingBackend>(
             drawn.points += 1;
         }
     }
-    // The colour legend: the scale from 0 to the largest count.
+    // The colour legend: the scale from 0 to the largest count, right
+    // aligned with the plot, its labels either side.
+    let max_label = format_value(max, "short", None);
+    let max_w = max_label.chars().count() as f64 * font * 0.62;
     let legend_y = height - font * 1.2 - 4.0 * ratio;
-    let legend_w = (g.right - g.left).min(200.0 * ratio);
-    let legend_x = g.right - legend_w;
+    let legend_w = (g.right - g.left - max_w - 8.0 * ratio).clamp(0.0, 200.0 * ratio);
+    let legend_x = g.right - max_w - 4.0 * ratio - legend_w;
     let steps = 40;
     for k in 0..steps {
         let (f0, f1) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
@@ -230,7 +263,7 @@ pub fn draw_panel<DB: DrawingBackend>(
     ))
     .map_err(err)?;
     area.draw(&Text::new(
-        format_value(max, "short", None),
+        max_label,
         px(legend_x + legend_w + 4.0 * ratio, legend_y),
         label_style.pos(Pos::new(HPos::Left, VPos::Center)),
     ))
@@ -292,6 +325,20 @@ mod tests {
         assert_eq!(grid.times, vec![0, 10]);
         assert_eq!(grid.buckets, vec!["0", "5"]);
         assert_eq!(grid.counts, vec![vec![2.0, 0.0], vec![1.0, 2.0]]);
+    }
+
+    #[wasm_bindgen_test]
+    fn many_columns_merge_into_pixel_slices() {
+        let grid = HeatGrid {
+            times: (0..100).collect(),
+            buckets: vec!["a".into(), "b".into()],
+            counts: (0..100).map(|i| vec![1.0, f64::from(i % 2)]).collect(),
+        };
+        let merged = merge_columns(grid.clone(), 0, 100, 10);
+        assert_eq!(merged.times, (0..10).map(|i| i * 10).collect::<Vec<_>>());
+        assert!(merged.counts.iter().all(|c| c == &vec![10.0, 5.0]), "{:?}", merged.counts);
+        // Few enough columns: unchanged.
+        assert_eq!(merge_columns(grid.clone(), 0, 100, 100), grid);
     }
 
     #[wasm_bindgen_test]

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use super::data::SeriesData;
 use super::options::{FieldOptions, LegendOptions};
-use super::standin::{Rgb, calc_name, format_value, reduce};
+use super::render::{Rgb, calc_name, format_value, reduce};
 
 /// One legend entry, its calcs already formatted.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,7 +20,7 @@ pub mod gauge;
 pub mod heatmap;
 pub mod legend;
 pub mod options;
-pub mod standin;
+pub mod render;
 pub mod stat;
 pub mod table;
 pub mod text;
@@ -80,7 +80,7 @@ fn canonical_type(panel_type: &str) -> &str {
     }
 }
 
-/// The body of a panel: draws `state` as `panel.panel_type` says, fills its
+/// The body of a panel: draws `state` as `panel.kind` (its `type`) says, fills its
 /// box, and reports on its root `data-state` (`loading`, `drawn` once the
 /// data is on screen, `error`), `data-series` and `data-points`. Errors show
 /// as text inside the panel; an unknown type shows a placeholder.
@@ -125,9 +125,13 @@ pub fn PanelBody(
         <div class="panel-body" data-state=data_state data-series=move || counts().series.to_string()
             data-points=move || counts().points.to_string()>
             {body}
-            {move || match state.get() {
-                PanelState::Error(message) => Some(view! { <div class="panel-error">{message}</div> }),
-                _ => None,
+            {move || {
+                state
+                    .with(|s| match s {
+                        PanelState::Error(message) => Some(message.clone()),
+                        _ => None,
+                    })
+                    .map(|message| view! { <div class="panel-error">{message}</div> })
             }}
         </div>
     }
@@ -164,15 +168,17 @@ fn CanvasBody(
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let plot = NodeRef::<leptos::html::Div>::new();
     let size = canvas::observe_size(plot);
+    let theme_version = canvas::observe_theme();
     let canvas_id = format!("panel-{}-canvas", panel_id(&panel));
     Effect::new(move |_| {
         let (w, h) = size.get();
+        theme_version.track();
         let Some(data) = data.get() else { return };
         if w < 2.0 || h < 2.0 {
             return;
         }
         let Some(element) = canvas.get() else { return };
-        let Some((backend, ratio)) = canvas::backend_for(&element, (w, h)) else { return };
+        let Some((backend, ratio)) = canvas::backend_for(&element, (w, h), false) else { return };
         let theme = canvas::Theme::from_page();
         match draw(&backend.into_drawing_area(), &panel, &data, &theme, ratio) {
             Ok(d) => drawn.set(Some(d)),

@@ -7,10 +7,10 @@
 
 use serde_json::Value;
 
-use vigil_shared::dashboard::model::ThresholdsMode;
+use vigil_shared::dashboard::model::Thresholds;
 
 use super::Panel;
-use super::standin::{Rgb, ThresholdStep, Thresholds, parse_colour};
+use super::render::{Rgb, default_thresholds, parse_colour};
 
 /// Field settings shared by every panel type (`fieldConfig.defaults`).
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,7 @@ pub struct FieldOptions {
     pub decimals: Option<u32>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// The dashboard's steps, or Grafana's default (green, red from 80).
     pub thresholds: Thresholds,
     /// `color.mode: fixed` with `color.fixedColor`: one colour for every
     /// series instead of the palette.
@@ -46,6 +47,8 @@ pub struct GraphStyle {
     pub fill_opacity: f64,
     pub stacking: Stacking,
     pub points: bool,
+    /// `showPoints: auto`: points where they are sparse enough to tell apart.
+    pub points_auto: bool,
     pub lines: bool,
     pub bars: bool,
     pub point_size: f64,
@@ -77,21 +80,7 @@ fn num(v: Option<&Value>) -> Option<f64> {
 
 pub fn field_options(panel: &Panel) -> FieldOptions {
     let d = &panel.field_config.defaults;
-    let thresholds = d
-        .thresholds
-        .as_ref()
-        .map(|t| Thresholds {
-            percentage: t.mode == ThresholdsMode::Percentage,
-            steps: t
-                .steps
-                .iter()
-                .filter_map(|s| {
-                    Some(ThresholdStep { value: s.value.unwrap_or(f64::NEG_INFINITY), colour: parse_colour(&s.color)? })
-                })
-                .collect(),
-        })
-        .filter(|t| !t.steps.is_empty())
-        .unwrap_or_default();
+    let thresholds = d.thresholds.clone().filter(|t| !t.steps.is_empty()).unwrap_or_else(default_thresholds);
     let colour_mode = d.color.as_ref().map_or("palette-classic", |c| c.mode.as_str());
     FieldOptions {
         unit: d.unit.clone().unwrap_or_default(),
@@ -136,6 +125,7 @@ pub fn graph_style(panel: &Panel) -> GraphStyle {
             _ => Stacking::None,
         },
         points: draw_style == "points" || show_points == "always",
+        points_auto: show_points == "auto",
         lines: draw_style == "line",
         bars: draw_style == "bars",
         point_size: num(custom(panel, &["pointSize"])).unwrap_or(5.0).clamp(1.0, 40.0),
@@ -190,7 +180,7 @@ mod tests {
         let f = field_options(&p);
         assert_eq!((f.unit.as_str(), f.decimals, f.min, f.max), ("bytes", Some(2), Some(0.0), Some(100.0)));
         assert_eq!(f.fixed_colour, Some(Rgb(0xf2, 0x49, 0x5c)));
-        assert!(f.thresholds.percentage);
+        assert_eq!(f.thresholds.mode, vigil_shared::dashboard::model::ThresholdsMode::Percentage);
         assert_eq!(f.thresholds.steps.len(), 2);
         let l = legend_options(&p);
         assert!(l.show && l.table && l.right);
@@ -204,7 +194,7 @@ mod tests {
             panel(json!({}), json!({"defaults": {"custom": {"fillOpacity": "x", "stacking": 3}, "thresholds": {}}}));
         let f = field_options(&p);
         assert_eq!((f.unit.as_str(), f.decimals, f.fixed_colour), ("", None, None));
-        assert_eq!(f.thresholds, Thresholds::default());
+        assert_eq!(f.thresholds, default_thresholds());
         assert_eq!(graph_style(&p).fill_opacity, 0.0);
         assert!(legend_options(&p).show);
         assert_eq!(graph_style(&p).stacking, Stacking::None);

@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::canvas::Theme;
 use super::data::PanelData;
 use super::options::{FieldOptions, field_options, option_str, reduce_calc};
-use super::standin::{Rgb, downsample_min_max, format_value, reduce};
+use super::render::{GREY, Rgb, downsample_min_max, format_value, parse_colour, reduce, threshold_colour};
 use super::timeseries::{rgb, runs, text_style};
 use super::{Drawn, Panel};
 
@@ -49,8 +49,8 @@ pub fn value_range(field: &FieldOptions, items: &[Item]) -> (f64, f64) {
 pub fn value_colour(field: &FieldOptions, value: Option<f64>, range: (f64, f64)) -> Rgb {
     match (field.fixed_colour, value) {
         (Some(c), _) => c,
-        (None, Some(v)) => field.thresholds.colour_for(v, range.0, range.1),
-        (None, None) => field.thresholds.steps.first().map_or(Rgb(0x80, 0x80, 0x80), |s| s.colour),
+        (None, Some(v)) => threshold_colour(&field.thresholds, v, range.0, range.1),
+        (None, None) => field.thresholds.steps.first().and_then(|s| parse_colour(&s.color)).unwrap_or(GREY),
     }
 }
 
@@ -80,10 +80,11 @@ pub fn cell(i: usize, cols: usize, rows: usize, width: f64, height: f64) -> (f64
 }
 
 /// A font size at which `text` fits `width` and `height` (device pixels),
-/// assuming characters about 0.6 em wide.
+/// assuming characters about 0.66 em wide (bold digits are the widest
+/// text drawn this way).
 pub fn fit_font(text: &str, width: f64, height: f64) -> f64 {
     let chars = text.chars().count().max(1) as f64;
-    (width / (chars * 0.6)).min(height).max(6.0)
+    (width / (chars * 0.66)).min(height).max(6.0)
 }
 
 /// Black or white, whichever reads better on `background`.
@@ -258,7 +259,7 @@ mod tests {
             decimals: None,
             min: None,
             max: None,
-            thresholds: Default::default(),
+            thresholds: crate::panels::render::default_thresholds(),
             fixed_colour: None,
             colour_by_thresholds: true,
         };

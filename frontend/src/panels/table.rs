@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use super::axes::full_time;
 use super::data::PanelData;
 use super::options::{FieldOptions, field_options};
-use super::standin::{format_value, reduce};
+use super::render::{format_value, reduce};
 use super::{Drawn, Panel};
 
 /// A cell: the text shown, and the number it sorts by when it has one.
@@ -140,6 +140,7 @@ pub fn TableBody(panel: Panel, data: Signal<Option<PanelData>>, drawn: RwSignal<
             }
         })
     };
+    // Numbers align right, except the time (column 0), which reads as text.
     view! {
         <div class="panel-table">
             {move || table.get().map(|(header, rows, _)| view! {
@@ -156,8 +157,8 @@ pub fn TableBody(panel: Panel, data: Signal<Option<PanelData>>, drawn: RwSignal<
                     </tr></thead>
                     <tbody>
                         {rows.into_iter().map(|row| view! {
-                            <tr>{row.into_iter().map(|c| view! {
-                                <td class:numeric=c.number.is_some()>{c.text}</td>
+                            <tr>{row.into_iter().enumerate().map(|(i, c)| view! {
+                                <td class:numeric={c.number.is_some() && i > 0}>{c.text}</td>
                             }).collect_view()}</tr>
                         }).collect_view()}
                     </tbody>
@@ -206,18 +207,19 @@ mod tests {
             decimals: None,
             min: None,
             max: None,
-            thresholds: Default::default(),
+            thresholds: crate::panels::render::default_thresholds(),
             fixed_colour: None,
             colour_by_thresholds: false,
         };
         let (header, mut rows) = build(&data, &field);
         assert_eq!(header, vec!["Time", "__name__", "instance", "Value"]);
         assert_eq!(rows[0][0].text, "2023-11-14 22:13:20");
-        assert_eq!(rows[0][3].text, "1%");
         let column = |rows: &[Vec<Cell>], c: usize| rows.iter().map(|r| r[c].text.clone()).collect::<Vec<_>>();
         sort_rows(&mut rows, 2, false);
         assert_eq!(column(&rows, 2), vec!["node2", "node9", "node10"]);
         sort_rows(&mut rows, 3, true);
-        assert_eq!(column(&rows, 3), vec!["20%", "1%", "0.5%"]);
+        let values: Vec<Option<f64>> = rows.iter().map(|r| r[3].number).collect();
+        assert_eq!(values, vec![Some(20.0), Some(1.0), Some(0.5)]);
+        assert!(rows.iter().all(|r| r[3].text.ends_with('%')), "formatted with the unit");
     }
 }

@@ -17,11 +17,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{full_time, step_decimals, time_ticks, value_ticks};
-use super::canvas::{Theme, backend_for, local_position, observe_size};
+use super::canvas::{Theme, backend_for, local_position, observe_size, observe_theme};
 use super::data::{PanelData, SeriesData};
 use super::legend::{Legend, LegendItem};
 use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style, legend_options};
-use super::standin::{Rgb, downsample_min_max, format_value, series_colour};
+use super::render::{Rgb, downsample_min_max, format_value, labels_colour, threshold_bands};
 use super::{Drawn, Panel};
 
 /// plotters' colour for ours.
@@ -48,7 +48,7 @@ pub fn series_key(s: &SeriesData) -> String {
 /// The colour of a series: the dashboard's fixed colour if it set one,
 /// otherwise stable per label set.
 pub fn colour_of(s: &SeriesData, field: &FieldOptions) -> Rgb {
-    field.fixed_colour.unwrap_or_else(|| series_colour(&s.labels.to_string()))
+    field.fixed_colour.unwrap_or_else(|| labels_colour(&s.labels))
 }
 
 /// One series ready to draw: its points (stacked if the panel stacks) and,
@@ -295,22 +295,22 @@ pub fn draw_graph<DB: DrawingBackend>(
 
     // Thresholds: bands behind the data, lines over the grid.
     if style.threshold_areas || style.threshold_lines {
-        let steps = field.thresholds.absolute(y_min, y_max);
-        for (i, step) in steps.iter().enumerate() {
-            let from = if step.value.is_finite() { step.value } else { y_min };
-            let to = steps.get(i + 1).map_or(y_max, |n| n.value);
+        let steps = threshold_bands(&field.thresholds, y_min, y_max);
+        for (i, &(value, colour)) in steps.iter().enumerate() {
+            let from = if value.is_finite() { value } else { y_min };
+            let to = steps.get(i + 1).map_or(y_max, |n| n.0);
             if style.threshold_areas && to > from {
                 area.draw(&Rectangle::new(
                     [px(geometry.left, y_of(to)), px(geometry.right, y_of(from))],
-                    rgb(step.colour).mix(0.15).filled(),
+                    rgb(colour).mix(0.15).filled(),
                 ))
                 .map_err(err)?;
             }
-            if style.threshold_lines && step.value.is_finite() && step.value >= y_min && step.value <= y_max {
-                let y = y_of(step.value);
+            if style.threshold_lines && value.is_finite() && value >= y_min && value <= y_max {
+                let y = y_of(value);
                 area.draw(&PathElement::new(
                     vec![px(geometry.left, y), px(geometry.right, y)],
-                    rgb(step.colour).stroke_width((ratio * 1.5).round().max(1.0) as u32),
+                    rgb(colour).stroke_width((ratio * 1.5).round().max(1.0) as u32),
                 ))
                 .map_err(err)?;
             }
@@ -347,9 +347,15 @@ pub fn draw_graph<DB: DrawingBackend>(
             if style.lines && line > 0 && path.len() > 1 {
                 area.draw(&PathElement::new(path.clone(), colour.stroke_width(line))).map_err(err)?;
             }
-            // Points: always when asked; a lone point also, or it would not
-            // show at all.
-            if style.points || path.len() == 1 {
+            // Points: always when asked; in `auto`, as Grafana does, when
+            // they are sparse (here: over 20 CSS pixels apart on average);
+            // a lone point always, or it would not show at all.
+            let spacing = match (path.first(), path.last()) {
+                (Some(a), Some(b)) if points.len() > 1 => f64::from(b.0 - a.0) / (points.len() - 1) as f64,
+                _ => 0.0,
+            };
+            let sparse = style.points_auto && spacing > 20.0 * ratio;
+            if style.points || sparse || path.len() == 1 {
                 let radius = ((style.point_size / 2.0 * ratio).round() as u32).max(1);
                 for p in &path {
                     area.draw(&Circle::new(*p, radius, colour.filled())).map_err(err)?;
@@ -397,6 +403,7 @@ pub fn TimeSeriesBody(
     let canvas = NodeRef::<Canvas>::new();
     let plot = NodeRef::<Div>::new();
     let size = observe_size(plot);
+    let theme_version = observe_theme();
     let hidden = RwSignal::new(HashSet::<String>::new());
     let geometry = StoredValue::new(Geometry::default());
     let ratio = StoredValue::new(1.0f64);
@@ -407,13 +414,14 @@ pub fn TimeSeriesBody(
     let field_for_draw = field.clone();
     Effect::new(move |_| {
         let (w, h) = size.get();
+        theme_version.track();
         let hidden_now = hidden.get();
         let Some(data) = data.get() else { return };
         if w < 2.0 || h < 2.0 {
             return;
         }
         let Some(canvas) = canvas.get() else { return };
-        let Some((backend, r)) = backend_for(&canvas, (w, h)) else {
+        let Some((backend, r)) = backend_for(&canvas, (w, h), true) else {
             return;
         };
         let visible: Vec<(Rgb, &[(i64, f64)])> = data

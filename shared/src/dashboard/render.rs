@@ -517,37 +517,51 @@ pub fn downsample(points: &[(i64, f64)], from_ms: i64, to_ms: i64, columns: usiz
         out.extend_from_slice(points);
         return;
     }
-    let span = (to_ms - from_ms) as f64;
-    let scale = columns as f64 / span;
-    let column_of = |t: i64| (((t - from_ms) as f64 * scale) as usize).min(columns - 1);
+    // Integer column arithmetic (i128: no overflow for any i64 times):
+    // column(t) = floor((t - from) × columns / span). Each column is scanned
+    // up to its first time that belongs to the next one, so the inner loop
+    // is one comparison per point.
+    let span = i128::from(to_ms - from_ms);
+    let cols = columns as i128;
+    let column_of = |t: i64| ((i128::from(t - from_ms) * cols / span) as usize).min(columns - 1);
     let mut i = 0;
     while i < points.len() {
         let col = column_of(points[i].0);
+        let boundary = if col + 1 >= columns {
+            i64::MAX
+        } else {
+            let n = (col as i128 + 1) * span;
+            (i128::from(from_ms) + (n + cols - 1) / cols) as i64
+        };
         let start = i;
         // Indices of first, min, max, last finite value and the first gap.
         let (mut first, mut min, mut max, mut last, mut gap) =
             (usize::MAX, usize::MAX, usize::MAX, usize::MAX, usize::MAX);
-        while i < points.len() && column_of(points[i].0) == col {
-            let v = points[i].1;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (j, &(t, v)) in points.iter().enumerate().skip(i) {
+            if t >= boundary {
+                break;
+            }
+            i = j + 1;
             if v.is_nan() {
                 if gap == usize::MAX {
-                    gap = i;
+                    gap = j;
                 }
-            } else {
-                if first == usize::MAX {
-                    first = i;
-                    min = i;
-                    max = i;
-                }
-                if v < points[min].1 {
-                    min = i;
-                }
-                if v > points[max].1 {
-                    max = i;
-                }
-                last = i;
+                continue;
             }
-            i += 1;
+            if first == usize::MAX {
+                first = j;
+            }
+            // Strict comparisons keep the earliest of equal extremes.
+            if v < lo {
+                lo = v;
+                min = j;
+            }
+            if v > hi {
+                hi = v;
+                max = j;
+            }
+            last = j;
         }
         let mut picks = [first, min, max, last, gap];
         picks.sort_unstable();
@@ -781,6 +795,22 @@ mod tests {
         }
         assert!(out.iter().any(|p| p.1 == 1000.0), "spike kept");
         assert!(out.iter().any(|p| p.1.is_nan()), "gap kept");
+
+        // Uneven columns over real timestamps: each column's first and last
+        // points are kept, and nothing else is added.
+        let base = 1_700_000_000_123;
+        let pts: Vec<(i64, f64)> = (0..20_000).map(|i| (base + i * 7 + i % 3, ((i * 7919) % 101) as f64)).collect();
+        let (from, to, cols) = (base + 5, base + 139_000, 333usize);
+        downsample(&pts, from, to, cols, &mut out);
+        let col = |t: i64| ((i128::from(t - from) * cols as i128 / i128::from(to - from)) as usize).min(cols - 1);
+        let inside: Vec<&(i64, f64)> = pts.iter().filter(|p| p.0 >= from && p.0 <= to).collect();
+        for c in [0, 1, 100, 331, 332] {
+            let orig: Vec<i64> = inside.iter().filter(|p| col(p.0) == c).map(|p| p.0).collect();
+            let kept: Vec<i64> = out.iter().filter(|p| col(p.0) == c).map(|p| p.0).collect();
+            assert_eq!((orig.first(), orig.last()), (kept.first(), kept.last()), "column {c}");
+            assert!(kept.len() <= 4, "column {c}: {kept:?}");
+        }
+        assert!(out.iter().all(|p| inside.contains(&p)));
 
         // Small series and degenerate ranges are copied; out-of-range dropped.
         downsample(&points[..10], 0, 9_000, 100, &mut out);

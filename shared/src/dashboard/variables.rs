@@ -849,4 +849,62 @@ mod tests {
             assert_eq!(scope.interpolate(t, Format::Prometheus), *want, "{t}");
         }
     }
+
+    /// Every query of the real Node Exporter Full dashboard, interpolated
+    /// with its variables (one of them multi-valued with tricky values) and
+    /// the step built-ins, is valid PromQL for Vigil's parser.
+    #[test]
+    fn node_exporter_full_queries_interpolate_to_valid_promql() {
+        use crate::dashboard::interval::{PanelQueryContext, TargetStep};
+        let src = include_str!("../../testdata/dashboards/node-exporter-full.json");
+        let d = match crate::dashboard::Dashboard::from_json(src) {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        };
+        let values: &[(&str, &[&str])] =
+            &[("job", &["node", "node.exporter|2"]), ("nodename", &["host-1"]), ("node", &["localhost:9100"])];
+        let vars: Vec<ResolvedVariable> = d
+            .templating
+            .list
+            .iter()
+            .map(|v| {
+                let opts = values.iter().find(|(n, _)| *n == v.name).map_or(&[][..], |(_, o)| *o);
+                let mut v = v.clone();
+                v.multi = opts.len() > 1;
+                let options = opts
+                    .iter()
+                    .map(|o| VariableOption { text: o.to_string(), value: o.to_string(), selected: false })
+                    .collect();
+                ResolvedVariable::resolve(&v, options, Some(&strings(opts)))
+            })
+            .collect();
+        let ctx = PanelQueryContext {
+            from_ms: 1_700_000_000_000 - 86_400_000,
+            to_ms: 1_700_000_000_000,
+            width_px: 800,
+            max_data_points: None,
+            min_interval: None,
+            scrape_interval: None,
+        };
+        let mut checked = 0;
+        for panel in d.all_panels() {
+            for target in &panel.targets {
+                let plan = match ctx
+                    .plan(&TargetStep { interval: target.interval.as_deref(), interval_factor: target.interval_factor })
+                {
+                    Ok(p) => p,
+                    Err(e) => panic!("{}: {e}", panel.title),
+                };
+                let builtins = plan.builtins();
+                let scope = Scope { variables: &vars, builtins: &builtins };
+                let q = scope.interpolate(&target.expr, Format::Prometheus);
+                assert!(!q.contains('$'), "{}: {q}", panel.title);
+                if let Err(e) = crate::promql::parse(&q) {
+                    panic!("{}: {q}: {}", panel.title, e.describe(&q));
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 250, "{checked}");
+    }
 }
