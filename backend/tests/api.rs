@@ -518,7 +518,8 @@ async fn query_batch_answers_each_query_as_its_single_endpoint_does() {
     let port = free_port();
     let vigil = Vigil::start(port, &config_only(port));
     // (id, batch item, the single endpoint's path and form)
-    let cases: &[(&str, Value, &str, &[(&str, &str)])] = &[
+    type Case<'a> = (&'a str, Value, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
         (
             "range",
             json!({"query": "vector(time())", "start": 0, "end": "60", "step": "15s"}),

@@ -265,3 +265,56 @@ fn mark_when_drawn_within(frames: u32) {
         let _ = performance.mark("vigil:all-panels-drawn");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn panel(json: serde_json::Value) -> Panel {
+        serde_json::from_value(json).unwrap_or_else(|e| panic!("test panel: {e}"))
+    }
+
+    #[wasm_bindgen_test]
+    fn plans_grafanas_steps_builtins_and_instant_queries() {
+        let p = panel(serde_json::json!({
+            "id": 7, "type": "timeseries",
+            "targets": [
+                {"refId": "A", "expr": "rate(x[$__rate_interval])"},
+                {"refId": "B", "expr": "up", "hide": true},
+                {"refId": "C", "expr": "  "},
+                {"refId": "D", "expr": "sum(y)", "instant": true},
+                {"expr": "z[$__range]", "instant": true}
+            ]
+        }));
+        // One hour over 720 px with a 15 s scrape interval: 5 s rounds to
+        // 5 s, raised to the scrape interval.
+        let (from, to) = (1_700_000_000_000, 1_700_003_600_000);
+        let plan = plan(&[(p, 720)], from, to, &[], 15_000);
+        let got: Vec<(&str, &str, Option<f64>, Option<f64>)> =
+            plan.queries.iter().map(|q| (q.id.as_str(), q.query.as_str(), q.step, q.time)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("7/A", "rate(x[60s])", Some(15.0), None),
+                ("7/D", "sum(y)", None, Some(1_700_003_600.0)),
+                ("7/E", "z[3600s]", None, Some(1_700_003_600.0)),
+            ]
+        );
+        let range = &plan.queries[0];
+        assert_eq!(range.start.map(|s| s as i64 % 15), Some(0), "start aligned to the step");
+    }
+
+    #[wasm_bindgen_test]
+    fn max_data_points_and_min_interval_set_the_step() {
+        let cases = [
+            (serde_json::json!({"id": 1, "maxDataPoints": 100, "targets": [{"refId": "A", "expr": "a"}]}), 30.0),
+            (serde_json::json!({"id": 1, "interval": "1m", "targets": [{"refId": "A", "expr": "a"}]}), 60.0),
+            (serde_json::json!({"id": 1, "targets": [{"refId": "A", "expr": "a", "interval": "2m"}]}), 120.0),
+        ];
+        for (json, want) in cases {
+            let plan = plan(&[(panel(json.clone()), 1000)], 0, 3_600_000, &[], 15_000);
+            assert_eq!(plan.queries[0].step, Some(want), "{json}");
+        }
+    }
+}

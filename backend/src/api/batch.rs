@@ -168,7 +168,9 @@ mod tests {
 
     #[test]
     fn parameters_become_the_single_endpoints_form() {
-        let cases: &[(&str, bool, &[(&str, &str)])] = &[
+        // (the item, whether it is a range query, the form it becomes)
+        type Case<'a> = (&'a str, bool, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             (
                 r#"{"id":"a","query":"up","start":10,"end":"2015-07-01T20:10:51Z","step":"15s"}"#,
                 true,
