@@ -121,7 +121,11 @@ fn test_dashboard() -> Value {
              "current": {"value": ["$__all"]}}
         ]},
         "panels": [
+            // Big points: Vigil has run only seconds of the 15 minutes shown,
+            // so its line is a few pixels long; the points make the drawn
+            // series countable (showPoints `auto` leaves dense points out).
             {"id": 1, "type": "timeseries", "title": "Memory of $job", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+             "fieldConfig": {"defaults": {"custom": {"showPoints": "always", "pointSize": 10}}},
              "targets": target("process_resident_memory_bytes{job=~\"$job\"}")},
             {"id": 2, "type": "timeseries", "title": "Scrape duration", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 8},
              "targets": target("scrape_duration_seconds{job=~\"$job\"}")},
