@@ -316,7 +316,10 @@ async fn query_range(State(state): State<AppState>, params: Params) -> Result<Re
 }
 
 /// The answer of `/api/v1/query` for its parameters; `query_batch` shares it.
-async fn instant_answer(state: &AppState, params: &HashMap<String, String>) -> Result<ApiResponse<QueryData>, ApiError> {
+async fn instant_answer(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<ApiResponse<QueryData>, ApiError> {
     let limit = parse_limit(params)?;
     let time_ms = match form_value(params, "time") {
         Some(t) => params::parse_time(t).map_err(|e| ApiError::invalid_param("time", e))?,
