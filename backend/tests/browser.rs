@@ -69,8 +69,18 @@ async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()>
     };
     assert_eq!(body.attr("data-series").await?.as_deref(), Some("1"), "one series: Vigil's own RSS");
 
-    let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, vec![json!("#panel-0")]).await?.convert()?;
-    assert!(coloured > 50, "the canvas has only {coloured} coloured pixels: no series line was drawn");
+    // The line grows with each 5 s refresh of a one-minute window (with
+    // thin, crisp lines a few seconds of data is only a few dozen pixels),
+    // so wait for it to reach a length that only a drawn series can have.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let coloured: i64 = driver.execute(COUNT_COLOURED_PIXELS, vec![json!("#panel-0")]).await?.convert()?;
+        if coloured > 50 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the canvas has only {coloured} coloured pixels: no series line was drawn");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // The table lists the series with its labels, as text.
     let table = driver.query(By::Id("explore-table")).first().await?.text().await?;

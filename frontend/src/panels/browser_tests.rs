@@ -257,6 +257,9 @@ async fn unknown_types_and_hostile_strings_stay_inert() {
     let text = host.text_content().unwrap_or_default();
     assert!(text.contains("is not supported") && text.contains("<script>"), "{text}");
     assert_eq!(host.query_selector_all("script, img").expect("query").length(), 0);
+    // The placeholder is all an unknown type will ever show: final at once,
+    // so the dashboard's "all panels drawn" mark never waits for it.
+    assert_eq!(body_attr(&host, "data-state"), "drawn");
 
     let markdown = format!("# Hello\n\n{hostile}\n\n[x](javascript:window.__pwned=1) [ok](https://grafana.com)\n");
     let (host, _) = mount(

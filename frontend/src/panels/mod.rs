@@ -96,7 +96,10 @@ pub fn PanelBody(
         _ => None,
     });
     let kind = canonical_type(&panel.kind).to_owned();
-    let always_drawn = kind == "text";
+    // Text and the placeholder of an unknown type need no data: they are
+    // final as soon as they are mounted, so the page's "all drawn" mark does
+    // not wait for them.
+    let always_drawn = !matches!(kind.as_str(), "timeseries" | "stat" | "gauge" | "bargauge" | "heatmap" | "table");
     // `drawn` once a body has drawn data; it keeps the last drawing's counts
     // while a refresh draws the next.
     let data_state =
