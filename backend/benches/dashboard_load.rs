@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use browser_support::{Browser, panel_reports};
 use serde_json::{Value, json};
-use support::{Server, env_or, free_port, wait_ready};
+use support::{Server, env_or, wait_ready};
 use vigil::tsdb::import::synthetic::{self, Spec};
 
 /// Panel queries of 20 series each (one per host), cycled over the panels.
@@ -130,19 +130,8 @@ async fn main() {
     assert!(imported.success(), "vigil tsdb import failed");
     let config = dir.join("empty.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 15s\n").expect("write config");
-    let port = free_port();
-    let _vigil = Server {
-        name: "vigil",
-        child: Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["--log.level", "error", "--web.listen-address", &format!("127.0.0.1:{port}"), "--config.file"])
-            .arg(&config)
-            .arg("--storage.tsdb.path")
-            .arg(dir.join("vigil"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vigil"),
-        port,
-    };
+    let _vigil = Server::vigil(&config, &dir.join("vigil"));
+    let port = _vigil.port;
     wait_ready(port, Duration::from_secs(30), Duration::from_millis(50));
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();

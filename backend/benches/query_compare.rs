@@ -118,19 +118,7 @@ fn main() {
     eprintln!("import: promtool {:.1}s, vigil {:.1}s", promtool_took.as_secs_f64(), vigil_took.as_secs_f64());
     let _ = std::fs::remove_file(&data);
 
-    let vigil_port = free_port();
-    let vigil = Server {
-        name: "vigil",
-        child: Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["--log.level", "error", "--web.listen-address", &format!("127.0.0.1:{vigil_port}"), "--config.file"])
-            .arg(&config)
-            .arg("--storage.tsdb.path")
-            .arg(dir.join("vigil"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vigil"),
-        port: vigil_port,
-    };
+    let vigil = Server::vigil(&config, &dir.join("vigil"));
     let prom_port = free_port();
     let prometheus = Server {
         name: "prometheus",

@@ -23,6 +23,23 @@ pub struct Server {
     pub port: u16,
 }
 
+impl Server {
+    /// The `vigil` binary of this build on a free port, with `config` and
+    /// the storage in `data`, logging only errors.
+    pub fn vigil(config: &std::path::Path, data: &std::path::Path) -> Server {
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["--log.level", "error", "--web.listen-address", &format!("127.0.0.1:{port}"), "--config.file"])
+            .arg(config)
+            .arg("--storage.tsdb.path")
+            .arg(data)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start vigil");
+        Server { name: "vigil", child, port }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
