@@ -9,6 +9,7 @@
 //! so reload, back and forward restore any view.
 
 mod api;
+mod edit;
 mod fetching;
 mod pages;
 mod panels;
