@@ -5,9 +5,13 @@
 //! Alertmanager too. With `--alertmanager.config.file`, Vigil's built-in
 //! Alertmanager and the real one, given the same alerts and the same
 //! routing, post the same webhook, Slack and PagerDuty messages; and a restart of
-//! Vigil does not notify again.
+//! Vigil does not notify again. Email goes to a small SMTP sink
+//! (`smtp_sink`), from both Alertmanagers, with the same envelope and
+//! headers; a mail server that is down is retried and counted as failed
+//! without holding up the other receivers.
 
 mod common;
+mod smtp_sink;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Vigil, eventually, free_port, temp_dir};
 use serde_json::Value;
+use smtp_sink::SmtpSink;
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const AMTOOL: &str = "/usr/bin/amtool";
@@ -457,4 +462,132 @@ fn the_example_alertmanager_config_is_valid_for_both() {
     assert_eq!(config.route.routes.len(), 3);
     assert_eq!(config.inhibit_rules.len(), 1);
     assert!(config.time_intervals.contains_key("night"));
+}
+
+/// The metric's value in a `/metrics` text, when present.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
+    let sink = SmtpSink::start(Some("alerts:s3cret")).await;
+    // Both Alertmanagers mail the sink; `from` tells them apart.
+    let routing = |who: &str| {
+        format!(
+            "global:\n  smtp_smarthost: '127.0.0.1:{}'\n  smtp_from: '{who}@example.org'\n  smtp_require_tls: false\n  smtp_auth_username: alerts\n  smtp_auth_password: s3cret\n  smtp_hello: vigil.test\nroute:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: mail\n    email_configs:\n      - to: 'oncall@example.org, Team Lead <lead@example.org>'\n        send_resolved: true\n        headers: {{x-team: storage}}\n",
+            sink.port
+        )
+    };
+    let am = Alertmanager::start(&routing("am"));
+    let dir = temp_dir("vigil-email");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100'}\n        annotations: {summary: 'disk <full> on {{ $labels.instance }}'}\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(dir.join("am.yml"), routing("vigil")).unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            am.port
+        ),
+    )
+    .unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let url_flag = format!("--web.external-url={EXTERNAL_URL}");
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag, &url_flag]);
+
+    let from = |who: &str, subject: &str| {
+        let (who, subject) = (format!("{who}@example.org"), subject.to_owned());
+        move |m: &smtp_sink::Received| m.mail_from == who && m.header("Subject").is_some_and(|s| s.starts_with(&subject))
+    };
+    let (real, ours) = eventually(Duration::from_secs(30), "a firing mail from both", || async {
+        let messages = sink.messages();
+        let real = messages.iter().find(|m| from("am", "[FIRING")(m))?.clone();
+        let ours = messages.iter().find(|m| from("vigil", "[FIRING")(m))?.clone();
+        Some((real, ours))
+    })
+    .await;
+    // The SMTP conversation: greeting, credentials, envelope.
+    for m in [&real, &ours] {
+        assert_eq!(m.hello, "vigil.test");
+        assert_eq!(m.auth.as_deref(), Some("alerts:s3cret"));
+        assert_eq!(m.rcpt_to, ["oncall@example.org", "lead@example.org"]);
+    }
+    // The headers Alertmanager writes, with the same values.
+    for header in ["Subject", "To", "X-Team", "MIME-Version"] {
+        assert_eq!(ours.header(header), real.header(header), "{header}");
+    }
+    assert_eq!(ours.header("Subject").as_deref(), Some("[FIRING:1] DiskFull (db:9100 page)"));
+    assert_eq!(ours.header("From").as_deref(), Some("vigil@example.org"));
+    assert!(ours.header("Message-Id").is_some_and(|id| id.starts_with('<') && id.ends_with('>')));
+    assert!(ours.header("Date").is_some_and(|d| d.ends_with("+0000")), "{:?}", ours.header("Date"));
+    assert!(ours.header("Content-Type").is_some_and(|t| t.starts_with("multipart/alternative")));
+    // A text part, then the HTML part (the preferred one, last).
+    let parts = ours.parts();
+    let types: Vec<&str> = parts.iter().map(|(t, _)| t.split(';').next().unwrap_or("")).collect();
+    assert_eq!(types, ["text/plain", "text/html"]);
+    let (text, html) = (&parts[0].1, &parts[1].1);
+    assert!(text.contains(" - instance = db:9100\n - severity = page\n"), "{text}");
+    assert!(text.contains(" - summary = disk <full> on db:9100\n"), "{text}");
+    assert!(text.contains("http://alerts.example:9093/#/alerts?receiver=mail"), "{text}");
+    assert!(html.contains("disk &lt;full&gt; on db:9100"), "{html}");
+    assert!(html.contains(">db:9100</td>"), "{html}");
+
+    // The rule stops firing: send_resolved mails the resolution.
+    std::fs::write(dir.join("rules.yml"), rules.replace("absent(nonexistent_metric)", "absent(vector(1))")).unwrap();
+    let reload = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.unwrap();
+    assert!(reload.status().is_success(), "reload: {}", reload.status());
+    let (real, ours) = eventually(Duration::from_secs(30), "a resolved mail from both", || async {
+        let messages = sink.messages();
+        let real = messages.iter().find(|m| from("am", "[RESOLVED]")(m))?.clone();
+        let ours = messages.iter().find(|m| from("vigil", "[RESOLVED]")(m))?.clone();
+        Some((real, ours))
+    })
+    .await;
+    assert_eq!(ours.header("Subject"), real.header("Subject"));
+    assert_eq!(ours.header("Subject").as_deref(), Some("[RESOLVED] DiskFull (db:9100 page)"));
+    assert!(ours.parts()[0].1.contains("Alerts Resolved:"), "{:?}", ours.parts());
+
+    let metrics = reqwest::get(vigil.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert_eq!(metric(&metrics, "alertmanager_notifications_total{integration=\"email\"}"), Some(2.0));
+    assert_eq!(metric(&metrics, "alertmanager_notifications_failed_total{integration=\"email\"}"), Some(0.0));
+}
+
+#[tokio::test]
+async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
+    let hooks = Hooks::default();
+    let hook_port = start_hooks(hooks.clone()).await;
+    // Nothing listens there: every connection is refused.
+    let dead_port = free_port();
+    let dir = temp_dir("vigil-email-down");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: absent(nonexistent_metric)\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        format!(
+            "route:\n  receiver: both\n  group_wait: 1s\n  group_interval: 3s\nreceivers:\n  - name: both\n    email_configs:\n      - to: oncall@example.org\n        from: vigil@example.org\n        smarthost: '127.0.0.1:{dead_port}'\n        require_tls: false\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/vigil'\n"
+        ),
+    )
+    .unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+
+    // The webhook is delivered at the first flush, while email retries.
+    eventually(Duration::from_secs(30), "the webhook delivered", || async {
+        (!hooks.of("/vigil").is_empty()).then_some(())
+    })
+    .await;
+    let metrics = eventually(Duration::from_secs(30), "the failed email counted", || async {
+        let text = reqwest::get(vigil.url("/metrics")).await.ok()?.text().await.ok()?;
+        (metric(&text, "alertmanager_notifications_failed_total{integration=\"email\"}")? >= 1.0).then_some(text)
+    })
+    .await;
+    let requests = metric(&metrics, "alertmanager_notification_requests_total{integration=\"email\"}").unwrap_or(0.0);
+    let failed = metric(&metrics, "alertmanager_notification_requests_failed_total{integration=\"email\"}");
+    assert!(requests >= 2.0, "email was not retried: {requests} requests");
+    assert_eq!(failed, Some(requests), "every request failed");
+    assert_eq!(metric(&metrics, "alertmanager_notifications_failed_total{integration=\"webhook\"}"), Some(0.0));
 }
