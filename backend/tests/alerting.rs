@@ -206,12 +206,30 @@ async fn start_hooks(hooks: Hooks) -> u16 {
     port
 }
 
+/// Notification templates both Alertmanagers load (`templates:`), used by
+/// the Slack, PagerDuty and email fields of the tests' receivers.
+const TEMPLATES: &str = r#"{{ define "slack.vigil.title" }}{{ .Status | title }}: {{ .CommonLabels.alertname }} on {{ range .Alerts }}{{ .Labels.instance }} {{ end }}{{ end }}
+{{ define "vigil.instances" -}}
+{{ range $i, $a := .Alerts }}{{ if $i }}, {{ end }}{{ $a.Labels.instance }}{{ end }}
+{{- end }}
+{{ define "mail.summary" }}{{ range .Alerts }}{{ .Annotations.summary }}{{ end }} ({{ .Alerts.Firing | len }} firing){{ end }}
+"#;
+
+/// Writes [`TEMPLATES`] to a file of its own and returns its path.
+fn templates_file() -> PathBuf {
+    let path = temp_dir("vigil-templates").join("notifications.tmpl");
+    std::fs::write(&path, TEMPLATES).expect("write the templates");
+    path
+}
+
 /// The routing both Alertmanagers run, posting webhooks to `/<who>`, Slack
 /// messages to `/<who>-slack` and PagerDuty events to `/<who>-pd` on the
-/// sink.
-fn routing(hook_port: u16, who: &str) -> String {
+/// sink. Slack's title, text and fields and PagerDuty's description and
+/// details are templates.
+fn routing(hook_port: u16, who: &str, templates: &Path) -> String {
     format!(
-        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n    pagerduty_configs:\n      - routing_key: abc123\n        url: 'http://127.0.0.1:{hook_port}/{who}-pd'\n        severity: critical\n"
+        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\ntemplates: ['{}']\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n        title: '{{{{ template \"slack.vigil.title\" . }}}}'\n        text: '{{{{ range .Alerts }}}}{{{{ .Annotations.summary }}}}; {{{{ end }}}}'\n        fields:\n          - title: Instances\n            value: '{{{{ template \"vigil.instances\" . }}}}'\n    pagerduty_configs:\n      - routing_key: abc123\n        url: 'http://127.0.0.1:{hook_port}/{who}-pd'\n        severity: critical\n        description: '{{{{ .CommonLabels.alertname }}}}: {{{{ .Alerts | len }}}} alerts'\n        details:\n          instances: '{{{{ template \"vigil.instances\" . }}}}'\n",
+        templates.display()
     )
 }
 
@@ -222,13 +240,14 @@ fn first(hooks: &Hooks, path: &str, pick: impl Fn(&Value) -> bool) -> Option<Val
 
 #[tokio::test]
 async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_across_restarts() {
+    let templates = templates_file();
     let hooks = Hooks::default();
     let hook_port = start_hooks(hooks.clone()).await;
-    let am = Alertmanager::start(&routing(hook_port, "am"));
+    let am = Alertmanager::start(&routing(hook_port, "am", &templates));
     let dir = temp_dir("vigil-routing");
     let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'web:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n";
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
-    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil", &templates)).unwrap();
     let config_path = dir.join("vigil.yml");
     std::fs::write(
         &config_path,
@@ -346,12 +365,13 @@ fn amtool(url: &str, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn amtool_silences_an_alert_in_vigil() {
+    let templates = templates_file();
     let hooks = Hooks::default();
     let hook_port = start_hooks(hooks.clone()).await;
     let dir = temp_dir("vigil-amtool");
     let rules = "groups:\n  - name: g\n    rules:\n      - alert: SilenceMe\n        expr: absent(nonexistent_metric)\n        for: 2s\n      - alert: Other\n        expr: absent(nonexistent_metric)\n        for: 2s\n";
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
-    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil", &templates)).unwrap();
     let config_path = dir.join("vigil.yml");
     std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
     let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
@@ -458,8 +478,11 @@ fn the_example_alertmanager_config_is_valid_for_both() {
         String::from_utf8_lossy(&output.stderr)
     );
     let config = vigil::alerting::config::AmConfig::load(&example).unwrap_or_else(|e| panic!("Vigil refused it: {e}"));
-    assert_eq!(config.receivers.len(), 3);
-    assert_eq!(config.route.routes.len(), 3);
+    assert_eq!(config.receivers.len(), 4);
+    assert_eq!(config.route.routes.len(), 4);
+    assert_eq!(config.receivers[3].emails.len(), 1);
+    let defined: Vec<&str> = config.templates.iter().flat_map(|t| t.defined()).collect();
+    assert_eq!(defined, ["vigil.email.subject", "vigil.slack.text", "vigil.slack.title"]);
     assert_eq!(config.inhibit_rules.len(), 1);
     assert!(config.time_intervals.contains_key("night"));
 }
@@ -472,11 +495,13 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 #[tokio::test]
 async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
     let sink = SmtpSink::start(Some("alerts:s3cret")).await;
+    let templates = templates_file();
     // Both Alertmanagers mail the sink; `from` tells them apart.
     let routing = |who: &str| {
         format!(
-            "global:\n  smtp_smarthost: '127.0.0.1:{}'\n  smtp_from: '{who}@example.org'\n  smtp_require_tls: false\n  smtp_auth_username: alerts\n  smtp_auth_password: s3cret\n  smtp_hello: vigil.test\nroute:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: mail\n    email_configs:\n      - to: 'oncall@example.org, Team Lead <lead@example.org>'\n        send_resolved: true\n        headers: {{x-team: storage}}\n",
-            sink.port
+            "global:\n  smtp_smarthost: '127.0.0.1:{}'\n  smtp_from: '{who}@example.org'\n  smtp_require_tls: false\n  smtp_auth_username: alerts\n  smtp_auth_password: s3cret\n  smtp_hello: vigil.test\ntemplates: ['{}']\nroute:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: mail\n    email_configs:\n      - to: 'oncall@example.org, Team Lead <lead@example.org>'\n        send_resolved: true\n        headers: {{x-team: storage, X-Summary: '{{{{ template \"mail.summary\" . }}}}'}}\n",
+            sink.port,
+            templates.display()
         )
     };
     let am = Alertmanager::start(&routing("am"));
@@ -515,7 +540,8 @@ async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
         assert_eq!(m.rcpt_to, ["oncall@example.org", "lead@example.org"]);
     }
     // The headers Alertmanager writes, with the same values.
-    for header in ["Subject", "To", "X-Team", "MIME-Version"] {
+    assert_eq!(ours.header("X-Summary").as_deref(), Some("disk <full> on db:9100 (1 firing)"));
+    for header in ["Subject", "To", "X-Team", "X-Summary", "MIME-Version"] {
         assert_eq!(ours.header(header), real.header(header), "{header}");
     }
     assert_eq!(ours.header("Subject").as_deref(), Some("[FIRING:1] DiskFull (db:9100 page)"));

@@ -1073,4 +1073,36 @@ inhibit_rules:
             .collect();
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
+
+    #[test]
+    fn template_files_load_in_order_and_bad_ones_are_refused_with_file_line_col() {
+        let dir = std::env::temp_dir().join(format!("vigil-am-templates-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tmpl")).unwrap();
+        std::fs::write(dir.join("tmpl/a.tmpl"), "{{ define \"x\" }}a{{ end }}\n").unwrap();
+        std::fs::write(dir.join("tmpl/b.tmpl"), "{{ define \"y\" }}{{ template \"x\" . }}{{ end }}\n").unwrap();
+        let config = |title: &str| {
+            format!(
+                "global:\n  slack_api_url: 'http://127.0.0.1:1/'\ntemplates: ['tmpl/*.tmpl']\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs:\n      - title: '{title}'\n"
+            )
+        };
+        let load = |text: String| {
+            std::fs::write(dir.join("am.yml"), text).unwrap();
+            AmConfig::load(&dir.join("am.yml")).map_err(|e| e.to_string())
+        };
+        let loaded = load(config("{{ template \"y\" . }}")).unwrap();
+        let names: Vec<Vec<&str>> = loaded.templates.iter().map(|t| t.defined().collect()).collect();
+        assert_eq!(names, [vec!["x"], vec!["y"]], "files in name order");
+        let am = dir.join("am.yml").display().to_string();
+        assert_eq!(
+            load(config("{{ template \"z\" . }}")).unwrap_err(),
+            format!("{am}:9:1: receiver \"x\": template: title:1:1: no such template \"z\"")
+        );
+        std::fs::write(dir.join("tmpl/c.tmpl"), "{{ define \"z\" }}\n  {{ .Status | nope }}\n{{ end }}\n").unwrap();
+        let bad = dir.join("tmpl/c.tmpl").display().to_string();
+        assert_eq!(
+            load(config("{{ template \"y\" . }}")).unwrap_err(),
+            format!("{bad}:2:16: function \"nope\" not defined")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
