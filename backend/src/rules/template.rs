@@ -422,8 +422,15 @@ impl Template {
     /// Parses `source`; `name` appears in errors (`__alert_Name` for rules).
     /// The variables `$labels`, `$externalLabels`, `$externalURL` and
     /// `$value` are predefined, as Prometheus defines them.
+    /// A rule's template stands alone: a `{{template}}` call must name a
+    /// `define` of the same text, else it is refused here.
     pub fn parse(name: &str, source: &str) -> Result<Template, TemplateError> {
-        Template::parse_dialect(name, source, Dialect::Prometheus)
+        let template = Template::parse_dialect(name, source, Dialect::Prometheus)?;
+        if let Some((called, line, column)) = template.undefined_calls(&|_| false).into_iter().next() {
+            let message = format!("no such template {called:?}");
+            return Err(TemplateError { name: name.to_owned(), line, column, message });
+        }
+        Ok(template)
     }
 
     /// Parses a template of either dialect (`$` is the only predefined
@@ -2329,6 +2336,9 @@ mod tests {
             ("plain text", 0.0, "plain text"),
             ("{{ 1 }}", 0.0, "1"),
             ("{{ $labels.instance }} down", 0.0, "host:9100 down"),
+            // Prometheus's `define`/`template`/`block`: the called template's dot is the argument.
+            ("{{ define \"i\" }}<{{ .job }}>{{ end }}{{ template \"i\" $labels }}", 0.0, "<node>"),
+            ("{{ block \"b\" $value }}[{{ . }}]{{ end }}", 2.5, "[2.5]"),
             ("{{ .Labels.job }}/{{ $labels.missing }}.", 0.0, "node/."),
             ("{{ $value }}", 1e6, "1e+06"),
             ("{{ $value }}", 0.5, "0.5"),
@@ -2408,7 +2418,8 @@ mod tests {
             ("{{ if true }}x", "template: __alert_T:1:1: unexpected EOF"),
             ("{{ end }}", "template: __alert_T:1:"),
             ("{{ $labels.job", "template: __alert_T:1:1: unclosed action"),
-            ("{{ template \"x\" }}", "template: __alert_T:1:1: {{template}} is not supported"),
+            ("{{ template \"x\" }}", "template: __alert_T:1:1: no such template \"x\""),
+            ("{{ if true }}{{ define \"x\" }}{{ end }}{{ end }}", "template: __alert_T:1:14: unexpected <define> in command"),
             ("{{ \"abc }}", "unterminated quoted string"),
             ("{{ }}", "missing value for command"),
             (
@@ -2641,7 +2652,7 @@ mod tests {
     #[test]
     fn bad_notification_templates_are_refused() {
         let cases: &[(&str, &str)] = &[
-            (r#"{{ template "x" . }"#, "template: t:1:1: unclosed action"),
+            (r#"{{ template "x" . }"#, "template: t:1:19: unexpected '}' in command"),
             (r#"{{ if .Status }}{{ define "y" }}{{ end }}{{ end }}"#, "template: t:1:17: unexpected <define> in command"),
             (r#"{{ define "y" }}"#, "template: t:1:1: unexpected EOF: {{define}} has no {{end}}"),
             (r#"{{ define y }}{{ end }}"#, "template: t:1:1: missing name in define clause"),
@@ -2665,7 +2676,7 @@ mod tests {
             .iter()
             .filter_map(|(text, want)| {
                 let got = if text.contains("join") {
-                    Template::parse(&"t", text).map(|_| String::new()).unwrap_or_else(|e| e.to_string())
+                    Template::parse("t", text).map(|_| String::new()).unwrap_or_else(|e| e.to_string())
                 } else {
                     notify(text, false).unwrap_or_else(|e| e)
                 };
