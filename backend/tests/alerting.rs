@@ -506,7 +506,7 @@ async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
     };
     let am = Alertmanager::start(&routing("am"));
     let dir = temp_dir("vigil-email");
-    let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100'}\n        annotations: {summary: 'disk <full> on {{ $labels.instance }}'}\n";
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100'}\n        annotations: {summary: 'disk <full> ({{ $value }})'}\n";
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
     std::fs::write(dir.join("am.yml"), routing("vigil")).unwrap();
     let config_path = dir.join("vigil.yml");
@@ -540,7 +540,7 @@ async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
         assert_eq!(m.rcpt_to, ["oncall@example.org", "lead@example.org"]);
     }
     // The headers Alertmanager writes, with the same values.
-    assert_eq!(ours.header("X-Summary").as_deref(), Some("disk <full> on db:9100 (1 firing)"));
+    assert_eq!(ours.header("X-Summary").as_deref(), Some("disk <full> (1) (1 firing)"));
     for header in ["Subject", "To", "X-Team", "X-Summary", "MIME-Version"] {
         assert_eq!(ours.header(header), real.header(header), "{header}");
     }
@@ -555,9 +555,9 @@ async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
     assert_eq!(types, ["text/plain", "text/html"]);
     let (text, html) = (&parts[0].1, &parts[1].1);
     assert!(text.contains(" - instance = db:9100\n - severity = page\n"), "{text}");
-    assert!(text.contains(" - summary = disk <full> on db:9100\n"), "{text}");
+    assert!(text.contains(" - summary = disk <full> (1)\n"), "{text}");
     assert!(text.contains("http://alerts.example:9093/#/alerts?receiver=mail"), "{text}");
-    assert!(html.contains("disk &lt;full&gt; on db:9100"), "{html}");
+    assert!(html.contains("disk &lt;full&gt; (1)"), "{html}");
     assert!(html.contains(">db:9100</td>"), "{html}");
 
     // The rule stops firing: send_resolved mails the resolution.
@@ -616,4 +616,99 @@ async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
     assert!(requests >= 2.0, "email was not retried: {requests} requests");
     assert_eq!(failed, Some(requests), "every request failed");
     assert_eq!(metric(&metrics, "alertmanager_notifications_failed_total{integration=\"webhook\"}"), Some(0.0));
+}
+
+/// Vigil's notification templates and `amtool template render` (Debian's
+/// amtool, Alertmanager's own template package) print the same for the
+/// same data, template files and texts, in text and HTML.
+#[test]
+fn notification_templates_render_as_amtool_does() {
+    use vigil::rules::template::{Dialect, NotifyAlert, NotifyData, Template};
+    require(AMTOOL);
+    let dir = temp_dir("vigil-amtool-render");
+    let map = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let data = NotifyData {
+        receiver: "team x".to_owned(),
+        status: "firing".to_owned(),
+        alerts: vec![
+            NotifyAlert {
+                status: "firing".to_owned(),
+                labels: map(&[("alertname", "DiskFull"), ("instance", "db:9100"), ("severity", "page")]),
+                annotations: map(&[("summary", "disk <full> & \"more\"")]),
+                starts_at_ms: 1_700_000_000_123,
+                ends_at_ms: 0,
+                generator_url: "http://vigil/graph?g0.expr=x".to_owned(),
+                fingerprint: "0123456789abcdef".to_owned(),
+            },
+            NotifyAlert {
+                status: "resolved".to_owned(),
+                labels: map(&[("alertname", "DiskFull"), ("instance", "web:9100"), ("severity", "page")]),
+                annotations: map(&[("summary", "ok")]),
+                starts_at_ms: 1_700_000_000_000,
+                ends_at_ms: 1_700_000_060_000,
+                generator_url: "http://vigil/graph?g0.expr=y".to_owned(),
+                fingerprint: "fedcba9876543210".to_owned(),
+            },
+        ],
+        group_labels: map(&[("alertname", "DiskFull")]),
+        common_labels: map(&[("alertname", "DiskFull"), ("severity", "page")]),
+        common_annotations: map(&[]),
+        external_url: "http://vigil:9090".to_owned(),
+    };
+    // The same data as Alertmanager's `template.Data` JSON.
+    let alerts: Vec<Value> = data
+        .alerts
+        .iter()
+        .map(|a| {
+            let time = |ms: i64| vigil::alerting::notify::go_time(ms);
+            serde_json::json!({"status": a.status, "labels": a.labels, "annotations": a.annotations,
+                "startsAt": time(a.starts_at_ms), "endsAt": time(a.ends_at_ms),
+                "generatorURL": a.generator_url, "fingerprint": a.fingerprint})
+        })
+        .collect();
+    let json = serde_json::json!({"receiver": data.receiver, "status": data.status, "alerts": alerts,
+        "groupLabels": data.group_labels, "commonLabels": data.common_labels,
+        "commonAnnotations": data.common_annotations, "externalURL": data.external_url});
+    std::fs::write(dir.join("data.json"), json.to_string()).unwrap();
+    std::fs::write(dir.join("a.tmpl"), TEMPLATES).unwrap();
+    std::fs::write(dir.join("b.tmpl"), "{{ define \"vigil.instances\" }}override {{ len . }}{{ end }}\n").unwrap();
+    let library: Vec<Template> = ["a.tmpl", "b.tmpl"]
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            Template::parse_dialect(name, &text, Dialect::Alertmanager).unwrap()
+        })
+        .collect();
+    let cases = [
+        r#"[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .GroupLabels.SortedPairs.Values | join " " }} {{ if gt (len .CommonLabels) (len .GroupLabels) }}({{ with .CommonLabels.Remove .GroupLabels.Names }}{{ .Values | join " " }}{{ end }}){{ end }}"#,
+        r#"{{ template "slack.vigil.title" . }}|{{ template "vigil.instances" .Alerts }}|{{ template "mail.summary" . }}"#,
+        r#"{{ range .Alerts }}{{ .Status }} {{ .Labels.SortedPairs }} {{ .Annotations.summary }} {{ .StartsAt }} {{ .EndsAt }} {{ .StartsAt.Format "Mon Jan _2 15:04:05.000 2006" }}
+{{ end }}"#,
+        r#"{{ .CommonLabels }} {{ .CommonLabels.Names }} {{ .GroupLabels.Values }} {{ .CommonAnnotations }} {{ .ExternalURL }}/#/alerts?receiver={{ .Receiver | urlquery }}"#,
+        r#"{{ range $i, $p := .CommonLabels.SortedPairs }}{{ $i }}:{{ $p.Name }}={{ $p.Value | title }} {{ end }}{{ reReplaceAll "(\\w+):(\\d+)" "$2@$1" "db:9100" }} {{ match "^Disk" .CommonLabels.alertname }} {{ stringSlice "a" "b" | join "," }}"#,
+        r#"{{ define "local" }}<{{ . }}>{{ end }}{{ template "local" .Receiver }}{{ block "blk" .Status }}[{{ . | toLower }}]{{ end }} {{ printf "%s=%d" .Status (len .Alerts) }}"#,
+        r#"<p>{{ (index .Alerts 0).Annotations.summary }}</p>{{ "<br>" | safeHtml }}{{ "a+b" }} {{ .Alerts.Firing }}"#,
+    ];
+    let mut wrong = Vec::new();
+    for (i, text) in cases.iter().enumerate() {
+        for html in [false, true] {
+            let output = Command::new(AMTOOL)
+                .args(["template", "render"])
+                .arg(format!("--template.glob={}/*.tmpl", dir.display()))
+                .arg(format!("--template.data={}", dir.join("data.json").display()))
+                .arg(format!("--template.text={text}"))
+                .arg(format!("--template.type={}", if html { "html" } else { "text" }))
+                .output()
+                .expect("run amtool template render");
+            assert!(output.status.success(), "amtool: {}", String::from_utf8_lossy(&output.stderr));
+            let want = String::from_utf8_lossy(&output.stdout).into_owned();
+            let template = Template::parse_dialect("t", text, Dialect::Alertmanager).unwrap();
+            let got = template.expand_notification(&data, &library, html, 0).unwrap_or_else(|e| e);
+            if got != want {
+                wrong.push(format!("case {i} (html: {html}):\n  vigil:  {got}\n  amtool: {want}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1079,6 +1079,7 @@ impl<'a> Exec<'a> {
     fn nodes(&mut self, nodes: &[Node], dot: &Val) -> Result<(), String> {
         for node in nodes {
             match node {
+                Node::Text(text) if self.html => self.out.push_str(&html_text(text)),
                 Node::Text(text) => self.out.push_str(text),
                 Node::Action { pipe, .. } => {
                     let value = self.pipe(pipe, dot)?;
@@ -1632,6 +1633,25 @@ fn html_escape(s: &str, plus: bool) -> String {
         }
     }
     out
+}
+
+/// The template's own text in an HTML body: as `html/template`, a `<`
+/// that starts no tag (not followed by a letter, `/` or `!` in the same
+/// text) is written `&lt;`.
+fn html_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let starts_tag = |rest: &str| rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!');
+    if !text.char_indices().any(|(i, c)| c == '<' && !starts_tag(&text[i + 1..])) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 4);
+    for (i, c) in text.char_indices() {
+        if c == '<' && !starts_tag(&text[i + 1..]) {
+            out.push_str("&lt;");
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `golang.org/x/text/cases.Title`: the first letter of each word upper
@@ -2645,6 +2665,8 @@ mod tests {
             got.as_deref(),
             Ok("<b>disk &lt;full&gt; &amp; more</b><i>a&#43;b|[{firing map[alertname:DiskFull instance:db:9100 severity:page] map[summary:disk &lt;full&gt; &amp; more] 2023-11-14 22:13:20.123 &#43;0000 UTC 0001-01-01 00:00:00 &#43;0000 UTC http://vigil/graph?g0.expr=x 0123456789abcdef}]")
         );
+        // A `<` that starts no tag is escaped too, as html/template does.
+        assert_eq!(notify(r#"{{ define "d" }}<{{ . }}>{{ end }}{{ template "d" .Receiver }} a < b"#, true).as_deref(), Ok("&lt;team-x> a &lt; b"));
         // Text bodies are not escaped.
         assert_eq!(notify(r#"{{ "<i>" }}"#, false).as_deref(), Ok("<i>"));
     }
