@@ -35,7 +35,8 @@ impl Received {
         self.headers().into_iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
-    /// The parts of a multipart message: (Content-Type, decoded body).
+    /// The parts of a multipart message: (Content-Type, decoded body with
+    /// the CRLF line ends of mail turned back into `\n`).
     pub fn parts(&self) -> Vec<(String, String)> {
         let content_type = self.header("Content-Type").unwrap_or_default();
         let Some(boundary) = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary=")) else {
@@ -59,7 +60,7 @@ impl Received {
                 } else {
                     body.to_owned()
                 };
-                Some((get("Content-Type"), decoded))
+                Some((get("Content-Type"), decoded.replace("\r\n", "\n")))
             })
             .collect()
     }
