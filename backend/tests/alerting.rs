@@ -524,7 +524,9 @@ async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
 
     let from = |who: &str, subject: &str| {
         let (who, subject) = (format!("{who}@example.org"), subject.to_owned());
-        move |m: &smtp_sink::Received| m.mail_from == who && m.header("Subject").is_some_and(|s| s.starts_with(&subject))
+        move |m: &smtp_sink::Received| {
+            m.mail_from == who && m.header("Subject").is_some_and(|s| s.starts_with(&subject))
+        }
     };
     let (real, ours) = eventually(Duration::from_secs(30), "a firing mail from both", || async {
         let messages = sink.messages();

@@ -675,13 +675,15 @@ fn load_templates(
     for pattern in globs {
         let full = if Path::new(pattern).is_relative() { dir.join(pattern) } else { PathBuf::from(pattern) };
         let full = full.to_string_lossy().into_owned();
-        let paths = glob::glob(&full).map_err(|e| invalid(pattern, format!("invalid template glob {pattern:?}: {e}")))?;
+        let paths =
+            glob::glob(&full).map_err(|e| invalid(pattern, format!("invalid template glob {pattern:?}: {e}")))?;
         let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
         files.sort();
         for file in files {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|source| AmConfigError::Read { path: file.clone(), source })?;
-            let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| AmConfigError::Read { path: file.clone(), source })?;
+            let name =
+                file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
             let template = Template::parse_dialect(&name, &text, Dialect::Alertmanager).map_err(|e| {
                 AmConfigError::At { path: file.clone(), line: e.line, column: e.column, message: e.message }
             })?;
@@ -735,7 +737,10 @@ fn apply_smtp_defaults(email: &mut EmailConfig, global: &RawGlobal) -> Result<()
         email.auth_password_file.clone_from(&global.smtp_auth_password_file);
     }
     if email.auth_password.is_some() && email.auth_password_file.is_some() {
-        return Err(("auth_password_file", "at most one of auth_password & auth_password_file must be configured".to_owned()));
+        return Err((
+            "auth_password_file",
+            "at most one of auth_password & auth_password_file must be configured".to_owned(),
+        ));
     }
     if email.auth_secret.is_none() && email.auth_secret_file.is_none() {
         email.auth_secret.clone_from(&global.smtp_auth_secret);
@@ -744,7 +749,8 @@ fn apply_smtp_defaults(email: &mut EmailConfig, global: &RawGlobal) -> Result<()
     if email.auth_secret.is_some() || email.auth_secret_file.is_some() {
         return Err((
             "auth_secret",
-            "email auth_secret (CRAM-MD5) is not supported by Vigil yet (PLAIN and LOGIN with auth_password are)".to_owned(),
+            "email auth_secret (CRAM-MD5) is not supported by Vigil yet (PLAIN and LOGIN with auth_password are)"
+                .to_owned(),
         ));
     }
     or(&mut email.auth_identity, &global.smtp_auth_identity);

@@ -575,10 +575,9 @@ impl Alertmanager {
         use notify::email;
         let now = flush.now_ms;
         let am = self.config();
-                let r = self.renderer(&am, receiver, flush, to_send);
-        let defaults = |render: fn(&str, &BTreeMap<String, String>, &[AmAlert], &str, i64) -> String| {
-            render(receiver, &flush.group_labels, to_send, &self.external_url, now)
-        };
+        let r = self.renderer(&am, receiver, flush, to_send);
+        let defaults =
+            |render: email::DefaultBody| render(receiver, &flush.group_labels, to_send, &self.external_url, now);
         // Alertmanager's order: addresses, then headers, text and HTML.
         let rendered = (|| {
             let from = r.text("from", config.from.as_deref().unwrap_or_default())?;

@@ -120,12 +120,31 @@ pub struct AlertData<'a> {
 #[derive(Debug, Clone)]
 enum Node {
     Text(String),
-    Action { pipe: Pipe },
+    Action {
+        pipe: Pipe,
+    },
     /// `{{template "name" pipeline}}`.
-    Template { pos: usize, name: String, pipe: Option<Pipe> },
-    If { pipe: Pipe, then: Vec<Node>, otherwise: Vec<Node> },
-    Range { pos: usize, pipe: Pipe, body: Vec<Node>, otherwise: Vec<Node> },
-    With { pipe: Pipe, body: Vec<Node>, otherwise: Vec<Node> },
+    Template {
+        pos: usize,
+        name: String,
+        pipe: Option<Pipe>,
+    },
+    If {
+        pipe: Pipe,
+        then: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    Range {
+        pos: usize,
+        pipe: Pipe,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    With {
+        pipe: Pipe,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -302,8 +321,10 @@ fn print_map(m: &BTreeMap<String, String>) -> String {
 // Functions
 
 /// Go's own template functions, in both dialects.
-const GO_BUILTINS: &[&str] =
-    &["and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge", "urlquery", "html"];
+const GO_BUILTINS: &[&str] = &[
+    "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge", "urlquery",
+    "html",
+];
 
 /// Alertmanager's `DefaultFuncs` that Vigil implements.
 const ALERTMANAGER_FUNCS: &[&str] = &[
@@ -437,14 +458,18 @@ impl Template {
     /// variable of Alertmanager's).
     pub fn parse_dialect(name: &str, source: &str, dialect: Dialect) -> Result<Template, TemplateError> {
         let vars = match dialect {
-            Dialect::Prometheus => ["$", "$labels", "$externalLabels", "$externalURL", "$value"].map(str::to_owned).to_vec(),
+            Dialect::Prometheus => {
+                ["$", "$labels", "$externalLabels", "$externalURL", "$value"].map(str::to_owned).to_vec()
+            }
             Dialect::Alertmanager => vec!["$".to_owned()],
         };
         let mut parser =
             Parser { name, src: source, at: 0, vars, trim_next: false, dialect, depth: 0, defines: BTreeMap::new() };
         let (nodes, end) = parser.nodes()?;
         match end {
-            Closer::Eof => Ok(Template { name: name.to_owned(), source: source.to_owned(), nodes, defines: parser.defines }),
+            Closer::Eof => {
+                Ok(Template { name: name.to_owned(), source: source.to_owned(), nodes, defines: parser.defines })
+            }
             Closer::End => Err(parser.error(parser.at, "unexpected {{end}}")),
             Closer::Else { pos, .. } => Err(parser.error(pos, "unexpected {{else}}")),
         }
@@ -655,7 +680,9 @@ impl<'a> Parser<'a> {
                     match end {
                         Closer::End => {}
                         Closer::Eof => {
-                            return Err(self.error(action_pos, format!("unexpected EOF: {{{{{keyword}}}}} has no {{{{end}}}}")));
+                            return Err(
+                                self.error(action_pos, format!("unexpected EOF: {{{{{keyword}}}}} has no {{{{end}}}}"))
+                            );
                         }
                         Closer::Else { pos, .. } => return Err(self.error(pos, "unexpected {{else}}")),
                     }
@@ -1306,10 +1333,10 @@ impl<'a> Exec<'a> {
                 Ok(Val::Kv(m.into_iter().filter(|(k, _)| !keys.contains(k)).collect()))
             }
             (Val::Time(ms), "Format", [Val::Str(layout)]) => Ok(Val::Str(go_time_format(ms, layout))),
-            (receiver, name, args) => Err(self.at(
-                pos,
-                format!("can't call {name} with {} args on type {}", args.len(), receiver.type_name()),
-            )),
+            (receiver, name, args) => {
+                Err(self
+                    .at(pos, format!("can't call {name} with {} args on type {}", args.len(), receiver.type_name())))
+            }
         }
     }
 
@@ -1517,8 +1544,12 @@ impl<'a> Exec<'a> {
             "join" => {
                 want(2)?;
                 match &args[1] {
-                    Val::List(items) => Val::Str(items.iter().map(string_arg).collect::<Vec<_>>().join(&string_arg(&args[0]))),
-                    other => return Err(at(format!("wrong type for value; expected []string; got {}", other.type_name()))),
+                    Val::List(items) => {
+                        Val::Str(items.iter().map(string_arg).collect::<Vec<_>>().join(&string_arg(&args[0])))
+                    }
+                    other => {
+                        return Err(at(format!("wrong type for value; expected []string; got {}", other.type_name())));
+                    }
                 }
             }
             "stringSlice" => Val::List(args.iter().map(|a| Val::Str(string_arg(a))).collect()),
@@ -1530,7 +1561,9 @@ impl<'a> Exec<'a> {
                 want(2)?;
                 match (&args[0], &args[1]) {
                     (Val::Str(layout), Val::Time(ms)) => Val::Str(go_time_format(*ms, layout)),
-                    (_, other) => return Err(at(format!("wrong type for value; expected time.Time; got {}", other.type_name()))),
+                    (_, other) => {
+                        return Err(at(format!("wrong type for value; expected time.Time; got {}", other.type_name())));
+                    }
                 }
             }
             "tz" => {
@@ -1540,7 +1573,9 @@ impl<'a> Exec<'a> {
                     (Val::Str(zone), Val::Time(_)) => {
                         return Err(at(format!("unknown time zone {zone} (Vigil's templates know only UTC)")));
                     }
-                    (_, other) => return Err(at(format!("wrong type for value; expected time.Time; got {}", other.type_name()))),
+                    (_, other) => {
+                        return Err(at(format!("wrong type for value; expected time.Time; got {}", other.type_name())));
+                    }
                 }
             }
             "toJson" => {
@@ -1582,7 +1617,11 @@ impl<'a> Exec<'a> {
             }
             "now" => {
                 want(0)?;
-                if self.dialect == Dialect::Alertmanager { Val::Time(self.time_ms) } else { Val::Float(self.time_ms as f64 / 1000.0) }
+                if self.dialect == Dialect::Alertmanager {
+                    Val::Time(self.time_ms)
+                } else {
+                    Val::Float(self.time_ms as f64 / 1000.0)
+                }
             }
             "parseDuration" => {
                 want(1)?;
@@ -1607,7 +1646,11 @@ impl<'a> Exec<'a> {
             }
             "safeHtml" => {
                 want(1)?;
-                if self.dialect == Dialect::Alertmanager { Val::Safe(string_arg(&args[0])) } else { Val::Str(string_arg(&args[0])) }
+                if self.dialect == Dialect::Alertmanager {
+                    Val::Safe(string_arg(&args[0]))
+                } else {
+                    Val::Str(string_arg(&args[0]))
+                }
             }
             "pathPrefix" => Val::Str(String::new()),
             other => return Err(self.at(pos, format!("function {other:?} not defined"))),
@@ -1717,7 +1760,17 @@ fn to_json(v: &Val) -> serde_json::Value {
 /// elements of the reference time `Mon Jan 2 15:04:05 MST 2006`.
 pub fn go_time_format(ms: i64, layout: &str) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
         "December",
     ];
     const DAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
@@ -2439,7 +2492,10 @@ mod tests {
             ("{{ end }}", "template: __alert_T:1:"),
             ("{{ $labels.job", "template: __alert_T:1:1: unclosed action"),
             ("{{ template \"x\" }}", "template: __alert_T:1:1: no such template \"x\""),
-            ("{{ if true }}{{ define \"x\" }}{{ end }}{{ end }}", "template: __alert_T:1:14: unexpected <define> in command"),
+            (
+                "{{ if true }}{{ define \"x\" }}{{ end }}{{ end }}",
+                "template: __alert_T:1:14: unexpected <define> in command",
+            ),
             ("{{ \"abc }}", "unterminated quoted string"),
             ("{{ }}", "missing value for command"),
             (
@@ -2663,10 +2719,15 @@ mod tests {
         );
         assert_eq!(
             got.as_deref(),
-            Ok("<b>disk &lt;full&gt; &amp; more</b><i>a&#43;b|[{firing map[alertname:DiskFull instance:db:9100 severity:page] map[summary:disk &lt;full&gt; &amp; more] 2023-11-14 22:13:20.123 &#43;0000 UTC 0001-01-01 00:00:00 &#43;0000 UTC http://vigil/graph?g0.expr=x 0123456789abcdef}]")
+            Ok(
+                "<b>disk &lt;full&gt; &amp; more</b><i>a&#43;b|[{firing map[alertname:DiskFull instance:db:9100 severity:page] map[summary:disk &lt;full&gt; &amp; more] 2023-11-14 22:13:20.123 &#43;0000 UTC 0001-01-01 00:00:00 &#43;0000 UTC http://vigil/graph?g0.expr=x 0123456789abcdef}]"
+            )
         );
         // A `<` that starts no tag is escaped too, as html/template does.
-        assert_eq!(notify(r#"{{ define "d" }}<{{ . }}>{{ end }}{{ template "d" .Receiver }} a < b"#, true).as_deref(), Ok("&lt;team-x> a &lt; b"));
+        assert_eq!(
+            notify(r#"{{ define "d" }}<{{ . }}>{{ end }}{{ template "d" .Receiver }} a < b"#, true).as_deref(),
+            Ok("&lt;team-x> a &lt; b")
+        );
         // Text bodies are not escaped.
         assert_eq!(notify(r#"{{ "<i>" }}"#, false).as_deref(), Ok("<i>"));
     }
@@ -2675,7 +2736,10 @@ mod tests {
     fn bad_notification_templates_are_refused() {
         let cases: &[(&str, &str)] = &[
             (r#"{{ template "x" . }"#, "template: t:1:19: unexpected '}' in command"),
-            (r#"{{ if .Status }}{{ define "y" }}{{ end }}{{ end }}"#, "template: t:1:17: unexpected <define> in command"),
+            (
+                r#"{{ if .Status }}{{ define "y" }}{{ end }}{{ end }}"#,
+                "template: t:1:17: unexpected <define> in command",
+            ),
             (r#"{{ define "y" }}"#, "template: t:1:1: unexpected EOF: {{define}} has no {{end}}"),
             (r#"{{ define y }}{{ end }}"#, "template: t:1:1: missing name in define clause"),
             (r#"{{ query "up" }}"#, "template: t:1:4: function \"query\" not defined"),
@@ -2688,7 +2752,10 @@ mod tests {
                 r#"{{ tz "Europe/Paris" (index .Alerts 0).StartsAt }}"#,
                 "template: t:1:4: executing \"t\": error calling tz: unknown time zone Europe/Paris (Vigil's templates know only UTC)",
             ),
-            (r#"{{ .Alerts.Nope }}"#, "template: t:1:4: executing \"t\": can't evaluate field Nope in type template.Alerts"),
+            (
+                r#"{{ .Alerts.Nope }}"#,
+                "template: t:1:4: executing \"t\": can't evaluate field Nope in type template.Alerts",
+            ),
             (
                 r#"{{ define "loop" }}{{ template "loop" . }}{{ end }}{{ template "loop" . }}"#,
                 "template: t:1:20: executing \"t\": exceeded maximum template depth (200)",

@@ -226,6 +226,9 @@ fn html_escape(s: &str) -> String {
     out
 }
 
+/// A default body: receiver, group labels, alerts, external URL, now.
+pub type DefaultBody = fn(&str, &BTreeMap<String, String>, &[AmAlert], &str, i64) -> String;
+
 /// Vigil's default HTML part: the subject as a heading, a link to the
 /// alerts, then one table per alert (labels, annotations, times, source),
 /// firing alerts first. Every value is HTML-escaped.
@@ -262,14 +265,14 @@ pub fn default_html(
         if list.is_empty() {
             continue;
         }
-        let _ = write!(out, "<h3>{} {heading}</h3>\n", list.len());
+        let _ = writeln!(out, "<h3>{} {heading}</h3>", list.len());
         for alert in list.iter() {
             out.push_str("<table style=\"border-collapse: collapse; margin-bottom: 16px;\" cellpadding=\"4\">\n");
             let row = |out: &mut String, name: &str, value: &str| {
-                let _ = write!(
+                let _ = writeln!(
                     out,
                     "<tr><th style=\"text-align: left; border: 1px solid #ccc; background: #f4f4f4;\">{}</th>\
-                     <td style=\"border: 1px solid #ccc;\">{}</td></tr>\n",
+                     <td style=\"border: 1px solid #ccc;\">{}</td></tr>",
                     html_escape(name),
                     html_escape(value)
                 );
@@ -285,10 +288,10 @@ pub fn default_html(
                 row(&mut out, "Ended", &go_time(alert.ends_at_ms));
             }
             if !alert.generator_url.is_empty() {
-                let _ = write!(
+                let _ = writeln!(
                     out,
                     "<tr><th style=\"text-align: left; border: 1px solid #ccc; background: #f4f4f4;\">Source</th>\
-                     <td style=\"border: 1px solid #ccc;\"><a href=\"{0}\">{0}</a></td></tr>\n",
+                     <td style=\"border: 1px solid #ccc;\"><a href=\"{0}\">{0}</a></td></tr>",
                     html_escape(&alert.generator_url)
                 );
             }
@@ -382,12 +385,19 @@ mod tests {
         let text = String::from_utf8(email.bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         let lines: Vec<&str> = head.split("\r\n").collect();
-        assert_eq!(lines[..3], [
-            "From: Vigil <vigil@example.org>",
-            "Subject: =?utf-8?q?[FIRING:1]_=C3=9Cn=C3=AFcode?=",
-            "To: a@example.org, B <b@example.org>"
-        ]);
-        assert!(lines[3].starts_with("Message-Id: <1700000000000000000.") && lines[3].ends_with("@host>"), "{}", lines[3]);
+        assert_eq!(
+            lines[..3],
+            [
+                "From: Vigil <vigil@example.org>",
+                "Subject: =?utf-8?q?[FIRING:1]_=C3=9Cn=C3=AFcode?=",
+                "To: a@example.org, B <b@example.org>"
+            ]
+        );
+        assert!(
+            lines[3].starts_with("Message-Id: <1700000000000000000.") && lines[3].ends_with("@host>"),
+            "{}",
+            lines[3]
+        );
         assert_eq!(lines[4..6], ["Date: Tue, 14 Nov 2023 22:13:20 +0000", "MIME-Version: 1.0"]);
         assert!(lines[6].starts_with("Content-Type: multipart/alternative;"), "{}", lines[6]);
         let text_at = body.find("Content-Type: text/plain; charset=utf-8").unwrap();
@@ -396,8 +406,14 @@ mod tests {
         assert!(body.contains("plain =3D text"), "quoted-printable: {body}");
 
         let bad = [
-            (Rendered { from: "a@x, b@x".to_owned(), to: "c@x".to_owned(), ..Rendered::default() }, "must be exactly one 'from' address (got: 2)"),
-            (Rendered { from: "a@x".to_owned(), to: "not an address".to_owned(), ..Rendered::default() }, "parse 'to' addresses"),
+            (
+                Rendered { from: "a@x, b@x".to_owned(), to: "c@x".to_owned(), ..Rendered::default() },
+                "must be exactly one 'from' address (got: 2)",
+            ),
+            (
+                Rendered { from: "a@x".to_owned(), to: "not an address".to_owned(), ..Rendered::default() },
+                "parse 'to' addresses",
+            ),
         ];
         for (rendered, want) in bad {
             let err = build(&rendered, "h", UNIX_EPOCH).unwrap_err();

@@ -228,7 +228,8 @@ pub fn slack_message(t: &SlackText) -> Value {
         "callback_id": t.callback_id,
         "footer": t.footer,
     });
-    for (name, value) in [("title", &title), ("title_link", &t.title_link), ("pretext", &t.pretext), ("color", &t.color)]
+    for (name, value) in
+        [("title", &title), ("title_link", &t.title_link), ("pretext", &t.pretext), ("color", &t.color)]
     {
         if !value.is_empty() {
             attachment[name] = Value::from(value.as_str());
@@ -399,7 +400,8 @@ pub fn encode_counts(metrics: &NotifyMetrics, encoder: &mut DescriptorEncoder) -
         let metric_type = ConstCounter::new(0u64).metric_type();
         let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
         // Alertmanager shows every integration kind from the start.
-        let mut all: BTreeMap<&str, u64> = BTreeMap::from([("email", 0), ("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
+        let mut all: BTreeMap<&str, u64> =
+            BTreeMap::from([("email", 0), ("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
         for (integration, c) in &counts {
             all.insert(integration, c[i]);
         }
