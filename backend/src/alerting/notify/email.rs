@@ -240,8 +240,7 @@ pub fn default_html(
     now_ms: i64,
 ) -> String {
     let title = super::subject(group_labels, alerts, now_ms);
-    let firing: Vec<&AmAlert> = alerts.iter().filter(|a| !a.resolved_at(now_ms)).collect();
-    let resolved: Vec<&AmAlert> = alerts.iter().filter(|a| a.resolved_at(now_ms)).collect();
+    let (firing, resolved) = super::firing_and_resolved(alerts, now_ms);
     let mut out = String::new();
     let _ = write!(
         out,
@@ -311,8 +310,7 @@ pub fn default_text(
     external_url: &str,
     now_ms: i64,
 ) -> String {
-    let firing: Vec<&AmAlert> = alerts.iter().filter(|a| !a.resolved_at(now_ms)).collect();
-    let resolved: Vec<&AmAlert> = alerts.iter().filter(|a| a.resolved_at(now_ms)).collect();
+    let (firing, resolved) = super::firing_and_resolved(alerts, now_ms);
     let mut out = format!(
         "{}\n\nView in Vigil: {}\n",
         super::subject(group_labels, alerts, now_ms),

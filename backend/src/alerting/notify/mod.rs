@@ -30,6 +30,11 @@ pub fn go_time(ms: i64) -> String {
     crate::api::params::format_rfc3339(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
 }
 
+/// The alerts still firing at `now_ms`, and those resolved.
+fn firing_and_resolved(alerts: &[AmAlert], now_ms: i64) -> (Vec<&AmAlert>, Vec<&AmAlert>) {
+    alerts.iter().partition(|a| !a.resolved_at(now_ms))
+}
+
 /// Labels (or annotations) every alert has with the same value.
 fn common(alerts: &[AmAlert], pick: fn(&AmAlert) -> &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let Some(first) = alerts.first() else { return BTreeMap::new() };
@@ -307,8 +312,7 @@ impl PagerdutyText {
         external_url: &str,
         now_ms: i64,
     ) -> PagerdutyText {
-        let firing: Vec<&AmAlert> = alerts.iter().filter(|a| !a.resolved_at(now_ms)).collect();
-        let resolved: Vec<&AmAlert> = alerts.iter().filter(|a| a.resolved_at(now_ms)).collect();
+        let (firing, resolved) = firing_and_resolved(alerts, now_ms);
         PagerdutyText {
             description: subject(group_labels, alerts, now_ms),
             client: "Alertmanager".to_owned(),
