@@ -627,6 +627,8 @@ async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
 fn notification_templates_render_as_amtool_does() {
     use vigil::rules::template::{Dialect, NotifyAlert, NotifyData, Template};
     require(AMTOOL);
+    const DEFAULT_TMPL: &str = "/usr/share/prometheus/alertmanager/default.tmpl";
+    require(DEFAULT_TMPL);
     let dir = temp_dir("vigil-amtool-render");
     let map = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let data = NotifyData {
@@ -689,6 +691,9 @@ fn notification_templates_render_as_amtool_does() {
         r#"{{ .CommonLabels }} {{ .CommonLabels.Names }} {{ .GroupLabels.Values }} {{ .CommonAnnotations }} {{ .ExternalURL }}/#/alerts?receiver={{ .Receiver | urlquery }}"#,
         r#"{{ range $i, $p := .CommonLabels.SortedPairs }}{{ $i }}:{{ $p.Name }}={{ $p.Value | title }} {{ end }}{{ reReplaceAll "(\\w+):(\\d+)" "$2@$1" "db:9100" }} {{ match "^Disk" .CommonLabels.alertname }} {{ stringSlice "a" "b" | join "," }}"#,
         r#"{{ define "local" }}<{{ . }}>{{ end }}{{ template "local" .Receiver }}{{ block "blk" .Status }}[{{ . | toLower }}]{{ end }} {{ printf "%s=%d" .Status (len .Alerts) }}"#,
+        // Alertmanager's default templates, which Vigil renders itself.
+        r#"{{ template "__subject" . }}|{{ template "slack.default.fallback" . }}|{{ template "pagerduty.default.clientURL" . }}|{{ template "slack.default.pretext" . }}
+{{ template "__text_alert_list" .Alerts.Firing }}{{ template "pagerduty.default.instances" .Alerts.Resolved }}"#,
         r#"<p>{{ (index .Alerts 0).Annotations.summary }}</p>{{ "<br>" | safeHtml }}{{ "a+b" }} {{ .Alerts.Firing }}"#,
     ];
     let mut wrong = Vec::new();
@@ -696,6 +701,9 @@ fn notification_templates_render_as_amtool_does() {
         for html in [false, true] {
             let output = Command::new(AMTOOL)
                 .args(["template", "render"])
+                // Debian's amtool renders without Alertmanager's default
+                // templates unless given the file its package ships.
+                .arg(format!("--template.glob={DEFAULT_TMPL}"))
                 .arg(format!("--template.glob={}/*.tmpl", dir.display()))
                 .arg(format!("--template.data={}", dir.join("data.json").display()))
                 .arg(format!("--template.text={text}"))

@@ -16,8 +16,10 @@
 //! images; PagerDuty v1 (`service_key`), images and links; email CRAM-MD5
 //! (`auth_secret`) and threading; template functions `since`, `toDate`,
 //! `base64encode`/`decode`, `list`/`dict`/`append`, `urlUnescape`; calls to
-//! Alertmanager's default template names (`slack.default.title`, …);
-//! time zones other than UTC and Local in time intervals.
+//! Alertmanager's `email.default.html` and the default names of receiver
+//! kinds Vigil lacks (its other default names, `__subject`,
+//! `slack.default.title`, …, are rendered by Vigil); time zones other than
+//! UTC and Local in time intervals.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -405,7 +407,10 @@ impl AmConfig {
             None => AmConfigError::Invalid { path: path.to_owned(), message },
         };
         let templates = load_templates(&raw.templates, path.parent().unwrap_or(Path::new("")), &invalid)?;
-        let known = |name: &str| templates.iter().any(|t| t.defined().any(|d| d == name));
+        let known = |name: &str| {
+            crate::rules::template::DEFAULT_TEMPLATES.contains(&name)
+                || templates.iter().any(|t| t.defined().any(|d| d == name))
+        };
         // A field's template must parse and call only defined templates.
         let check = |receiver: &str, what: &str, text: &str| -> Result<(), AmConfigError> {
             let needle = text.lines().next().unwrap_or(what);

@@ -25,7 +25,9 @@
 //! .Annotations .StartsAt .EndsAt .GeneratorURL .Fingerprint`, the
 //! key/value sets with `.SortedPairs .Names .Values .Remove`, times with
 //! `.Format`), templates defined in other files ([`Template::expand_notification`]
-//! takes the loaded files as a library), and for HTML bodies the escaping
+//! takes the loaded files as a library; Alertmanager's default names such
+//! as `__subject` and `slack.default.title` are rendered in Rust,
+//! [`DEFAULT_TEMPLATES`]), and for HTML bodies the escaping
 //! of Go's `html/template` in text context (every action's output is
 //! escaped unless it comes from `safeHtml`; attribute, URL and script
 //! contexts are not told apart).
@@ -1129,6 +1131,13 @@ impl<'a> Exec<'a> {
                         None => Val::Nil,
                     };
                     let Some((owner, body)) = self.lookup(name) else {
+                        if self.dialect == Dialect::Alertmanager
+                            && let Some(text) = default_template(name, &value)
+                        {
+                            let text = text.map_err(|e| self.at(*pos, e))?;
+                            self.out.push_str(&if self.html { html_escape(&text, true) } else { text });
+                            continue;
+                        }
                         return Err(self.at(*pos, format!("no such template {name:?}")));
                     };
                     // Go allows 100000; Vigil's stack is the limit here.
@@ -1674,6 +1683,102 @@ fn html_escape(s: &str, plus: bool) -> String {
             '+' if plus => out.push_str("&#43;"),
             c => out.push(c),
         }
+    }
+    out
+}
+
+/// Alertmanager's default template names that Vigil renders itself (it
+/// ships no copy of Alertmanager's template file): a configuration that
+/// calls `{{ template "slack.default.title" . }}` works. Files may
+/// redefine them; their `define` wins.
+pub const DEFAULT_TEMPLATES: &[&str] = &[
+    "__alertmanager",
+    "__alertmanagerURL",
+    "__subject",
+    "__description",
+    "__text_alert_list",
+    "slack.default.title",
+    "slack.default.username",
+    "slack.default.fallback",
+    "slack.default.callbackid",
+    "slack.default.pretext",
+    "slack.default.titlelink",
+    "slack.default.iconemoji",
+    "slack.default.iconurl",
+    "slack.default.text",
+    "slack.default.footer",
+    "slack.default.color",
+    "pagerduty.default.description",
+    "pagerduty.default.client",
+    "pagerduty.default.clientURL",
+    "pagerduty.default.instances",
+    "email.default.subject",
+];
+
+/// What a default template prints for `dot`; None for other names.
+fn default_template(name: &str, dot: &Val) -> Option<Result<String, String>> {
+    if !DEFAULT_TEMPLATES.contains(&name) {
+        return None;
+    }
+    let data = |dot: &Val| match dot {
+        Val::Data(d) => Ok(d.as_ref().clone()),
+        other => Err(format!("template {name:?} needs the notification data, not {}", other.type_name())),
+    };
+    let url = |d: &NotifyData| format!("{}/#/alerts?receiver={}", d.external_url, url_query_escape(&d.receiver));
+    Some(match name {
+        "__alertmanager" | "slack.default.username" | "pagerduty.default.client" => Ok("Alertmanager".to_owned()),
+        "__alertmanagerURL" | "slack.default.titlelink" | "pagerduty.default.clientURL" => data(dot).map(|d| url(&d)),
+        "__subject" | "slack.default.title" | "pagerduty.default.description" | "email.default.subject" => {
+            data(dot).map(|d| notification_subject(&d))
+        }
+        "slack.default.fallback" => data(dot).map(|d| format!("{} | {}", notification_subject(&d), url(&d))),
+        "slack.default.color" => data(dot).map(|d| if d.status == "firing" { "danger" } else { "good" }.to_owned()),
+        "__text_alert_list" | "pagerduty.default.instances" => match dot {
+            Val::Alerts(alerts) => Ok(text_alert_list(alerts)),
+            other => Err(format!("template {name:?} needs a list of alerts, not {}", other.type_name())),
+        },
+        // The empty ones: descriptions, pretext, icons, footer, callback id.
+        _ => Ok(String::new()),
+    })
+}
+
+/// Alertmanager's `__subject`: `[FIRING:2] <group label values> (<other
+/// common label values>)`, or `[RESOLVED] …`.
+pub fn notification_subject(d: &NotifyData) -> String {
+    let values = |kv: &BTreeMap<String, String>| -> String {
+        sorted_pairs(kv).into_iter().map(|(_, v)| v).collect::<Vec<_>>().join(" ")
+    };
+    let mut out = format!("[{}", d.status.to_uppercase());
+    if d.status == "firing" {
+        let _ = write!(out, ":{}", d.alerts.iter().filter(|a| a.status == "firing").count());
+    }
+    let _ = write!(out, "] {} ", values(&d.group_labels));
+    if d.common_labels.len() > d.group_labels.len() {
+        let rest: BTreeMap<String, String> = d
+            .common_labels
+            .iter()
+            .filter(|(k, _)| !d.group_labels.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let _ = write!(out, "({})", values(&rest));
+    }
+    out
+}
+
+/// Alertmanager's `__text_alert_list`: each alert's labels, annotations
+/// and source.
+pub fn text_alert_list(alerts: &[NotifyAlert]) -> String {
+    let mut out = String::new();
+    for a in alerts {
+        out.push_str("Labels:\n");
+        for (k, v) in sorted_pairs(&a.labels) {
+            let _ = writeln!(out, " - {k} = {v}");
+        }
+        out.push_str("Annotations:\n");
+        for (k, v) in sorted_pairs(&a.annotations) {
+            let _ = writeln!(out, " - {k} = {v}");
+        }
+        let _ = writeln!(out, "Source: {}", a.generator_url);
     }
     out
 }
@@ -2700,6 +2805,11 @@ mod tests {
                 "1700000000 0db:91001web:9100 [alertname severity] 1 &lt;a href=&#34;x&#34;&gt; firing-3",
             ),
             (r#"{{ toJson .GroupLabels }}|{{ .GroupLabels.Values }}"#, r#"{"alertname":"DiskFull"}|[DiskFull]"#),
+            // Default names newer than Debian's amtool (Alertmanager's default.tmpl of today).
+            (
+                r#"{{ template "slack.default.color" . }}|{{ template "email.default.subject" . }}|{{ template "__subject" . }}"#,
+                "danger|[FIRING:1] DiskFull (page)|[FIRING:1] DiskFull (page)",
+            ),
         ];
         let wrong: Vec<String> = cases
             .iter()

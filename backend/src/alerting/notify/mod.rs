@@ -17,7 +17,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use serde_json::{Value, json};
 
 use super::dispatch::AmAlert;
-use crate::rules::template::{Dialect, NotifyAlert, NotifyData, Template};
+use crate::rules::template::{self, Dialect, NotifyAlert, NotifyData, Template};
 
 pub mod email;
 
@@ -87,28 +87,10 @@ pub fn webhook_message(
     })
 }
 
-/// Alertmanager's `KV.SortedPairs` order: `alertname` first, then by name.
-fn sorted_values(kv: &BTreeMap<String, String>) -> Vec<&str> {
-    let first = kv.get("alertname").map(String::as_str);
-    first.into_iter().chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(_, v)| v.as_str())).collect()
-}
-
-/// Alertmanager's default `__subject` template:
+/// Alertmanager's default `__subject`:
 /// `[FIRING:2] <group label values> (<other common label values>)`.
 pub fn subject(group_labels: &BTreeMap<String, String>, alerts: &[AmAlert], now_ms: i64) -> String {
-    let firing = alerts.iter().filter(|a| !a.resolved_at(now_ms)).count();
-    let mut out = if firing > 0 { format!("[FIRING:{firing}] ") } else { "[RESOLVED] ".to_owned() };
-    out.push_str(&sorted_values(group_labels).join(" "));
-    out.push(' ');
-    let common = common(alerts, |a| &a.labels);
-    if common.len() > group_labels.len() {
-        let rest: BTreeMap<String, String> =
-            common.into_iter().filter(|(k, _)| !group_labels.contains_key(k)).collect();
-        out.push('(');
-        out.push_str(&sorted_values(&rest).join(" "));
-        out.push(')');
-    }
-    out
+    template::notification_subject(&template_data("", group_labels, alerts, "", now_ms))
 }
 
 /// The link to the alerts of a receiver in the web UI (`__alertmanagerURL`).
@@ -124,26 +106,27 @@ pub fn template_data(
     external_url: &str,
     now_ms: i64,
 ) -> NotifyData {
-    let status = |a: &AmAlert| if a.resolved_at(now_ms) { "resolved" } else { "firing" }.to_owned();
     NotifyData {
         receiver: receiver.to_owned(),
         status: if alerts.iter().any(|a| !a.resolved_at(now_ms)) { "firing" } else { "resolved" }.to_owned(),
-        alerts: alerts
-            .iter()
-            .map(|a| NotifyAlert {
-                status: status(a),
-                labels: a.labels.clone(),
-                annotations: a.annotations.clone(),
-                starts_at_ms: a.starts_at_ms,
-                ends_at_ms: a.ends_at_ms,
-                generator_url: a.generator_url.clone(),
-                fingerprint: format!("{:016x}", a.fingerprint()),
-            })
-            .collect(),
+        alerts: alerts.iter().map(|a| notify_alert(a, now_ms)).collect(),
         group_labels: group_labels.clone(),
         common_labels: common(alerts, |a| &a.labels),
         common_annotations: common(alerts, |a| &a.annotations),
         external_url: external_url.to_owned(),
+    }
+}
+
+/// An alert as templates see it.
+fn notify_alert(a: &AmAlert, now_ms: i64) -> NotifyAlert {
+    NotifyAlert {
+        status: if a.resolved_at(now_ms) { "resolved" } else { "firing" }.to_owned(),
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        starts_at_ms: a.starts_at_ms,
+        ends_at_ms: a.ends_at_ms,
+        generator_url: a.generator_url.clone(),
+        fingerprint: format!("{:016x}", a.fingerprint()),
     }
 }
 
@@ -267,26 +250,7 @@ pub fn slack_message(t: &SlackText) -> Value {
 /// Alertmanager's `__text_alert_list` template: labels, annotations and
 /// source of each alert.
 fn text_alert_list(alerts: &[&AmAlert]) -> String {
-    let mut out = String::new();
-    let pairs = |kv: &BTreeMap<String, String>| -> Vec<(String, String)> {
-        let first = kv.get_key_value("alertname").map(|(k, v)| (k.clone(), v.clone()));
-        first
-            .into_iter()
-            .chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| (k.clone(), v.clone())))
-            .collect()
-    };
-    for a in alerts {
-        out.push_str("Labels:\n");
-        for (k, v) in pairs(&a.labels) {
-            out.push_str(&format!(" - {k} = {v}\n"));
-        }
-        out.push_str("Annotations:\n");
-        for (k, v) in pairs(&a.annotations) {
-            out.push_str(&format!(" - {k} = {v}\n"));
-        }
-        out.push_str(&format!("Source: {}\n", a.generator_url));
-    }
-    out
+    template::text_alert_list(&alerts.iter().map(|a| notify_alert(a, 0)).collect::<Vec<_>>())
 }
 
 /// The texts of a PagerDuty event, after templates (or defaults).
