@@ -594,7 +594,7 @@ async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
     std::fs::write(
         dir.join("am.yml"),
         format!(
-            "route:\n  receiver: both\n  group_wait: 1s\n  group_interval: 3s\nreceivers:\n  - name: both\n    email_configs:\n      - to: oncall@example.org\n        from: vigil@example.org\n        smarthost: '127.0.0.1:{dead_port}'\n        require_tls: false\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/vigil'\n"
+            "route:\n  receiver: both\n  group_wait: 1s\n  group_interval: 3s\nreceivers:\n  - name: both\n    email_configs:\n      - to: oncall@example.org\n        from: vigil@example.org\n        smarthost: '127.0.0.1:{dead_port}'\n        require_tls: false\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/vigil'\n    slack_configs:\n      - api_url: 'http://127.0.0.1:{hook_port}/vigil-slack'\n        title: '{{{{ tz \"Mars/Olympus\" (index .Alerts 0).StartsAt }}}}'\n"
         ),
     )
     .unwrap();
@@ -618,6 +618,15 @@ async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
     assert!(requests >= 2.0, "email was not retried: {requests} requests");
     assert_eq!(failed, Some(requests), "every request failed");
     assert_eq!(metric(&metrics, "alertmanager_notifications_failed_total{integration=\"webhook\"}"), Some(0.0));
+    // A template that parses but fails when it runs: counted as a failed
+    // notification, not retried, nothing posted.
+    let slack_failed = eventually(Duration::from_secs(30), "the failed Slack template counted", || async {
+        let text = reqwest::get(vigil.url("/metrics")).await.ok()?.text().await.ok()?;
+        metric(&text, "alertmanager_notifications_failed_total{integration=\"slack\"}").filter(|n| *n >= 1.0)
+    })
+    .await;
+    assert!(slack_failed >= 1.0);
+    assert!(hooks.of("/vigil-slack").is_empty(), "a message was posted: {:?}", hooks.of("/vigil-slack"));
 }
 
 /// Vigil's notification templates and `amtool template render` (Debian's
