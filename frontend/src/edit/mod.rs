@@ -13,3 +13,4 @@
 // Until the dashboard page's edit mode opens it (branch editmode).
 #[allow(dead_code)]
 pub mod panel_editor;
+pub mod query_editor;
