@@ -28,7 +28,11 @@ pub struct ChromeDriver {
 }
 
 impl ChromeDriver {
-    pub fn start() -> ChromeDriver {
+    /// Starts chromedriver with `tmp` as its and its browser's temporary
+    /// folder: both leave `org.chromium.Chromium.scoped_dir.*` folders
+    /// there that nobody removes when the processes are killed, so they
+    /// must land in the test's own profile folder, removed on drop.
+    pub fn start(tmp: &Path) -> ChromeDriver {
         let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         for (path, package) in [(binary.as_str(), "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
@@ -37,7 +41,9 @@ impl ChromeDriver {
             );
         }
         let port = free_port();
+        std::fs::create_dir_all(tmp).unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
         let child = Command::new(&binary)
+            .env("TMPDIR", tmp)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -87,7 +93,6 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width`×`height`
     /// window.
     pub async fn start(width: u32, height: u32) -> WebDriverResult<Browser> {
-        let chromedriver = ChromeDriver::start();
         let unique = format!(
             "vigil-chromium-{}-{}",
             std::process::id(),
@@ -95,6 +100,7 @@ impl Browser {
         );
         let profile = BrowserProfile(std::env::temp_dir().join(unique));
         std::fs::create_dir_all(&profile.0).expect("create the browser profile folder");
+        let chromedriver = ChromeDriver::start(&profile.0.join("tmp"));
         let mut caps = DesiredCapabilities::chrome();
         caps.set_binary(CHROMIUM)?;
         for arg in [
