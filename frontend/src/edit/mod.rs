@@ -15,3 +15,4 @@
 pub mod json;
 #[allow(dead_code)]
 pub mod settings;
+pub mod variables_editor;
