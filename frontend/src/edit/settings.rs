@@ -29,7 +29,7 @@
 //! - `settings-apply`, `settings-cancel`: hand the dashboard back / close.
 
 use leptos::prelude::*;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use vigil_shared::dashboard::Dashboard;
 use vigil_shared::dashboard::model::TimeRange;
 use vigil_shared::dashboard::time::{REFRESH_INTERVALS, parse_refresh, parse_time, resolve_range};
@@ -56,6 +56,15 @@ pub fn take_folder(dashboard: &mut Dashboard) -> Option<String> {
     match dashboard.extra.remove(FOLDER_KEY) {
         Some(Value::String(uid)) => Some(uid),
         _ => None,
+    }
+}
+
+/// Writes `key` into an `extra` map, unless the map lacks it and `value` is
+/// the default Grafana assumes when it is absent: reading a form then
+/// writing it back changes nothing.
+pub(super) fn set_extra(extra: &mut Map<String, Value>, key: &str, value: Value, default: Value) {
+    if extra.contains_key(key) || value != default {
+        extra.insert(key.to_owned(), value);
     }
 }
 
@@ -101,9 +110,10 @@ impl GeneralForm {
         }
     }
 
-    /// Writes the form into `d`, leaving everything else as it was. Fields
-    /// at Grafana's default are written as Grafana writes them (`editable`
-    /// and `graphTooltip` always, an empty description left out).
+    /// Writes the form into `d`, leaving everything else as it was; a
+    /// setting the dashboard lacked is written only when it differs from
+    /// Grafana's default, so opening and applying the settings changes
+    /// nothing.
     pub fn write(&self, d: &mut Dashboard) {
         d.title = self.title.trim().to_owned();
         d.tags = self.tags.clone();
@@ -118,8 +128,8 @@ impl GeneralForm {
         if let Some(uid) = &self.folder_uid {
             d.extra.insert(FOLDER_KEY.to_owned(), Value::from(uid.clone()));
         }
-        d.extra.insert("graphTooltip".to_owned(), Value::from(self.graph_tooltip));
-        d.extra.insert("editable".to_owned(), Value::from(self.editable));
+        set_extra(&mut d.extra, "graphTooltip", Value::from(self.graph_tooltip), Value::from(0));
+        set_extra(&mut d.extra, "editable", Value::from(self.editable), Value::from(true));
     }
 
     /// What keeps the form from being applied, by field (`title`,
@@ -481,10 +491,13 @@ mod tests {
         let source = r#"{"title":"Hosts","tags":["a"],"time":{"from":"now-1h","to":"now"},"refresh":"30s",
             "timezone":"utc","description":"d","graphTooltip":1,"editable":false,"links":[{"title":"x"}]}"#;
         let original = dashboard(source);
-        // Read then write unchanged: nothing moves, unknown fields included.
-        let mut same = original.clone();
-        GeneralForm::read(&original).write(&mut same);
-        assert_eq!(same, original);
+        // Read then write unchanged: nothing moves, unknown fields included,
+        // with the settings present or absent.
+        for d in [&original, &dashboard(r#"{"title":"Bare"}"#)] {
+            let mut same = d.clone();
+            GeneralForm::read(d).write(&mut same);
+            assert_eq!(same, *d);
+        }
         // Each edit lands in its field and nothing else changes.
         let mut form = GeneralForm::read(&original);
         form.title = "  Nodes ".into();

@@ -39,6 +39,7 @@ use vigil_shared::dashboard::variables::{
     ResolvedVariable, VariableQuery, options_from_values, parse_variable_query,
 };
 
+use super::settings::set_extra as set;
 use crate::timepicker::{now_ms, resolve};
 use crate::variables::{VarState, load_options};
 
@@ -117,11 +118,6 @@ impl VariableForm {
         v.multi = self.multi;
         v.include_all = self.include_all;
         v.all_value = Some(self.all_value.clone()).filter(|a| !a.is_empty() && self.include_all);
-        fn set(extra: &mut Map<String, Value>, key: &str, value: Value, default: Value) {
-            if extra.contains_key(key) || value != default {
-                extra.insert(key.to_owned(), value);
-            }
-        }
         set(&mut v.extra, "hide", Value::from(self.hide), Value::from(0));
         set(&mut v.extra, "sort", Value::from(self.sort), Value::from(0));
         set(&mut v.extra, "refresh", Value::from(self.refresh), Value::from(0));
@@ -165,6 +161,14 @@ pub fn duplicate(existing: &[Variable], index: usize) -> Option<Variable> {
         .find(|n| existing.iter().all(|v| v.name != *n))
         .unwrap_or(stem);
     Some(copy)
+}
+
+/// Moves `vars[index]` one place up (`-1`) or down (`1`); nothing at the
+/// ends. The order matters: a variable's query may use those before it.
+pub fn move_variable(vars: &mut [Variable], index: usize, step: isize) {
+    if let Some(other) = index.checked_add_signed(step).filter(|o| *o < vars.len() && index < vars.len()) {
+        vars.swap(index, other);
+    }
 }
 
 /// Whether a query holds a variable reference (`$x`, `${x}`, `[[x]]`), in
@@ -238,7 +242,12 @@ fn query_error(name: &str, query: &str) -> Option<String> {
         VariableQuery::QueryResult { expr } | VariableQuery::Series { expr } => expr,
         _ => return None,
     };
-    vigil_shared::promql::parser::parse(&expr).err().map(|e| e.to_string())
+    // Positions are within the expression, which is quoted when it is a
+    // part of the query.
+    vigil_shared::promql::parser::parse(&expr).err().map(|e| {
+        let at = e.describe(&expr);
+        if expr.trim() == query.trim() { at } else { format!("in {expr:?}: {at}") }
+    })
 }
 
 #[component]
@@ -292,10 +301,10 @@ pub fn VariablesEditor(
                                         >
                                             "Duplicate"
                                         </button>
-                                        <button class="variable-up" disabled=i == 0 on:click=move |_| vars.update(|all| all.swap(i - 1, i))>
+                                        <button class="variable-up" disabled=i == 0 on:click=move |_| vars.update(|all| move_variable(all, i, -1))>
                                             "↑"
                                         </button>
-                                        <button class="variable-down" disabled=i == last on:click=move |_| vars.update(|all| all.swap(i, i + 1))>
+                                        <button class="variable-down" disabled=i == last on:click=move |_| vars.update(|all| move_variable(all, i, 1))>
                                             "↓"
                                         </button>
                                         <button
@@ -332,10 +341,13 @@ pub fn VariablesEditor(
             </button>
         }
     };
+    // Only a change of the variable edited rebuilds the form, not each
+    // edit of the list it writes to.
+    let shown = Memo::new(move |_| editing.get().filter(|i| vars.with(|all| *i < all.len())));
     view! {
         <div class="variables-editor">
-            {move || match editing.get() {
-                Some(i) if vars.with(|all| i < all.len()) => {
+            {move || match shown.get() {
+                Some(i) => {
                     view! { <VariableFormView vars=vars index=i range=range errors=errors on_done=Callback::new(move |()| editing.set(None)) /> }
                         .into_any()
                 }
@@ -369,7 +381,11 @@ fn VariableFormView(
     };
     let get = move |read: fn(&VariableForm) -> String| move || form.with(|f| f.as_ref().map(read).unwrap_or_default());
     let flag = move |read: fn(&VariableForm) -> bool| move || form.with(|f| f.as_ref().is_some_and(read));
-    let kind = move || form.with(|f| f.as_ref().map(|f| f.kind.clone()).unwrap_or_default());
+    // Memos, so the blocks that depend on them are rebuilt only when they
+    // change, not on every keystroke (which would take the focus away).
+    let kind_memo = Memo::new(move |_| form.with(|f| f.as_ref().map(|f| f.kind.clone()).unwrap_or_default()));
+    let kind = move || kind_memo.get();
+    let include_all = Memo::new(move |_| form.with(|f| f.as_ref().is_some_and(|f| f.include_all)));
     let error = move |field: &'static str| {
         move || {
             errors
@@ -450,7 +466,8 @@ fn VariableFormView(
                     {checkbox("variable-multi", "Multi-value", |f| f.multi, |f, v| f.multi = v)}
                     {checkbox("variable-include-all", "Include All option", |f| f.include_all, |f, v| f.include_all = v)}
                     {move || {
-                        flag(|f| f.include_all)()
+                        include_all
+                            .get()
                             .then(|| {
                                 view! {
                                     <label class="field">
@@ -719,6 +736,18 @@ mod tests {
         assert_eq!(duplicate(&all, 0).map(|v| v.name).as_deref(), Some("copy_of_query0_2"));
         assert_eq!(duplicate(&all, 1).map(|v| v.name).as_deref(), Some("copy_of_copy_of_query0"));
         assert_eq!(duplicate(&all, 2), None);
+    }
+
+    #[wasm_bindgen_test]
+    fn moves_stop_at_the_ends() {
+        let names = |all: &[Variable]| all.iter().map(|v| v.name.clone()).collect::<Vec<_>>().join(",");
+        // (index, step, the order after).
+        let cases = [(0, -1, "a,b,c"), (0, 1, "b,a,c"), (2, 1, "a,b,c"), (2, -1, "a,c,b"), (5, -1, "a,b,c")];
+        for (index, step, want) in cases {
+            let mut all = vars(r#"[{"name":"a"},{"name":"b"},{"name":"c"}]"#);
+            move_variable(&mut all, index, step);
+            assert_eq!(names(&all), want, "moving {index} by {step}");
+        }
     }
 
     #[wasm_bindgen_test]

@@ -226,7 +226,7 @@ mod tests {
         assert!(!dashboard.extra.contains_key(crate::edit::settings::FOLDER_KEY));
         let cases = [
             ("", "paste a dashboard JSON"),
-            ("{\"title\": ", "at . (line 1, column 10)"),
+            ("{\"title\": ", "at title (line 1, column 10)"),
             (r#"{"panels": [{"gridPos": {"w": "wide"}}]}"#, "at panels[0].gridPos.w"),
         ];
         for (input, wanted) in cases {
