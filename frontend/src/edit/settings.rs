@@ -72,7 +72,8 @@ pub(super) fn set_extra(extra: &mut Map<String, Value>, key: &str, value: Value,
 const GRAPH_TOOLTIPS: &[(u8, &str)] = &[(0, "Default"), (1, "Shared crosshair"), (2, "Shared tooltip")];
 /// Grafana's timezone choices (`""` follows the user's preference, which
 /// in Vigil is the browser's).
-const TIMEZONES: &[(&str, &str)] = &[("", "Default"), ("browser", "Browser time"), ("utc", "Coordinated Universal Time")];
+const TIMEZONES: &[(&str, &str)] =
+    &[("", "Default"), ("browser", "Browser time"), ("utc", "Coordinated Universal Time")];
 
 /// The general settings as the form holds them, read from and written to a
 /// [`Dashboard`]; what the model does not type lives in its `extra` map

@@ -35,9 +35,7 @@ use leptos::task::spawn_local;
 use serde_json::{Map, Value};
 use vigil_shared::dashboard::interval::parse_interval_ms;
 use vigil_shared::dashboard::model::{TimeRange, Variable, VariableKind, VariableOption};
-use vigil_shared::dashboard::variables::{
-    ResolvedVariable, VariableQuery, options_from_values, parse_variable_query,
-};
+use vigil_shared::dashboard::variables::{ResolvedVariable, VariableQuery, options_from_values, parse_variable_query};
 
 use super::settings::set_extra as set;
 use crate::timepicker::{now_ms, resolve};
@@ -60,8 +58,13 @@ const REFRESHES: &[(u8, &str)] = &[(1, "On dashboard load"), (2, "On time range 
 /// Grafana's `hide` choices.
 const HIDES: &[(u8, &str)] = &[(0, "Label and value"), (1, "Value only"), (2, "Nothing (hidden)")];
 /// The kinds the editor creates (others are kept but shown read-only).
-const KINDS: &[(&str, &str)] =
-    &[("query", "Query"), ("custom", "Custom"), ("interval", "Interval"), ("constant", "Constant"), ("textbox", "Text box")];
+const KINDS: &[(&str, &str)] = &[
+    ("query", "Query"),
+    ("custom", "Custom"),
+    ("interval", "Interval"),
+    ("constant", "Constant"),
+    ("textbox", "Text box"),
+];
 
 /// One variable as the form holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -442,7 +445,10 @@ fn VariableFormView(
             </select>
         }
     };
-    let checkbox = move |id: &'static str, label: &'static str, read: fn(&VariableForm) -> bool, write: fn(&mut VariableForm, bool)| {
+    let checkbox = move |id: &'static str,
+                         label: &'static str,
+                         read: fn(&VariableForm) -> bool,
+                         write: fn(&mut VariableForm, bool)| {
         view! {
             <label class="field checkbox">
                 <input
@@ -753,7 +759,8 @@ mod tests {
     #[wasm_bindgen_test]
     fn validation_names_variable_and_field() {
         // (variables, the expected (index, field) pairs, a word of the message).
-        let cases: &[(&str, &[(usize, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(usize, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (r#"[{"name":"job","query":"label_values(up, job)"}]"#, &[], ""),
             (r#"[{"name":"","query":"up"}]"#, &[(0, "name")], "needs a name"),
             (r#"[{"name":"__x","query":"up"}]"#, &[(0, "name")], "reserved"),

@@ -92,8 +92,11 @@ pub fn ImportPage() -> impl IntoView {
             busy.set(false);
             match answer {
                 Ok(saved) => {
-                    let url =
-                        if saved.url.starts_with("/d/") { saved.url } else { format!("/d/{}", api::encode(&saved.uid)) };
+                    let url = if saved.url.starts_with("/d/") {
+                        saved.url
+                    } else {
+                        format!("/d/{}", api::encode(&saved.uid))
+                    };
                     navigate(&url, Default::default());
                 }
                 Err(e) => match conflict_message(&e) {
