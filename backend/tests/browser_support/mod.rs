@@ -29,11 +29,7 @@ pub struct ChromeDriver {
 }
 
 impl ChromeDriver {
-    /// Starts chromedriver with `tmp` as the temp folder of it and of the
-    /// browsers it launches: Chromium keeps `org.chromium.Chromium.*`
-    /// scratch folders there, which it removes only when it shuts down
-    /// cleanly — a killed browser used to leave them in /tmp.
-    pub fn start(tmp: &Path) -> ChromeDriver {
+    pub fn start() -> ChromeDriver {
         let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         for (path, package) in [(binary.as_str(), "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
@@ -45,7 +41,6 @@ impl ChromeDriver {
         let child = Command::new(&binary)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
-            .env("TMPDIR", tmp)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -93,18 +88,14 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width`×`height`
     /// window.
     pub async fn start(width: u32, height: u32) -> WebDriverResult<Browser> {
+        let chromedriver = ChromeDriver::start();
         let unique = format!(
             "vigil-chromium-{}-{}",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
         );
         let profile = BrowserProfile(std::env::temp_dir().join(unique));
-        // The browser's scratch folders go inside the profile folder, so
-        // they go with it (see `ChromeDriver::start`).
-        let tmp = profile.0.join("tmp");
-        std::fs::create_dir_all(&tmp).expect("create the browser profile folder");
-        let chromedriver = ChromeDriver::start(&tmp);
-        let user_data = profile.0.join("user-data");
+        std::fs::create_dir_all(&profile.0).expect("create the browser profile folder");
         let mut caps = DesiredCapabilities::chrome();
         caps.set_binary(CHROMIUM)?;
         for arg in [
@@ -125,7 +116,7 @@ impl Browser {
             caps.add_arg(arg)?;
         }
         caps.add_arg(&format!("--window-size={width},{height}"))?;
-        caps.add_arg(&format!("--user-data-dir={}", user_data.display()))?;
+        caps.add_arg(&format!("--user-data-dir={}", profile.0.display()))?;
         let driver = WebDriver::new(format!("http://127.0.0.1:{}", chromedriver.port), caps).await?;
         Ok(Browser { driver, _profile: profile, _chromedriver: chromedriver })
     }
