@@ -582,6 +582,43 @@ async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
     assert_eq!(metric(&metrics, "alertmanager_notifications_failed_total{integration=\"email\"}"), Some(0.0));
 }
 
+/// AUTH LOGIN (when the server offers only that) with the password read
+/// from `auth_password_file`, and the `headers`, `text` and `html` fields
+/// as templates.
+#[tokio::test]
+async fn email_logs_in_with_a_password_file_and_templated_parts() {
+    let sink = SmtpSink::start_with(Some("mailer:from-file"), "LOGIN").await;
+    let templates = templates_file();
+    let dir = temp_dir("vigil-email-login");
+    std::fs::write(dir.join("password"), "from-file\n").unwrap();
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: Login\n        expr: absent(nonexistent_metric)\n        labels: {instance: 'a:1'}\n        annotations: {summary: 'first <b>'}\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        format!(
+            "templates: ['{}']\nroute:\n  receiver: mail\n  group_wait: 1s\nreceivers:\n  - name: mail\n    email_configs:\n      - to: '{{{{ .CommonLabels.alertname | toLower }}}}@example.org'\n        from: vigil@example.org\n        smarthost: '127.0.0.1:{}'\n        require_tls: false\n        auth_username: mailer\n        auth_password_file: password\n        headers: {{Subject: '{{{{ template \"mail.summary\" . }}}}'}}\n        text: '{{{{ range .Alerts }}}}{{{{ .Annotations.summary }}}} at {{{{ .StartsAt.Format \"2006\" }}}}{{{{ end }}}}'\n        html: '<p>{{{{ range .Alerts }}}}{{{{ .Annotations.summary }}}}{{{{ end }}}}</p>'\n",
+            templates.display(),
+            sink.port
+        ),
+    )
+    .unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let _vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+    let mail = eventually(Duration::from_secs(30), "a mail", || async { sink.messages().into_iter().next() }).await;
+    assert_eq!(mail.auth.as_deref(), Some("mailer:from-file"));
+    assert_eq!(mail.rcpt_to, ["login@example.org"]);
+    assert_eq!(mail.header("Subject").as_deref(), Some("first <b> (1 firing)"));
+    assert_eq!(mail.header("To").as_deref(), Some("login@example.org"));
+    let parts = mail.parts();
+    let year = &parts[0].1[parts[0].1.len().saturating_sub(4)..];
+    assert!(year.starts_with("20"), "{parts:?}");
+    assert_eq!(parts[0].1, format!("first <b> at {year}"));
+    // The HTML part escapes values, not the template's own markup.
+    assert_eq!(parts[1].1, "<p>first &lt;b&gt;</p>");
+}
+
 #[tokio::test]
 async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
     let hooks = Hooks::default();

@@ -6,7 +6,8 @@
 //! rule manager through the notifier, or `POST /api/v2/alerts`) and merged
 //! by fingerprint → `dispatch` (route tree, aggregation groups, flush
 //! timing) → mute (`inhibit`, `silences`) → `nflog` (dedup against what was already
-//! sent, persisted) → `notify` (receivers: webhook payload v4, retries).
+//! sent, persisted) → `notify` (receivers: webhook payload v4, Slack,
+//! PagerDuty, email; notification templates; retries).
 //!
 //! Timing decisions live in the pure `Dispatcher` and `needs_update`, driven
 //! by explicit times; this runtime only reads its [`Clock`] and sleeps.

@@ -92,17 +92,24 @@ impl SmtpSink {
     /// Starts on 127.0.0.1 on a free port. `auth`: the `user:password`
     /// it requires (and advertises AUTH for); None accepts anyone.
     pub async fn start(auth: Option<&str>) -> SmtpSink {
+        SmtpSink::start_with(auth, "PLAIN LOGIN").await
+    }
+
+    /// As [`SmtpSink::start`], advertising these AUTH mechanisms.
+    pub async fn start_with(auth: Option<&str>, mechanisms: &str) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let sink = SmtpSink { port, received: Arc::clone(&received) };
         let auth = auth.map(str::to_owned);
+        let mechanisms = mechanisms.to_owned();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let received = Arc::clone(&received);
                 let auth = auth.clone();
+                let mechanisms = mechanisms.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, auth.as_deref(), &received).await {
+                    if let Err(e) = session(stream, auth.as_deref(), &mechanisms, &received).await {
                         eprintln!("SMTP sink session ended: {e}");
                     }
                 });
@@ -121,7 +128,12 @@ fn decode(b64: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-async fn session(stream: TcpStream, auth: Option<&str>, received: &Mutex<Vec<Received>>) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    auth: Option<&str>,
+    mechanisms: &str,
+    received: &Mutex<Vec<Received>>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut current = Received::default();
@@ -138,7 +150,7 @@ async fn session(stream: TcpStream, auth: Option<&str>, received: &Mutex<Vec<Rec
         let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             current.hello = command[4..].trim().to_owned();
             if auth.is_some() {
-                "250-sink.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n".to_owned()
+                format!("250-sink.test\r\n250-AUTH {mechanisms}\r\n250 8BITMIME\r\n")
             } else {
                 "250-sink.test\r\n250 8BITMIME\r\n".to_owned()
             }
