@@ -619,6 +619,34 @@ async fn email_logs_in_with_a_password_file_and_templated_parts() {
     assert_eq!(parts[1].1, "<p>first &lt;b&gt;</p>");
 }
 
+/// `require_tls` defaults to true, as Alertmanager's: a server that offers
+/// no STARTTLS gets no mail, and the failure is counted.
+#[tokio::test]
+async fn email_requires_starttls_by_default() {
+    let sink = SmtpSink::start(None).await;
+    let dir = temp_dir("vigil-email-tls");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: Tls\n        expr: absent(nonexistent_metric)\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        format!(
+            "global:\n  smtp_smarthost: '127.0.0.1:{}'\n  smtp_from: vigil@example.org\nroute:\n  receiver: mail\n  group_wait: 1s\nreceivers:\n  - name: mail\n    email_configs: [{{to: oncall@example.org}}]\n",
+            sink.port
+        ),
+    )
+    .unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+    eventually(Duration::from_secs(30), "the refused STARTTLS counted", || async {
+        let text = reqwest::get(vigil.url("/metrics")).await.ok()?.text().await.ok()?;
+        metric(&text, "alertmanager_notification_requests_failed_total{integration=\"email\"}").filter(|n| *n >= 1.0)
+    })
+    .await;
+    assert!(sink.messages().is_empty(), "mail sent without TLS: {:?}", sink.messages());
+}
+
 #[tokio::test]
 async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
     let hooks = Hooks::default();
