@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -27,10 +27,10 @@ use super::stats::HeadStats;
 use super::wal::{self, CheckpointReport, Record, Wal};
 use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
-/// Series in a map by [`SeriesRef`], plus a label index to find or create
-/// them. References are never reused, so a reference a writer kept for a
-/// series the head has since dropped is reported unknown, never taken for
-/// another series.
+/// Series in a dense slab indexed by [`SeriesRef`], plus a label index to
+/// find or create them. A slot freed by truncation is reused with a new
+/// generation, so a reference a writer kept for a series the head has since
+/// dropped is reported unknown, never taken for another series.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     inner: RwLock<Inner>,
@@ -102,9 +102,7 @@ pub struct TruncateReport {
 #[derive(Debug)]
 struct Inner {
     by_labels: HashMap<Labels, SeriesRef>,
-    series: FxHashMap<u64, MemSeries>,
-    /// The reference the next new series gets.
-    next_ref: u64,
+    series: Slab,
     wal: Option<Wal>,
     /// The inverted index: label name → value → series, ascending.
     postings: Postings,
@@ -121,8 +119,7 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             by_labels: HashMap::new(),
-            series: FxHashMap::default(),
-            next_ref: 0,
+            series: Slab::default(),
             wal: None,
             postings: Postings::default(),
             block_range: None,
@@ -158,9 +155,38 @@ impl Inner {
 struct Postings(HashMap<String, HashMap<String, Vec<u64>>>);
 
 impl Postings {
+    /// Adds `series` to the lists of its labels, keeping them ascending: a
+    /// new series is usually the largest reference (appended), but one in a
+    /// reused slot goes where it belongs.
     fn add(&mut self, labels: &Labels, series: SeriesRef) {
         for label in labels.iter() {
-            self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().push(series.0);
+            let list = self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default();
+            match list.last() {
+                Some(last) if *last > series.0 => {
+                    if let Err(at) = list.binary_search(&series.0) {
+                        list.insert(at, series.0);
+                    }
+                }
+                _ => list.push(series.0),
+            }
+        }
+    }
+
+    /// Removes one series from the lists of its labels.
+    fn remove(&mut self, labels: &Labels, series: SeriesRef) {
+        for label in labels.iter() {
+            let Some(values) = self.0.get_mut(&label.name) else { continue };
+            if let Some(list) = values.get_mut(&label.value) {
+                if let Ok(at) = list.binary_search(&series.0) {
+                    list.remove(at);
+                }
+                if list.is_empty() {
+                    values.remove(&label.value);
+                }
+            }
+            if values.is_empty() {
+                self.0.remove(&label.name);
+            }
         }
     }
 
@@ -233,6 +259,112 @@ impl MemSeries {
     }
 }
 
+/// The head's series, densely: a reference is a slot index (low 32 bits)
+/// and the slot's generation (high 32 bits), so a commit reaches a series
+/// by indexing, with no hashing, and samples of one scrape (created
+/// together) sit next to each other in memory. Freed slots are reused with
+/// the next generation; a reference of an older generation is unknown.
+#[derive(Debug, Default)]
+struct Slab {
+    slots: Vec<Slot>,
+    /// Empty slots, reused last-freed first.
+    free: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    series: Option<MemSeries>,
+}
+
+fn split_ref(r: SeriesRef) -> (usize, u32) {
+    ((r.0 & u64::from(u32::MAX)) as usize, (r.0 >> 32) as u32)
+}
+
+fn make_ref(index: usize, generation: u32) -> SeriesRef {
+    SeriesRef((u64::from(generation) << 32) | index as u64)
+}
+
+impl Slab {
+    fn get(&self, r: SeriesRef) -> Option<&MemSeries> {
+        let (index, generation) = split_ref(r);
+        self.slots.get(index).filter(|s| s.generation == generation).and_then(|s| s.series.as_ref())
+    }
+
+    fn get_mut(&mut self, r: SeriesRef) -> Option<&mut MemSeries> {
+        let (index, generation) = split_ref(r);
+        self.slots.get_mut(index).filter(|s| s.generation == generation).and_then(|s| s.series.as_mut())
+    }
+
+    fn contains(&self, r: SeriesRef) -> bool {
+        self.get(r).is_some()
+    }
+
+    /// Stores a new series in a free slot (or a new one) and returns its
+    /// reference.
+    fn insert(&mut self, series: MemSeries) -> SeriesRef {
+        while let Some(index) = self.free.pop() {
+            let Some(slot) = self.slots.get_mut(index as usize) else { continue };
+            if slot.series.is_some() {
+                continue;
+            }
+            // A slot whose generations are used up is retired, never reused.
+            let Some(generation) = slot.generation.checked_add(1) else { continue };
+            slot.generation = generation;
+            slot.series = Some(series);
+            return make_ref(index as usize, generation);
+        }
+        self.slots.push(Slot { generation: 0, series: Some(series) });
+        make_ref(self.slots.len() - 1, 0)
+    }
+
+    /// Places a series at the reference the WAL gave it (replay). A series
+    /// of an older generation in that slot was dropped before this one was
+    /// created, and is returned for the caller to unindex; a record of an
+    /// older generation than the slot's is stale and refused (`Err`).
+    fn place(&mut self, r: SeriesRef, series: MemSeries) -> Result<Option<(SeriesRef, MemSeries)>, MemSeries> {
+        let (index, generation) = split_ref(r);
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, Slot::default);
+        }
+        let slot = &mut self.slots[index];
+        if slot.series.is_some() && slot.generation >= generation {
+            return Err(series);
+        }
+        let old = make_ref(index, slot.generation);
+        slot.generation = slot.generation.max(generation);
+        Ok(slot.series.replace(series).map(|dropped| (old, dropped)))
+    }
+
+    /// After a replay: every empty slot is free.
+    fn rebuild_free_list(&mut self) {
+        self.free = (0..self.slots.len()).rev().filter(|i| self.slots[*i].series.is_none()).map(|i| i as u32).collect();
+    }
+
+    fn remove(&mut self, r: SeriesRef) -> Option<MemSeries> {
+        let (index, generation) = split_ref(r);
+        let slot = self.slots.get_mut(index).filter(|s| s.generation == generation)?;
+        let series = slot.series.take()?;
+        self.free.push(index as u32);
+        Some(series)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (SeriesRef, &MemSeries)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| s.series.as_ref().map(|m| (make_ref(i, s.generation), m)))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (SeriesRef, &mut MemSeries)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| s.series.as_mut().map(|m| (make_ref(i, s.generation), m)))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &MemSeries> {
+        self.slots.iter().filter_map(|s| s.series.as_ref())
+    }
+}
+
 /// A chunk with the time range it covers, so queries skip chunks outside
 /// their range without decoding them.
 #[derive(Debug)]
@@ -293,15 +425,21 @@ fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk>
 fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
     match record {
         Record::Series { series, labels } => {
-            inner.next_ref = inner.next_ref.max(series.0.saturating_add(1));
-            if inner.series.contains_key(&series.0) {
-                return;
+            let mut target = MemSeries::new(labels.clone(), 0);
+            target.logged = true;
+            match inner.series.place(series, target) {
+                Err(_) => return,
+                Ok(Some((old, dropped))) => {
+                    // The slot was reused after a truncation dropped the
+                    // older series (its samples are in blocks).
+                    inner.by_labels.remove(&dropped.labels);
+                    inner.postings.remove(&dropped.labels, old);
+                    report.series = report.series.saturating_sub(1);
+                }
+                Ok(None) => {}
             }
             inner.by_labels.insert(labels.clone(), series);
             inner.postings.add(&labels, series);
-            let mut target = MemSeries::new(labels, 0);
-            target.logged = true;
-            inner.series.insert(series.0, target);
             report.series += 1;
         }
         Record::Samples(samples) => {
@@ -311,7 +449,7 @@ fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
                     report.samples_in_blocks += 1;
                     continue;
                 }
-                match inner.series.get_mut(&series.0) {
+                match inner.series.get_mut(series) {
                     Some(target) => {
                         if let Ok(true) = check_order(target.last.as_ref(), sample) {
                             target.push(sample, range);
@@ -357,6 +495,7 @@ impl MemoryStorage {
         report.bytes = replay.bytes;
         report.corruption = replay.corruption;
         inner.postings.sort();
+        inner.series.rebuild_free_list();
         inner.wal = Some(wal);
         let stats = options.stats.unwrap_or_default();
         HeadStats::add(&stats.series, report.series as u64);
@@ -444,17 +583,17 @@ impl MemoryStorage {
             } else if s.last.is_some() || s.epoch < epoch {
                 // No samples left: a series that went quiet, or one created
                 // by a batch that never committed a truncation ago.
-                removed.push(*r);
+                removed.push(r);
             }
         }
         for r in &removed {
-            if let Some(s) = inner.series.remove(r) {
+            if let Some(s) = inner.series.remove(*r) {
                 inner.by_labels.remove(&s.labels);
             }
         }
         if !removed.is_empty() {
             let series = &inner.series;
-            inner.postings.retain(|r| series.contains_key(&r));
+            inner.postings.retain(|r| series.contains(SeriesRef(r)));
         }
         report.series_removed = removed.len();
         inner.min_t = min_t;
@@ -476,12 +615,10 @@ impl MemoryStorage {
     /// series the head still has and their samples at or after `mint`.
     pub fn checkpoint_wal(&self, through: u32, mint: i64) -> Result<CheckpointReport, StorageError> {
         let Some(dir) = &self.wal_dir else { return Ok(CheckpointReport::default()) };
-        let (live, next): (FxHashSet<u64>, u64) = {
-            let inner = self.read();
-            (inner.series.keys().copied().collect(), inner.next_ref)
-        };
-        // References made after this are in later segments only.
-        let keep = |r: SeriesRef| r.0 >= next || live.contains(&r.0);
+        // Series created after this snapshot are described in later
+        // segments only, so the live set is enough.
+        let live: FxHashSet<u64> = self.read().series.iter().map(|(r, _)| r.0).collect();
+        let keep = |r: SeriesRef| live.contains(&r.0);
         wal::checkpoint(dir, through, keep, mint).map_err(|e| StorageError::Io(format!("WAL checkpoint: {e}")))
     }
 
@@ -578,10 +715,8 @@ impl Appender for MemoryAppender<'_> {
         if let Some(r) = inner.by_labels.get(labels) {
             return *r;
         }
-        let r = SeriesRef(inner.next_ref);
-        inner.next_ref += 1;
         let epoch = inner.epoch;
-        inner.series.insert(r.0, MemSeries::new(labels.clone(), epoch));
+        let r = inner.series.insert(MemSeries::new(labels.clone(), epoch));
         inner.by_labels.insert(labels.clone(), r);
         inner.postings.add(labels, r);
         self.series_added += 1;
@@ -602,7 +737,7 @@ impl Appender for MemoryAppender<'_> {
         let (mut min_t, mut max_t) = (inner.min_t, inner.max_t);
         let mut accepted = Vec::with_capacity(self.pending.len());
         for (series, sample) in self.pending {
-            let Some(target) = inner.series.get_mut(&series.0) else {
+            let Some(target) = inner.series.get_mut(series) else {
                 report.unknown_series += 1;
                 continue;
             };
@@ -698,7 +833,7 @@ impl MemoryStorage {
             (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
         };
         let mut out: Vec<Series> = match inner.postings.candidates(matchers) {
-            Some(refs) => refs.iter().filter_map(|r| inner.series.get(r)).filter_map(read).collect(),
+            Some(refs) => refs.iter().filter_map(|r| inner.series.get(SeriesRef(*r))).filter_map(read).collect(),
             None => inner.series.values().filter_map(read).collect(),
         };
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -786,7 +921,7 @@ mod tests {
         let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
         let values: Vec<f64> = got[0].samples.iter().map(|s| s.value).collect();
         assert_eq!(values, (250..750).map(|i| i as f64).collect::<Vec<_>>());
-        assert_eq!(storage.read().series[&0].chunks.len(), 9, "1000 samples in chunks of 120");
+        assert_eq!(storage.read().series.get(SeriesRef(0)).unwrap().chunks.len(), 9, "1000 samples in chunks of 120");
     }
 
     #[test]
@@ -900,7 +1035,7 @@ mod tests {
         let l = labels("x", "a");
         let samples: Vec<(&Labels, i64)> = (0..35).map(|i| (&l, i * 100)).collect();
         append_all(&head, &samples);
-        let ranges: Vec<(i64, i64)> = head.read().series[&0].chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
+        let ranges: Vec<(i64, i64)> = head.read().series.get(SeriesRef(0)).unwrap().chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
         assert_eq!(ranges, [(0, 900), (1000, 1900), (2000, 2900), (3000, 3400)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -944,6 +1079,12 @@ mod tests {
         assert_eq!(app.commit().unwrap().unknown_series, 1);
         let report = append_all(&head, &[(&quiet, 999), (&quiet, 3000)]);
         assert_eq!((report.out_of_bounds, report.appended, report.series_added), (1, 1, 1));
+        // It reuses the freed slot 0 with the next generation; the old
+        // reference stays unknown.
+        let mut app = head.appender();
+        assert_eq!(app.series_ref(&quiet), SeriesRef(1 << 32));
+        app.append_ref(SeriesRef(0), Sample { timestamp_ms: 3100, value: 1.0 });
+        assert_eq!(app.commit().unwrap().unknown_series, 1);
 
         let cp = head.checkpoint_wal(0, 1000).unwrap();
         assert_eq!(cp.through, 0);
@@ -956,9 +1097,42 @@ mod tests {
         let summary: Vec<(String, usize)> =
             got.iter().map(|s| (s.labels.get("job").unwrap().to_owned(), s.samples.len())).collect();
         assert_eq!(summary, [("busy".to_owned(), 20), ("late".to_owned(), 1), ("quiet".to_owned(), 1)]);
-        // Fresh references do not collide with any the log knows.
+        // Fresh references do not collide with any the log knows: slots 0
+        // (quiet, generation 1), 1 (busy) and 2 (late) are taken.
         let mut app = head.appender();
-        assert_eq!(app.series_ref(&labels("x", "new")), SeriesRef(4));
+        assert_eq!(app.series_ref(&quiet), SeriesRef(1 << 32));
+        assert_eq!(app.series_ref(&labels("x", "new")), SeriesRef(3));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A crash between a truncation and its checkpoint leaves the log with
+    /// a dropped series and, later, a new one in the same slot: replay keeps
+    /// the newer one only, and the index forgets the older.
+    #[test]
+    fn replay_without_a_checkpoint_resolves_reused_slots() {
+        let dir = temp_wal("reuse");
+        let options = HeadOptions { block_range: Some(1000), ..HeadOptions::default() };
+        let (old, new, busy) = (labels("x", "old"), labels("x", "new"), labels("x", "busy"));
+        {
+            let (head, _) = MemoryStorage::open_with(&dir, options.clone()).unwrap();
+            let mut samples: Vec<(&Labels, i64)> = vec![(&old, 0)];
+            samples.extend((0..30).map(|i| (&busy, i * 100)));
+            append_all(&head, &samples);
+            assert_eq!(head.truncate(1000).unwrap().series_removed, 1);
+            append_all(&head, &[(&new, 3000)]);
+            let mut app = head.appender();
+            assert_eq!(app.series_ref(&new), SeriesRef(1 << 32), "slot 0 reused");
+        }
+        let (head, report) = MemoryStorage::open_with(&dir, HeadOptions { min_valid_time: 1000, ..options }).unwrap();
+        assert_eq!((report.series, report.orphan_samples), (2, 0));
+        let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let got = q.select(&[Matcher::new(MatchOp::Equal, "__name__", "x").unwrap()]).unwrap();
+        let jobs: Vec<&str> = got.iter().filter_map(|s| s.labels.get("job")).collect();
+        assert_eq!(jobs, ["busy", "new"]);
+        let mut app = head.appender();
+        assert_eq!(app.series_ref(&new), SeriesRef(1 << 32));
+        assert_eq!(app.series_ref(&old), SeriesRef(2), "the dropped series comes back as a new one");
+        drop(app);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
