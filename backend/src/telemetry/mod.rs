@@ -54,6 +54,16 @@ impl Collector for TsdbCollector {
                 s.out_of_order_samples,
             ),
             (
+                "prometheus_tsdb_too_old_samples",
+                "Total number of out of order samples ingestion failed attempts due to OOO being enabled but beyond the OOO time window",
+                s.too_old_samples,
+            ),
+            (
+                "prometheus_tsdb_head_out_of_order_samples_appended",
+                "Total number of appended out of order samples",
+                s.out_of_order_appended,
+            ),
+            (
                 "prometheus_tsdb_duplicate_samples",
                 "Total number of samples refused as duplicates for their timestamp",
                 s.duplicate_samples,

@@ -324,6 +324,12 @@ impl Db {
         &self.shared.head
     }
 
+    /// Prometheus's `storage.tsdb.out_of_order_time_window`, in ms (0: off);
+    /// see [`MemoryStorage::set_out_of_order_window`].
+    pub fn set_out_of_order_window(&self, window_ms: i64) {
+        self.shared.head.set_out_of_order_window(window_ms);
+    }
+
     /// Cuts the head into blocks, compacts blocks and applies retention, as
     /// far as there is work to do.
     pub fn maintain(&self) -> Result<MaintenanceReport, StorageError> {

@@ -12,6 +12,17 @@
 //! and then dropped whole ([`Self::truncate`]); samples older than the head
 //! keeps (`min_valid_time`, or half a block range before the newest sample,
 //! as in Prometheus) are refused as out of bounds.
+//!
+//! With an out-of-order window ([`MemoryStorage::set_out_of_order_window`],
+//! Prometheus's `storage.tsdb.out_of_order_time_window`), a sample older than
+//! its series' newest but no older than the window before the head's newest
+//! sample is kept, sorted, beside the in-order chunks; queries merge the two
+//! (an in-order sample wins a tie) and block cuts copy both. Outside the
+//! window it is refused as too old. The window is capped by the range the
+//! head may still write to (half a block range, the in-order rule), so an
+//! out-of-order sample never lands in a range already cut into a block:
+//! Prometheus instead writes such samples into blocks of their own and merges
+//! overlapping blocks, which Vigil does not do yet.
 
 use std::collections::HashMap;
 
@@ -113,6 +124,9 @@ struct Inner {
     max_t: i64,
     /// Truncations so far.
     epoch: u64,
+    /// Out-of-order window in milliseconds; 0 refuses every sample older
+    /// than its series' newest.
+    ooo_window: i64,
 }
 
 impl Default for Inner {
@@ -127,6 +141,7 @@ impl Default for Inner {
             min_t: i64::MAX,
             max_t: i64::MIN,
             epoch: 0,
+            ooo_window: 0,
         }
     }
 }
@@ -251,11 +266,38 @@ struct MemSeries {
     logged: bool,
     /// The head's truncation count when the series was created.
     epoch: u64,
+    /// Samples accepted out of order, sorted by time, unique timestamps.
+    /// Boxed, so a series without any (most) pays 8 bytes, not a `Vec`'s 24.
+    #[allow(clippy::box_collection)]
+    ooo: Option<Box<Vec<Sample>>>,
 }
 
 impl MemSeries {
     fn new(labels: Labels, epoch: u64) -> Self {
-        MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch }
+        MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch, ooo: None }
+    }
+
+    /// Keeps an out-of-order sample; `false` if one with its timestamp is
+    /// there already (dropped, as Prometheus's out-of-order chunk does).
+    fn insert_ooo(&mut self, sample: Sample) -> bool {
+        let ooo = self.ooo.get_or_insert_with(Default::default);
+        match ooo.binary_search_by_key(&sample.timestamp_ms, |s| s.timestamp_ms) {
+            Ok(_) => false,
+            Err(at) => {
+                ooo.insert(at, sample);
+                true
+            }
+        }
+    }
+
+    /// The oldest sample time held, in order or not.
+    fn min_time(&self) -> Option<i64> {
+        let in_order = self.chunks.first().map(|c| c.min_t);
+        let ooo = self.ooo.as_ref().and_then(|o| o.first()).map(|s| s.timestamp_ms);
+        match (in_order, ooo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -400,14 +442,59 @@ impl MemSeries {
     }
 
     fn samples_between(&self, mint: i64, maxt: i64) -> Vec<Sample> {
-        self.chunks
+        let in_order: Vec<Sample> = self
+            .chunks
             .iter()
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
             .flat_map(|c| c.chunk.iter())
             .filter(|(t, _)| (mint..=maxt).contains(t))
             .map(|(timestamp_ms, value)| Sample { timestamp_ms, value })
-            .collect()
+            .collect();
+        match &self.ooo {
+            Some(ooo) => {
+                let lo = ooo.partition_point(|s| s.timestamp_ms < mint);
+                let hi = ooo.partition_point(|s| s.timestamp_ms <= maxt);
+                merge_sorted(in_order, &ooo[lo..hi])
+            }
+            None => in_order,
+        }
     }
+}
+
+/// Merges out-of-order samples (sorted) into in-order ones (sorted); an
+/// in-order sample wins a tie.
+fn merge_sorted(in_order: Vec<Sample>, ooo: &[Sample]) -> Vec<Sample> {
+    if ooo.is_empty() {
+        return in_order;
+    }
+    let mut out = Vec::with_capacity(in_order.len() + ooo.len());
+    let mut extra = ooo.iter().peekable();
+    for s in in_order {
+        while let Some(o) = extra.next_if(|o| o.timestamp_ms <= s.timestamp_ms) {
+            if o.timestamp_ms < s.timestamp_ms {
+                out.push(*o);
+            }
+        }
+        out.push(s);
+    }
+    out.extend(extra);
+    out
+}
+
+/// Encodes time-ordered samples into chunks of at most
+/// [`SAMPLES_PER_CHUNK`].
+fn encode_chunks(samples: &[Sample]) -> Vec<ChunkCopy> {
+    samples
+        .chunks(usize::from(SAMPLES_PER_CHUNK))
+        .filter_map(|part| {
+            let (first, last) = (part.first()?, part.last()?);
+            let mut chunk = XorChunk::new();
+            for s in part {
+                chunk.append(s.timestamp_ms, s.value);
+            }
+            Some((first.timestamp_ms, last.timestamp_ms, chunk.bytes()))
+        })
+        .collect()
 }
 
 /// Re-encodes the samples of `chunk` that `keep` accepts; `None` if none.
@@ -451,8 +538,17 @@ fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
                 }
                 match inner.series.get_mut(series) {
                     Some(target) => {
-                        if let Ok(true) = check_order(target.last.as_ref(), sample) {
-                            target.push(sample, range);
+                        // The log holds only accepted samples: one older than
+                        // its series' newest was accepted out of order.
+                        let stored = match check_order(target.last.as_ref(), sample) {
+                            Ok(true) => {
+                                target.push(sample, range);
+                                true
+                            }
+                            Ok(false) | Err(AppendError::DuplicateTimestamp) => false,
+                            Err(AppendError::OutOfOrder) => target.insert_ooo(sample),
+                        };
+                        if stored {
                             report.samples += 1;
                             inner.note_time(sample.timestamp_ms);
                         }
@@ -505,6 +601,12 @@ impl MemoryStorage {
         Ok((storage, report))
     }
 
+    /// Sets the out-of-order window (ms; 0 turns it off), effective from
+    /// the next commit. Samples already accepted stay.
+    pub fn set_out_of_order_window(&self, window_ms: i64) {
+        self.write().ooo_window = window_ms.max(0);
+    }
+
     /// Number of series held.
     pub fn series_count(&self) -> usize {
         self.read().series.values().filter(|s| s.last.is_some()).count()
@@ -539,6 +641,20 @@ impl MemoryStorage {
         let inner = self.read();
         let mut out = Vec::new();
         for s in inner.series.values() {
+            let ooo = s.ooo.as_deref().map_or(&[][..], |o| {
+                let lo = o.partition_point(|x| x.timestamp_ms < mint);
+                let hi = o.partition_point(|x| x.timestamp_ms < maxt);
+                &o[lo..hi]
+            });
+            if !ooo.is_empty() {
+                // Out-of-order samples in the range: merge and re-encode.
+                let samples = s.samples_between(mint, maxt.saturating_sub(1));
+                let copies = encode_chunks(&samples);
+                if !copies.is_empty() {
+                    out.push((s.labels.clone(), copies));
+                }
+                continue;
+            }
             let mut copies = Vec::new();
             for c in s.chunks.iter().filter(|c| c.max_t >= mint && c.min_t < maxt) {
                 if c.min_t >= mint && c.max_t < maxt {
@@ -578,8 +694,14 @@ impl MemoryStorage {
             }
             s.chunks = kept;
             report.chunks_removed += before.saturating_sub(s.chunks.len());
-            if let Some(first) = s.chunks.first() {
-                min_t = min_t.min(first.min_t);
+            if let Some(ooo) = s.ooo.as_mut() {
+                ooo.retain(|x| x.timestamp_ms >= maxt);
+                if ooo.is_empty() {
+                    s.ooo = None;
+                }
+            }
+            if let Some(first) = s.min_time() {
+                min_t = min_t.min(first);
             } else if s.last.is_some() || s.epoch < epoch {
                 // No samples left: a series that went quiet, or one created
                 // by a batch that never committed a truncation ago.
@@ -735,6 +857,14 @@ impl Appender for MemoryAppender<'_> {
         let min_valid = inner.appendable_min_valid_time();
         let range = inner.block_range;
         let (mut min_t, mut max_t) = (inner.min_t, inner.max_t);
+        // As Prometheus: the window counts back from the head's newest
+        // sample as the batch began.
+        let ooo_window = inner.ooo_window;
+        let ooo_min = if ooo_window > 0 && max_t != i64::MIN {
+            min_valid.max(max_t.saturating_sub(ooo_window))
+        } else {
+            i64::MAX
+        };
         let mut accepted = Vec::with_capacity(self.pending.len());
         for (series, sample) in self.pending {
             let Some(target) = inner.series.get_mut(series) else {
@@ -742,7 +872,11 @@ impl Appender for MemoryAppender<'_> {
                 continue;
             };
             if sample.timestamp_ms < min_valid {
-                report.out_of_bounds += 1;
+                if ooo_window > 0 {
+                    report.too_old += 1;
+                } else {
+                    report.out_of_bounds += 1;
+                }
                 continue;
             }
             match check_order(target.last.as_ref(), sample) {
@@ -761,6 +895,22 @@ impl Appender for MemoryAppender<'_> {
                     max_t = max_t.max(sample.timestamp_ms);
                 }
                 Ok(false) => {}
+                Err(AppendError::OutOfOrder) if ooo_window > 0 => {
+                    if sample.timestamp_ms < ooo_min {
+                        report.too_old += 1;
+                    } else if target.insert_ooo(sample) {
+                        if !target.logged {
+                            if let Some(wal) = inner.wal.as_mut() {
+                                wal.log_series(series, &target.labels);
+                            }
+                            target.logged = true;
+                        }
+                        accepted.push((series, sample));
+                        report.appended += 1;
+                        report.out_of_order_appended += 1;
+                        min_t = min_t.min(sample.timestamp_ms);
+                    }
+                }
                 Err(AppendError::OutOfOrder) => report.out_of_order += 1,
                 Err(AppendError::DuplicateTimestamp) => report.duplicates += 1,
             }
@@ -771,6 +921,8 @@ impl Appender for MemoryAppender<'_> {
         HeadStats::add(&stats.out_of_order_samples, report.out_of_order as u64);
         HeadStats::add(&stats.out_of_bounds_samples, report.out_of_bounds as u64);
         HeadStats::add(&stats.duplicate_samples, report.duplicates as u64);
+        HeadStats::add(&stats.too_old_samples, report.too_old as u64);
+        HeadStats::add(&stats.out_of_order_appended, report.out_of_order_appended as u64);
         if report.appended > 0 {
             stats.head_min_time.store(min_t, std::sync::atomic::Ordering::Relaxed);
             stats.head_max_time.store(max_t, std::sync::atomic::Ordering::Relaxed);
@@ -1133,6 +1285,113 @@ mod tests {
         assert_eq!(app.series_ref(&new), SeriesRef(1 << 32));
         assert_eq!(app.series_ref(&old), SeriesRef(2), "the dropped series comes back as a new one");
         drop(app);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn values_of(head: &MemoryStorage, job: &str) -> Vec<(i64, f64)> {
+        let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let got = q.select(&[Matcher::new(MatchOp::Equal, "job", job).unwrap()]).unwrap();
+        got.into_iter().flat_map(|s| s.samples).map(|s| (s.timestamp_ms, s.value)).collect()
+    }
+
+    /// Each case: the window, then batches of (time, value) for one series,
+    /// then what the series holds and the counts of the last batch
+    /// (appended, out-of-order appended, too old, out of order, duplicates).
+    #[test]
+    fn out_of_order_window_accepts_merges_and_refuses() {
+        type Case = (&'static str, i64, Vec<Vec<(i64, f64)>>, Vec<(i64, f64)>, (usize, usize, usize, usize, usize));
+        let cases: Vec<Case> = vec![
+            (
+                "no window: older samples are out of order",
+                0,
+                vec![vec![(1000, 1.0), (2000, 2.0)], vec![(1500, 9.0)]],
+                vec![(1000, 1.0), (2000, 2.0)],
+                (0, 0, 0, 1, 0),
+            ),
+            (
+                "within the window: kept and merged in time order",
+                2000,
+                vec![vec![(1000, 1.0), (2000, 2.0), (3000, 3.0)], vec![(2500, 2.5), (1500, 1.5), (4000, 4.0)]],
+                vec![(1000, 1.0), (1500, 1.5), (2000, 2.0), (2500, 2.5), (3000, 3.0), (4000, 4.0)],
+                (3, 2, 0, 0, 0),
+            ),
+            (
+                "older than the window before the head's newest: too old",
+                1000,
+                vec![vec![(1000, 1.0), (3000, 3.0)], vec![(1999, 9.0), (2000, 2.0)]],
+                vec![(1000, 1.0), (2000, 2.0), (3000, 3.0)],
+                (1, 1, 1, 0, 0),
+            ),
+            (
+                "an out-of-order timestamp twice: the first stays; an in-order one wins a tie",
+                10_000,
+                vec![vec![(1000, 1.0), (5000, 5.0)], vec![(3000, 3.0)], vec![(3000, 7.0), (1000, 8.0)]],
+                vec![(1000, 1.0), (3000, 3.0), (5000, 5.0)],
+                (1, 1, 0, 0, 0),
+            ),
+            (
+                "the newest timestamp with another value is still a duplicate",
+                10_000,
+                vec![vec![(1000, 1.0), (5000, 5.0)], vec![(5000, 6.0)]],
+                vec![(1000, 1.0), (5000, 5.0)],
+                (0, 0, 0, 0, 1),
+            ),
+        ];
+        for (name, window, batches, want, counts) in cases {
+            let head = MemoryStorage::new();
+            head.set_out_of_order_window(window);
+            let l = labels("x", "a");
+            let mut last = CommitReport::default();
+            for batch in batches {
+                let mut app = head.appender();
+                for (t, v) in batch {
+                    app.append(&l, Sample { timestamp_ms: t, value: v });
+                }
+                last = app.commit().unwrap();
+            }
+            assert_eq!(values_of(&head, "a"), want, "{name}");
+            let got = (last.appended, last.out_of_order_appended, last.too_old, last.out_of_order, last.duplicates);
+            assert_eq!(got, counts, "{name}");
+        }
+    }
+
+    /// Out-of-order samples are in the WAL, come back on restart, go into
+    /// the block cut for their range and leave the head with it.
+    #[test]
+    fn out_of_order_samples_survive_restart_and_block_cuts() {
+        let dir = temp_wal("ooo");
+        let options = HeadOptions { block_range: Some(1000), ..HeadOptions::default() };
+        let l = labels("x", "a");
+        {
+            let (head, _) = MemoryStorage::open_with(&dir, options.clone()).unwrap();
+            // The window reaches 600, but half a block range (700) bounds it.
+            head.set_out_of_order_window(600);
+            let samples: Vec<(&Labels, i64)> = [0, 200, 400, 800, 1200].iter().map(|t| (&l, *t)).collect();
+            append_all(&head, &samples);
+            let report = append_all(&head, &[(&l, 900), (&l, 700), (&l, 699)]);
+            assert_eq!((report.out_of_order_appended, report.too_old), (2, 1));
+        }
+        let (head, report) = MemoryStorage::open_with(&dir, options).unwrap();
+        assert_eq!(report.samples, 7, "five in order, two out of order");
+        let times: Vec<i64> = values_of(&head, "a").iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [0, 200, 400, 700, 800, 900, 1200]);
+        // A window set to 0 (a reload) refuses them again; kept ones stay.
+        head.set_out_of_order_window(0);
+        assert_eq!(append_all(&head, &[(&l, 1100)]).out_of_order, 1);
+        head.set_out_of_order_window(400);
+        append_all(&head, &[(&l, 1100), (&l, 1700)]);
+        assert_eq!(head.compactable_range(), Some((0, 1000)));
+
+        let copies = head.chunks_in_range(0, 1000);
+        let samples: Vec<i64> = copies[0]
+            .1
+            .iter()
+            .flat_map(|(_, _, bytes)| crate::tsdb::chunk::XorIterator::from_bytes(bytes).map(|(t, _)| t).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(samples, [0, 200, 400, 700, 800, 900], "the block gets both, merged");
+        head.truncate(1000).unwrap();
+        let times: Vec<i64> = values_of(&head, "a").iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [1100, 1200, 1700]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

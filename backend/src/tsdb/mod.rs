@@ -110,6 +110,13 @@ pub struct CommitReport {
     /// blocks already), as Prometheus's "out of bounds".
     pub out_of_bounds: usize,
     pub duplicates: usize,
+    /// Samples accepted out of order, within the out-of-order window
+    /// (counted in `appended` too).
+    pub out_of_order_appended: usize,
+    /// With an out-of-order window: samples older than it allows
+    /// (Prometheus's "too old"); then none count as out of order or out of
+    /// bounds.
+    pub too_old: usize,
     /// Samples whose series reference the store no longer knows; the writer
     /// should forget its cached references.
     pub unknown_series: usize,
