@@ -396,10 +396,7 @@ impl Slab {
     }
 
     fn iter_mut(&mut self) -> impl Iterator<Item = (SeriesRef, &mut MemSeries)> {
-        self.slots
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, s)| s.series.as_mut().map(|m| (make_ref(i, s.generation), m)))
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| s.series.as_mut().map(|m| (make_ref(i, s.generation), m)))
     }
 
     fn values(&self) -> impl Iterator<Item = &MemSeries> {
@@ -1187,7 +1184,8 @@ mod tests {
         let l = labels("x", "a");
         let samples: Vec<(&Labels, i64)> = (0..35).map(|i| (&l, i * 100)).collect();
         append_all(&head, &samples);
-        let ranges: Vec<(i64, i64)> = head.read().series.get(SeriesRef(0)).unwrap().chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
+        let ranges: Vec<(i64, i64)> =
+            head.read().series.get(SeriesRef(0)).unwrap().chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
         assert_eq!(ranges, [(0, 900), (1000, 1900), (2000, 2900), (3000, 3400)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1386,7 +1384,9 @@ mod tests {
         let samples: Vec<i64> = copies[0]
             .1
             .iter()
-            .flat_map(|(_, _, bytes)| crate::tsdb::chunk::XorIterator::from_bytes(bytes).map(|(t, _)| t).collect::<Vec<_>>())
+            .flat_map(|(_, _, bytes)| {
+                crate::tsdb::chunk::XorIterator::from_bytes(bytes).map(|(t, _)| t).collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(samples, [0, 200, 400, 700, 800, 900], "the block gets both, merged");
         head.truncate(1000).unwrap();
