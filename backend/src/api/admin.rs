@@ -9,9 +9,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vigil_shared::model::api::ErrorType;
@@ -20,7 +19,33 @@ use super::series::match_sets;
 use super::{ApiError, AppState, params, success_json};
 use crate::tsdb::{Db, StorageError};
 
-type PairParams = Result<Form<Vec<(String, String)>>, FormRejection>;
+/// The largest form body read.
+const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// The parameters of a request as Go's `ParseForm` gathers them: the query
+/// string, then a urlencoded body if there is one. (axum's `Form` wants
+/// the body's content type even on a POST that has no body, which is how
+/// these endpoints are usually called: `curl -XPOST '…?match[]=up'`.)
+async fn form_pairs(request: Request) -> Result<Vec<(String, String)>, ApiError> {
+    let (parts, body) = request.into_parts();
+    let mut pairs: Vec<(String, String)> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let urlencoded = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if urlencoded {
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|e| ApiError::bad_data(format!("error parsing form values: {e}")))?;
+        let mut from_body: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+        // Go puts the body's values first.
+        from_body.append(&mut pairs);
+        pairs = from_body;
+    }
+    Ok(pairs)
+}
 
 fn disabled() -> ApiError {
     ApiError { error_type: ErrorType::Unavailable, message: "admin APIs disabled".to_owned() }
@@ -40,11 +65,11 @@ async fn blocking<T: Send + 'static>(
 
 /// `POST|PUT /api/v1/admin/tsdb/delete_series?match[]=…&start=…&end=…`:
 /// 204 once the deletion is durable.
-pub async fn delete_series(State(state): State<AppState>, params: PairParams) -> Result<Response, ApiError> {
+pub async fn delete_series(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     if !state.admin_api {
         return Err(disabled());
     }
-    let Form(pairs) = params.map_err(|e| ApiError::bad_data(format!("error parsing form values: {}", e.body_text())))?;
+    let pairs = form_pairs(request).await?;
     // Prometheus checks for a match[] before parsing any.
     if !pairs.iter().any(|(k, _)| k == "match[]") {
         return Err(ApiError::bad_data("no match[] parameter provided"));
@@ -92,11 +117,11 @@ struct SnapshotData {
 
 /// `POST|PUT /api/v1/admin/tsdb/snapshot?skip_head=false`: a folder
 /// `<storage>/snapshots/<name>` a Vigil can be started on.
-pub async fn snapshot(State(state): State<AppState>, params: PairParams) -> Result<Response, ApiError> {
+pub async fn snapshot(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     if !state.admin_api {
         return Err(disabled());
     }
-    let Form(pairs) = params?;
+    let pairs = form_pairs(request).await?;
     let skip_head = match pairs.iter().find(|(k, _)| k == "skip_head").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     {
         None => false,
