@@ -148,12 +148,14 @@ async fn delete_clean_and_snapshot() {
     let (from, to) = (base + 3600, base + 7200);
     let (status, body) = call(
         "POST",
-        &format!("{url}/api/v1/admin/tsdb/delete_series?match[]={}&start={from}&end={to}", urlencode("adm_metric{k=\"a\"}")),
+        &format!(
+            "{url}/api/v1/admin/tsdb/delete_series?match[]={}&start={from}&end={to}",
+            urlencode("adm_metric{k=\"a\"}")
+        ),
     )
     .await;
     assert_eq!((status, body), (204, Value::Null));
-    let expected_a: Vec<f64> =
-        all[a].iter().copied().filter(|t| *t < from as f64 || *t > to as f64).collect();
+    let expected_a: Vec<f64> = all[a].iter().copied().filter(|t| *t < from as f64 || *t > to as f64).collect();
     assert_eq!(expected_a.len(), 360 - 61);
     let check_blocks = |got: BTreeMap<String, Vec<f64>>| {
         assert_eq!(got[a], expected_a, "k=a keeps what is outside the range");
@@ -173,7 +175,8 @@ async fn delete_clean_and_snapshot() {
     })
     .await;
     let deleted_until = now_s();
-    let (status, _) = call("PUT", &format!("{url}/api/v1/admin/tsdb/delete_series?match[]=up&end={deleted_until}")).await;
+    let (status, _) =
+        call("PUT", &format!("{url}/api/v1/admin/tsdb/delete_series?match[]=up&end={deleted_until}")).await;
     assert_eq!(status, 204);
     vigil.child.kill().expect("SIGKILL vigil");
     vigil.child.wait().expect("reap vigil");
@@ -217,7 +220,8 @@ async fn delete_clean_and_snapshot() {
     std::fs::write(&empty, "global:\n  scrape_interval: 15s\n").expect("write config");
     let copy = Vigil::start_with_flags_in(free_port(), &empty, &snapshot, &[]);
     let copy_url = copy.url("");
-    for (query, time) in [("adm_metric[7h]", end), ("up[10m]", snapshot_time), ("{__name__=~\".+\"}[30s]", snapshot_time)]
+    for (query, time) in
+        [("adm_metric[7h]", end), ("up[10m]", snapshot_time), ("{__name__=~\".+\"}[30s]", snapshot_time)]
     {
         let original = samples(&url, query, time).await;
         assert!(!original.is_empty(), "{query}");
@@ -305,7 +309,8 @@ async fn admin_answers_match_prometheus() {
     let prometheus_off = start_prometheus(&config, &[]);
     let vigil = Vigil::start_with_flags(free_port(), "global:\n  scrape_interval: 15s\n", &[ADMIN]);
     let vigil_off = Vigil::start_with_flags(free_port(), "global:\n  scrape_interval: 15s\n", &[]);
-    let prom_url = |off: bool, path: &str| format!("http://127.0.0.1:{}{path}", if off { prometheus_off.1 } else { prometheus.1 });
+    let prom_url =
+        |off: bool, path: &str| format!("http://127.0.0.1:{}{path}", if off { prometheus_off.1 } else { prometheus.1 });
     for port in [prometheus.1, prometheus_off.1] {
         eventually(Duration::from_secs(30), "prometheus ready", || async move {
             let answer = reqwest::get(format!("http://127.0.0.1:{port}/-/ready")).await.ok()?;
@@ -338,7 +343,10 @@ async fn admin_answers_match_prometheus() {
         let (vs, vb) = call(method, &v.url(&path)).await;
         let (want, got) = (shape(ps, &pb, compare_text), shape(vs, &vb, compare_text));
         if want != got {
-            differences.push(format!("{method} {path}{}\n  prometheus {want}\n  vigil      {got}", if off { " (disabled)" } else { "" }));
+            differences.push(format!(
+                "{method} {path}{}\n  prometheus {want}\n  vigil      {got}",
+                if off { " (disabled)" } else { "" }
+            ));
         }
         if let Some(name) = vb["data"]["name"].as_str() {
             assert!(is_snapshot_name(name), "{name}");
@@ -439,7 +447,13 @@ fn analyze_gives_promtools_figures_on_the_same_data() {
     if let Some(series) = their_header.remove("Series") {
         their_header.insert("Total Series".to_owned(), series);
     }
-    for key in ["Duration", "Total Series", "Label names", "Postings (unique label pairs)", "Postings entries (total label pairs)"] {
+    for key in [
+        "Duration",
+        "Total Series",
+        "Label names",
+        "Postings (unique label pairs)",
+        "Postings entries (total label pairs)",
+    ] {
         assert_eq!(our_header.get(key), their_header.get(key), "{key}\npromtool:\n{theirs}\nvigil:\n{ours}");
     }
     assert_eq!(our_header["Total Series"], "32");

@@ -95,7 +95,14 @@ pub async fn delete_series(State(state): State<AppState>, request: Request) -> R
         Ok(total)
     })
     .await?;
-    tracing::info!(start, end, blocks = report.blocks, block_series = report.block_series, head_series = report.head_series, "deleted series data");
+    tracing::info!(
+        start,
+        end,
+        blocks = report.blocks,
+        block_series = report.block_series,
+        head_series = report.head_series,
+        "deleted series data"
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -122,16 +129,16 @@ pub async fn snapshot(State(state): State<AppState>, request: Request) -> Result
         return Err(disabled());
     }
     let pairs = form_pairs(request).await?;
-    let skip_head = match pairs.iter().find(|(k, _)| k == "skip_head").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
-    {
-        None => false,
-        Some(text) => parse_go_bool(text).ok_or_else(|| {
-            ApiError::invalid_param(
-                "skip_head",
-                format!("unable to parse boolean: strconv.ParseBool: parsing {text:?}: invalid syntax"),
-            )
-        })?,
-    };
+    let skip_head =
+        match pairs.iter().find(|(k, _)| k == "skip_head").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()) {
+            None => false,
+            Some(text) => parse_go_bool(text).ok_or_else(|| {
+                ApiError::invalid_param(
+                    "skip_head",
+                    format!("unable to parse boolean: strconv.ParseBool: parsing {text:?}: invalid syntax"),
+                )
+            })?,
+        };
     let name = snapshot_name(std::time::SystemTime::now(), fastrand::u64(..) >> 1);
     let dir = state.storage_path.join("snapshots").join(&name);
     let report = blocking(&state.db, move |db| db.snapshot(&dir, !skip_head)).await?;

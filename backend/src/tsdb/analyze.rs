@@ -278,7 +278,8 @@ mod tests {
         assert_eq!(a.cardinality_names, s(&[("__name__", 2), ("x", 2)]));
         assert_eq!(a.metric_names, s(&[("a", 2), ("b", 1)]));
         let text = a.to_string();
-        for line in ["Duration: 1s", "Total Series: 3", "Total Samples: 21", "\nHighest cardinality labels:\n2 __name__\n2 x\n"]
+        for line in
+            ["Duration: 1s", "Total Series: 3", "Total Samples: 21", "\nHighest cardinality labels:\n2 __name__\n2 x\n"]
         {
             assert!(text.contains(line), "{line:?} missing in:\n{text}");
         }

@@ -489,13 +489,15 @@ pub struct Block {
     tombstones: RwLock<Tombstones>,
 }
 
-/// Deleted ranges `[mint, maxt]` (inclusive) of a block's series, by series
-/// number; each list sorted and without overlaps.
-pub type Tombstones = BTreeMap<u32, Vec<(i64, i64)>>;
+/// Deleted time ranges `[mint, maxt]` (inclusive), sorted, disjoint.
+pub type Intervals = Vec<(i64, i64)>;
+
+/// Deleted ranges of a block's series, by series number.
+pub type Tombstones = BTreeMap<u32, Intervals>;
 
 /// Adds `[mint, maxt]` to a sorted list of disjoint ranges, merging what
 /// overlaps or touches it.
-pub fn add_interval(list: &mut Vec<(i64, i64)>, (mut mint, mut maxt): (i64, i64)) {
+pub fn add_interval(list: &mut Intervals, (mut mint, mut maxt): (i64, i64)) {
     let mut out = Vec::with_capacity(list.len() + 1);
     for &(a, b) in list.iter() {
         if b.saturating_add(1) < mint || a > maxt.saturating_add(1) {
@@ -552,7 +554,10 @@ fn read_tombstones(dir: &Path, series_count: usize) -> Result<Tombstones, BlockE
     }
     let count = read_u32(body, HEADER_LEN).unwrap_or(0) as usize;
     if count.checked_mul(TOMBSTONE_LEN).is_none_or(|n| HEADER_LEN + 4 + n != body.len()) {
-        return Err(error(format!("holds {} bytes of entries, not the {count} announced", body.len() - HEADER_LEN - 4)));
+        return Err(error(format!(
+            "holds {} bytes of entries, not the {count} announced",
+            body.len() - HEADER_LEN - 4
+        )));
     }
     let mut out = Tombstones::new();
     for k in 0..count {
@@ -695,7 +700,7 @@ impl Block {
     }
 
     /// The deleted ranges of series `i`, if any.
-    pub fn deleted(&self, i: u32) -> Option<Vec<(i64, i64)>> {
+    pub fn deleted(&self, i: u32) -> Option<Intervals> {
         self.tombstones().get(&i).cloned()
     }
 
@@ -1168,16 +1173,16 @@ mod tests {
 
     #[test]
     fn intervals_merge_when_they_overlap_or_touch() {
-        let table: [(&[(i64, i64)], (i64, i64), &[(i64, i64)]); 6] = [
-            (&[], (5, 9), &[(5, 9)]),
-            (&[(0, 2)], (5, 9), &[(0, 2), (5, 9)]),
-            (&[(0, 4)], (5, 9), &[(0, 9)]),
-            (&[(0, 2), (10, 12), (20, 22)], (3, 15), &[(0, 15), (20, 22)]),
-            (&[(10, 12)], (0, 1), &[(0, 1), (10, 12)]),
-            (&[(i64::MIN, 0)], (1, i64::MAX), &[(i64::MIN, i64::MAX)]),
+        let table: [(Intervals, (i64, i64), Intervals); 6] = [
+            (vec![], (5, 9), vec![(5, 9)]),
+            (vec![(0, 2)], (5, 9), vec![(0, 2), (5, 9)]),
+            (vec![(0, 4)], (5, 9), vec![(0, 9)]),
+            (vec![(0, 2), (10, 12), (20, 22)], (3, 15), vec![(0, 15), (20, 22)]),
+            (vec![(10, 12)], (0, 1), vec![(0, 1), (10, 12)]),
+            (vec![(i64::MIN, 0)], (1, i64::MAX), vec![(i64::MIN, i64::MAX)]),
         ];
         for (before, add, after) in table {
-            let mut list = before.to_vec();
+            let mut list = before.clone();
             add_interval(&mut list, add);
             assert_eq!(list, after, "{before:?} + {add:?}");
         }

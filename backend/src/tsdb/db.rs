@@ -62,7 +62,7 @@ use vigil_shared::promql::Matcher;
 
 use super::block::{
     Block, BlockDesc, BlockError, BlockId, BlockWriter, CHUNKS_FILE, ChunkMeta, CompactionMeta, DELETE_SUFFIX,
-    INDEX_FILE, META_FILE, TMP_SUFFIX, TOMBSTONES_FILE, is_deleted, sync_dir,
+    INDEX_FILE, Intervals, META_FILE, TMP_SUFFIX, TOMBSTONES_FILE, is_deleted, sync_dir,
 };
 use super::chunk::{SAMPLES_PER_CHUNK, XorChunk, XorIterator};
 use super::memory::{HeadOptions, MemoryStorage, OpenReport};
@@ -409,7 +409,11 @@ impl Db {
             }
             report.head_samples = writer.num_samples();
             writer
-                .finish(mint, maxt.saturating_add(1), CompactionMeta { level: 1, sources: vec![id], parents: Vec::new() })
+                .finish(
+                    mint,
+                    maxt.saturating_add(1),
+                    CompactionMeta { level: 1, sources: vec![id], parents: Vec::new() },
+                )
                 .map_err(error)?;
             report.blocks += 1;
         }
@@ -760,6 +764,8 @@ fn split_by_range(blocks: &[Arc<Block>], range: i64) -> Vec<Vec<Arc<Block>>> {
 /// samples are merged (first block wins on equal timestamps), the deleted
 /// ones dropped, and re-encoded.
 fn merge_blocks(sources: &[Arc<Block>], writer: &mut BlockWriter) -> Result<(), BlockError> {
+    /// A chunk of a source, its bytes, and its series' deleted ranges there.
+    type SourceChunk<'a> = (ChunkMeta, &'a [u8], Option<Arc<Intervals>>);
     let io = |e: std::io::Error| BlockError { path: PathBuf::from("(new block)"), reason: e.to_string() };
     // A cursor per block over its series, which are sorted by labels.
     let mut cursors: Vec<(usize, u32, Option<Labels>)> = Vec::with_capacity(sources.len());
@@ -768,8 +774,7 @@ fn merge_blocks(sources: &[Arc<Block>], writer: &mut BlockWriter) -> Result<(), 
         cursors.push((k, 0, first));
     }
     while let Some(labels) = cursors.iter().filter_map(|(_, _, l)| l.as_ref()).min().cloned() {
-        // (chunk, bytes, the deleted ranges of its block's series)
-        let mut chunks: Vec<(ChunkMeta, &[u8], Option<Arc<Vec<(i64, i64)>>>)> = Vec::new();
+        let mut chunks: Vec<SourceChunk> = Vec::new();
         for (k, i, current) in cursors.iter_mut() {
             if current.as_ref() != Some(&labels) {
                 continue;
@@ -795,7 +800,8 @@ fn merge_blocks(sources: &[Arc<Block>], writer: &mut BlockWriter) -> Result<(), 
         let mut samples: Vec<(i64, f64)> = chunks
             .iter()
             .flat_map(|(_, bytes, deleted)| {
-                XorIterator::from_bytes(bytes).filter(move |(t, _)| !deleted.as_ref().is_some_and(|d| is_deleted(d, *t)))
+                XorIterator::from_bytes(bytes)
+                    .filter(move |(t, _)| !deleted.as_ref().is_some_and(|d| is_deleted(d, *t)))
             })
             .collect();
         samples.sort_by_key(|(t, _)| *t);
@@ -1283,7 +1289,10 @@ mod tests {
         let error = &errors[0];
         assert!(error.contains(&d.to_string()) && error.contains("index") && error.contains("checksum"), "{error}");
         let error = &errors[1];
-        assert!(error.contains(&e.to_string()) && error.contains("tombstones") && error.contains("checksum"), "{error}");
+        assert!(
+            error.contains(&e.to_string()) && error.contains("tombstones") && error.contains("checksum"),
+            "{error}"
+        );
         let ids: Vec<BlockId> = db.blocks().iter().map(|b| b.id()).collect();
         assert_eq!(ids, [id, c]);
         assert_eq!(timestamps(&select_all(&db, 0, 10_000)[0]), [0, 500, 1000, 1500, 2000]);

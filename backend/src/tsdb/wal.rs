@@ -71,7 +71,10 @@ const HEADER_LEN: usize = 9;
 /// A record as replayed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    Series { series: SeriesRef, labels: Labels },
+    Series {
+        series: SeriesRef,
+        labels: Labels,
+    },
     Samples(Vec<(SeriesRef, Sample)>),
     /// Deleted time ranges `[mint, maxt]` (inclusive) of series.
     Tombstones(Vec<Tombstone>),
