@@ -198,6 +198,9 @@ enum TsdbCommand {
         /// How many items to show in each list.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Analyze the head (as its WAL describes it) instead of a block.
+        #[arg(long, conflicts_with = "block_id")]
+        head: bool,
         /// Block to analyze (default: the last one created).
         block_id: Option<String>,
     },
@@ -239,10 +242,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Some(Command::Tsdb(TsdbCommand::Analyze { storage_path, limit, block_id })) = &cli.command {
+    if let Some(Command::Tsdb(TsdbCommand::Analyze { storage_path, limit, head, block_id })) = &cli.command {
+        use vigil::tsdb::analyze;
         let storage_path = storage_path.as_ref().unwrap_or(&cli.storage_path);
-        let analysis = vigil::tsdb::analyze::find_block(storage_path, block_id.as_deref())
-            .and_then(|dir| vigil::tsdb::analyze::analyze_block(&dir, *limit));
+        let analysis = if *head {
+            analyze::analyze_head(storage_path, *limit)
+        } else {
+            analyze::find_block(storage_path, block_id.as_deref()).and_then(|dir| analyze::analyze_block(&dir, *limit))
+        };
         return match analysis {
             Ok(analysis) => {
                 print!("{analysis}");

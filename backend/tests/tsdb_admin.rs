@@ -197,6 +197,8 @@ async fn delete_clean_and_snapshot() {
     assert!(cleaned_bytes < block_bytes, "{cleaned_bytes} bytes after cleaning, {block_bytes} before");
     assert!(dirs.iter().all(|d| !d.join("tombstones").exists()));
     check_blocks(samples(&url, "adm_metric[7h]", end).await);
+    let metrics = reqwest::get(format!("{url}/metrics")).await.expect("GET /metrics").text().await.expect("body");
+    assert!(metrics.contains("prometheus_tsdb_tombstone_cleanup_seconds_count 1\n"), "{metrics}");
 
     // A snapshot, with the head, opens with the same answers.
     let restarted = now_s();

@@ -112,7 +112,9 @@ pub async fn clean_tombstones(State(state): State<AppState>) -> Result<Response,
     if !state.admin_api {
         return Err(disabled());
     }
+    let started = std::time::Instant::now();
     let cleaned = blocking(&state.db, |db| db.clean_tombstones()).await?;
+    state.telemetry.tombstone_cleanup.observe(started.elapsed().as_secs_f64());
     tracing::info!(blocks = cleaned, "cleaned tombstones");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

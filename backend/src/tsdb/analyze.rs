@@ -4,8 +4,9 @@
 //! sample.
 //!
 //! It reads one block (the newest created by default, as promtool's
-//! `LastBlockID`) through the same mmapped reader the server uses, and
-//! writes nothing, so it is safe beside a running Vigil.
+//! `LastBlockID`) through the same mmapped reader the server uses, or with
+//! `--head` the head as the WAL describes it, and writes nothing, so it is
+//! safe beside a running Vigil.
 //!
 //! The lists are promtool's: label pairs and label names by churn (how
 //! much of the block's time range their series do not cover, in block
@@ -13,13 +14,15 @@
 //! their values, label names by value count (cardinality), and metric names
 //! by series count; each its `limit` largest, ties by name.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use vigil_shared::model::METRIC_NAME;
+use vigil_shared::model::{Labels, METRIC_NAME};
 
 use super::block::{Block, BlockError, BlockId, CHUNKS_FILE};
+use super::chunk::{SAMPLES_PER_CHUNK, XorChunk};
+use super::wal::{self, Record};
 
 /// Why a block could not be analyzed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,8 @@ pub enum AnalyzeError {
     NoBlocks { path: PathBuf },
     #[error("block {id:?} not found in {}", path.display())]
     NotFound { id: String, path: PathBuf },
+    #[error("no head in {}: the folder has no WAL", path.display())]
+    NoHead { path: PathBuf },
     #[error(transparent)]
     Block(#[from] BlockError),
 }
@@ -40,7 +45,8 @@ pub type Ranking = Vec<(String, u64)>;
 /// What `vigil tsdb analyze` prints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockAnalysis {
-    pub id: BlockId,
+    /// The block's id, or `head`.
+    pub id: String,
     pub min_time: i64,
     pub max_time: i64,
     pub series: u64,
@@ -91,17 +97,81 @@ fn rank(figures: impl IntoIterator<Item = (String, u64)>, limit: usize) -> Ranki
     out
 }
 
+/// The label figures of promtool's lists, gathered series by series.
+#[derive(Default)]
+struct Tally {
+    uncovered_pairs: BTreeMap<String, u64>,
+    uncovered_names: BTreeMap<String, u64>,
+    pair_counts: BTreeMap<String, u64>,
+    values: BTreeMap<String, BTreeSet<String>>,
+    metric_names: BTreeMap<String, u64>,
+    entries: usize,
+}
+
+impl Tally {
+    /// One series, which misses `uncovered` ms of the range.
+    fn add(&mut self, labels: &Labels, uncovered: u64) {
+        for label in labels.iter() {
+            let key = format!("{}={}", label.name, label.value);
+            *self.uncovered_names.entry(label.name.clone()).or_default() += uncovered;
+            *self.uncovered_pairs.entry(key.clone()).or_default() += uncovered;
+            *self.pair_counts.entry(key).or_default() += 1;
+            self.values.entry(label.name.clone()).or_default().insert(label.value.clone());
+            if label.name == METRIC_NAME {
+                *self.metric_names.entry(label.value.clone()).or_default() += 1;
+            }
+            self.entries += 1;
+        }
+    }
+
+    /// Fills the label figures of `out`, whose time range is set.
+    fn finish(self, out: &mut BlockAnalysis, limit: usize) {
+        let range = (out.max_time - out.min_time).max(1) as u64;
+        let churn = |m: u64| (m as f64 / range as f64) as u64;
+        out.label_names = self.values.len();
+        out.label_pairs = self.pair_counts.len();
+        out.label_entries = self.entries;
+        out.churn_pairs = rank(self.uncovered_pairs.into_iter().map(|(k, m)| (k, churn(m))), limit);
+        out.churn_names = rank(self.uncovered_names.into_iter().map(|(k, m)| (k, churn(m))), limit);
+        out.common_pairs = rank(self.pair_counts, limit);
+        out.value_length_names =
+            rank(self.values.iter().map(|(name, vs)| (name.clone(), vs.iter().map(|v| v.len() as u64).sum())), limit);
+        out.cardinality_names = rank(self.values.iter().map(|(name, vs)| (name.clone(), vs.len() as u64)), limit);
+        out.metric_names = rank(self.metric_names, limit);
+    }
+}
+
+impl BlockAnalysis {
+    fn new(id: String, min_time: i64, max_time: i64) -> Self {
+        BlockAnalysis {
+            id,
+            min_time,
+            max_time,
+            series: 0,
+            samples: 0,
+            chunks: 0,
+            chunk_bytes: 0,
+            tombstones: 0,
+            label_names: 0,
+            label_pairs: 0,
+            label_entries: 0,
+            churn_pairs: Vec::new(),
+            churn_names: Vec::new(),
+            common_pairs: Vec::new(),
+            value_length_names: Vec::new(),
+            cardinality_names: Vec::new(),
+            metric_names: Vec::new(),
+        }
+    }
+}
+
 /// Analyzes the block in `dir`.
 pub fn analyze_block(dir: &Path, limit: usize) -> Result<BlockAnalysis, AnalyzeError> {
     let block = Block::open(dir)?;
     let meta = block.meta();
+    let mut out = BlockAnalysis::new(block.id().to_string(), meta.min_time, meta.max_time);
     let range = (meta.max_time - meta.min_time).max(1) as u64;
-    let mut uncovered_pairs: BTreeMap<String, u64> = BTreeMap::new();
-    let mut uncovered_names: BTreeMap<String, u64> = BTreeMap::new();
-    let mut pair_counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut metric_names: BTreeMap<String, u64> = BTreeMap::new();
-    let mut entries = 0;
+    let mut tally = Tally::default();
     for i in 0..block.series_count() as u32 {
         let chunks = block.series_chunks(i)?;
         let covered = match (chunks.first(), chunks.last()) {
@@ -109,43 +179,89 @@ pub fn analyze_block(dir: &Path, limit: usize) -> Result<BlockAnalysis, AnalyzeE
             _ => 0,
         };
         // As promtool: the part of the block's range the series misses.
-        let uncovered = range.saturating_sub(covered);
-        for label in block.series_labels(i)?.iter() {
-            let key = format!("{}={}", label.name, label.value);
-            *uncovered_names.entry(label.name.clone()).or_default() += uncovered;
-            *uncovered_pairs.entry(key.clone()).or_default() += uncovered;
-            *pair_counts.entry(key).or_default() += 1;
-            values.entry(label.name.clone()).or_default().insert(label.value.clone());
-            if label.name == METRIC_NAME {
-                *metric_names.entry(label.value.clone()).or_default() += 1;
-            }
-            entries += 1;
+        tally.add(&block.series_labels(i)?, range.saturating_sub(covered));
+    }
+    tally.finish(&mut out, limit);
+    out.series = meta.stats.num_series;
+    out.samples = meta.stats.num_samples;
+    out.chunks = meta.stats.num_chunks;
+    out.chunk_bytes = std::fs::metadata(dir.join(CHUNKS_FILE)).map_or(0, |m| m.len());
+    out.tombstones = block.num_tombstones();
+    Ok(out)
+}
+
+/// Analyzes the head of the storage folder `dir` as the WAL describes it
+/// (read, never repaired, so a running Vigil is not disturbed): the samples
+/// the head would hold after a restart, as if cut into a block now, with
+/// chunks of 120 samples.
+pub fn analyze_head(dir: &Path, limit: usize) -> Result<BlockAnalysis, AnalyzeError> {
+    let wal_dir = dir.join("wal");
+    if !wal_dir.is_dir() {
+        return Err(AnalyzeError::NoHead { path: wal_dir });
+    }
+    // As the head's replay: samples older than the newest block's end are
+    // in blocks; out-of-order samples are not kept.
+    let mut min_valid = i64::MIN;
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| AnalyzeError::List { path: dir.to_owned(), reason: e.to_string() })?
+        .flatten()
+    {
+        let meta = entry.path().join(super::block::META_FILE);
+        if BlockId::parse(&entry.file_name().to_string_lossy()).is_some()
+            && let Ok(text) = std::fs::read(&meta)
+            && let Ok(meta) = serde_json::from_slice::<super::block::BlockMeta>(&text)
+        {
+            min_valid = min_valid.max(meta.max_time);
         }
     }
-    let churn = |m: u64| (m as f64 / range as f64) as u64;
-    let chunk_bytes = std::fs::metadata(dir.join(CHUNKS_FILE)).map_or(0, |m| m.len());
-    Ok(BlockAnalysis {
-        id: block.id(),
-        min_time: meta.min_time,
-        max_time: meta.max_time,
-        series: meta.stats.num_series,
-        samples: meta.stats.num_samples,
-        chunks: meta.stats.num_chunks,
-        chunk_bytes,
-        tombstones: block.num_tombstones(),
-        label_names: values.len(),
-        label_pairs: pair_counts.len(),
-        label_entries: entries,
-        churn_pairs: rank(uncovered_pairs.into_iter().map(|(k, m)| (k, churn(m))), limit),
-        churn_names: rank(uncovered_names.into_iter().map(|(k, m)| (k, churn(m))), limit),
-        common_pairs: rank(pair_counts, limit),
-        value_length_names: rank(
-            values.iter().map(|(name, vs)| (name.clone(), vs.iter().map(|v| v.len() as u64).sum())),
-            limit,
-        ),
-        cardinality_names: rank(values.iter().map(|(name, vs)| (name.clone(), vs.len() as u64)), limit),
-        metric_names: rank(metric_names, limit),
+    let mut series: HashMap<u64, (Labels, Vec<(i64, f64)>)> = HashMap::new();
+    let replay = wal::read(&wal_dir, |record| match record {
+        Record::Series { series: r, labels } => {
+            series.entry(r.0).or_insert_with(|| (labels, Vec::new()));
+        }
+        Record::Samples(samples) => {
+            for (r, sample) in samples {
+                if let Some((_, list)) = series.get_mut(&r.0)
+                    && sample.timestamp_ms >= min_valid
+                    && list.last().is_none_or(|(t, _)| *t < sample.timestamp_ms)
+                {
+                    list.push((sample.timestamp_ms, sample.value));
+                }
+            }
+        }
+        Record::Tombstones(tombstones) => {
+            for t in tombstones {
+                if let Some((_, list)) = series.get_mut(&t.series.0) {
+                    list.retain(|(ts, _)| *ts < t.mint || *ts > t.maxt);
+                }
+            }
+        }
     })
+    .map_err(|e| AnalyzeError::List { path: wal_dir.clone(), reason: e.to_string() })?;
+    let live: Vec<&(Labels, Vec<(i64, f64)>)> = series.values().filter(|(_, s)| !s.is_empty()).collect();
+    let min_time = live.iter().map(|(_, s)| s[0].0).min().unwrap_or(0);
+    let max_time = live.iter().map(|(_, s)| s[s.len() - 1].0).max().map_or(1, |t| t + 1);
+    let mut out = BlockAnalysis::new("head".to_owned(), min_time, max_time);
+    let range = (max_time - min_time) as u64;
+    let mut tally = Tally::default();
+    for (labels, samples) in live {
+        tally.add(labels, range.saturating_sub((samples[samples.len() - 1].0 - samples[0].0) as u64));
+        out.series += 1;
+        out.samples += samples.len() as u64;
+        for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
+            let mut chunk = XorChunk::new();
+            for (t, v) in part {
+                chunk.append(*t, *v);
+            }
+            out.chunks += 1;
+            out.chunk_bytes += chunk.bytes().len() as u64;
+        }
+    }
+    tally.finish(&mut out, limit);
+    if let Some((segment, offset, why)) = replay.corruption {
+        tracing::warn!(segment, offset, reason = %why, "the WAL ends in a bad record (or one being written); read up to it");
+    }
+    Ok(out)
 }
 
 /// A duration as Go's `time.Duration.String` writes it (`2h0m0s`,
@@ -213,6 +329,38 @@ mod tests {
     use crate::tsdb::block::{BlockWriter, CompactionMeta};
     use crate::tsdb::chunk::XorChunk;
     use vigil_shared::model::Labels;
+
+    #[test]
+    fn the_head_is_analyzed_from_the_wal_with_its_deletions() {
+        use crate::tsdb::{Appender, Db, DbOptions, Sample, Storage};
+        use vigil_shared::promql::{MatchOp, Matcher};
+        let dir = temp_dir("analyze-head");
+        assert!(matches!(analyze_head(&dir, 5), Err(AnalyzeError::NoHead { .. })));
+        {
+            let (db, _) = Db::open(&dir, DbOptions { background: false, ..DbOptions::default() }).unwrap();
+            let mut app: Box<dyn Appender + '_> = db.appender();
+            for t in 0..300 {
+                for job in ["a", "b", "c"] {
+                    let labels = Labels::from_pairs([("__name__", "up"), ("job", job)]);
+                    app.append(&labels, Sample { timestamp_ms: t * 1000, value: 1.0 });
+                }
+            }
+            app.commit().unwrap();
+            // b loses its first 100 samples, c all of them.
+            db.delete(&[Matcher::new(MatchOp::Equal, "job", "b").unwrap()], 0, 99_000).unwrap();
+            db.delete(&[Matcher::new(MatchOp::Equal, "job", "c").unwrap()], i64::MIN, i64::MAX).unwrap();
+        }
+        let a = analyze_head(&dir, 5).unwrap();
+        assert_eq!(a.id, "head");
+        assert_eq!((a.series, a.samples, a.chunks), (2, 500, 5));
+        assert_eq!((a.min_time, a.max_time), (0, 299_001));
+        assert!(a.chunk_bytes > 0 && a.chunk_bytes < 500 * 16);
+        assert_eq!(a.cardinality_names, [("job".to_owned(), 2), ("__name__".to_owned(), 1)]);
+        // b misses a third of the range: 0.33 block ranges, truncated.
+        assert_eq!(a.churn_names[0], ("__name__".to_owned(), 0));
+        assert!(a.to_string().starts_with("Block ID: head\nDuration: 4m59.001s\n"), "{a}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn durations_print_as_go_does() {

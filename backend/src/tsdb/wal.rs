@@ -325,6 +325,35 @@ impl Wal {
     }
 }
 
+/// Reads the log in `dir` as [`Wal::open_with`] replays it (the newest
+/// complete checkpoint, then the segments after it) without changing
+/// anything: no repair, no new segment, so it is safe while a server
+/// writes the log. It stops at the first bad record, which in a live log
+/// may simply be one being written.
+pub fn read(dir: &Path, mut on_record: impl FnMut(Record)) -> io::Result<Replay> {
+    let mut replay = Replay::default();
+    let newest = checkpoints(dir)?.last().copied();
+    let mut files: Vec<(u32, PathBuf)> = Vec::new();
+    if let Some(n) = newest {
+        let path = checkpoint_path(dir, n);
+        files.extend(segments(&path)?.into_iter().map(|s| (n, segment_path(&path, s))));
+    }
+    files.extend(
+        segments(dir)?.into_iter().filter(|s| newest.is_none_or(|n| *s > n)).map(|s| (s, segment_path(dir, s))),
+    );
+    for (n, path) in files {
+        let bytes = fs::read(&path)?;
+        replay.segments += 1;
+        let (good, error) = decode_records(&bytes, &mut on_record);
+        replay.bytes += good as u64;
+        if let Some(why) = error {
+            replay.corruption = Some((n, good as u64, format!("in {}: {why}", path.display())));
+            break;
+        }
+    }
+    Ok(replay)
+}
+
 fn checkpoint_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{CHECKPOINT_PREFIX}{n:08}"))
 }
@@ -836,6 +865,32 @@ mod tests {
         bytes.extend_from_slice(&payload);
         let (good, error) = decode_records(&bytes, &mut |r| out.push(r));
         assert_eq!((good, error.as_deref()), (0, Some("tombstones record count does not match its length")));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reading_replays_like_opening_and_changes_nothing() {
+        let dir = temp_dir("read");
+        let written = write_some(&dir);
+        let listing = |dir: &Path| {
+            let mut names: Vec<(String, u64)> = fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len()))
+                .collect();
+            names.sort();
+            names
+        };
+        // A torn tail, which opening would cut off.
+        let path = segment_path(&dir, 0);
+        let full = fs::read(&path).unwrap();
+        fs::write(&path, &full[..full.len() - 2]).unwrap();
+        let before = listing(&dir);
+        let mut records = Vec::new();
+        let replay = read(&dir, |r| records.push(r)).unwrap();
+        assert!(same(&records, &written[..2]), "{records:?}");
+        assert!(replay.corruption.is_some());
+        assert_eq!(listing(&dir), before, "reading changed the folder");
         let _ = fs::remove_dir_all(&dir);
     }
 
