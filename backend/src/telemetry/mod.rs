@@ -217,8 +217,7 @@ impl Telemetry {
             queries_concurrent_max.clone(),
         );
         // Prometheus's default buckets, as its histogram has.
-        let tombstone_cleanup =
-            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter());
+        let tombstone_cleanup = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
         registry.register(
             "prometheus_tsdb_tombstone_cleanup_seconds",
             "The time taken to recompact blocks to remove tombstones",
