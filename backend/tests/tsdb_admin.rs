@@ -321,7 +321,7 @@ async fn admin_answers_match_prometheus() {
         .await;
     }
     // (method, path and query, disabled server?, compare the error text?)
-    let table: [(&str, &str, bool, bool); 14] = [
+    let table: [(&str, &str, bool, bool); 15] = [
         ("POST", "delete_series?match[]=up", true, true),
         ("PUT", "clean_tombstones", true, true),
         ("POST", "snapshot", true, true),
@@ -331,6 +331,7 @@ async fn admin_answers_match_prometheus() {
         ("POST", "delete_series?match[]=up&end=x", false, true),
         ("POST", "delete_series?match[]=%7B", false, false),
         ("POST", "delete_series?match[]=up&start=0&end=100", false, true),
+        ("POST", "delete_series?match[]=up&start=100&end=0", false, true),
         ("PUT", "delete_series?match[]=%7Bjob%3D~%22.%2B%22%7D", false, true),
         ("POST", "clean_tombstones", false, true),
         ("POST", "snapshot?skip_head=maybe", false, true),

@@ -714,7 +714,7 @@ impl Block {
     /// before reads skip them. Returns the series touched. The caller keeps
     /// compaction away meanwhile, so no rewrite of the block misses them.
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, BlockError> {
-        if maxt < self.meta.min_time || mint >= self.meta.max_time {
+        if mint > maxt || maxt < self.meta.min_time || mint >= self.meta.max_time {
             return Ok(0);
         }
         let candidates: Box<dyn Iterator<Item = u32>> = match self.candidates(matchers)? {
@@ -1198,6 +1198,7 @@ mod tests {
         assert_eq!(block.delete(&sel("m{i=\"3\"}"), 15_000, 25_000).unwrap(), 1, "overlaps the first");
         assert_eq!(block.delete(&sel("nope"), 0, 300_000).unwrap(), 0);
         assert_eq!(block.delete(&sel("m"), 400_000, 500_000).unwrap(), 0, "after the block");
+        assert_eq!(block.delete(&sel("m"), 20_000, 10_000).unwrap(), 0, "an empty range");
         assert_eq!(block.num_tombstones(), 17);
         let check = |block: &Block| {
             let got = block.select(&sel("m{i=~\"3|4\"}"), 0, 30_000).unwrap();

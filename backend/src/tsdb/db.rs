@@ -347,6 +347,9 @@ impl Db {
     /// compaction lock), so no block is cut or compacted with the deleted
     /// samples still in it.
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<DeleteReport, StorageError> {
+        if mint > maxt {
+            return Ok(DeleteReport::default());
+        }
         let _maintenance = self.shared.maintenance.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = DeleteReport::default();
         for block in self.shared.blocks() {
@@ -1131,8 +1134,9 @@ mod tests {
             let got = select_all(&db, 0, 10_000);
             assert_eq!(timestamps(&got[0]), kept(1500, 5250));
             assert_eq!(timestamps(&got[1]), all, "job b untouched");
-            // Nothing matches: nothing changes.
+            // Nothing matches, or an empty range: nothing changes.
             assert_eq!(db.delete(&by_job("zzz"), 0, 10_000).unwrap(), DeleteReport::default());
+            assert_eq!(db.delete(&by_job("b"), 3000, 2000).unwrap(), DeleteReport::default());
             // Killed here: no maintenance, no clean shutdown.
         }
         let (db, _) = Db::open(&dir, options(1000)).unwrap();

@@ -519,6 +519,9 @@ impl MemoryStorage {
     /// the log flushed, before any sample goes: once this returns `Ok` a
     /// crash keeps it deleted. Returns the series touched.
     pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, StorageError> {
+        if mint > maxt {
+            return Ok(0);
+        }
         let mut guard = self.write();
         let inner = &mut *guard;
         let refs: Vec<u64> = match inner.postings.candidates(matchers) {
