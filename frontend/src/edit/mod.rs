@@ -15,5 +15,7 @@
 pub mod json;
 #[allow(dead_code)]
 pub mod panel_editor;
+pub mod query_editor;
 #[allow(dead_code)]
 pub mod settings;
+pub mod variables_editor;
