@@ -1256,6 +1256,42 @@ mod tests {
         let _ = fs::remove_dir_all(&parent);
     }
 
+    proptest::proptest! {
+        /// Whatever a tombstones file holds, reading it is an answer or an
+        /// error, never a panic; what it accepts is what was encoded.
+        #[test]
+        fn tombstones_files_read_back_or_fail_cleanly(
+            entries in proptest::collection::vec((0u32..60, proptest::num::i64::ANY, proptest::num::i64::ANY), 0..20),
+            flip in proptest::option::of((0usize..1000, 1u8..=255)),
+            cut in proptest::option::of(0usize..1000),
+        ) {
+            let dir = temp_dir("tombstones-prop");
+            let mut written = Tombstones::new();
+            for (series, a, b) in entries {
+                add_interval(written.entry(series).or_default(), (a.min(b), a.max(b)));
+            }
+            let mut bytes = encode_tombstones(&written);
+            let pristine = flip.is_none() && cut.is_none();
+            if let Some((at, mask)) = flip {
+                let at = at % bytes.len();
+                bytes[at] ^= mask;
+            }
+            if let Some(len) = cut {
+                bytes.truncate(len % (bytes.len() + 1));
+            }
+            fs::write(dir.join(TOMBSTONES_FILE), &bytes).unwrap();
+            match read_tombstones(&dir, 50) {
+                Ok(read) => proptest::prop_assert_eq!(read, written),
+                Err(e) => {
+                    proptest::prop_assert!(e.path.ends_with(TOMBSTONES_FILE));
+                    // Intact files fail only for series the block lacks.
+                    proptest::prop_assert!(!pristine || written.keys().any(|s| *s >= 50), "{}", e);
+                }
+            }
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+
     #[test]
     fn an_empty_block_and_odd_labels_round_trip() {
         let parent = temp_dir("odd");
