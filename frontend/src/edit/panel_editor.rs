@@ -1094,4 +1094,121 @@ mod tests {
             assert_eq!(parse_optional_number(text), want, "{text:?}");
         }
     }
+
+    // The component itself, mounted in the page: controls write the copy,
+    // Apply hands it back whole, Discard hands back nothing.
+
+    use wasm_bindgen::JsCast;
+
+    fn document() -> web_sys::Document {
+        web_sys::window().and_then(|w| w.document()).expect("a document")
+    }
+
+    fn element(host: &web_sys::Element, selector: &str) -> web_sys::HtmlElement {
+        host.query_selector(selector)
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into().ok())
+            .unwrap_or_else(|| panic!("no {selector} in the editor"))
+    }
+
+    /// Sets a form control's value and sends the event Leptos listens to.
+    fn type_into(host: &web_sys::Element, selector: &str, value: &str, event: &str) {
+        let target = element(host, selector);
+        if let Some(input) = target.dyn_ref::<web_sys::HtmlInputElement>() {
+            input.set_value(value);
+        } else if let Some(area) = target.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+            area.set_value(value);
+        } else if let Some(select) = target.dyn_ref::<web_sys::HtmlSelectElement>() {
+            select.set_value(value);
+        }
+        let init = web_sys::EventInit::new();
+        init.set_bubbles(true);
+        let ev = web_sys::Event::new_with_event_init_dict(event, &init).expect("an event");
+        target.dispatch_event(&ev).expect("dispatched");
+    }
+
+    async fn settle() {
+        gloo_timers::future::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn editing_then_apply_hands_back_the_edited_panel() {
+        let host = document().create_element("div").expect("div");
+        document().body().expect("body").append_child(&host).expect("appended");
+        let applied = RwSignal::new(None::<Panel>);
+        let cancelled = RwSignal::new(0);
+        let original = panel(json!({"id": 12, "type": "timeseries", "title": "Old",
+            "gridPos": {"x": 6, "y": 3, "w": 12, "h": 9},
+            "targets": [{"refId": "A", "expr": "up"}]}));
+        let mount_panel = original.clone();
+        let handle = leptos::mount::mount_to(host.clone().dyn_into().expect("an HtmlElement"), move || {
+            view! {
+                <PanelEditor
+                    panel=mount_panel
+                    vars=Signal::derive(Vec::new)
+                    range=Signal::derive(|| TimeRange { from: "now-1h".into(), to: "now".into() })
+                    on_apply=Callback::new(move |p| applied.set(Some(p)))
+                    on_cancel=Callback::new(move |()| cancelled.update(|n| *n += 1))
+                />
+            }
+        });
+        settle().await;
+
+        type_into(&host, "#panel-editor-title", "New <b>title</b>", "input");
+        type_into(&host, "#panel-editor-unit", "bytes", "change");
+        element(&host, "#panel-editor-threshold-add").click();
+        settle().await;
+        type_into(&host, "#panel-editor-threshold-value-2", "95", "change");
+        // A broken query is underlined in its editor, and fixed.
+        type_into(&host, "#panel-editor-expr-0", "sum(", "input");
+        settle().await;
+        assert!(host.query_selector("#panel-editor-expr-0-error.query-error").ok().flatten().is_some());
+        type_into(&host, "#panel-editor-expr-0", "sum(up)", "input");
+        settle().await;
+        element(&host, "#panel-editor-add-target").click();
+        settle().await;
+        type_into(&host, "#panel-editor-expr-1", "rate(x[$__rate_interval])", "input");
+        type_into(&host, "#panel-editor-legend-1", "{{job}}", "input");
+        type_into(&host, "#panel-editor-query-type-1", "instant", "change");
+        settle().await;
+        assert!(host.query_selector(".query-error").ok().flatten().is_none(), "both queries parse");
+        // Switching to stat swaps the options: a calculation, no legend.
+        type_into(&host, "#panel-editor-type", "stat", "change");
+        settle().await;
+        assert!(host.query_selector("#panel-editor-legend-show").ok().flatten().is_none());
+        type_into(&host, "#panel-editor-calc", "max", "change");
+        settle().await;
+        // The title reaches the preview as text, never as markup.
+        let title = element(&host, "#panel-editor-preview .panel-title");
+        assert_eq!(title.text_content().as_deref(), Some("New <b>title</b>"));
+        assert!(title.query_selector("b").ok().flatten().is_none());
+
+        element(&host, "#panel-editor-apply").click();
+        settle().await;
+        let got = applied.get_untracked().expect("Apply hands the panel back");
+        assert_eq!((got.id, got.grid_pos), (original.id, original.grid_pos), "id and position are kept");
+        assert_eq!((got.title.as_str(), got.kind.as_str()), ("New <b>title</b>", "stat"));
+        assert_eq!(got.field_config.defaults.unit.as_deref(), Some("bytes"));
+        let steps: Vec<Option<f64>> = thresholds_of(&got).steps.iter().map(|s| s.value).collect();
+        assert_eq!(steps, vec![None, Some(80.0), Some(95.0)]);
+        assert_eq!(reduce_calc(&got), "max");
+        let targets: Vec<(&str, &str, Option<&str>, QueryType)> = got
+            .targets
+            .iter()
+            .map(|t| (t.ref_id.as_str(), t.expr.as_str(), t.legend_format.as_deref(), QueryType::of(t)))
+            .collect();
+        assert_eq!(
+            targets,
+            vec![
+                ("A", "sum(up)", None, QueryType::Range),
+                ("B", "rate(x[$__rate_interval])", Some("{{job}}"), QueryType::Instant)
+            ]
+        );
+        assert_eq!(cancelled.get_untracked(), 0);
+        element(&host, "#panel-editor-discard").click();
+        assert_eq!(cancelled.get_untracked(), 1, "Discard hands back nothing");
+        drop(handle);
+        host.remove();
+    }
 }
