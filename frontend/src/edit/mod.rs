@@ -18,3 +18,4 @@ pub mod panel_editor;
 pub mod query_editor;
 #[allow(dead_code)]
 pub mod settings;
+pub mod variables_editor;
