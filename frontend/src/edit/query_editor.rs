@@ -852,7 +852,7 @@ mod tests {
             ("up{job=\"$job\"}", "up{job=\"$job\"}"),
             ("sum by ($group) (x)", "sum by (_____v) (x)"),
             ("$metric", "______v"),
-            ("x[[var]]", "x_______v"),
+            ("x[[var]]", "x______v"),
             ("x # $not_a_var", "x # $not_a_var"),
             ("cost $ 5", "cost $ 5"),
             ("é + $x", "é + _v"),
