@@ -40,7 +40,9 @@ use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Value, json};
-use vigil_shared::dashboard::model::{LegendOptions, ReduceOptions, ThresholdStep, Thresholds, ThresholdsMode, TimeRange};
+use vigil_shared::dashboard::model::{
+    LegendOptions, ReduceOptions, ThresholdStep, Thresholds, ThresholdsMode, TimeRange,
+};
 use vigil_shared::dashboard::render::{REDUCERS, UNITS};
 use vigil_shared::dashboard::variables::ResolvedVariable;
 use vigil_shared::dashboard::{Panel, Target};
@@ -155,7 +157,8 @@ pub fn thresholds_of(panel: &Panel) -> Thresholds {
 
 /// Adds a step above the highest (Grafana adds 10 above it).
 pub fn add_threshold(thresholds: &mut Thresholds) {
-    let top = thresholds.steps.iter().filter_map(|s| s.value).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let top =
+        thresholds.steps.iter().filter_map(|s| s.value).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let colour = THRESHOLD_COLOURS[thresholds.steps.len() % THRESHOLD_COLOURS.len()];
     if thresholds.steps.is_empty() {
         thresholds.steps.push(ThresholdStep { color: "green".to_owned(), value: None });
@@ -481,7 +484,8 @@ fn text_of(value: &Option<String>) -> String {
 #[component]
 fn TargetEditor(edited: RwSignal<Panel>, index: usize) -> impl IntoView {
     let read = move |f: fn(&Target) -> String| move || edited.with(|p| p.targets.get(index).map(f).unwrap_or_default());
-    let expr = RwSignal::new(edited.with_untracked(|p| p.targets.get(index).map(|t| t.expr.clone()).unwrap_or_default()));
+    let expr =
+        RwSignal::new(edited.with_untracked(|p| p.targets.get(index).map(|t| t.expr.clone()).unwrap_or_default()));
     // The query editor owns the text; the panel follows it.
     Effect::new(move |_| {
         let text = expr.get();
@@ -976,7 +980,8 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn options_write_the_json_the_renderers_read() {
-        let mut p = panel(json!({"id": 4, "type": "timeseries", "title": "t", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+        let mut p =
+            panel(json!({"id": 4, "type": "timeseries", "title": "t", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
             "fieldConfig": {"defaults": {"custom": {"lineWidth": 2, "stacking": {"mode": "none", "group": "B"}}}},
             "options": {"tooltip": {"mode": "multi", "sort": "none"}}, "pluginVersion": "10.0.0"}));
         p.field_config.defaults.unit = Some("bytes".into());
@@ -1039,7 +1044,9 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn targets_ref_ids_and_query_types() {
-        let mut p = panel(json!({"type": "timeseries", "targets": [{"refId": "A", "expr": "up"}, {"refId": "C", "expr": "x"}]}));
+        let mut p = panel(
+            json!({"type": "timeseries", "targets": [{"refId": "A", "expr": "up"}, {"refId": "C", "expr": "x"}]}),
+        );
         add_target(&mut p);
         add_target(&mut p);
         let ids: Vec<&str> = p.targets.iter().map(|t| t.ref_id.as_str()).collect();
@@ -1083,13 +1090,15 @@ mod tests {
         assert!(queries_parse(&p), "variables are masked");
         let p = finished(p);
         assert_eq!((p.description, p.interval, p.targets[0].legend_format.clone()), (None, None, None));
-        let broken = panel(json!({"targets": [{"refId": "A", "expr": "sum("}, {"refId": "B", "expr": "up", "hide": true}]}));
+        let broken =
+            panel(json!({"targets": [{"refId": "A", "expr": "sum("}, {"refId": "B", "expr": "up", "hide": true}]}));
         assert!(!queries_parse(&broken));
         let hidden = panel(json!({"targets": [{"refId": "A", "expr": "sum(", "hide": true}]}));
         assert!(queries_parse(&hidden), "a hidden query does not run");
 
         // (typed, parsed)
-        let cases = [("", Ok(None)), (" 12.5 ", Ok(Some(12.5))), ("-3", Ok(Some(-3.0))), ("x", Err(())), ("inf", Err(()))];
+        let cases =
+            [("", Ok(None)), (" 12.5 ", Ok(Some(12.5))), ("-3", Ok(Some(-3.0))), ("x", Err(())), ("inf", Err(()))];
         for (text, want) in cases {
             assert_eq!(parse_optional_number(text), want, "{text:?}");
         }
