@@ -537,15 +537,24 @@ fn TargetEditor(edited: RwSignal<Panel>, index: usize) -> impl IntoView {
                     "Type "
                     <select
                         id=format!("panel-editor-query-type-{index}")
-                        prop:value=read(|t| QueryType::of(t).name().to_owned())
                         on:change=move |ev| {
                             let kind = QueryType::from_name(&event_target_value(&ev));
                             update_target(edited, index, |t| kind.write(t));
                         }
                     >
-                        <option value="range">"Range"</option>
-                        <option value="instant">"Instant"</option>
-                        <option value="both">"Both"</option>
+                        {[(QueryType::Range, "Range"), (QueryType::Instant, "Instant"), (QueryType::Both, "Both")]
+                            .into_iter()
+                            .map(|(kind, text)| {
+                                let selected = move || {
+                                    edited.with(|p| p.targets.get(index).is_some_and(|t| QueryType::of(t) == kind))
+                                };
+                                view! {
+                                    <option value=kind.name() prop:selected=selected>
+                                        {text}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
                     </select>
                 </label>
                 <label>
@@ -560,6 +569,36 @@ fn TargetEditor(edited: RwSignal<Panel>, index: usize) -> impl IntoView {
                 </label>
             </div>
         </div>
+    }
+}
+
+/// A labelled `<select>` of `(value, text)` options.
+#[component]
+fn SelectField(
+    id: &'static str,
+    label: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    value: Signal<String>,
+    on_change: Callback<String>,
+) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            // Each option says whether it is selected: a `value` set on the
+            // select before its options exist would select nothing.
+            <select id=id on:change=move |ev| on_change.run(event_target_value(&ev))>
+                {options
+                    .into_iter()
+                    .map(|(option, text)| {
+                        view! {
+                            <option value=option prop:selected=move || value.with(|v| v == option)>
+                                {text}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        </label>
     }
 }
 
@@ -587,19 +626,13 @@ fn PanelSettings(edited: RwSignal<Panel>) -> impl IntoView {
                     on:input=move |ev| edited.update(|p| p.description = Some(event_target_value(&ev)))
                 />
             </label>
-            <label class="field">
-                <span>"Visualisation"</span>
-                <select
-                    id="panel-editor-type"
-                    prop:value=move || edited.with(|p| p.kind.clone())
-                    on:change=move |ev| edited.update(|p| p.kind = event_target_value(&ev))
-                >
-                    {PANEL_TYPES
-                        .iter()
-                        .map(|(id, name)| view! { <option value=*id>{*name}</option> })
-                        .collect_view()}
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-type"
+                label="Visualisation"
+                options=PANEL_TYPES.to_vec()
+                value=Signal::derive(move || edited.with(|p| p.kind.clone()))
+                on_change=Callback::new(move |kind| edited.update(|p| p.kind = kind))
+            />
         </fieldset>
     }
 }
@@ -683,26 +716,19 @@ fn ThresholdOptions(edited: RwSignal<Panel>) -> impl IntoView {
     view! {
         <fieldset class="options-group">
             <legend>"Thresholds"</legend>
-            <label class="field">
-                <span>"Mode"</span>
-                <select
-                    id="panel-editor-thresholds-mode"
-                    prop:value=move || {
-                        if thresholds.with(|t| t.mode == ThresholdsMode::Percentage) { "percentage" } else { "absolute" }
-                    }
-                    on:change=move |ev| {
-                        let mode = if event_target_value(&ev) == "percentage" {
-                            ThresholdsMode::Percentage
-                        } else {
-                            ThresholdsMode::Absolute
-                        };
-                        edited.update(|p| edit_thresholds(p, |t| t.mode = mode));
-                    }
-                >
-                    <option value="absolute">"Absolute"</option>
-                    <option value="percentage">"Percentage"</option>
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-thresholds-mode"
+                label="Mode"
+                options=vec![("absolute", "Absolute"), ("percentage", "Percentage")]
+                value=Signal::derive(move || {
+                    let percentage = thresholds.with(|t| t.mode == ThresholdsMode::Percentage);
+                    (if percentage { "percentage" } else { "absolute" }).to_owned()
+                })
+                on_change=Callback::new(move |mode: String| {
+                    let mode = if mode == "percentage" { ThresholdsMode::Percentage } else { ThresholdsMode::Absolute };
+                    edited.update(|p| edit_thresholds(p, |t| t.mode = mode));
+                })
+            />
             <ol class="threshold-steps">
                 {move || {
                     (0..count.get())
@@ -802,34 +828,20 @@ fn LegendSettings(edited: RwSignal<Panel>) -> impl IntoView {
                 />
                 " Show legend"
             </label>
-            <label class="field">
-                <span>"Mode"</span>
-                <select
-                    id="panel-editor-legend-mode"
-                    prop:value=move || legend.with(|l| l.display_mode.clone())
-                    on:change=move |ev| {
-                        let mode = event_target_value(&ev);
-                        edited.update(|p| edit_legend(p, |l| l.display_mode = mode));
-                    }
-                >
-                    <option value="list">"List"</option>
-                    <option value="table">"Table"</option>
-                </select>
-            </label>
-            <label class="field">
-                <span>"Placement"</span>
-                <select
-                    id="panel-editor-legend-placement"
-                    prop:value=move || legend.with(|l| l.placement.clone())
-                    on:change=move |ev| {
-                        let placement = event_target_value(&ev);
-                        edited.update(|p| edit_legend(p, |l| l.placement = placement));
-                    }
-                >
-                    <option value="bottom">"Bottom"</option>
-                    <option value="right">"Right"</option>
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-legend-mode"
+                label="Mode"
+                options=vec![("list", "List"), ("table", "Table")]
+                value=Signal::derive(move || legend.with(|l| l.display_mode.clone()))
+                on_change=Callback::new(move |mode| edited.update(|p| edit_legend(p, |l| l.display_mode = mode)))
+            />
+            <SelectField
+                id="panel-editor-legend-placement"
+                label="Placement"
+                options=vec![("bottom", "Bottom"), ("right", "Right")]
+                value=Signal::derive(move || legend.with(|l| l.placement.clone()))
+                on_change=Callback::new(move |placement| edited.update(|p| edit_legend(p, |l| l.placement = placement)))
+            />
             <div class="legend-calcs">
                 <span>"Values"</span>
                 {REDUCERS
@@ -863,36 +875,20 @@ fn GraphOptions(edited: RwSignal<Panel>) -> impl IntoView {
     view! {
         <fieldset class="options-group">
             <legend>"Graph styles"</legend>
-            <label class="field">
-                <span>"Style"</span>
-                <select
-                    id="panel-editor-draw-style"
-                    prop:value=move || edited.with(|p| custom_str(p, "drawStyle", "line"))
-                    on:change=move |ev| {
-                        let style = event_target_value(&ev);
-                        edited.update(|p| set_custom(p, "drawStyle", json!(style)));
-                    }
-                >
-                    <option value="line">"Lines"</option>
-                    <option value="bars">"Bars"</option>
-                    <option value="points">"Points"</option>
-                </select>
-            </label>
-            <label class="field">
-                <span>"Stack series"</span>
-                <select
-                    id="panel-editor-stacking"
-                    prop:value=move || edited.with(stacking_of)
-                    on:change=move |ev| {
-                        let mode = event_target_value(&ev);
-                        edited.update(|p| set_stacking(p, &mode));
-                    }
-                >
-                    <option value="none">"Off"</option>
-                    <option value="normal">"Normal"</option>
-                    <option value="percent">"100%"</option>
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-draw-style"
+                label="Style"
+                options=vec![("line", "Lines"), ("bars", "Bars"), ("points", "Points")]
+                value=Signal::derive(move || edited.with(|p| custom_str(p, "drawStyle", "line")))
+                on_change=Callback::new(move |style| edited.update(|p| set_custom(p, "drawStyle", json!(style))))
+            />
+            <SelectField
+                id="panel-editor-stacking"
+                label="Stack series"
+                options=vec![("none", "Off"), ("normal", "Normal"), ("percent", "100%")]
+                value=Signal::derive(move || edited.with(stacking_of))
+                on_change=Callback::new(move |mode: String| edited.update(|p| set_stacking(p, &mode)))
+            />
             <label class="field">
                 <span>"Fill opacity"</span>
                 <input
@@ -922,19 +918,13 @@ fn ReduceOption(edited: RwSignal<Panel>) -> impl IntoView {
     view! {
         <fieldset class="options-group">
             <legend>"Value"</legend>
-            <label class="field">
-                <span>"Calculation"</span>
-                <select
-                    id="panel-editor-calc"
-                    prop:value=move || edited.with(crate::panels::options::reduce_calc)
-                    on:change=move |ev| {
-                        let calc = event_target_value(&ev);
-                        edited.update(|p| set_reduce_calc(p, &calc));
-                    }
-                >
-                    {REDUCERS.iter().map(|c| view! { <option value=*c>{*c}</option> }).collect_view()}
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-calc"
+                label="Calculation"
+                options=REDUCERS.iter().map(|c| (*c, *c)).collect()
+                value=Signal::derive(move || edited.with(crate::panels::options::reduce_calc))
+                on_change=Callback::new(move |calc: String| edited.update(|p| set_reduce_calc(p, &calc)))
+            />
         </fieldset>
     }
 }
@@ -1149,7 +1139,9 @@ mod tests {
         let cancelled = RwSignal::new(0);
         let original = panel(json!({"id": 12, "type": "timeseries", "title": "Old",
             "gridPos": {"x": 6, "y": 3, "w": 12, "h": 9},
-            "targets": [{"refId": "A", "expr": "up"}]}));
+            "fieldConfig": {"defaults": {"custom": {"stacking": {"mode": "normal"}}}},
+            "options": {"legend": {"placement": "right"}},
+            "targets": [{"refId": "A", "expr": "up", "instant": true, "range": false}]}));
         let mount_panel = original.clone();
         let handle = leptos::mount::mount_to(host.clone().dyn_into().expect("an HtmlElement"), move || {
             view! {
@@ -1163,6 +1155,13 @@ mod tests {
             }
         });
         settle().await;
+        // The pickers show the panel's settings from the start.
+        let shown =
+            |selector: &str| element(&host, selector).dyn_into::<web_sys::HtmlSelectElement>().ok().map(|s| s.value());
+        assert_eq!(shown("#panel-editor-type").as_deref(), Some("timeseries"));
+        assert_eq!(shown("#panel-editor-stacking").as_deref(), Some("normal"));
+        assert_eq!(shown("#panel-editor-legend-placement").as_deref(), Some("right"));
+        assert_eq!(shown("#panel-editor-query-type-0").as_deref(), Some("instant"));
 
         type_into(&host, "#panel-editor-title", "New <b>title</b>", "input");
         type_into(&host, "#panel-editor-unit", "bytes", "change");
@@ -1210,7 +1209,7 @@ mod tests {
         assert_eq!(
             targets,
             vec![
-                ("A", "sum(up)", None, QueryType::Range),
+                ("A", "sum(up)", None, QueryType::Instant),
                 ("B", "rate(x[$__rate_interval])", Some("{{job}}"), QueryType::Instant)
             ]
         );
