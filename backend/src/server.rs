@@ -48,6 +48,9 @@ pub struct ServerOptions {
     pub external_url: Option<String>,
     /// `--alertmanager.config.file`: run the built-in Alertmanager with it.
     pub alertmanager_config: Option<PathBuf>,
+    /// `--web.enable-admin-api`: serve delete_series, clean_tombstones and
+    /// snapshot.
+    pub enable_admin_api: bool,
 }
 
 /// Loads the configuration, binds the listener and serves until SIGINT or
@@ -169,6 +172,8 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         rules: Arc::clone(&rules),
         dashboards,
         alertmanager: alertmanager.clone(),
+        admin_api: options.enable_admin_api,
+        storage_path: options.storage_path.clone(),
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;

@@ -278,6 +278,28 @@ impl MemSeries {
     }
 }
 
+impl MemSeries {
+    /// Drops the samples in `[mint, maxt]` (a deletion); returns how many.
+    /// `last` stays, so appends keep their order rule, as Prometheus's head
+    /// keeps a series' newest time under a tombstone.
+    fn delete_range(&mut self, mint: i64, maxt: i64) -> usize {
+        let mut removed = 0;
+        let mut kept = Vec::with_capacity(self.chunks.len());
+        for c in self.chunks.drain(..) {
+            if c.max_t < mint || c.min_t > maxt {
+                kept.push(c);
+                continue;
+            }
+            let before = usize::from(c.chunk.num_samples());
+            let part = rechunk(&c, |t| t < mint || t > maxt);
+            removed += before - part.as_ref().map_or(0, |p| usize::from(p.chunk.num_samples()));
+            kept.extend(part);
+        }
+        self.chunks = kept;
+        removed
+    }
+}
+
 /// Re-encodes the samples of `chunk` that `keep` accepts; `None` if none.
 fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk> {
     let mut out: Option<TimedChunk> = None;
@@ -320,6 +342,13 @@ fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
                         }
                     }
                     None => report.orphan_samples += 1,
+                }
+            }
+        }
+        Record::Tombstones(tombstones) => {
+            for t in tombstones {
+                if let Some(target) = inner.series.get_mut(&t.series.0) {
+                    target.delete_range(t.mint, t.maxt);
                 }
             }
         }
@@ -483,6 +512,53 @@ impl MemoryStorage {
         // References made after this are in later segments only.
         let keep = |r: SeriesRef| r.0 >= next || live.contains(&r.0);
         wal::checkpoint(dir, through, keep, mint).map_err(|e| StorageError::Io(format!("WAL checkpoint: {e}")))
+    }
+
+    /// Deletes the samples in `[mint, maxt]` of the series matching all
+    /// `matchers` (`delete_series`). The deletion is logged to the WAL, and
+    /// the log flushed, before any sample goes: once this returns `Ok` a
+    /// crash keeps it deleted. Returns the series touched.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, StorageError> {
+        if mint > maxt {
+            return Ok(0);
+        }
+        let mut guard = self.write();
+        let inner = &mut *guard;
+        let refs: Vec<u64> = match inner.postings.candidates(matchers) {
+            Some(list) => list,
+            None => inner.series.keys().copied().collect(),
+        };
+        let tombstones: Vec<wal::Tombstone> = refs
+            .into_iter()
+            .filter_map(|r| {
+                let s = inner.series.get(&r)?;
+                let matches = matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")));
+                let touched = s.chunks.iter().any(|c| c.max_t >= mint && c.min_t <= maxt);
+                (matches && touched).then_some(wal::Tombstone { series: SeriesRef(r), mint, maxt })
+            })
+            .collect();
+        if tombstones.is_empty() {
+            return Ok(0);
+        }
+        if let Some(wal) = inner.wal.as_mut() {
+            wal.log_tombstones(&tombstones);
+            match wal.flush() {
+                Ok(bytes) => HeadStats::add(&self.stats.wal_bytes_written, bytes as u64),
+                Err(e) => {
+                    HeadStats::add(&self.stats.wal_writes_failed, 1);
+                    return Err(StorageError::Io(format!("writing the WAL: {e}")));
+                }
+            }
+        }
+        for t in &tombstones {
+            if let Some(s) = inner.series.get_mut(&t.series.0) {
+                s.delete_range(mint, maxt);
+            }
+        }
+        inner.min_t = inner.series.values().filter_map(|s| s.chunks.first().map(|c| c.min_t)).min().unwrap_or(i64::MAX);
+        drop(guard);
+        self.publish_times();
+        Ok(tombstones.len())
     }
 
     /// The WAL's folder, if the head has one.

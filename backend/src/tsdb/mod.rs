@@ -7,6 +7,7 @@
 //! its write-ahead log) and immutable on-disk blocks (`block`); the head
 //! alone implements them too, for tests.
 
+pub mod analyze;
 pub mod block;
 pub mod chunk;
 mod db;
@@ -15,7 +16,7 @@ mod memory;
 pub mod stats;
 pub mod wal;
 
-pub use db::{Db, DbOpenReport, DbOptions, MaintenanceReport, parse_size};
+pub use db::{Db, DbOpenReport, DbOptions, DeleteReport, MaintenanceReport, SnapshotReport, parse_size};
 pub use memory::{Cardinality, HeadOptions, MemoryStorage, OpenReport, TruncateReport};
 
 use vigil_shared::model::Labels;
