@@ -452,3 +452,49 @@ async fn canvases_follow_a_theme_switch() {
     settle().await;
     assert_eq!(pixel(&canvas, 1.0, 1.0), (0xff, 0xff, 0xff), "light again");
 }
+
+/// `fieldConfig.overrides` as Node Exporter Full uses them: transmit drawn
+/// below zero in its own colour under its own name, one series kept out of
+/// the legend.
+#[wasm_bindgen_test]
+async fn overrides_flip_recolour_rename_and_hide_single_series() {
+    let p = panel(json!({
+        "type": "timeseries", "id": 12,
+        "options": {"legend": {"showLegend": true, "displayMode": "list", "placement": "bottom"}},
+        "fieldConfig": {"defaults": {"custom": {"lineWidth": 3}}, "overrides": [
+            {"matcher": {"id": "byName", "options": "host-1:9100"}, "properties": [
+                {"id": "custom.transform", "value": "negative-Y"},
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": "#ff0000"}},
+                {"id": "displayName", "value": "TX ${__field.labels.instance}"},
+            ]},
+            {"matcher": {"id": "byRegexp", "options": "host-2.*"}, "properties": [
+                {"id": "custom.hideFrom", "value": {"legend": true, "tooltip": false, "viz": false}},
+            ]},
+        ]},
+    }));
+    // Every value is positive: anything below the zero line is the flip.
+    let data = PanelData { series: series(3, 60), start_ms: 0, end_ms: 60 * 15_000 };
+    let (host, _) = mount(p, PanelState::Ready(data.clone()));
+    settle().await;
+    assert_eq!(body_attr(&host, "data-series"), "3");
+    let legend: Vec<String> = (0..host.query_selector_all(".legend-item").expect("items").length())
+        .filter_map(|i| host.query_selector_all(".legend-item").ok()?.item(i)?.text_content())
+        .collect();
+    assert_eq!(legend.len(), 2, "host-2 is hidden from the legend: {legend:?}");
+    assert!(legend[1].contains("TX host-1:9100"), "renamed: {legend:?}");
+    let canvas: HtmlCanvasElement =
+        host.query_selector("#panel-12-canvas").ok().flatten().expect("canvas").dyn_into().expect("a canvas");
+    let (w, h) = (f64::from(canvas.width()), f64::from(canvas.height()));
+    // Pure red pixels (the override's colour; the palette has none).
+    let red_in = |top: f64, bottom: f64| -> usize {
+        let ctx: CanvasRenderingContext2d =
+            canvas.get_context("2d").ok().flatten().expect("2d").dyn_into().expect("a 2d context");
+        let data = ctx.get_image_data(0.0, top, w, bottom - top).expect("pixels").data();
+        data.chunks_exact(4).filter(|p| p[0] >= 0xf0 && p[1] <= 0x10 && p[2] <= 0x10).count()
+    };
+    let (upper, lower) = (red_in(0.0, h / 2.0), red_in(h / 2.0, h));
+    assert!(lower > 50 && upper < lower / 10, "the flipped series is drawn below zero: {upper} above, {lower} below");
+    // The other series keep their palette colour and stay above zero.
+    let host0 = labels_colour(&data.series[0].labels);
+    assert!(pixels_of(&canvas, (host0.0, host0.1, host0.2)) > 50, "host-0 keeps its colour");
+}
