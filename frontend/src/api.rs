@@ -85,6 +85,85 @@ pub async fn dashboard(uid: &str) -> Result<Json, String> {
     get_json(&format!("/api/dashboards/uid/{}", encode(uid))).await
 }
 
+/// What `POST /api/dashboards/db` and `…/restore` answer on success.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Saved {
+    #[serde(default)]
+    pub id: Option<i64>,
+    pub uid: String,
+    #[serde(default)]
+    pub url: String,
+    pub version: i64,
+}
+
+/// A refused save: the HTTP status (412 for Grafana's `version-mismatch`
+/// and `name-exists`) and the server's message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveError {
+    pub status: u16,
+    /// Grafana's `status` field (`version-mismatch`, `name-exists`).
+    pub kind: Option<String>,
+    pub message: String,
+}
+
+/// `POST url` with a JSON body, decoding Grafana's `{message, status}`
+/// failures.
+async fn post_grafana<T: DeserializeOwned>(url: &str, body: &Json) -> Result<T, SaveError> {
+    let failure = |message: String| SaveError { status: 0, kind: None, message };
+    let request = gloo_net::http::Request::post(url).json(body).map_err(|e| failure(format!("cannot encode: {e}")))?;
+    let response = request.send().await.map_err(|e| failure(format!("request failed: {e}")))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| failure(format!("HTTP {status}: cannot read the answer: {e}")))?;
+    let json: Option<Json> = serde_json::from_str(&text).ok();
+    if !(200..300).contains(&status) {
+        let field = |name: &str| json.as_ref().and_then(|j| j.get(name)).and_then(Json::as_str).map(str::to_owned);
+        return Err(SaveError {
+            status,
+            kind: field("status"),
+            message: field("message").unwrap_or_else(|| format!("HTTP {status}: {}", text.trim())),
+        });
+    }
+    let json = json.ok_or_else(|| failure(format!("the answer of {url} is not JSON")))?;
+    serde_json::from_value(json).map_err(|e| failure(format!("the answer of {url} is not the expected JSON: {e}")))
+}
+
+/// `POST /api/dashboards/db`: saves `dashboard` (never overwriting: a save
+/// based on an old version is refused with 412).
+pub async fn save_dashboard(dashboard: &vigil_shared::dashboard::Dashboard, message: &str) -> Result<Saved, SaveError> {
+    let body = serde_json::json!({"dashboard": dashboard, "overwrite": false, "message": message});
+    post_grafana("/api/dashboards/db", &body).await
+}
+
+/// One entry of `GET /api/dashboards/uid/:uid/versions`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, rename = "restoredFrom")]
+    pub restored_from: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct Versions {
+    versions: Vec<VersionInfo>,
+}
+
+/// A dashboard's saved versions, newest first.
+pub async fn versions(uid: &str) -> Result<Vec<VersionInfo>, String> {
+    let answer: Versions = get_json(&format!("/api/dashboards/uid/{}/versions?limit=100", encode(uid))).await?;
+    Ok(answer.versions)
+}
+
+/// `POST /api/dashboards/uid/:uid/restore`: a new version with the old
+/// one's content.
+pub async fn restore_version(uid: &str, version: i64) -> Result<Saved, SaveError> {
+    post_grafana(&format!("/api/dashboards/uid/{}/restore", encode(uid)), &serde_json::json!({"version": version}))
+        .await
+}
+
 pub async fn targets() -> Result<TargetsData, String> {
     prometheus("/api/v1/targets").await
 }

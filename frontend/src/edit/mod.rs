@@ -9,3 +9,6 @@
 //! arithmetic (grid moves, push-down, compaction, rows) and the history
 //! live in `vigil_shared::dashboard::{layout, history}`, shared with tests
 //! that run natively.
+
+pub mod save;
+pub mod session;
