@@ -10,5 +10,8 @@
 //! live in `vigil_shared::dashboard::{layout, history}`, shared with tests
 //! that run natively.
 
+pub mod json;
+pub mod panel_editor;
 pub mod save;
 pub mod session;
+pub mod settings;

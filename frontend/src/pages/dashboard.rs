@@ -43,7 +43,10 @@ use wasm_bindgen::JsCast;
 
 use super::{set, use_query_writer};
 use crate::AppContext;
+use crate::edit::json::JsonModel;
+use crate::edit::panel_editor::PanelEditor;
 use crate::edit::save::SaveDialog;
+use crate::edit::settings::DashboardSettings;
 use crate::edit::session::EditSession;
 use crate::fetching::{self, PanelSlot};
 use crate::panels::PanelBody;
@@ -476,6 +479,50 @@ pub fn DashboardView(
         share_link.update(|l| *l = if l.is_some() { None } else { Some(share_url(&origin, &view)) });
     };
     let saving = RwSignal::new(false);
+
+    // The editors, opened by the URL (Grafana's `editPanel` and
+    // `editview`); what they hand back goes through the history.
+    let editor_target = Memo::new(move |_| query.with(|q| (q.get("editPanel"), q.get("editview"))));
+    let write_close = write.clone();
+    let close = Callback::new(move |()| {
+        write_close(vec![("editPanel".to_owned(), Vec::new()), ("editview".to_owned(), Vec::new())], false);
+    });
+    let editor = move || {
+        let (panel, view) = editor_target.get();
+        if !editable || (panel.is_none() && view.is_none()) {
+            return None;
+        }
+        // An editor's URL means edit mode (so a reload on it edits too).
+        if !session.editing.get_untracked() {
+            session.editing.set(true);
+        }
+        let apply_dashboard = Callback::new(move |mut d: Dashboard| {
+            ensure_panel_ids(&mut d);
+            session.replace(d);
+            close.run(());
+        });
+        let current = session.dashboard.get_untracked();
+        if let Some(id) = panel {
+            let found = id.parse::<i64>().ok().and_then(|id| current.all_panels().find(|p| p.id == Some(id)).cloned());
+            let Some(found) = found else {
+                return Some(view! { <div class="page-error" id="edit-error">{format!("There is no panel {id} to edit.")}</div> }.into_any());
+            };
+            let on_apply = Callback::new(move |p: Panel| {
+                session.apply(|d| put_panel(d, p));
+                close.run(());
+            });
+            return Some(
+                view! {
+                    <PanelEditor panel=found vars=interpolation.into() range=range.into() on_apply=on_apply on_cancel=close />
+                }
+                .into_any(),
+            );
+        }
+        match view.as_deref() {
+            Some("json") => Some(view! { <JsonModel dashboard=current on_apply=apply_dashboard on_cancel=close /> }.into_any()),
+            _ => Some(view! { <DashboardSettings dashboard=current on_apply=apply_dashboard on_cancel=close /> }.into_any()),
+        }
+    };
     view! {
         <div class="page dashboard" data-uid=uid data-editing=move || session.editing.get().to_string()>
             <div class="dashboard-toolbar">
@@ -526,11 +573,33 @@ pub fn DashboardView(
                     }}
                 </For>
             </div>
+            {editor}
             <Show when=move || saving.get()>
                 <SaveDialog session=session on_close=Callback::new(move |()| saving.set(false)) />
             </Show>
         </div>
     }
+}
+
+/// Puts an edited panel in place of the one with its id (top level or in a
+/// collapsed row), keeping the place it has now.
+pub fn put_panel(dash: &mut Dashboard, mut panel: Panel) -> Result<(), layout::LayoutError> {
+    let id = panel_id(&panel);
+    let mut target = None;
+    for p in dash.panels.iter_mut() {
+        if p.id == Some(id) {
+            target = Some(p);
+            break;
+        }
+        if let Some(inner) = p.panels.iter_mut().find(|q| q.id == Some(id)) {
+            target = Some(inner);
+            break;
+        }
+    }
+    let target = target.ok_or(layout::LayoutError::NoSuchPanel(id))?;
+    panel.grid_pos = target.grid_pos;
+    *target = panel;
+    Ok(())
 }
 
 /// Whether a key event comes from a text field (its undo is the field's).
@@ -822,6 +891,33 @@ mod tests {
             assert_eq!(cells_moved(dx, dy, 1192.0), want, "({dx}, {dy})");
         }
         assert_eq!((offset(2, -5), offset(2, 3)), (0, 5));
+    }
+
+    #[wasm_bindgen_test]
+    fn an_edited_panel_keeps_its_place_top_level_or_in_a_row() {
+        let json = r#"{"title":"t","panels":[
+            {"id":1,"type":"timeseries","title":"a","gridPos":{"x":0,"y":0,"w":12,"h":8}},
+            {"id":2,"type":"row","collapsed":true,"gridPos":{"x":0,"y":8,"w":24,"h":1},
+             "panels":[{"id":3,"type":"stat","title":"b","gridPos":{"x":0,"y":9,"w":6,"h":4}}]}]}"#;
+        let mut d = Dashboard::from_json(json).unwrap_or_else(|e| panic!("{e}"));
+        for (id, title) in [(1, "A"), (3, "B")] {
+            let mut edited = new_panel();
+            edited.id = Some(id);
+            edited.title = title.into();
+            assert_eq!(put_panel(&mut d, edited), Ok(()));
+        }
+        let got: Vec<(Option<i64>, String, GridPos)> =
+            d.all_panels().filter(|p| !is_row(p)).map(|p| (p.id, p.title.clone(), p.grid())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(1), "A".into(), GridPos { x: 0, y: 0, w: 12, h: 8 }),
+                (Some(3), "B".into(), GridPos { x: 0, y: 9, w: 6, h: 4 }),
+            ]
+        );
+        let mut stray = new_panel();
+        stray.id = Some(9);
+        assert_eq!(put_panel(&mut d, stray), Err(layout::LayoutError::NoSuchPanel(9)));
     }
 
     #[wasm_bindgen_test]
