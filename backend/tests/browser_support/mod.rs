@@ -29,6 +29,14 @@ pub struct ChromeDriver {
 
 impl ChromeDriver {
     pub fn start() -> ChromeDriver {
+        ChromeDriver::start_with_temp(None)
+    }
+
+    /// Starts chromedriver with `TMPDIR` set to `temp` (when given): the
+    /// browser it starts inherits it, so Chromium's own
+    /// `org.chromium.Chromium.scoped_dir.*` folders land there instead of
+    /// piling up in /tmp when a browser is killed before it cleans up.
+    pub fn start_with_temp(temp: Option<&Path>) -> ChromeDriver {
         let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         for (path, package) in [(binary.as_str(), "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
@@ -37,7 +45,11 @@ impl ChromeDriver {
             );
         }
         let port = free_port();
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if let Some(temp) = temp {
+            command.env("TMPDIR", temp);
+        }
+        let child = command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -87,7 +99,6 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width`×`height`
     /// window.
     pub async fn start(width: u32, height: u32) -> WebDriverResult<Browser> {
-        let chromedriver = ChromeDriver::start();
         let unique = format!(
             "vigil-chromium-{}-{}",
             std::process::id(),
@@ -95,6 +106,12 @@ impl Browser {
         );
         let profile = BrowserProfile(std::env::temp_dir().join(unique));
         std::fs::create_dir_all(&profile.0).expect("create the browser profile folder");
+        // Chromium's temporary folders go inside the profile folder, which
+        // the drop removes.
+        let temp = profile.0.join("tmp");
+        std::fs::create_dir_all(&temp).expect("create the browser's temp folder");
+        let user_data = profile.0.join("user-data");
+        let chromedriver = ChromeDriver::start_with_temp(Some(&temp));
         let mut caps = DesiredCapabilities::chrome();
         caps.set_binary(CHROMIUM)?;
         for arg in [
@@ -115,7 +132,7 @@ impl Browser {
             caps.add_arg(arg)?;
         }
         caps.add_arg(&format!("--window-size={width},{height}"))?;
-        caps.add_arg(&format!("--user-data-dir={}", profile.0.display()))?;
+        caps.add_arg(&format!("--user-data-dir={}", user_data.display()))?;
         let driver = WebDriver::new(format!("http://127.0.0.1:{}", chromedriver.port), caps).await?;
         Ok(Browser { driver, _profile: profile, _chromedriver: chromedriver })
     }
