@@ -90,13 +90,15 @@ async fn check_explore(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()>
     let input = driver.query(By::Id("expr")).first().await?;
     input.clear().await?;
     input.send_keys("sum(rate(x[5m])").await?;
-    let marked = driver.query(By::Css("#expr-error .error-span")).first().await?;
+    let marked = driver.query(By::Css(".query-mirror .error-span")).first().await?;
     assert!(driver.query(By::Id("expr-error")).first().await?.text().await?.contains("parse error"));
     assert!(!marked.text().await?.is_empty() || marked.inner_html().await?.contains(' '));
 
     // Submitting a bad query shows the server's error inside the panel.
     input.clear().await?;
-    input.send_keys("up{\n").await?;
+    input.send_keys("up{").await?;
+    // Run, not Enter: Enter would pick from the completion popup if open.
+    driver.query(By::Css(".query-bar button[type=submit]")).first().await?.click().await?;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let state = body_state(driver, "#panel-0").await?;

@@ -1,6 +1,7 @@
 //! Editing a dashboard end to end, in headless Chromium against a real
 //! vigil scraping itself (so queries have data): create a dashboard, add a
-//! panel, give it a broken query and see the error, fix it and see data,
+//! panel, type a broken query and see the editor's inline error, fix it
+//! and see the preview and the panel draw data,
 //! drag its header and its corner with real pointer actions, save, check
 //! the stored `gridPos`, reload and see the same layout, undo and redo from
 //! the keyboard and the toolbar, lose a save race to a second browser and
@@ -132,23 +133,35 @@ async fn check(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
     assert!(driver.current_url().await?.as_str().contains("editPanel=1"));
     wait_grid(driver, "panel-1", "0,0,12,8", "the new panel").await?;
 
-    // A broken query: the panel shows the parse error.
+    // A broken query: the editor shows the parse error inline, as typed.
     set_query(driver, "rate(up[5m]").await?;
-    click(driver, "#panel-editor-apply").await?;
-    let (state, _, error) = settled(driver, "panel-1").await?;
-    assert_eq!(state, "error");
-    assert!(error.contains("parse error"), "the panel shows the query's error: {error:?}");
-    // Fixed, it draws the data of the self-scrape.
-    click(driver, "#panel-1 .panel-edit").await?;
+    let error = driver.query(By::Id("panel-editor-expr-0-error")).first().await?;
+    let message = error.text().await?;
+    assert!(message.contains("parse error") || message.contains("unclosed"), "the inline error: {message:?}");
+    // Fixed, the error goes and the editor's preview draws the data of the
+    // self-scrape.
     set_query(driver, "up").await?;
+    wait_for("the inline error to go", || async {
+        Ok(driver.find(By::Id("panel-editor-expr-0-error")).await.is_err().then_some(()))
+    })
+    .await?;
+    wait_for("the preview to draw data", || async {
+        let body = driver.find(By::Css("#panel-editor-preview [data-state]")).await;
+        let Ok(body) = body else { return Ok(None) };
+        let state = body.attr("data-state").await?;
+        let series: u64 = body.attr("data-series").await?.and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok((state.as_deref() == Some("drawn") && series > 0).then_some(()))
+    })
+    .await?;
     click(driver, "#panel-editor-apply").await?;
+    // On the dashboard, the panel draws the same data.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (state, series, error) = settled(driver, "panel-1").await?;
         if state == "drawn" && series > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the fixed panel never drew data: {state} {series} {error}");
+        assert!(Instant::now() < deadline, "the panel never drew data: {state} {series} {error}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert!(!driver.current_url().await?.as_str().contains("editPanel"), "Apply closes the editor");

@@ -14,12 +14,10 @@ mod common;
 
 use std::process::Command;
 
-use browser_support::Browser;
+use browser_support::{Browser, check_no_script, xss_dashboard};
 use common::Vigil;
 use serde_json::{Value, json};
 use thirtyfour::prelude::*;
-
-const XSS_TITLE: &str = r#"<img src=x onerror="window.__xss=1">"#;
 
 fn assert_ui_embedded() {
     assert!(
@@ -53,40 +51,6 @@ fn plain_dashboard() -> Value {
         {"id": 2, "type": "stat", "title": "Up count", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 8},
          "targets": [{"refId": "A", "expr": "count(up)"}]}
     ]})
-}
-
-fn xss_dashboard() -> Value {
-    json!({"uid": "xss-test", "title": XSS_TITLE, "time": {"from": "now-15m", "to": "now"},
-    "panels": [
-        {"id": 1, "type": "text", "title": XSS_TITLE, "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
-         "options": {"mode": "markdown", "content":
-            "<script>window.__xss=1</script>\n\n[click](javascript:window.__xss=1)\n\n<img src=x onerror=\"window.__xss=1\">\n\n<a href=\"javascript:window.__xss=1\">html link</a>"}},
-        {"id": 2, "type": "timeseries", "title": "Legend", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 8},
-         "targets": [{"refId": "A", "expr": "up", "legendFormat": "<b onmouseover=\"window.__xss=1\">{{job}}</b>"}]}
-    ]})
-}
-
-async fn xss_flag(driver: &WebDriver) -> WebDriverResult<Value> {
-    Ok(driver
-        .execute("return typeof window.__xss === 'undefined' ? null : window.__xss;", vec![])
-        .await?
-        .json()
-        .clone())
-}
-
-/// Clicks every link of the text panel (a `javascript:` one would run
-/// there), then checks nothing ran and the title is shown as text.
-async fn check_no_script(driver: &WebDriver, how: &str) -> WebDriverResult<()> {
-    let title = driver.query(By::Css("#panel-1 .panel-title")).first().await?;
-    assert_eq!(title.text().await?, XSS_TITLE, "{how}: the title should appear as text");
-    for link in driver.find_all(By::Css("#panel-1 a")).await? {
-        let _ = link.click().await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(xss_flag(driver).await?, Value::Null, "{how}: script from the dashboard ran");
-    let images = driver.find_all(By::Css("img[src='x']")).await?;
-    assert!(images.is_empty(), "{how}: an <img> from the dashboard was inserted as HTML");
-    Ok(())
 }
 
 #[tokio::test]

@@ -128,9 +128,17 @@ async fn post_grafana<T: DeserializeOwned>(url: &str, body: &Json) -> Result<T, 
 }
 
 /// `POST /api/dashboards/db`: saves `dashboard` (never overwriting: a save
-/// based on an old version is refused with 412).
-pub async fn save_dashboard(dashboard: &vigil_shared::dashboard::Dashboard, message: &str) -> Result<Saved, SaveError> {
-    let body = serde_json::json!({"dashboard": dashboard, "overwrite": false, "message": message});
+/// based on an old version is refused with 412), into `folder_uid` when
+/// given (else where it is).
+pub async fn save_dashboard(
+    dashboard: &vigil_shared::dashboard::Dashboard,
+    folder_uid: Option<&str>,
+    message: &str,
+) -> Result<Saved, SaveError> {
+    let mut body = serde_json::json!({"dashboard": dashboard, "overwrite": false, "message": message});
+    if let (Some(folder), Some(obj)) = (folder_uid, body.as_object_mut()) {
+        obj.insert("folderUid".to_owned(), Json::from(folder));
+    }
     post_grafana("/api/dashboards/db", &body).await
 }
 
@@ -162,6 +170,37 @@ pub async fn versions(uid: &str) -> Result<Vec<VersionInfo>, String> {
 pub async fn restore_version(uid: &str, version: i64) -> Result<Saved, SaveError> {
     post_grafana(&format!("/api/dashboards/uid/{}/restore", encode(uid)), &serde_json::json!({"version": version}))
         .await
+}
+
+/// One folder of `GET /api/folders`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Folder {
+    pub uid: String,
+    #[serde(default)]
+    pub title: String,
+}
+
+/// Every folder, for the folder pickers of the settings and the import.
+pub async fn folders() -> Result<Vec<Folder>, String> {
+    get_json("/api/folders").await
+}
+
+/// `POST /api/dashboards/db` for an import: a new dashboard (no `id`) into
+/// `folder_uid` (`""` for General); `overwrite` replaces a dashboard with
+/// the same uid or the same title in that folder instead of refusing with
+/// 412 `name-exists`.
+pub async fn import_dashboard(
+    dashboard: &vigil_shared::dashboard::Dashboard,
+    folder_uid: &str,
+    overwrite: bool,
+) -> Result<Saved, SaveError> {
+    let body = serde_json::json!({
+        "dashboard": dashboard,
+        "folderUid": folder_uid,
+        "overwrite": overwrite,
+        "message": "imported",
+    });
+    post_grafana("/api/dashboards/db", &body).await
 }
 
 pub async fn targets() -> Result<TargetsData, String> {

@@ -123,6 +123,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/") view=Home />
                     <Route path=path!("/dashboards") view=DashboardList />
                     <Route path=path!("/dashboard/new") view=NewDashboardPage />
+                    <Route path=path!("/dashboard/import") view=pages::import::ImportPage />
                     <Route path=path!("/d/:uid") view=DashboardPage />
                     <Route path=path!("/d/:uid/:slug") view=DashboardPage />
                     <Route path=path!("/share") view=pages::share::SharePage />

@@ -346,11 +346,17 @@ fn wasm_tests() -> Result<(u64, u64)> {
             bail!("the wasm32 tests run in headless Chromium and need {path}; run `cargo xtask setup --test-packages`");
         }
     }
+    // wasm-bindgen-test-runner starts Chromium without a profile folder, so
+    // chromedriver makes one (`org.chromium.Chromium.scoped_dir.*`) in the
+    // temp folder and the runner's abrupt end leaves it there: give the
+    // whole run a temp folder of its own, removed afterwards.
+    let scratch = ScratchDir::new("vigil-wasm-tests")?;
     let (mut passed, mut failed) = (0, 0);
     for profile in [None, Some("--release")] {
         let mut cmd = cargo();
         cmd.args(["test", "-p", "vigil-shared", "--target", "wasm32-unknown-unknown", "--test", "wasm"])
             .args(profile)
+            .env("TMPDIR", &scratch.0)
             .env("CHROMEDRIVER", "/usr/bin/chromedriver");
         let (p, f) = run_and_count_tests(&mut cmd)?;
         if p == 0 {
@@ -364,6 +370,7 @@ fn wasm_tests() -> Result<(u64, u64)> {
     // profile the app ships in.
     let mut cmd = cargo();
     cmd.args(["test", "-p", "vigil-frontend", "--target", "wasm32-unknown-unknown", "--release"])
+        .env("TMPDIR", &scratch.0)
         .env("CHROMEDRIVER", "/usr/bin/chromedriver");
     let (p, f) = run_and_count_tests(&mut cmd)?;
     if p == 0 {
@@ -372,6 +379,24 @@ fn wasm_tests() -> Result<(u64, u64)> {
     passed += p;
     failed += f;
     Ok((passed, failed))
+}
+
+/// A folder under the system temp folder, removed with everything in it
+/// on drop (also when a step fails).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(prefix: &str) -> Result<ScratchDir> {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Runs `cargo test`, echoing its output, and adds up the "test result"

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use thirtyfour::prelude::*;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -28,15 +29,11 @@ pub struct ChromeDriver {
 }
 
 impl ChromeDriver {
-    pub fn start() -> ChromeDriver {
-        ChromeDriver::start_with_temp(None)
-    }
-
-    /// Starts chromedriver with `TMPDIR` set to `temp` (when given): the
-    /// browser it starts inherits it, so Chromium's own
-    /// `org.chromium.Chromium.scoped_dir.*` folders land there instead of
-    /// piling up in /tmp when a browser is killed before it cleans up.
-    pub fn start_with_temp(temp: Option<&Path>) -> ChromeDriver {
+    /// Starts chromedriver with `tmp` as its and its browser's temporary
+    /// folder: both leave `org.chromium.Chromium.scoped_dir.*` folders
+    /// there that nobody removes when the processes are killed, so they
+    /// must land in the test's own profile folder, removed on drop.
+    pub fn start(tmp: &Path) -> ChromeDriver {
         let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
         for (path, package) in [(binary.as_str(), "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
@@ -45,11 +42,9 @@ impl ChromeDriver {
             );
         }
         let port = free_port();
-        let mut command = Command::new(&binary);
-        if let Some(temp) = temp {
-            command.env("TMPDIR", temp);
-        }
-        let child = command
+        std::fs::create_dir_all(tmp).unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
+        let child = Command::new(&binary)
+            .env("TMPDIR", tmp)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -106,12 +101,7 @@ impl Browser {
         );
         let profile = BrowserProfile(std::env::temp_dir().join(unique));
         std::fs::create_dir_all(&profile.0).expect("create the browser profile folder");
-        // Chromium's temporary folders go inside the profile folder, which
-        // the drop removes.
-        let temp = profile.0.join("tmp");
-        std::fs::create_dir_all(&temp).expect("create the browser's temp folder");
-        let user_data = profile.0.join("user-data");
-        let chromedriver = ChromeDriver::start_with_temp(Some(&temp));
+        let chromedriver = ChromeDriver::start(&profile.0.join("tmp"));
         let mut caps = DesiredCapabilities::chrome();
         caps.set_binary(CHROMIUM)?;
         for arg in [
@@ -132,7 +122,7 @@ impl Browser {
             caps.add_arg(arg)?;
         }
         caps.add_arg(&format!("--window-size={width},{height}"))?;
-        caps.add_arg(&format!("--user-data-dir={}", user_data.display()))?;
+        caps.add_arg(&format!("--user-data-dir={}", profile.0.display()))?;
         let driver = WebDriver::new(format!("http://127.0.0.1:{}", chromedriver.port), caps).await?;
         Ok(Browser { driver, _profile: profile, _chromedriver: chromedriver })
     }
@@ -187,4 +177,46 @@ pub struct PanelReport(pub String, pub String, pub u64, pub u64, pub String);
 
 pub async fn panel_reports(driver: &WebDriver) -> WebDriverResult<Vec<PanelReport>> {
     driver.execute(PANEL_STATES, Vec::new()).await?.convert()
+}
+
+/// A title that runs script if it ever reaches the DOM as HTML.
+pub const XSS_TITLE: &str = r#"<img src=x onerror="window.__xss=1">"#;
+
+/// A dashboard full of script (uid `xss-test`): the title, a text panel
+/// (`#panel-1`) with `<script>`, `javascript:` links and an `onerror`
+/// image, and HTML in a legend format. Shared by the share-link and the
+/// import tests.
+pub fn xss_dashboard() -> Value {
+    json!({"uid": "xss-test", "title": XSS_TITLE, "time": {"from": "now-15m", "to": "now"},
+    "panels": [
+        {"id": 1, "type": "text", "title": XSS_TITLE, "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+         "options": {"mode": "markdown", "content":
+            "<script>window.__xss=1</script>\n\n[click](javascript:window.__xss=1)\n\n<img src=x onerror=\"window.__xss=1\">\n\n<a href=\"javascript:window.__xss=1\">html link</a>"}},
+        {"id": 2, "type": "timeseries", "title": "Legend", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 8},
+         "targets": [{"refId": "A", "expr": "up", "legendFormat": "<b onmouseover=\"window.__xss=1\">{{job}}</b>"}]}
+    ]})
+}
+
+/// `window.__xss`, or null while no script from a dashboard has run.
+pub async fn xss_flag(driver: &WebDriver) -> WebDriverResult<Value> {
+    Ok(driver
+        .execute("return typeof window.__xss === 'undefined' ? null : window.__xss;", vec![])
+        .await?
+        .json()
+        .clone())
+}
+
+/// Clicks every link of the text panel (a `javascript:` one would run
+/// there), then checks nothing ran and the title is shown as text.
+pub async fn check_no_script(driver: &WebDriver, how: &str) -> WebDriverResult<()> {
+    let title = driver.query(By::Css("#panel-1 .panel-title")).first().await?;
+    assert_eq!(title.text().await?, XSS_TITLE, "{how}: the title should appear as text");
+    for link in driver.find_all(By::Css("#panel-1 a")).await? {
+        let _ = link.click().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(xss_flag(driver).await?, Value::Null, "{how}: script from the dashboard ran");
+    let images = driver.find_all(By::Css("img[src='x']")).await?;
+    assert!(images.is_empty(), "{how}: an <img> from the dashboard was inserted as HTML");
+    Ok(())
 }

@@ -12,6 +12,8 @@
 
 pub mod json;
 pub mod panel_editor;
+pub mod query_editor;
 pub mod save;
 pub mod session;
 pub mod settings;
+pub mod variables_editor;

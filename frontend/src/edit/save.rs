@@ -17,6 +17,7 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 
 use super::session::{EditSession, as_copy};
+use super::settings::take_folder;
 use crate::api::{self, SaveError};
 
 #[component]
@@ -35,11 +36,12 @@ pub fn SaveDialog(session: EditSession, on_close: Callback<()>) -> impl IntoView
         }
         busy.set(true);
         error.set(None);
-        let document = session.to_save();
+        let mut document = session.to_save();
+        let folder = take_folder(&mut document);
         let was_new = session.version.get_untracked().is_none();
         let nav = nav.clone();
         spawn_local(async move {
-            match api::save_dashboard(&document, &message.get_untracked()).await {
+            match api::save_dashboard(&document, folder.as_deref(), &message.get_untracked()).await {
                 Ok(saved) => {
                     session.saved(saved.version, saved.uid.clone(), saved.id);
                     on_close.run(());
@@ -55,10 +57,11 @@ pub fn SaveDialog(session: EditSession, on_close: Callback<()>) -> impl IntoView
     };
     let save_copy = move |_| {
         busy.set(true);
-        let copy = as_copy(session.dashboard.get_untracked());
+        let mut copy = as_copy(session.dashboard.get_untracked());
+        let folder = take_folder(&mut copy);
         let navigate = navigate.clone();
         spawn_local(async move {
-            match api::save_dashboard(&copy, &message.get_untracked()).await {
+            match api::save_dashboard(&copy, folder.as_deref(), &message.get_untracked()).await {
                 Ok(saved) => {
                     // The copy holds the edits; the original is untouched.
                     session.discard();

@@ -123,7 +123,9 @@ async fn api_dashboard(uid: &str) -> Result<Dashboard, String> {
     // The shared model reads (and normalises) what the store serves.
     let mut dashboard = Dashboard::from_json(&body.to_string()).map_err(|e| e.to_string())?;
     ensure_panel_ids(&mut dashboard);
-    Ok(dashboard)
+    // The settings edit the folder through the dashboard; a save sends it.
+    let folder = json.pointer("/meta/folderUid").and_then(serde_json::Value::as_str).unwrap_or_default();
+    Ok(crate::edit::settings::with_folder(dashboard, folder))
 }
 
 /// Gives every panel without an id one (old dashboards lack them): the
@@ -472,7 +474,12 @@ pub fn DashboardView(
     let open_share = move |_| {
         let origin = window().location().origin().unwrap_or_default();
         let view = SharedView {
-            dashboard: session.dashboard.get_untracked(),
+            dashboard: {
+                // The folder is this server's business, not the link's.
+                let mut d = session.dashboard.get_untracked();
+                crate::edit::settings::take_folder(&mut d);
+                d
+            },
             time: range.get_untracked(),
             vars: url_vars.get_untracked().into_iter().filter_map(|(name, v)| v.map(|v| (name, v))).collect(),
         };

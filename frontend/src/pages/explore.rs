@@ -1,8 +1,9 @@
 //! Explore (`/explore?expr=…&from=…&to=…&refresh=…`, and `/?expr=…` as
 //! before): an ad-hoc PromQL query drawn as a graph and listed as a table
-//! of its latest values. The query parses in the browser as you type, with
-//! the same parser as the server (`vigil_shared::promql`), and the error's
-//! span is underlined before anything is sent.
+//! of its latest values. The query is typed in the shared
+//! [`QueryEditor`](crate::edit::query_editor::QueryEditor): it parses in the
+//! browser as you type, with the same parser as the server, underlines the
+//! error's span before anything is sent, completes names and formats.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use vigil_shared::model::api::{QueryData, format_value};
 
 use super::{set, use_query_writer};
 use crate::AppContext;
+use crate::edit::query_editor::QueryEditor;
 use crate::fetching::{self, PanelSlot};
 use crate::panels::PanelBody;
 use crate::timepicker::{TimePicker, now_ms, refresh_ms, resolve};
@@ -21,28 +23,6 @@ use vigil_shared::dashboard::{Panel, Target};
 
 /// The expression shown when the URL names none.
 pub const DEFAULT_EXPR: &str = "scrape_duration_seconds";
-
-/// The parse error of `text` as (before, error span, after, message), or
-/// `None` when it parses.
-pub fn parse_problem(text: &str) -> Option<(String, String, String, String)> {
-    if text.trim().is_empty() {
-        return None;
-    }
-    let error = vigil_shared::promql::parse(text).err()?;
-    let start = floor_char_boundary(text, error.span.start);
-    let end = floor_char_boundary(text, error.span.end.max(start));
-    // An error at the end (unexpected end of input) underlines a space.
-    let marked = if end > start { text[start..end].to_owned() } else { " ".to_owned() };
-    Some((text[..start].to_owned(), marked, text[end..].to_owned(), error.describe(text)))
-}
-
-fn floor_char_boundary(text: &str, mut at: usize) -> usize {
-    at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
 
 /// The explore graph as a panel of the dashboard model.
 fn explore_panel(expr: &str) -> Panel {
@@ -72,7 +52,6 @@ pub fn ExplorePage() -> impl IntoView {
     let draft = RwSignal::new(expr.get_untracked());
     // Back and forward change the expression under the input.
     Effect::new(move |_| draft.set(expr.get()));
-    let problem = Memo::new(move |_| parse_problem(&draft.get()));
 
     let slot = PanelSlot::new();
     let table = RwSignal::new(None::<Result<Vec<Row>, String>>);
@@ -132,6 +111,7 @@ pub fn ExplorePage() -> impl IntoView {
 
     let write_run = write.clone();
     let run = move || write_run(vec![set("expr", draft.get_untracked().trim().to_owned())], false);
+    let run_on_enter = run.clone();
     let write_range = write.clone();
     let on_range = Callback::new(move |r: TimeRange| write_range(vec![set("from", r.from), set("to", r.to)], false));
     let write_refresh = write.clone();
@@ -160,33 +140,9 @@ pub fn ExplorePage() -> impl IntoView {
                     run();
                 }
             >
-                <input
-                    id="expr"
-                    type="text"
-                    spellcheck="false"
-                    autocomplete="off"
-                    placeholder="PromQL expression, e.g. up"
-                    prop:value=move || draft.get()
-                    on:input=move |ev| draft.set(event_target_value(&ev))
-                />
+                <QueryEditor id="expr" value=draft on_submit=Callback::new(move |()| run_on_enter()) />
                 <button type="submit">"Run"</button>
             </form>
-            {move || {
-                problem
-                    .get()
-                    .map(|(before, marked, after, message)| {
-                        view! {
-                            <div class="parse-problem" id="expr-error">
-                                <code class="parse-source">
-                                    {before}
-                                    <span class="error-span">{marked}</span>
-                                    {after}
-                                </code>
-                                <div class="parse-message">{message}</div>
-                            </div>
-                        }
-                    })
-            }}
             <section class="panel explore-panel" id="panel-0" data-type="timeseries">
                 <header class="panel-header">
                     <span class="panel-title">{move || expr.get()}</span>

@@ -1,7 +1,8 @@
 //! The dashboard list (`/`, `/dashboards`): every dashboard from
 //! `/api/search`, grouped by folder, filtered as you type by title and by
 //! tag chips. The filter lives in the URL (`query`, `tag`), so it survives
-//! reload and back.
+//! reload and back. "Import" (`dashboard-import-link`) leads to
+//! [`super::import`].
 
 use std::collections::BTreeMap;
 
@@ -51,7 +52,10 @@ pub fn DashboardList() -> impl IntoView {
     });
     view! {
         <div class="page dashboard-list">
-            <h1>"Dashboards"</h1>
+            <div class="page-header">
+                <h1>"Dashboards"</h1>
+                <a id="dashboard-import-link" class="button" href="/dashboard/import">"Import"</a>
+            </div>
             <div class="search-bar">
                 <input
                     id="dashboard-search"

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod dashboard;
 pub mod explore;
+pub mod import;
 pub mod list;
 pub mod rules;
 pub mod share;
