@@ -67,10 +67,7 @@ async fn wait_grid(driver: &WebDriver, id: &str, want: &str, context: &str) -> W
 async fn settled(driver: &WebDriver, frame: &str) -> WebDriverResult<(String, u64, String)> {
     wait_for(&format!("{frame} to settle"), || async {
         let reports = panel_reports(driver).await?;
-        Ok(reports
-            .into_iter()
-            .find(|r| r.0 == frame && (r.1 == "drawn" || r.1 == "error"))
-            .map(|r| (r.1, r.2, r.4)))
+        Ok(reports.into_iter().find(|r| r.0 == frame && (r.1 == "drawn" || r.1 == "error")).map(|r| (r.1, r.2, r.4)))
     })
     .await
 }
@@ -168,10 +165,8 @@ async fn check(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
 
     // Drag the header 6 columns right, then the corner 4 columns right and
     // 2 rows down: x 0 → 6, w 12 → 16, h 8 → 10.
-    let width: f64 = driver
-        .execute("return document.getElementById('dashboard-grid').clientWidth;", vec![])
-        .await?
-        .convert()?;
+    let width: f64 =
+        driver.execute("return document.getElementById('dashboard-grid').clientWidth;", vec![]).await?.convert()?;
     let column = (width + 8.0) / 24.0;
     let title = driver.query(By::Css("#panel-1 .panel-title")).first().await?;
     driver
@@ -199,10 +194,8 @@ async fn check(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
     click(driver, "#edit-save").await?;
     driver.query(By::Id("save-message")).first().await?.send_keys("first layout").await?;
     click(driver, "#save-submit").await?;
-    let uid = wait_for("the saved dashboard's address", || async {
-        Ok(uid_of(driver.current_url().await?.as_str()))
-    })
-    .await?;
+    let uid = wait_for("the saved dashboard's address", || async { Ok(uid_of(driver.current_url().await?.as_str())) })
+        .await?;
     let saved = api_dashboard(vigil, &uid).await;
     let panel = &saved["dashboard"]["panels"][0];
     assert_eq!(panel["gridPos"], serde_json::json!({"x": 6, "y": 0, "w": 16, "h": 10}), "{saved}");
@@ -303,9 +296,17 @@ async fn check_share(driver: &WebDriver, link: &str, range: &str) -> WebDriverRe
     wait_grid(driver, "panel-1", "7,0,16,10", "the shared dashboard").await?;
     assert_eq!(driver.query(By::Id("timepicker-open")).first().await?.text().await?, range);
     let (state, series, error) = settled(driver, "panel-1").await?;
-    let html: String = driver.execute("return document.getElementById('panel-1').outerHTML.slice(0, 600);", vec![]).await?.convert()?;
+    let html: String = driver
+        .execute("return document.getElementById('panel-1').outerHTML.slice(0, 600);", vec![])
+        .await?
+        .convert()?;
     assert_eq!(state, "drawn", "{error}");
-    assert!(series > 0, "the shared panel draws data: {html} {:?} {}", panel_reports(driver).await?, &link[..200.min(link.len())]);
+    assert!(
+        series > 0,
+        "the shared panel draws data: {html} {:?} {}",
+        panel_reports(driver).await?,
+        &link[..200.min(link.len())]
+    );
     assert!(driver.find(By::Id("edit-start")).await.is_err(), "a share link is read-only");
     Ok(())
 }

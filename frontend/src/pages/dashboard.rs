@@ -46,8 +46,8 @@ use crate::AppContext;
 use crate::edit::json::JsonModel;
 use crate::edit::panel_editor::PanelEditor;
 use crate::edit::save::SaveDialog;
-use crate::edit::settings::DashboardSettings;
 use crate::edit::session::EditSession;
+use crate::edit::settings::DashboardSettings;
 use crate::fetching::{self, PanelSlot};
 use crate::panels::PanelBody;
 use crate::panels::data::PanelState;
@@ -395,8 +395,13 @@ pub fn DashboardView(
         let Ok(abort) = web_sys::AbortController::new() else { return };
         controllers.update_value(|cs| cs.push(abort.clone()));
         let grid_width = grid_width();
-        let sized: Vec<(Panel, u32)> =
-            todo.into_iter().map(|p| (grid_width * p.grid().w.clamp(1, 24) / 24, p)).map(|(w, p)| (p, w)).collect();
+        let sized: Vec<(Panel, u32)> = todo
+            .into_iter()
+            .map(|p| {
+                let width = grid_width * p.grid().w.clamp(1, 24) / 24;
+                (p, width)
+            })
+            .collect();
         let plan = fetching::plan(&sized, from, to, &interpolation.get_untracked(), ctx.scrape_ms.get_untracked());
         spawn_local(async move {
             fetching::run(plan, slots, abort.signal(), move || {
@@ -467,7 +472,12 @@ pub fn DashboardView(
 
     let title = move || session.dashboard.with(|d| d.title.clone());
     let tags = move || {
-        session.dashboard.with(|d| d.tags.clone()).into_iter().map(|t| view! { <span class="tag-chip">{t}</span> }).collect_view()
+        session
+            .dashboard
+            .with(|d| d.tags.clone())
+            .into_iter()
+            .map(|t| view! { <span class="tag-chip">{t}</span> })
+            .collect_view()
     };
     let uid = move || session.dashboard.with(|d| d.uid.clone().unwrap_or_default());
     let share_link = RwSignal::new(None::<String>);
@@ -526,8 +536,12 @@ pub fn DashboardView(
             );
         }
         match view.as_deref() {
-            Some("json") => Some(view! { <JsonModel dashboard=current on_apply=apply_dashboard on_cancel=close /> }.into_any()),
-            _ => Some(view! { <DashboardSettings dashboard=current on_apply=apply_dashboard on_cancel=close /> }.into_any()),
+            Some("json") => {
+                Some(view! { <JsonModel dashboard=current on_apply=apply_dashboard on_cancel=close /> }.into_any())
+            }
+            _ => Some(
+                view! { <DashboardSettings dashboard=current on_apply=apply_dashboard on_cancel=close /> }.into_any(),
+            ),
         }
     };
     view! {
@@ -636,9 +650,7 @@ fn EditToolbar(session: EditSession, grid: GridContext, saving: RwSignal<bool>) 
     let write_json = write;
     let exit = move |_| {
         let discard = !session.dirty()
-            || window()
-                .confirm_with_message("Discard the unsaved changes to this dashboard?")
-                .unwrap_or(false);
+            || window().confirm_with_message("Discard the unsaved changes to this dashboard?").unwrap_or(false);
         if discard {
             session.discard();
             session.editing.set(false);
@@ -686,7 +698,8 @@ fn RowHeader(id: i64, grid: GridContext) -> impl IntoView {
     let collapsed = move || row.with(|r| r.as_ref().is_some_and(|r| r.collapsed == Some(true)));
     let toggle = move |_| {
         let expand = collapsed();
-        let change = move |d: &mut Dashboard| if expand { layout::expand_row(d, id) } else { layout::collapse_row(d, id) };
+        let change =
+            move |d: &mut Dashboard| if expand { layout::expand_row(d, id) } else { layout::collapse_row(d, id) };
         if session.editing.get_untracked() {
             session.apply(change);
         } else {
@@ -697,9 +710,12 @@ fn RowHeader(id: i64, grid: GridContext) -> impl IntoView {
     // takes this one's place. Either way one `move_row`, one undo step.
     let move_by = move |down: bool| {
         session.apply(move |d: &mut Dashboard| {
-            let mut rows: Vec<(u32, i64)> = d.panels.iter().filter(|p| is_row(p)).map(|p| (p.grid().y, panel_id(p))).collect();
+            let mut rows: Vec<(u32, i64)> =
+                d.panels.iter().filter(|p| is_row(p)).map(|p| (p.grid().y, panel_id(p))).collect();
             rows.sort();
-            let Some(at) = rows.iter().position(|r| r.1 == id) else { return Err(layout::LayoutError::NoSuchPanel(id)) };
+            let Some(at) = rows.iter().position(|r| r.1 == id) else {
+                return Err(layout::LayoutError::NoSuchPanel(id));
+            };
             match (down, at) {
                 (false, 0) => layout::move_row(d, id, 0),
                 (false, _) => layout::move_row(d, id, rows[at - 1].0),
