@@ -36,7 +36,7 @@ pub fn SaveDialog(session: EditSession, on_close: Callback<()>) -> impl IntoView
         }
         busy.set(true);
         error.set(None);
-        let mut document = session.to_save();
+        let mut document = session.for_save();
         let folder = take_folder(&mut document);
         let was_new = session.version.get_untracked().is_none();
         let nav = nav.clone();

@@ -163,7 +163,7 @@ impl EditSession {
 
     /// The document a save sends: the working copy stamped with the version
     /// it is based on.
-    pub fn to_save(&self) -> Dashboard {
+    pub fn for_save(&self) -> Dashboard {
         let mut d = self.dashboard.get_untracked();
         match self.version.get_untracked() {
             Some(v) => {
@@ -238,7 +238,7 @@ mod tests {
             s.saved(4, "u".into(), Some(7));
             assert!(!s.dirty());
             assert_eq!(s.version.get_untracked(), Some(4));
-            assert_eq!(version_of(&s.to_save()), Some(4));
+            assert_eq!(version_of(&s.for_save()), Some(4));
         });
     }
 
@@ -256,7 +256,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn a_copy_cannot_overwrite_the_original() {
         let copy = as_copy(dashboard());
-        assert_eq!((copy.uid, copy.id, version_of(&copy)), (None, None, None));
+        assert_eq!((copy.uid.as_deref(), copy.id, version_of(&copy)), (None, None, None));
         assert_eq!(copy.title, "t (copy)");
     }
 }

@@ -667,7 +667,7 @@ fn EditToolbar(session: EditSession, grid: GridContext, saving: RwSignal<bool>) 
         let write_json = write_json.clone();
         view! {
             <span class="edit-toolbar">
-                <button id="edit-add-panel" on:click=add_panel.clone()>"Add panel"</button>
+                <button id="edit-add-panel" on:click=add_panel>"Add panel"</button>
                 <button id="edit-add-row" on:click=add_row>"Add row"</button>
                 <button id="edit-undo" title="Undo (Ctrl+Z)" disabled=move || !session.can_undo() on:click=move |_| session.undo()>
                     "Undo"
