@@ -266,7 +266,59 @@ async fn check(driver: &WebDriver, vigil: &Vigil) -> WebDriverResult<()> {
     let fresh = Browser::start(1400, 1000).await?;
     let shared = check_share(&fresh.driver, &link, &range).await;
     fresh.quit().await;
-    shared
+    shared?;
+    rows_menus_and_versions(driver, vigil, &copy_uid).await
+}
+
+/// On the saved copy (panel 1 at 7,0,16,10): duplicate, rows, remove,
+/// then a second version and a restore of the first.
+async fn rows_menus_and_versions(driver: &WebDriver, vigil: &Vigil, uid: &str) -> WebDriverResult<()> {
+    click(driver, "#edit-start").await?;
+    // The copy does not fit to the right (7 + 2 × 16 > 24): it goes below.
+    click(driver, "#panel-1 .panel-duplicate").await?;
+    wait_grid(driver, "panel-2", "7,10,16,10", "the duplicate").await?;
+    // A new row goes on top and pushes the panels down; collapsed, it
+    // takes them in; undone, they are back.
+    click(driver, "#edit-add-row").await?;
+    driver.query(By::Id("row-3")).first().await?;
+    wait_grid(driver, "panel-1", "7,1,16,10", "below the new row").await?;
+    click(driver, "#row-3 .row-toggle").await?;
+    wait_for("the collapsed row to hide its panels", || async {
+        Ok(driver.find(By::Id("panel-1")).await.is_err().then_some(()))
+    })
+    .await?;
+    assert_eq!(driver.query(By::Id("row-3")).first().await?.attr("data-collapsed").await?.as_deref(), Some("true"));
+    click(driver, "#edit-undo").await?;
+    wait_grid(driver, "panel-1", "7,1,16,10", "after undoing the collapse").await?;
+    click(driver, "#panel-2 .panel-remove").await?;
+    wait_for("the removed panel to go", || async { Ok(driver.find(By::Id("panel-2")).await.is_err().then_some(())) })
+        .await?;
+    // Version 2, then the dialog lists both and restores the first.
+    click(driver, "#edit-save").await?;
+    click(driver, "#save-submit").await?;
+    wait_for("version 2", || async {
+        Ok((api_dashboard(vigil, uid).await["dashboard"]["version"] == 2).then_some(()))
+    })
+    .await?;
+    let stored = api_dashboard(vigil, uid).await;
+    let kinds: Vec<&str> =
+        stored["dashboard"]["panels"].as_array().into_iter().flatten().filter_map(|p| p["type"].as_str()).collect();
+    assert_eq!(kinds, vec!["row", "timeseries"], "{stored}");
+    click(driver, "#edit-save").await?;
+    let versions = wait_for("the versions list", || async {
+        let items = driver.find_all(By::Css("#versions li.version")).await?;
+        Ok((items.len() == 2).then_some(items.len()))
+    })
+    .await?;
+    assert_eq!(versions, 2);
+    click(driver, "#versions li.version[data-version='1'] .version-restore").await?;
+    wait_for("the restored version", || async {
+        Ok((api_dashboard(vigil, uid).await["dashboard"]["version"] == 3).then_some(()))
+    })
+    .await?;
+    wait_grid(driver, "panel-1", "7,0,16,10", "after restoring version 1").await?;
+    assert!(driver.find(By::Id("row-3")).await.is_err(), "version 1 had no row");
+    Ok(())
 }
 
 /// The other user: opens the dashboard, moves the panel to the left edge
