@@ -12,8 +12,6 @@
 
 #[path = "../tests/browser_support/mod.rs"]
 mod browser_support;
-// The harness serves several benches; this one uses part of it.
-#[allow(dead_code)]
 mod support;
 
 use std::io::Write as _;

@@ -40,6 +40,11 @@ struct Cli {
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
     listen_address: String,
 
+    /// Enable the API endpoints for admin control actions: deleting series,
+    /// cleaning tombstones and taking snapshots (off by default).
+    #[arg(long = "web.enable-admin-api")]
+    enable_admin_api: bool,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     log_level: String,
@@ -183,6 +188,22 @@ enum TsdbCommand {
     /// Load samples from a file into the storage folder.
     #[command(subcommand)]
     Import(ImportFormat),
+    /// Analyze a block as `promtool tsdb analyze` does: series, samples,
+    /// chunks and bytes per sample, then churn, label pair cardinality and
+    /// the largest metric names. Reads only; safe beside a running Vigil.
+    Analyze {
+        /// Storage folder (default: the top-level --storage.tsdb.path, data/).
+        #[arg(long = "storage.tsdb.path")]
+        storage_path: Option<PathBuf>,
+        /// How many items to show in each list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Analyze the head (as its WAL describes it) instead of a block.
+        #[arg(long, conflicts_with = "block_id")]
+        head: bool,
+        /// Block to analyze (default: the last one created).
+        block_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +238,25 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("vigil: import failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Tsdb(TsdbCommand::Analyze { storage_path, limit, head, block_id })) = &cli.command {
+        use vigil::tsdb::analyze;
+        let storage_path = storage_path.as_ref().unwrap_or(&cli.storage_path);
+        let analysis = if *head {
+            analyze::analyze_head(storage_path, *limit)
+        } else {
+            analyze::find_block(storage_path, block_id.as_deref()).and_then(|dir| analyze::analyze_block(&dir, *limit))
+        };
+        return match analysis {
+            Ok(analysis) => {
+                print!("{analysis}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vigil: analyze: {e}");
                 ExitCode::FAILURE
             }
         };
@@ -279,6 +319,7 @@ fn main() -> ExitCode {
         resend_delay: cli.resend_delay,
         external_url: cli.external_url,
         alertmanager_config: cli.alertmanager_config,
+        enable_admin_api: cli.enable_admin_api,
     };
     match runtime.block_on(server::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

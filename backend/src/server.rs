@@ -48,6 +48,9 @@ pub struct ServerOptions {
     pub external_url: Option<String>,
     /// `--alertmanager.config.file`: run the built-in Alertmanager with it.
     pub alertmanager_config: Option<PathBuf>,
+    /// `--web.enable-admin-api`: serve delete_series, clean_tombstones and
+    /// snapshot.
+    pub enable_admin_api: bool,
 }
 
 /// Loads the configuration, binds the listener and serves until SIGINT or
@@ -119,6 +122,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         }
     };
     let tsdb_stats = db.stats();
+    apply_storage_config(&db, &config);
     let db = Arc::new(db);
     let storage: Arc<dyn Storage> = Arc::clone(&db) as Arc<dyn Storage>;
     let engine = Engine::new(Arc::clone(&storage), options.engine.clone());
@@ -138,6 +142,7 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let reloader = Arc::new(Reloader {
         config_file: options.config_file.clone(),
         scrape: Arc::clone(&scrape),
+        db: Arc::clone(&db),
         state: std::sync::Mutex::new(ConfigState {
             text: config_text,
             last_success: std::time::SystemTime::now(),
@@ -169,6 +174,8 @@ pub async fn run(options: ServerOptions) -> anyhow::Result<()> {
         rules: Arc::clone(&rules),
         dashboards,
         alertmanager: alertmanager.clone(),
+        admin_api: options.enable_admin_api,
+        storage_path: options.storage_path.clone(),
     });
     info!("listening on http://{bound}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server failed")?;
@@ -219,6 +226,7 @@ pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 pub struct Reloader {
     config_file: PathBuf,
     scrape: Arc<ScrapeManager>,
+    db: Arc<Db>,
     state: std::sync::Mutex<ConfigState>,
     rules: Arc<RuleManager>,
     notifier: Arc<Notifier>,
@@ -256,6 +264,7 @@ impl Reloader {
         let result =
             Config::load_with_text(&self.config_file).map_err(anyhow::Error::from).and_then(|(config, text)| {
                 warn_unsupported(&config);
+                apply_storage_config(&self.db, &config);
                 // Both are applied even if one fails, as Prometheus's reloaders are.
                 let scraped = self.scrape.apply(&config);
                 let ruled = self.rules.apply_config(&config).map_err(anyhow::Error::msg);
@@ -294,6 +303,12 @@ async fn reload_on_sighup(reloader: Arc<Reloader>) {
 
 /// Sections an existing prometheus.yml may carry that Vigil reads but does
 /// not act on yet.
+/// Applies the `storage.tsdb` section (the out-of-order window).
+fn apply_storage_config(db: &Db, config: &Config) {
+    let window = config.storage.tsdb.out_of_order_time_window.0.as_millis();
+    db.set_out_of_order_window(i64::try_from(window).unwrap_or(i64::MAX));
+}
+
 fn warn_unsupported(config: &Config) {
     if config.alerting.alertmanagers.iter().any(|am| !am.file_sd_configs.is_empty()) {
         warn!("alertmanagers' file_sd_configs are read at (re)load only, not watched");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, temp_dir};
+use common::{free_port, metric, temp_dir};
 use serde_json::Value;
 
 const SERIES: usize = 2000;
@@ -192,11 +192,6 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
 fn block_count(data: &std::path::Path) -> usize {
     std::fs::read_dir(data)
         .map_or(0, |entries| entries.flatten().filter(|e| e.path().join("meta.json").exists()).count())
-}
-
-async fn metric(port: u16, name: &str) -> Option<f64> {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()?;
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[tokio::test]

@@ -105,10 +105,8 @@ async fn check_query_editor(driver: &WebDriver, vigil: &Vigil) -> WebDriverResul
     let items = completions(driver).await?;
     assert!(items[index].3, "ArrowDown moved to `up`: {items:?}");
     input.send_keys(Key::Enter).await?;
-    eventually(Duration::from_secs(5), "`up` inserted", || async {
-        value(driver).await.ok().filter(|v| v == "up")
-    })
-    .await;
+    eventually(Duration::from_secs(5), "`up` inserted", || async { value(driver).await.ok().filter(|v| v == "up") })
+        .await;
 
     // Functions come with their signature.
     retype(driver, "histogram_qu").await?;

@@ -4,6 +4,7 @@
 //! Architecture invariant: only this module knows about HTTP and the JSON
 //! shapes of answers; it turns engine values into `vigil_shared` API types.
 
+mod admin;
 mod alertmanager;
 mod batch;
 pub mod params;
@@ -56,6 +57,10 @@ pub struct AppState {
     pub dashboards: crate::dashboards::DashboardStore,
     /// The built-in Alertmanager, when `--alertmanager.config.file` is given.
     pub alertmanager: Option<Arc<crate::alerting::Alertmanager>>,
+    /// `--web.enable-admin-api`: whether `/api/v1/admin/*` does anything.
+    pub admin_api: bool,
+    /// `--storage.tsdb.path`, where snapshots are written.
+    pub storage_path: std::path::PathBuf,
 }
 
 impl axum::extract::FromRef<AppState> for crate::dashboards::DashboardStore {
@@ -102,6 +107,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/silence/{id}", get(alertmanager::get_silence).delete(alertmanager::delete_silence))
         .route("/api/v2/receivers", get(alertmanager::receivers))
         .route("/api/v2/status", get(alertmanager::status))
+        .route("/api/v1/admin/tsdb/delete_series", axum::routing::post(admin::delete_series).put(admin::delete_series))
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            axum::routing::post(admin::clean_tombstones).put(admin::clean_tombstones),
+        )
+        .route("/api/v1/admin/tsdb/snapshot", axum::routing::post(admin::snapshot).put(admin::snapshot))
         .route("/metrics", get(metrics))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Vigil is Healthy.\n" }))

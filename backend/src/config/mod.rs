@@ -41,6 +41,37 @@ pub struct Config {
     /// Where alerts go: the Alertmanagers to notify.
     #[serde(default)]
     pub alerting: AlertingConfig,
+    /// The `storage` section: runtime settings of the database.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// The `storage` section; only `tsdb` so far.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub tsdb: TsdbConfig,
+}
+
+/// `storage.tsdb`, applied at start and on every reload.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsdbConfig {
+    /// How far back from the newest sample an out-of-order sample is still
+    /// accepted; 0 (the default) refuses them all.
+    #[serde(default = "zero_duration")]
+    pub out_of_order_time_window: PromDuration,
+}
+
+impl Default for TsdbConfig {
+    fn default() -> Self {
+        TsdbConfig { out_of_order_time_window: zero_duration() }
+    }
+}
+
+fn zero_duration() -> PromDuration {
+    PromDuration::from_secs(0)
 }
 
 /// The `alerting` section.

@@ -70,6 +70,9 @@ struct Pool {
     config: ScrapeConfig,
     scrape_global: ScrapeGlobals,
     cancel: CancellationToken,
+    /// Set before `cancel` when the server shuts down: the loops then stop
+    /// without staleness markers.
+    shutting_down: Arc<AtomicBool>,
     task: JoinHandle<()>,
     state: Arc<Mutex<PoolState>>,
     messages: mpsc::UnboundedSender<PoolMessage>,
@@ -204,6 +207,7 @@ impl ScrapeManager {
         let _ = messages.send(PoolMessage::Groups("static".to_owned(), discovery::static_groups(&runtime.config)));
         let config = runtime.config.clone();
         let scrape_global = scrape_globals(&config, global);
+        let shutting_down = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(run_pool(
             runtime,
             global.clone(),
@@ -211,9 +215,19 @@ impl ScrapeManager {
             Arc::clone(&state),
             receiver,
             cancel.clone(),
+            Arc::clone(&shutting_down),
         ));
-        let mut pool =
-            Pool { config, scrape_global, cancel, task, state, messages, files: Vec::new(), next_provider: 0 };
+        let mut pool = Pool {
+            config,
+            scrape_global,
+            cancel,
+            shutting_down,
+            task,
+            state,
+            messages,
+            files: Vec::new(),
+            next_provider: 0,
+        };
         let file_sd = pool.config.file_sd_configs.clone();
         pool.sync_files(&pool.config.job_name.clone(), &file_sd);
         pool
@@ -228,14 +242,17 @@ impl ScrapeManager {
             .collect()
     }
 
-    /// Stops every pool and waits until their loops have written their
-    /// staleness markers.
+    /// Stops every pool for a shutdown and waits for their loops. As
+    /// Prometheus, no staleness markers are written: the series go on when
+    /// the server starts again (its scrape loops see the server's context
+    /// cancelled and skip `endOfRunStaleness`).
     pub async fn stop(&self) {
         let pools: Vec<Pool> = {
             let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::take(&mut *pools).into_values().collect()
         };
         for pool in &pools {
+            pool.shutting_down.store(true, Ordering::Release);
             pool.cancel.cancel();
         }
         for pool in pools {
@@ -297,6 +314,7 @@ async fn run_pool(
     state: Arc<Mutex<PoolState>>,
     mut messages: mpsc::UnboundedReceiver<PoolMessage>,
     cancel: CancellationToken,
+    shutting_down: Arc<AtomicBool>,
 ) {
     let mut groups_by_provider: BTreeMap<String, Vec<TargetGroup>> = BTreeMap::new();
     let mut loops: HashMap<Target, RunningLoop> = HashMap::new();
@@ -324,7 +342,12 @@ async fn run_pool(
             () = cancel.cancelled() => break,
         }
     }
+    let quietly = shutting_down.load(Ordering::Acquire);
     for running in loops.values() {
+        if quietly {
+            // Handing over to no one: the loop ends without markers.
+            running.hand_over.store(true, Ordering::Release);
+        }
         running.cancel.cancel();
     }
     for (_, running) in loops {

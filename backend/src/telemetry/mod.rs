@@ -54,6 +54,16 @@ impl Collector for TsdbCollector {
                 s.out_of_order_samples,
             ),
             (
+                "prometheus_tsdb_too_old_samples",
+                "Total number of out of order samples ingestion failed attempts due to OOO being enabled but beyond the OOO time window",
+                s.too_old_samples,
+            ),
+            (
+                "prometheus_tsdb_head_out_of_order_samples_appended",
+                "Total number of appended out of order samples",
+                s.out_of_order_appended,
+            ),
+            (
                 "prometheus_tsdb_duplicate_samples",
                 "Total number of samples refused as duplicates for their timestamp",
                 s.duplicate_samples,
@@ -169,6 +179,8 @@ pub struct Telemetry {
     pub queries_running: Gauge,
     /// `--query.max-concurrency` (`prometheus_engine_queries_concurrent_max`).
     pub queries_concurrent_max: Gauge,
+    /// Time of each `clean_tombstones` (`prometheus_tsdb_tombstone_cleanup_seconds`).
+    pub tombstone_cleanup: Histogram,
     engine: EngineSlot,
 }
 
@@ -214,6 +226,13 @@ impl Telemetry {
             "The max number of concurrent queries",
             queries_concurrent_max.clone(),
         );
+        // Prometheus's default buckets, as its histogram has.
+        let tombstone_cleanup = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        registry.register(
+            "prometheus_tsdb_tombstone_cleanup_seconds",
+            "The time taken to recompact blocks to remove tombstones",
+            tombstone_cleanup.clone(),
+        );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         let engine = EngineSlot::default();
         registry.register_collector(Box::new(EngineCollector(Arc::clone(&engine))));
@@ -229,6 +248,7 @@ impl Telemetry {
             http_request_duration,
             queries_running,
             queries_concurrent_max,
+            tombstone_cleanup,
             engine,
         })
     }

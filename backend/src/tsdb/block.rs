@@ -52,6 +52,18 @@
 //!   len:u32)` sorted by (name, value): the list of series carrying that
 //!   label pair is `len` numbers from number `start` of the lists section.
 //!
+//! `tombstones` (optional; written by `delete_series`, removed when the
+//! block is rewritten by compaction or `clean_tombstones`): `"VIGILTMB"
+//! version:u32 count:u32 (series:u32 mint:i64 maxt:i64){count} crc32:u32`,
+//! the CRC over everything before it. Each entry deletes the samples of
+//! series number `series` in `[mint, maxt]` (inclusive); reads skip them.
+//! It is the one file of a block that changes: it is written beside the
+//! block as `tombstones.tmp`, fsynced and renamed over the old one, so it
+//! is always whole. A tombstones file that is truncated or fails its
+//! checksum refuses the block, naming the file, as Prometheus refuses a
+//! block whose tombstones do not read: ignoring it would bring deleted
+//! samples back.
+//!
 //! Writing is atomic: everything goes into `<ULID>.tmp/`, each file and the
 //! folder are fsynced, then the folder is renamed to `<ULID>` and the parent
 //! fsynced. A folder without `.tmp` is therefore complete; a leftover
@@ -62,6 +74,7 @@ use std::fs::{self, File};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
@@ -75,6 +88,7 @@ use super::{Sample, Series};
 pub const META_FILE: &str = "meta.json";
 pub const INDEX_FILE: &str = "index";
 pub const CHUNKS_FILE: &str = "chunks";
+pub const TOMBSTONES_FILE: &str = "tombstones";
 /// The suffix of a block folder still being written.
 pub const TMP_SUFFIX: &str = ".tmp";
 /// The suffix a block folder is renamed to before it is deleted, so a crash
@@ -83,6 +97,8 @@ pub const DELETE_SUFFIX: &str = ".tmp-for-deletion";
 
 const INDEX_MAGIC: &[u8; 8] = b"VIGILIDX";
 const CHUNKS_MAGIC: &[u8; 8] = b"VIGILCHK";
+const TOMBSTONES_MAGIC: &[u8; 8] = b"VIGILTMB";
+const TOMBSTONE_LEN: usize = 20;
 const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 12;
 const SECTIONS: usize = 4;
@@ -468,6 +484,108 @@ pub struct Block {
     series_count: usize,
     postings_count: usize,
     size: u64,
+    /// Deleted time ranges by series number; changed only by
+    /// [`Block::delete`], which writes the file first.
+    tombstones: RwLock<Tombstones>,
+}
+
+/// Deleted time ranges `[mint, maxt]` (inclusive), sorted, disjoint.
+pub type Intervals = Vec<(i64, i64)>;
+
+/// Deleted ranges of a block's series, by series number.
+pub type Tombstones = BTreeMap<u32, Intervals>;
+
+/// Adds `[mint, maxt]` to a sorted list of disjoint ranges, merging what
+/// overlaps or touches it.
+pub fn add_interval(list: &mut Intervals, (mut mint, mut maxt): (i64, i64)) {
+    let mut out = Vec::with_capacity(list.len() + 1);
+    for &(a, b) in list.iter() {
+        if b.saturating_add(1) < mint || a > maxt.saturating_add(1) {
+            out.push((a, b));
+        } else {
+            mint = mint.min(a);
+            maxt = maxt.max(b);
+        }
+    }
+    out.push((mint, maxt));
+    out.sort_unstable();
+    *list = out;
+}
+
+/// Whether `t` lies in one of the ranges.
+pub fn is_deleted(list: &[(i64, i64)], t: i64) -> bool {
+    list.iter().any(|&(a, b)| (a..=b).contains(&t))
+}
+
+fn encode_tombstones(tombstones: &Tombstones) -> Vec<u8> {
+    let count: usize = tombstones.values().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(HEADER_LEN + 8 + count * TOMBSTONE_LEN);
+    out.extend_from_slice(TOMBSTONES_MAGIC);
+    push_u32(&mut out, FORMAT_VERSION);
+    push_u32(&mut out, count as u32);
+    for (series, list) in tombstones {
+        for (mint, maxt) in list {
+            push_u32(&mut out, *series);
+            out.extend_from_slice(&mint.to_le_bytes());
+            out.extend_from_slice(&maxt.to_le_bytes());
+        }
+    }
+    let crc = crc32fast::hash(&out);
+    push_u32(&mut out, crc);
+    out
+}
+
+/// Reads a block's tombstones file; no file is no tombstones.
+fn read_tombstones(dir: &Path, series_count: usize) -> Result<Tombstones, BlockError> {
+    let path = dir.join(TOMBSTONES_FILE);
+    let error = |reason: String| BlockError { path: path.clone(), reason };
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Tombstones::new()),
+        Err(e) => return Err(error(format!("cannot read: {e}"))),
+    };
+    if bytes.len() < HEADER_LEN + 8 {
+        return Err(error(format!("{} bytes is too short to be a tombstones file", bytes.len())));
+    }
+    check_header(&bytes, TOMBSTONES_MAGIC, &path)?;
+    let body = &bytes[..bytes.len() - 4];
+    if read_u32(&bytes, bytes.len() - 4) != Some(crc32fast::hash(body)) {
+        return Err(error("fails its checksum (truncated or damaged)".to_owned()));
+    }
+    let count = read_u32(body, HEADER_LEN).unwrap_or(0) as usize;
+    if count.checked_mul(TOMBSTONE_LEN).is_none_or(|n| HEADER_LEN + 4 + n != body.len()) {
+        return Err(error(format!(
+            "holds {} bytes of entries, not the {count} announced",
+            body.len() - HEADER_LEN - 4
+        )));
+    }
+    let mut out = Tombstones::new();
+    for k in 0..count {
+        let p = HEADER_LEN + 4 + k * TOMBSTONE_LEN;
+        let series = read_u32(body, p).unwrap_or(u32::MAX);
+        let mint = read_u64(body, p + 4).unwrap_or(0) as i64;
+        let maxt = read_u64(body, p + 12).unwrap_or(0) as i64;
+        if series as usize >= series_count || mint > maxt {
+            return Err(error(format!("entry {k} (series {series}, [{mint}, {maxt}]) does not fit the block")));
+        }
+        add_interval(out.entry(series).or_default(), (mint, maxt));
+    }
+    Ok(out)
+}
+
+/// Replaces a block's tombstones file atomically (no file when empty).
+fn write_tombstones(dir: &Path, tombstones: &Tombstones) -> io::Result<()> {
+    let path = dir.join(TOMBSTONES_FILE);
+    if tombstones.is_empty() {
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => return sync_dir(dir),
+        }
+    }
+    let tmp = dir.join(format!("{TOMBSTONES_FILE}{TMP_SUFFIX}"));
+    write_synced(&tmp, &encode_tombstones(tombstones))?;
+    fs::rename(&tmp, &path)?;
+    sync_dir(dir)
 }
 
 impl std::fmt::Debug for Block {
@@ -562,6 +680,7 @@ impl Block {
         let (chunks, chunks_len) = map_file(&chunks_path)?;
         check_header(&chunks, CHUNKS_MAGIC, &chunks_path)?;
         let size = index_len + chunks_len + text.len() as u64;
+        let tombstones = RwLock::new(read_tombstones(dir, series_count)?);
         Ok(Block {
             dir: dir.to_owned(),
             meta,
@@ -572,7 +691,61 @@ impl Block {
             series_count,
             postings_count,
             size,
+            tombstones,
         })
+    }
+
+    fn tombstones(&self) -> std::sync::RwLockReadGuard<'_, Tombstones> {
+        self.tombstones.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The deleted ranges of series `i`, if any.
+    pub fn deleted(&self, i: u32) -> Option<Intervals> {
+        self.tombstones().get(&i).cloned()
+    }
+
+    /// Deleted ranges in the block (Prometheus's `numTombstones`).
+    pub fn num_tombstones(&self) -> u64 {
+        self.tombstones().values().map(|l| l.len() as u64).sum()
+    }
+
+    /// Deletes the samples in `[mint, maxt]` of the series matching all
+    /// `matchers`: the tombstones file is rewritten (atomically, fsynced)
+    /// before reads skip them. Returns the series touched. The caller keeps
+    /// compaction away meanwhile, so no rewrite of the block misses them.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, BlockError> {
+        if mint > maxt || maxt < self.meta.min_time || mint >= self.meta.max_time {
+            return Ok(0);
+        }
+        let candidates: Box<dyn Iterator<Item = u32>> = match self.candidates(matchers)? {
+            Some(list) => Box::new(list.into_iter()),
+            None => Box::new(0..self.series_count as u32),
+        };
+        let mut hits = Vec::new();
+        for i in candidates {
+            let chunks = self.series_chunks(i)?;
+            let (Some(first), Some(last)) = (chunks.first(), chunks.last()) else { continue };
+            if first.min_t > maxt || last.max_t < mint {
+                continue;
+            }
+            let labels = self.series_labels(i)?;
+            if matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or(""))) {
+                // Clipped to the series' data, as Prometheus records them.
+                hits.push((i, (mint.max(first.min_t), maxt.min(last.max_t))));
+            }
+        }
+        if hits.is_empty() {
+            return Ok(0);
+        }
+        let mut guard = self.tombstones.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = guard.clone();
+        for (i, range) in &hits {
+            add_interval(next.entry(*i).or_default(), *range);
+        }
+        write_tombstones(&self.dir, &next)
+            .map_err(|e| BlockError { path: self.dir.join(TOMBSTONES_FILE), reason: format!("cannot write: {e}") })?;
+        *guard = next;
+        Ok(hits.len())
     }
 
     pub fn dir(&self) -> &Path {
@@ -798,11 +971,12 @@ impl Block {
             if !matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or(""))) {
                 continue;
             }
+            let deleted = self.deleted(i).unwrap_or_default();
             let mut samples = Vec::new();
             for c in chunks.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
                 samples.extend(
                     XorIterator::from_bytes(self.chunk(c)?)
-                        .filter(|(t, _)| (mint..=maxt).contains(t))
+                        .filter(|(t, _)| (mint..=maxt).contains(t) && !is_deleted(&deleted, *t))
                         .map(|(timestamp_ms, value)| Sample { timestamp_ms, value }),
                 );
             }
@@ -995,6 +1169,127 @@ mod tests {
         fs::write(dir.join(CHUNKS_FILE), &bad).unwrap();
         assert!(Block::open(&dir).unwrap_err().path.ends_with(CHUNKS_FILE));
         let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn intervals_merge_when_they_overlap_or_touch() {
+        let table: [(Intervals, (i64, i64), Intervals); 6] = [
+            (vec![], (5, 9), vec![(5, 9)]),
+            (vec![(0, 2)], (5, 9), vec![(0, 2), (5, 9)]),
+            (vec![(0, 4)], (5, 9), vec![(0, 9)]),
+            (vec![(0, 2), (10, 12), (20, 22)], (3, 15), vec![(0, 15), (20, 22)]),
+            (vec![(10, 12)], (0, 1), vec![(0, 1), (10, 12)]),
+            (vec![(i64::MIN, 0)], (1, i64::MAX), vec![(i64::MIN, i64::MAX)]),
+        ];
+        for (before, add, after) in table {
+            let mut list = before.clone();
+            add_interval(&mut list, add);
+            assert_eq!(list, after, "{before:?} + {add:?}");
+        }
+        assert!(is_deleted(&[(0, 2), (5, 9)], 5) && is_deleted(&[(0, 2)], 2) && !is_deleted(&[(0, 2), (5, 9)], 3));
+    }
+
+    #[test]
+    fn deletions_hide_samples_and_survive_a_reopen() {
+        let parent = temp_dir("delete");
+        let dir = write_block(&parent);
+        let block = Block::open(&dir).unwrap();
+        assert_eq!(block.delete(&sel("m{job=\"j0\"}"), 10_000, 19_000).unwrap(), 17);
+        assert_eq!(block.delete(&sel("m{i=\"3\"}"), 15_000, 25_000).unwrap(), 1, "overlaps the first");
+        assert_eq!(block.delete(&sel("nope"), 0, 300_000).unwrap(), 0);
+        assert_eq!(block.delete(&sel("m"), 400_000, 500_000).unwrap(), 0, "after the block");
+        assert_eq!(block.delete(&sel("m"), 20_000, 10_000).unwrap(), 0, "an empty range");
+        assert_eq!(block.num_tombstones(), 17);
+        let check = |block: &Block| {
+            let got = block.select(&sel("m{i=~\"3|4\"}"), 0, 30_000).unwrap();
+            let ts = |s: &Series| s.samples.iter().map(|x| x.timestamp_ms / 1000).collect::<Vec<_>>();
+            // i=3 is job j0: both deletions, merged; i=4 is untouched.
+            assert_eq!(ts(&got[0]), (0..10).chain(26..=30).collect::<Vec<_>>());
+            assert_eq!(ts(&got[1]), (0..=30).collect::<Vec<_>>());
+        };
+        check(&block);
+        drop(block);
+        let block = Block::open(&dir).unwrap();
+        check(&block);
+        // Everything of a series: it is no longer selected at all.
+        block.delete(&sel("m{i=\"4\"}"), i64::MIN, i64::MAX).unwrap();
+        assert_eq!(block.select(&sel("m{i=\"4\"}"), 0, 300_000).unwrap(), []);
+        assert_eq!(block.num_tombstones(), 18);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn a_damaged_tombstones_file_refuses_the_block_naming_it() {
+        let parent = temp_dir("tombstones-corrupt");
+        let dir = write_block(&parent);
+        let block = Block::open(&dir).unwrap();
+        block.delete(&sel("m{job=\"j1\"}"), 0, 5000).unwrap();
+        drop(block);
+        let path = dir.join(TOMBSTONES_FILE);
+        let good = fs::read(&path).unwrap();
+        let mut flipped = good.clone();
+        flipped[HEADER_LEN + 6] ^= 0x40;
+        let mut wrong_magic = good.clone();
+        wrong_magic[0] = b'P';
+        // Series 50 does not exist (the block has 50, numbered from 0).
+        let mut out_of_range = Tombstones::new();
+        out_of_range.insert(50, vec![(0, 1)]);
+        let mut backwards = Tombstones::new();
+        backwards.insert(1, vec![(5, 1)]);
+        let table: [(&str, Vec<u8>, &str); 7] = [
+            ("empty", Vec::new(), "too short"),
+            ("truncated", good[..good.len() - 7].to_vec(), "checksum"),
+            ("cut after the header", good[..HEADER_LEN + 4].to_vec(), "too short"),
+            ("flipped", flipped, "checksum"),
+            ("wrong magic", wrong_magic, "magic"),
+            ("unknown series", encode_tombstones(&out_of_range), "does not fit"),
+            ("backwards range", encode_tombstones(&backwards), "does not fit"),
+        ];
+        for (what, bytes, reason) in table {
+            fs::write(&path, &bytes).unwrap();
+            let err = Block::open(&dir).expect_err(what);
+            assert!(err.path.ends_with(TOMBSTONES_FILE), "{what}: {err}");
+            assert!(err.reason.contains(reason), "{what}: {err}");
+        }
+        fs::write(&path, &good).unwrap();
+        assert_eq!(Block::open(&dir).unwrap().num_tombstones(), 17);
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    proptest::proptest! {
+        /// Whatever a tombstones file holds, reading it is an answer or an
+        /// error, never a panic; what it accepts is what was encoded.
+        #[test]
+        fn tombstones_files_read_back_or_fail_cleanly(
+            entries in proptest::collection::vec((0u32..60, proptest::num::i64::ANY, proptest::num::i64::ANY), 0..20),
+            flip in proptest::option::of((0usize..1000, 1u8..=255)),
+            cut in proptest::option::of(0usize..1000),
+        ) {
+            let dir = temp_dir("tombstones-prop");
+            let mut written = Tombstones::new();
+            for (series, a, b) in entries {
+                add_interval(written.entry(series).or_default(), (a.min(b), a.max(b)));
+            }
+            let mut bytes = encode_tombstones(&written);
+            let pristine = flip.is_none() && cut.is_none();
+            if let Some((at, mask)) = flip {
+                let at = at % bytes.len();
+                bytes[at] ^= mask;
+            }
+            if let Some(len) = cut {
+                bytes.truncate(len % (bytes.len() + 1));
+            }
+            fs::write(dir.join(TOMBSTONES_FILE), &bytes).unwrap();
+            match read_tombstones(&dir, 50) {
+                Ok(read) => proptest::prop_assert_eq!(read, written),
+                Err(e) => {
+                    proptest::prop_assert!(e.path.ends_with(TOMBSTONES_FILE));
+                    // Intact files fail only for series the block lacks.
+                    proptest::prop_assert!(!pristine || written.keys().any(|s| *s >= 50), "{}", e);
+                }
+            }
+            let _ = fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

@@ -12,10 +12,21 @@
 //! and then dropped whole ([`Self::truncate`]); samples older than the head
 //! keeps (`min_valid_time`, or half a block range before the newest sample,
 //! as in Prometheus) are refused as out of bounds.
+//!
+//! With an out-of-order window ([`MemoryStorage::set_out_of_order_window`],
+//! Prometheus's `storage.tsdb.out_of_order_time_window`), a sample older than
+//! its series' newest but no older than the window before the head's newest
+//! sample is kept, sorted, beside the in-order chunks; queries merge the two
+//! (an in-order sample wins a tie) and block cuts copy both. Outside the
+//! window it is refused as too old. The window is capped by the range the
+//! head may still write to (half a block range, the in-order rule), so an
+//! out-of-order sample never lands in a range already cut into a block:
+//! Prometheus instead writes such samples into blocks of their own and merges
+//! overlapping blocks, which Vigil does not do yet.
 
 use std::collections::HashMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -27,10 +38,10 @@ use super::stats::HeadStats;
 use super::wal::{self, CheckpointReport, Record, Wal};
 use super::{AppendError, Appender, CommitReport, Querier, Sample, Series, SeriesRef, Storage, StorageError};
 
-/// Series in a map by [`SeriesRef`], plus a label index to find or create
-/// them. References are never reused, so a reference a writer kept for a
-/// series the head has since dropped is reported unknown, never taken for
-/// another series.
+/// Series in a dense slab indexed by [`SeriesRef`], plus a label index to
+/// find or create them. A slot freed by truncation is reused with a new
+/// generation, so a reference a writer kept for a series the head has since
+/// dropped is reported unknown, never taken for another series.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     inner: RwLock<Inner>,
@@ -102,9 +113,7 @@ pub struct TruncateReport {
 #[derive(Debug)]
 struct Inner {
     by_labels: HashMap<Labels, SeriesRef>,
-    series: FxHashMap<u64, MemSeries>,
-    /// The reference the next new series gets.
-    next_ref: u64,
+    series: Slab,
     wal: Option<Wal>,
     /// The inverted index: label name → value → series, ascending.
     postings: Postings,
@@ -115,14 +124,16 @@ struct Inner {
     max_t: i64,
     /// Truncations so far.
     epoch: u64,
+    /// Out-of-order window in milliseconds; 0 refuses every sample older
+    /// than its series' newest.
+    ooo_window: i64,
 }
 
 impl Default for Inner {
     fn default() -> Self {
         Inner {
             by_labels: HashMap::new(),
-            series: FxHashMap::default(),
-            next_ref: 0,
+            series: Slab::default(),
             wal: None,
             postings: Postings::default(),
             block_range: None,
@@ -130,6 +141,7 @@ impl Default for Inner {
             min_t: i64::MAX,
             max_t: i64::MIN,
             epoch: 0,
+            ooo_window: 0,
         }
     }
 }
@@ -158,9 +170,38 @@ impl Inner {
 struct Postings(HashMap<String, HashMap<String, Vec<u64>>>);
 
 impl Postings {
+    /// Adds `series` to the lists of its labels, keeping them ascending: a
+    /// new series is usually the largest reference (appended), but one in a
+    /// reused slot goes where it belongs.
     fn add(&mut self, labels: &Labels, series: SeriesRef) {
         for label in labels.iter() {
-            self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default().push(series.0);
+            let list = self.0.entry(label.name.clone()).or_default().entry(label.value.clone()).or_default();
+            match list.last() {
+                Some(last) if *last > series.0 => {
+                    if let Err(at) = list.binary_search(&series.0) {
+                        list.insert(at, series.0);
+                    }
+                }
+                _ => list.push(series.0),
+            }
+        }
+    }
+
+    /// Removes one series from the lists of its labels.
+    fn remove(&mut self, labels: &Labels, series: SeriesRef) {
+        for label in labels.iter() {
+            let Some(values) = self.0.get_mut(&label.name) else { continue };
+            if let Some(list) = values.get_mut(&label.value) {
+                if let Ok(at) = list.binary_search(&series.0) {
+                    list.remove(at);
+                }
+                if list.is_empty() {
+                    values.remove(&label.value);
+                }
+            }
+            if values.is_empty() {
+                self.0.remove(&label.name);
+            }
         }
     }
 
@@ -225,11 +266,141 @@ struct MemSeries {
     logged: bool,
     /// The head's truncation count when the series was created.
     epoch: u64,
+    /// Samples accepted out of order, sorted by time, unique timestamps.
+    /// Boxed, so a series without any (most) pays 8 bytes, not a `Vec`'s 24.
+    #[allow(clippy::box_collection)]
+    ooo: Option<Box<Vec<Sample>>>,
 }
 
 impl MemSeries {
     fn new(labels: Labels, epoch: u64) -> Self {
-        MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch }
+        MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch, ooo: None }
+    }
+
+    /// Keeps an out-of-order sample; `false` if one with its timestamp is
+    /// there already (dropped, as Prometheus's out-of-order chunk does).
+    fn insert_ooo(&mut self, sample: Sample) -> bool {
+        let ooo = self.ooo.get_or_insert_with(Default::default);
+        match ooo.binary_search_by_key(&sample.timestamp_ms, |s| s.timestamp_ms) {
+            Ok(_) => false,
+            Err(at) => {
+                ooo.insert(at, sample);
+                true
+            }
+        }
+    }
+
+    /// The oldest sample time held, in order or not.
+    fn min_time(&self) -> Option<i64> {
+        let in_order = self.chunks.first().map(|c| c.min_t);
+        let ooo = self.ooo.as_ref().and_then(|o| o.first()).map(|s| s.timestamp_ms);
+        match (in_order, ooo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The head's series, densely: a reference is a slot index (low 32 bits)
+/// and the slot's generation (high 32 bits), so a commit reaches a series
+/// by indexing, with no hashing, and samples of one scrape (created
+/// together) sit next to each other in memory. Freed slots are reused with
+/// the next generation; a reference of an older generation is unknown.
+#[derive(Debug, Default)]
+struct Slab {
+    slots: Vec<Slot>,
+    /// Empty slots, reused last-freed first.
+    free: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    series: Option<MemSeries>,
+}
+
+fn split_ref(r: SeriesRef) -> (usize, u32) {
+    ((r.0 & u64::from(u32::MAX)) as usize, (r.0 >> 32) as u32)
+}
+
+fn make_ref(index: usize, generation: u32) -> SeriesRef {
+    SeriesRef((u64::from(generation) << 32) | index as u64)
+}
+
+impl Slab {
+    fn get(&self, r: SeriesRef) -> Option<&MemSeries> {
+        let (index, generation) = split_ref(r);
+        self.slots.get(index).filter(|s| s.generation == generation).and_then(|s| s.series.as_ref())
+    }
+
+    fn get_mut(&mut self, r: SeriesRef) -> Option<&mut MemSeries> {
+        let (index, generation) = split_ref(r);
+        self.slots.get_mut(index).filter(|s| s.generation == generation).and_then(|s| s.series.as_mut())
+    }
+
+    fn contains(&self, r: SeriesRef) -> bool {
+        self.get(r).is_some()
+    }
+
+    /// Stores a new series in a free slot (or a new one) and returns its
+    /// reference.
+    fn insert(&mut self, series: MemSeries) -> SeriesRef {
+        while let Some(index) = self.free.pop() {
+            let Some(slot) = self.slots.get_mut(index as usize) else { continue };
+            if slot.series.is_some() {
+                continue;
+            }
+            // A slot whose generations are used up is retired, never reused.
+            let Some(generation) = slot.generation.checked_add(1) else { continue };
+            slot.generation = generation;
+            slot.series = Some(series);
+            return make_ref(index as usize, generation);
+        }
+        self.slots.push(Slot { generation: 0, series: Some(series) });
+        make_ref(self.slots.len() - 1, 0)
+    }
+
+    /// Places a series at the reference the WAL gave it (replay). A series
+    /// of an older generation in that slot was dropped before this one was
+    /// created, and is returned for the caller to unindex; a record of an
+    /// older generation than the slot's is stale and refused (`Err`).
+    fn place(&mut self, r: SeriesRef, series: MemSeries) -> Result<Option<(SeriesRef, MemSeries)>, MemSeries> {
+        let (index, generation) = split_ref(r);
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, Slot::default);
+        }
+        let slot = &mut self.slots[index];
+        if slot.series.is_some() && slot.generation >= generation {
+            return Err(series);
+        }
+        let old = make_ref(index, slot.generation);
+        slot.generation = slot.generation.max(generation);
+        Ok(slot.series.replace(series).map(|dropped| (old, dropped)))
+    }
+
+    /// After a replay: every empty slot is free.
+    fn rebuild_free_list(&mut self) {
+        self.free = (0..self.slots.len()).rev().filter(|i| self.slots[*i].series.is_none()).map(|i| i as u32).collect();
+    }
+
+    fn remove(&mut self, r: SeriesRef) -> Option<MemSeries> {
+        let (index, generation) = split_ref(r);
+        let slot = self.slots.get_mut(index).filter(|s| s.generation == generation)?;
+        let series = slot.series.take()?;
+        self.free.push(index as u32);
+        Some(series)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (SeriesRef, &MemSeries)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| s.series.as_ref().map(|m| (make_ref(i, s.generation), m)))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (SeriesRef, &mut MemSeries)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| s.series.as_mut().map(|m| (make_ref(i, s.generation), m)))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &MemSeries> {
+        self.slots.iter().filter_map(|s| s.series.as_ref())
     }
 }
 
@@ -268,13 +439,88 @@ impl MemSeries {
     }
 
     fn samples_between(&self, mint: i64, maxt: i64) -> Vec<Sample> {
-        self.chunks
+        let in_order: Vec<Sample> = self
+            .chunks
             .iter()
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
             .flat_map(|c| c.chunk.iter())
             .filter(|(t, _)| (mint..=maxt).contains(t))
             .map(|(timestamp_ms, value)| Sample { timestamp_ms, value })
-            .collect()
+            .collect();
+        match &self.ooo {
+            Some(ooo) => {
+                let lo = ooo.partition_point(|s| s.timestamp_ms < mint);
+                let hi = ooo.partition_point(|s| s.timestamp_ms <= maxt);
+                merge_sorted(in_order, &ooo[lo..hi])
+            }
+            None => in_order,
+        }
+    }
+}
+
+/// Merges out-of-order samples (sorted) into in-order ones (sorted); an
+/// in-order sample wins a tie.
+fn merge_sorted(in_order: Vec<Sample>, ooo: &[Sample]) -> Vec<Sample> {
+    if ooo.is_empty() {
+        return in_order;
+    }
+    let mut out = Vec::with_capacity(in_order.len() + ooo.len());
+    let mut extra = ooo.iter().peekable();
+    for s in in_order {
+        while let Some(o) = extra.next_if(|o| o.timestamp_ms <= s.timestamp_ms) {
+            if o.timestamp_ms < s.timestamp_ms {
+                out.push(*o);
+            }
+        }
+        out.push(s);
+    }
+    out.extend(extra);
+    out
+}
+
+/// Encodes time-ordered samples into chunks of at most
+/// [`SAMPLES_PER_CHUNK`].
+fn encode_chunks(samples: &[Sample]) -> Vec<ChunkCopy> {
+    samples
+        .chunks(usize::from(SAMPLES_PER_CHUNK))
+        .filter_map(|part| {
+            let (first, last) = (part.first()?, part.last()?);
+            let mut chunk = XorChunk::new();
+            for s in part {
+                chunk.append(s.timestamp_ms, s.value);
+            }
+            Some((first.timestamp_ms, last.timestamp_ms, chunk.bytes()))
+        })
+        .collect()
+}
+
+impl MemSeries {
+    /// Drops the samples in `[mint, maxt]` (a deletion); returns how many.
+    /// `last` stays, so appends keep their order rule, as Prometheus's head
+    /// keeps a series' newest time under a tombstone.
+    fn delete_range(&mut self, mint: i64, maxt: i64) -> usize {
+        let mut removed = 0;
+        let mut kept = Vec::with_capacity(self.chunks.len());
+        for c in self.chunks.drain(..) {
+            if c.max_t < mint || c.min_t > maxt {
+                kept.push(c);
+                continue;
+            }
+            let before = usize::from(c.chunk.num_samples());
+            let part = rechunk(&c, |t| t < mint || t > maxt);
+            removed += before - part.as_ref().map_or(0, |p| usize::from(p.chunk.num_samples()));
+            kept.extend(part);
+        }
+        self.chunks = kept;
+        if let Some(ooo) = self.ooo.as_mut() {
+            let before = ooo.len();
+            ooo.retain(|s| s.timestamp_ms < mint || s.timestamp_ms > maxt);
+            removed += before - ooo.len();
+            if ooo.is_empty() {
+                self.ooo = None;
+            }
+        }
+        removed
     }
 }
 
@@ -293,15 +539,21 @@ fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk>
 fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
     match record {
         Record::Series { series, labels } => {
-            inner.next_ref = inner.next_ref.max(series.0.saturating_add(1));
-            if inner.series.contains_key(&series.0) {
-                return;
+            let mut target = MemSeries::new(labels.clone(), 0);
+            target.logged = true;
+            match inner.series.place(series, target) {
+                Err(_) => return,
+                Ok(Some((old, dropped))) => {
+                    // The slot was reused after a truncation dropped the
+                    // older series (its samples are in blocks).
+                    inner.by_labels.remove(&dropped.labels);
+                    inner.postings.remove(&dropped.labels, old);
+                    report.series = report.series.saturating_sub(1);
+                }
+                Ok(None) => {}
             }
             inner.by_labels.insert(labels.clone(), series);
             inner.postings.add(&labels, series);
-            let mut target = MemSeries::new(labels, 0);
-            target.logged = true;
-            inner.series.insert(series.0, target);
             report.series += 1;
         }
         Record::Samples(samples) => {
@@ -311,15 +563,31 @@ fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
                     report.samples_in_blocks += 1;
                     continue;
                 }
-                match inner.series.get_mut(&series.0) {
+                match inner.series.get_mut(series) {
                     Some(target) => {
-                        if let Ok(true) = check_order(target.last.as_ref(), sample) {
-                            target.push(sample, range);
+                        // The log holds only accepted samples: one older than
+                        // its series' newest was accepted out of order.
+                        let stored = match check_order(target.last.as_ref(), sample) {
+                            Ok(true) => {
+                                target.push(sample, range);
+                                true
+                            }
+                            Ok(false) | Err(AppendError::DuplicateTimestamp) => false,
+                            Err(AppendError::OutOfOrder) => target.insert_ooo(sample),
+                        };
+                        if stored {
                             report.samples += 1;
                             inner.note_time(sample.timestamp_ms);
                         }
                     }
                     None => report.orphan_samples += 1,
+                }
+            }
+        }
+        Record::Tombstones(tombstones) => {
+            for t in tombstones {
+                if let Some(target) = inner.series.get_mut(t.series) {
+                    target.delete_range(t.mint, t.maxt);
                 }
             }
         }
@@ -357,6 +625,7 @@ impl MemoryStorage {
         report.bytes = replay.bytes;
         report.corruption = replay.corruption;
         inner.postings.sort();
+        inner.series.rebuild_free_list();
         inner.wal = Some(wal);
         let stats = options.stats.unwrap_or_default();
         HeadStats::add(&stats.series, report.series as u64);
@@ -364,6 +633,12 @@ impl MemoryStorage {
         let storage = MemoryStorage { inner: RwLock::new(inner), stats, wal_dir: Some(wal_dir.to_owned()) };
         storage.publish_times();
         Ok((storage, report))
+    }
+
+    /// Sets the out-of-order window (ms; 0 turns it off), effective from
+    /// the next commit. Samples already accepted stay.
+    pub fn set_out_of_order_window(&self, window_ms: i64) {
+        self.write().ooo_window = window_ms.max(0);
     }
 
     /// Number of series held.
@@ -400,6 +675,20 @@ impl MemoryStorage {
         let inner = self.read();
         let mut out = Vec::new();
         for s in inner.series.values() {
+            let ooo = s.ooo.as_deref().map_or(&[][..], |o| {
+                let lo = o.partition_point(|x| x.timestamp_ms < mint);
+                let hi = o.partition_point(|x| x.timestamp_ms < maxt);
+                &o[lo..hi]
+            });
+            if !ooo.is_empty() {
+                // Out-of-order samples in the range: merge and re-encode.
+                let samples = s.samples_between(mint, maxt.saturating_sub(1));
+                let copies = encode_chunks(&samples);
+                if !copies.is_empty() {
+                    out.push((s.labels.clone(), copies));
+                }
+                continue;
+            }
             let mut copies = Vec::new();
             for c in s.chunks.iter().filter(|c| c.max_t >= mint && c.min_t < maxt) {
                 if c.min_t >= mint && c.max_t < maxt {
@@ -439,22 +728,28 @@ impl MemoryStorage {
             }
             s.chunks = kept;
             report.chunks_removed += before.saturating_sub(s.chunks.len());
-            if let Some(first) = s.chunks.first() {
-                min_t = min_t.min(first.min_t);
+            if let Some(ooo) = s.ooo.as_mut() {
+                ooo.retain(|x| x.timestamp_ms >= maxt);
+                if ooo.is_empty() {
+                    s.ooo = None;
+                }
+            }
+            if let Some(first) = s.min_time() {
+                min_t = min_t.min(first);
             } else if s.last.is_some() || s.epoch < epoch {
                 // No samples left: a series that went quiet, or one created
                 // by a batch that never committed a truncation ago.
-                removed.push(*r);
+                removed.push(r);
             }
         }
         for r in &removed {
-            if let Some(s) = inner.series.remove(r) {
+            if let Some(s) = inner.series.remove(*r) {
                 inner.by_labels.remove(&s.labels);
             }
         }
         if !removed.is_empty() {
             let series = &inner.series;
-            inner.postings.retain(|r| series.contains_key(&r));
+            inner.postings.retain(|r| series.contains(SeriesRef(r)));
         }
         report.series_removed = removed.len();
         inner.min_t = min_t;
@@ -476,13 +771,59 @@ impl MemoryStorage {
     /// series the head still has and their samples at or after `mint`.
     pub fn checkpoint_wal(&self, through: u32, mint: i64) -> Result<CheckpointReport, StorageError> {
         let Some(dir) = &self.wal_dir else { return Ok(CheckpointReport::default()) };
-        let (live, next): (FxHashSet<u64>, u64) = {
-            let inner = self.read();
-            (inner.series.keys().copied().collect(), inner.next_ref)
-        };
-        // References made after this are in later segments only.
-        let keep = |r: SeriesRef| r.0 >= next || live.contains(&r.0);
+        // Series created after this snapshot are described in later
+        // segments only, so the live set is enough.
+        let live: FxHashSet<u64> = self.read().series.iter().map(|(r, _)| r.0).collect();
+        let keep = |r: SeriesRef| live.contains(&r.0);
         wal::checkpoint(dir, through, keep, mint).map_err(|e| StorageError::Io(format!("WAL checkpoint: {e}")))
+    }
+
+    /// Deletes the samples in `[mint, maxt]` of the series matching all
+    /// `matchers` (`delete_series`). The deletion is logged to the WAL, and
+    /// the log flushed, before any sample goes: once this returns `Ok` a
+    /// crash keeps it deleted. Returns the series touched.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<usize, StorageError> {
+        if mint > maxt {
+            return Ok(0);
+        }
+        let mut guard = self.write();
+        let inner = &mut *guard;
+        let refs: Vec<u64> = match inner.postings.candidates(matchers) {
+            Some(list) => list,
+            None => inner.series.iter().map(|(r, _)| r.0).collect(),
+        };
+        let tombstones: Vec<wal::Tombstone> = refs
+            .into_iter()
+            .filter_map(|r| {
+                let s = inner.series.get(SeriesRef(r))?;
+                let matches = matchers.iter().all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")));
+                let touched = s.chunks.iter().any(|c| c.max_t >= mint && c.min_t <= maxt)
+                    || s.ooo.as_ref().is_some_and(|o| o.iter().any(|x| (mint..=maxt).contains(&x.timestamp_ms)));
+                (matches && touched).then_some(wal::Tombstone { series: SeriesRef(r), mint, maxt })
+            })
+            .collect();
+        if tombstones.is_empty() {
+            return Ok(0);
+        }
+        if let Some(wal) = inner.wal.as_mut() {
+            wal.log_tombstones(&tombstones);
+            match wal.flush() {
+                Ok(bytes) => HeadStats::add(&self.stats.wal_bytes_written, bytes as u64),
+                Err(e) => {
+                    HeadStats::add(&self.stats.wal_writes_failed, 1);
+                    return Err(StorageError::Io(format!("writing the WAL: {e}")));
+                }
+            }
+        }
+        for t in &tombstones {
+            if let Some(s) = inner.series.get_mut(t.series) {
+                s.delete_range(mint, maxt);
+            }
+        }
+        inner.min_t = inner.series.values().filter_map(MemSeries::min_time).min().unwrap_or(i64::MAX);
+        drop(guard);
+        self.publish_times();
+        Ok(tombstones.len())
     }
 
     /// The WAL's folder, if the head has one.
@@ -578,10 +919,8 @@ impl Appender for MemoryAppender<'_> {
         if let Some(r) = inner.by_labels.get(labels) {
             return *r;
         }
-        let r = SeriesRef(inner.next_ref);
-        inner.next_ref += 1;
         let epoch = inner.epoch;
-        inner.series.insert(r.0, MemSeries::new(labels.clone(), epoch));
+        let r = inner.series.insert(MemSeries::new(labels.clone(), epoch));
         inner.by_labels.insert(labels.clone(), r);
         inner.postings.add(labels, r);
         self.series_added += 1;
@@ -600,14 +939,26 @@ impl Appender for MemoryAppender<'_> {
         let min_valid = inner.appendable_min_valid_time();
         let range = inner.block_range;
         let (mut min_t, mut max_t) = (inner.min_t, inner.max_t);
+        // As Prometheus: the window counts back from the head's newest
+        // sample as the batch began.
+        let ooo_window = inner.ooo_window;
+        let ooo_min = if ooo_window > 0 && max_t != i64::MIN {
+            min_valid.max(max_t.saturating_sub(ooo_window))
+        } else {
+            i64::MAX
+        };
         let mut accepted = Vec::with_capacity(self.pending.len());
         for (series, sample) in self.pending {
-            let Some(target) = inner.series.get_mut(&series.0) else {
+            let Some(target) = inner.series.get_mut(series) else {
                 report.unknown_series += 1;
                 continue;
             };
             if sample.timestamp_ms < min_valid {
-                report.out_of_bounds += 1;
+                if ooo_window > 0 {
+                    report.too_old += 1;
+                } else {
+                    report.out_of_bounds += 1;
+                }
                 continue;
             }
             match check_order(target.last.as_ref(), sample) {
@@ -626,6 +977,22 @@ impl Appender for MemoryAppender<'_> {
                     max_t = max_t.max(sample.timestamp_ms);
                 }
                 Ok(false) => {}
+                Err(AppendError::OutOfOrder) if ooo_window > 0 => {
+                    if sample.timestamp_ms < ooo_min {
+                        report.too_old += 1;
+                    } else if target.insert_ooo(sample) {
+                        if !target.logged {
+                            if let Some(wal) = inner.wal.as_mut() {
+                                wal.log_series(series, &target.labels);
+                            }
+                            target.logged = true;
+                        }
+                        accepted.push((series, sample));
+                        report.appended += 1;
+                        report.out_of_order_appended += 1;
+                        min_t = min_t.min(sample.timestamp_ms);
+                    }
+                }
                 Err(AppendError::OutOfOrder) => report.out_of_order += 1,
                 Err(AppendError::DuplicateTimestamp) => report.duplicates += 1,
             }
@@ -636,6 +1003,8 @@ impl Appender for MemoryAppender<'_> {
         HeadStats::add(&stats.out_of_order_samples, report.out_of_order as u64);
         HeadStats::add(&stats.out_of_bounds_samples, report.out_of_bounds as u64);
         HeadStats::add(&stats.duplicate_samples, report.duplicates as u64);
+        HeadStats::add(&stats.too_old_samples, report.too_old as u64);
+        HeadStats::add(&stats.out_of_order_appended, report.out_of_order_appended as u64);
         if report.appended > 0 {
             stats.head_min_time.store(min_t, std::sync::atomic::Ordering::Relaxed);
             stats.head_max_time.store(max_t, std::sync::atomic::Ordering::Relaxed);
@@ -698,7 +1067,7 @@ impl MemoryStorage {
             (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
         };
         let mut out: Vec<Series> = match inner.postings.candidates(matchers) {
-            Some(refs) => refs.iter().filter_map(|r| inner.series.get(r)).filter_map(read).collect(),
+            Some(refs) => refs.iter().filter_map(|r| inner.series.get(SeriesRef(*r))).filter_map(read).collect(),
             None => inner.series.values().filter_map(read).collect(),
         };
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -786,7 +1155,7 @@ mod tests {
         let got = q.select(&[Matcher::new(MatchOp::Equal, "job", "a").unwrap()]).unwrap();
         let values: Vec<f64> = got[0].samples.iter().map(|s| s.value).collect();
         assert_eq!(values, (250..750).map(|i| i as f64).collect::<Vec<_>>());
-        assert_eq!(storage.read().series[&0].chunks.len(), 9, "1000 samples in chunks of 120");
+        assert_eq!(storage.read().series.get(SeriesRef(0)).unwrap().chunks.len(), 9, "1000 samples in chunks of 120");
     }
 
     #[test]
@@ -900,7 +1269,8 @@ mod tests {
         let l = labels("x", "a");
         let samples: Vec<(&Labels, i64)> = (0..35).map(|i| (&l, i * 100)).collect();
         append_all(&head, &samples);
-        let ranges: Vec<(i64, i64)> = head.read().series[&0].chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
+        let ranges: Vec<(i64, i64)> =
+            head.read().series.get(SeriesRef(0)).unwrap().chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
         assert_eq!(ranges, [(0, 900), (1000, 1900), (2000, 2900), (3000, 3400)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -944,6 +1314,12 @@ mod tests {
         assert_eq!(app.commit().unwrap().unknown_series, 1);
         let report = append_all(&head, &[(&quiet, 999), (&quiet, 3000)]);
         assert_eq!((report.out_of_bounds, report.appended, report.series_added), (1, 1, 1));
+        // It reuses the freed slot 0 with the next generation; the old
+        // reference stays unknown.
+        let mut app = head.appender();
+        assert_eq!(app.series_ref(&quiet), SeriesRef(1 << 32));
+        app.append_ref(SeriesRef(0), Sample { timestamp_ms: 3100, value: 1.0 });
+        assert_eq!(app.commit().unwrap().unknown_series, 1);
 
         let cp = head.checkpoint_wal(0, 1000).unwrap();
         assert_eq!(cp.through, 0);
@@ -956,9 +1332,151 @@ mod tests {
         let summary: Vec<(String, usize)> =
             got.iter().map(|s| (s.labels.get("job").unwrap().to_owned(), s.samples.len())).collect();
         assert_eq!(summary, [("busy".to_owned(), 20), ("late".to_owned(), 1), ("quiet".to_owned(), 1)]);
-        // Fresh references do not collide with any the log knows.
+        // Fresh references do not collide with any the log knows: slots 0
+        // (quiet, generation 1), 1 (busy) and 2 (late) are taken.
         let mut app = head.appender();
-        assert_eq!(app.series_ref(&labels("x", "new")), SeriesRef(4));
+        assert_eq!(app.series_ref(&quiet), SeriesRef(1 << 32));
+        assert_eq!(app.series_ref(&labels("x", "new")), SeriesRef(3));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A crash between a truncation and its checkpoint leaves the log with
+    /// a dropped series and, later, a new one in the same slot: replay keeps
+    /// the newer one only, and the index forgets the older.
+    #[test]
+    fn replay_without_a_checkpoint_resolves_reused_slots() {
+        let dir = temp_wal("reuse");
+        let options = HeadOptions { block_range: Some(1000), ..HeadOptions::default() };
+        let (old, new, busy) = (labels("x", "old"), labels("x", "new"), labels("x", "busy"));
+        {
+            let (head, _) = MemoryStorage::open_with(&dir, options.clone()).unwrap();
+            let mut samples: Vec<(&Labels, i64)> = vec![(&old, 0)];
+            samples.extend((0..30).map(|i| (&busy, i * 100)));
+            append_all(&head, &samples);
+            assert_eq!(head.truncate(1000).unwrap().series_removed, 1);
+            append_all(&head, &[(&new, 3000)]);
+            let mut app = head.appender();
+            assert_eq!(app.series_ref(&new), SeriesRef(1 << 32), "slot 0 reused");
+        }
+        let (head, report) = MemoryStorage::open_with(&dir, HeadOptions { min_valid_time: 1000, ..options }).unwrap();
+        assert_eq!((report.series, report.orphan_samples), (2, 0));
+        let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let got = q.select(&[Matcher::new(MatchOp::Equal, "__name__", "x").unwrap()]).unwrap();
+        let jobs: Vec<&str> = got.iter().filter_map(|s| s.labels.get("job")).collect();
+        assert_eq!(jobs, ["busy", "new"]);
+        let mut app = head.appender();
+        assert_eq!(app.series_ref(&new), SeriesRef(1 << 32));
+        assert_eq!(app.series_ref(&old), SeriesRef(2), "the dropped series comes back as a new one");
+        drop(app);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn values_of(head: &MemoryStorage, job: &str) -> Vec<(i64, f64)> {
+        let q = head.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let got = q.select(&[Matcher::new(MatchOp::Equal, "job", job).unwrap()]).unwrap();
+        got.into_iter().flat_map(|s| s.samples).map(|s| (s.timestamp_ms, s.value)).collect()
+    }
+
+    /// Each case: the window, then batches of (time, value) for one series,
+    /// then what the series holds and the counts of the last batch
+    /// (appended, out-of-order appended, too old, out of order, duplicates).
+    #[test]
+    fn out_of_order_window_accepts_merges_and_refuses() {
+        type Case = (&'static str, i64, Vec<Vec<(i64, f64)>>, Vec<(i64, f64)>, (usize, usize, usize, usize, usize));
+        let cases: Vec<Case> = vec![
+            (
+                "no window: older samples are out of order",
+                0,
+                vec![vec![(1000, 1.0), (2000, 2.0)], vec![(1500, 9.0)]],
+                vec![(1000, 1.0), (2000, 2.0)],
+                (0, 0, 0, 1, 0),
+            ),
+            (
+                "within the window: kept and merged in time order",
+                2000,
+                vec![vec![(1000, 1.0), (2000, 2.0), (3000, 3.0)], vec![(2500, 2.5), (1500, 1.5), (4000, 4.0)]],
+                vec![(1000, 1.0), (1500, 1.5), (2000, 2.0), (2500, 2.5), (3000, 3.0), (4000, 4.0)],
+                (3, 2, 0, 0, 0),
+            ),
+            (
+                "older than the window before the head's newest: too old",
+                1000,
+                vec![vec![(1000, 1.0), (3000, 3.0)], vec![(1999, 9.0), (2000, 2.0)]],
+                vec![(1000, 1.0), (2000, 2.0), (3000, 3.0)],
+                (1, 1, 1, 0, 0),
+            ),
+            (
+                "an out-of-order timestamp twice: the first stays; an in-order one wins a tie",
+                10_000,
+                vec![vec![(1000, 1.0), (5000, 5.0)], vec![(3000, 3.0)], vec![(3000, 7.0), (1000, 8.0)]],
+                vec![(1000, 1.0), (3000, 3.0), (5000, 5.0)],
+                (1, 1, 0, 0, 0),
+            ),
+            (
+                "the newest timestamp with another value is still a duplicate",
+                10_000,
+                vec![vec![(1000, 1.0), (5000, 5.0)], vec![(5000, 6.0)]],
+                vec![(1000, 1.0), (5000, 5.0)],
+                (0, 0, 0, 0, 1),
+            ),
+        ];
+        for (name, window, batches, want, counts) in cases {
+            let head = MemoryStorage::new();
+            head.set_out_of_order_window(window);
+            let l = labels("x", "a");
+            let mut last = CommitReport::default();
+            for batch in batches {
+                let mut app = head.appender();
+                for (t, v) in batch {
+                    app.append(&l, Sample { timestamp_ms: t, value: v });
+                }
+                last = app.commit().unwrap();
+            }
+            assert_eq!(values_of(&head, "a"), want, "{name}");
+            let got = (last.appended, last.out_of_order_appended, last.too_old, last.out_of_order, last.duplicates);
+            assert_eq!(got, counts, "{name}");
+        }
+    }
+
+    /// Out-of-order samples are in the WAL, come back on restart, go into
+    /// the block cut for their range and leave the head with it.
+    #[test]
+    fn out_of_order_samples_survive_restart_and_block_cuts() {
+        let dir = temp_wal("ooo");
+        let options = HeadOptions { block_range: Some(1000), ..HeadOptions::default() };
+        let l = labels("x", "a");
+        {
+            let (head, _) = MemoryStorage::open_with(&dir, options.clone()).unwrap();
+            // The window reaches 600, but half a block range (700) bounds it.
+            head.set_out_of_order_window(600);
+            let samples: Vec<(&Labels, i64)> = [0, 200, 400, 800, 1200].iter().map(|t| (&l, *t)).collect();
+            append_all(&head, &samples);
+            let report = append_all(&head, &[(&l, 900), (&l, 700), (&l, 699)]);
+            assert_eq!((report.out_of_order_appended, report.too_old), (2, 1));
+        }
+        let (head, report) = MemoryStorage::open_with(&dir, options).unwrap();
+        assert_eq!(report.samples, 7, "five in order, two out of order");
+        let times: Vec<i64> = values_of(&head, "a").iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [0, 200, 400, 700, 800, 900, 1200]);
+        // A window set to 0 (a reload) refuses them again; kept ones stay.
+        head.set_out_of_order_window(0);
+        assert_eq!(append_all(&head, &[(&l, 1100)]).out_of_order, 1);
+        head.set_out_of_order_window(400);
+        append_all(&head, &[(&l, 1100), (&l, 1700)]);
+        assert_eq!(head.compactable_range(), Some((0, 1000)));
+
+        let copies = head.chunks_in_range(0, 1000);
+        let samples: Vec<i64> = copies[0]
+            .1
+            .iter()
+            .flat_map(|(_, _, bytes)| {
+                crate::tsdb::chunk::XorIterator::from_bytes(bytes).map(|(t, _)| t).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(samples, [0, 200, 400, 700, 800, 900], "the block gets both, merged");
+        head.truncate(1000).unwrap();
+        let times: Vec<i64> = values_of(&head, "a").iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [1100, 1200, 1700]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

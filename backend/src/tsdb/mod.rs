@@ -7,6 +7,7 @@
 //! its write-ahead log) and immutable on-disk blocks (`block`); the head
 //! alone implements them too, for tests.
 
+pub mod analyze;
 pub mod block;
 pub mod chunk;
 mod db;
@@ -15,7 +16,7 @@ mod memory;
 pub mod stats;
 pub mod wal;
 
-pub use db::{Db, DbOpenReport, DbOptions, MaintenanceReport, parse_size};
+pub use db::{Db, DbOpenReport, DbOptions, DeleteReport, MaintenanceReport, SnapshotReport, parse_size};
 pub use memory::{Cardinality, HeadOptions, MemoryStorage, OpenReport, TruncateReport};
 
 use vigil_shared::model::Labels;
@@ -110,6 +111,13 @@ pub struct CommitReport {
     /// blocks already), as Prometheus's "out of bounds".
     pub out_of_bounds: usize,
     pub duplicates: usize,
+    /// Samples accepted out of order, within the out-of-order window
+    /// (counted in `appended` too).
+    pub out_of_order_appended: usize,
+    /// With an out-of-order window: samples older than it allows
+    /// (Prometheus's "too old"); then none count as out of order or out of
+    /// bounds.
+    pub too_old: usize,
     /// Samples whose series reference the store no longer knows; the writer
     /// should forget its cached references.
     pub unknown_series: usize,

@@ -9,7 +9,13 @@
 //! type 1  = series:  ref:u64le  n:u16le  (len:u32le name  len:u32le value){n}
 //! type 2  = samples: n:u32le  base_ref:u64le  base_t:i64le
 //!                    (dref:varint  dt:varint  v:f64-bits-le){n}
+//! type 3  = tombstones: n:u32le  (ref:u64le  mint:i64le  maxt:i64le){n}
 //! ```
+//!
+//! A tombstones record is a deletion (`delete_series`): the series' samples
+//! in `[mint, maxt]` (inclusive) are gone. It is written and flushed before
+//! the deletion is acknowledged; replay applies it where it stands, so it
+//! removes the samples logged before it and not those appended after.
 //!
 //! Samples store each reference and timestamp as a zig-zag varint delta from
 //! the record's first one, as Prometheus's WAL does: a scrape's samples share
@@ -55,6 +61,7 @@ pub const SEGMENT_SIZE: u64 = 128 * 1024 * 1024;
 
 const RECORD_SERIES: u8 = 1;
 const RECORD_SAMPLES: u8 = 2;
+const RECORD_TOMBSTONES: u8 = 3;
 const SNAPPY: u8 = 0x80;
 /// Payloads smaller than this are stored as they are: compressing them
 /// saves nothing worth the CPU.
@@ -64,8 +71,21 @@ const HEADER_LEN: usize = 9;
 /// A record as replayed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    Series { series: SeriesRef, labels: Labels },
+    Series {
+        series: SeriesRef,
+        labels: Labels,
+    },
     Samples(Vec<(SeriesRef, Sample)>),
+    /// Deleted time ranges `[mint, maxt]` (inclusive) of series.
+    Tombstones(Vec<Tombstone>),
+}
+
+/// A deleted time range of one series: `[mint, maxt]`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tombstone {
+    pub series: SeriesRef,
+    pub mint: i64,
+    pub maxt: i64,
 }
 
 /// What replay found.
@@ -245,6 +265,21 @@ impl Wal {
         self.push_record(RECORD_SAMPLES, &payload);
     }
 
+    /// Buffers a tombstones record.
+    pub fn log_tombstones(&mut self, tombstones: &[Tombstone]) {
+        if tombstones.is_empty() {
+            return;
+        }
+        let mut payload = Vec::with_capacity(4 + tombstones.len() * 24);
+        payload.extend_from_slice(&(tombstones.len() as u32).to_le_bytes());
+        for t in tombstones {
+            payload.extend_from_slice(&t.series.0.to_le_bytes());
+            payload.extend_from_slice(&t.mint.to_le_bytes());
+            payload.extend_from_slice(&t.maxt.to_le_bytes());
+        }
+        self.push_record(RECORD_TOMBSTONES, &payload);
+    }
+
     fn push_record(&mut self, kind: u8, payload: &[u8]) {
         if payload.len() >= COMPRESS_FROM
             && let Ok(compressed) = self.encoder.compress_vec(payload)
@@ -288,6 +323,35 @@ impl Wal {
         sync_dir(&self.dir);
         Ok(())
     }
+}
+
+/// Reads the log in `dir` as [`Wal::open_with`] replays it (the newest
+/// complete checkpoint, then the segments after it) without changing
+/// anything: no repair, no new segment, so it is safe while a server
+/// writes the log. It stops at the first bad record, which in a live log
+/// may simply be one being written.
+pub fn read(dir: &Path, mut on_record: impl FnMut(Record)) -> io::Result<Replay> {
+    let mut replay = Replay::default();
+    let newest = checkpoints(dir)?.last().copied();
+    let mut files: Vec<(u32, PathBuf)> = Vec::new();
+    if let Some(n) = newest {
+        let path = checkpoint_path(dir, n);
+        files.extend(segments(&path)?.into_iter().map(|s| (n, segment_path(&path, s))));
+    }
+    files.extend(
+        segments(dir)?.into_iter().filter(|s| newest.is_none_or(|n| *s > n)).map(|s| (s, segment_path(dir, s))),
+    );
+    for (n, path) in files {
+        let bytes = fs::read(&path)?;
+        replay.segments += 1;
+        let (good, error) = decode_records(&bytes, &mut on_record);
+        replay.bytes += good as u64;
+        if let Some(why) = error {
+            replay.corruption = Some((n, good as u64, format!("in {}: {why}", path.display())));
+            break;
+        }
+    }
+    Ok(replay)
 }
 
 fn checkpoint_path(dir: &Path, n: u32) -> PathBuf {
@@ -334,6 +398,7 @@ pub struct CheckpointReport {
     pub through: u32,
     pub series: usize,
     pub samples: usize,
+    pub tombstones: usize,
     /// Segments and older checkpoints deleted.
     pub deleted: usize,
 }
@@ -388,6 +453,13 @@ pub fn checkpoint(
                         samples.retain(|(s, sample)| sample.timestamp_ms >= mint && keep(*s));
                         report.samples += samples.len();
                         out.log_samples(&samples);
+                    }
+                    // A deletion still matters while it covers samples
+                    // the checkpoint keeps; it stays after them, in order.
+                    Record::Tombstones(mut tombstones) => {
+                        tombstones.retain(|t| t.maxt >= mint && keep(t.series));
+                        report.tombstones += tombstones.len();
+                        out.log_tombstones(&tombstones);
                     }
                 }
                 if out.buffer.len() >= 1 << 20 {
@@ -470,6 +542,7 @@ fn decode_records(bytes: &[u8], on_record: &mut dyn FnMut(Record)) -> (usize, Op
         let record = match kind & !SNAPPY {
             RECORD_SERIES => decode_series(payload),
             RECORD_SAMPLES => decode_samples(payload),
+            RECORD_TOMBSTONES => decode_tombstones(payload),
             other => Err(format!("unknown record type {other}")),
         };
         match record {
@@ -553,6 +626,22 @@ fn decode_samples(payload: &[u8]) -> Result<Record, String> {
         return Err("samples record has trailing bytes".to_owned());
     }
     Ok(Record::Samples(samples))
+}
+
+fn decode_tombstones(payload: &[u8]) -> Result<Record, String> {
+    let mut c = Cursor(payload);
+    let count = c.u32()? as usize;
+    if count.checked_mul(24).is_none_or(|need| need != c.0.len()) {
+        return Err("tombstones record count does not match its length".to_owned());
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let series = SeriesRef(c.u64()?);
+        let mint = c.u64()? as i64;
+        let maxt = c.u64()? as i64;
+        out.push(Tombstone { series, mint, maxt });
+    }
+    Ok(Record::Tombstones(out))
 }
 
 #[cfg(test)]
@@ -733,6 +822,75 @@ mod tests {
         let (wal, replay) = Wal::open(&dir).unwrap();
         assert_eq!(replay.records.len(), 3);
         assert_eq!(wal.segment, 4);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tombstones_round_trip_and_checkpoints_keep_those_still_covering_samples() {
+        let dir = temp_dir("tombstones");
+        let a = Labels::from_pairs([("__name__", "a")]);
+        let s = |r: u64, t: i64| (SeriesRef(r), Sample { timestamp_ms: t, value: 1.0 });
+        let ts = |r: u64, mint: i64, maxt: i64| Tombstone { series: SeriesRef(r), mint, maxt };
+        let (mut wal, _) = Wal::open(&dir).unwrap();
+        wal.log_series(SeriesRef(0), &a);
+        wal.log_series(SeriesRef(1), &a);
+        wal.log_samples(&[s(0, 1), s(0, 5), s(0, 9)]);
+        // Before the checkpoint's mint (gone), across it (kept), of a series
+        // the head dropped (gone), and open-ended (kept).
+        let deletions = [ts(0, 0, 2), ts(0, 4, 6), ts(1, 0, 100), ts(0, i64::MIN, i64::MAX)];
+        wal.log_tombstones(&deletions);
+        wal.log_tombstones(&[]);
+        wal.flush().unwrap();
+        drop(wal);
+        let (mut wal, replay) = Wal::open(&dir).unwrap();
+        assert_eq!(replay.records.last(), Some(&Record::Tombstones(deletions.to_vec())));
+        assert_eq!(replay.records.len(), 4, "an empty deletion writes nothing");
+        let through = wal.cut_segment().unwrap();
+        let report = checkpoint(&dir, through, |r| r.0 == 0, 5).unwrap();
+        assert_eq!((report.samples, report.tombstones), (2, 2));
+        drop(wal);
+        let (_, replay) = Wal::open(&dir).unwrap();
+        let expected = [
+            Record::Series { series: SeriesRef(0), labels: a },
+            Record::Samples(vec![s(0, 5), s(0, 9)]),
+            Record::Tombstones(vec![ts(0, 4, 6), ts(0, i64::MIN, i64::MAX)]),
+        ];
+        assert!(same(&replay.records, &expected), "{:?}", replay.records);
+        // A record whose count disagrees with its length is corruption.
+        let mut out = Vec::new();
+        let payload = [2u8, 0, 0, 0].iter().chain(&[0u8; 24]).copied().collect::<Vec<u8>>();
+        let mut bytes = vec![RECORD_TOMBSTONES];
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        let (good, error) = decode_records(&bytes, &mut |r| out.push(r));
+        assert_eq!((good, error.as_deref()), (0, Some("tombstones record count does not match its length")));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reading_replays_like_opening_and_changes_nothing() {
+        let dir = temp_dir("read");
+        let written = write_some(&dir);
+        let listing = |dir: &Path| {
+            let mut names: Vec<(String, u64)> = fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len()))
+                .collect();
+            names.sort();
+            names
+        };
+        // A torn tail, which opening would cut off.
+        let path = segment_path(&dir, 0);
+        let full = fs::read(&path).unwrap();
+        fs::write(&path, &full[..full.len() - 2]).unwrap();
+        let before = listing(&dir);
+        let mut records = Vec::new();
+        let replay = read(&dir, |r| records.push(r)).unwrap();
+        assert!(same(&records, &written[..2]), "{records:?}");
+        assert!(replay.corruption.is_some());
+        assert_eq!(listing(&dir), before, "reading changed the folder");
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -166,3 +166,23 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A sample value from a server's `/metrics` (no labels), if there.
+pub async fn metric(port: u16, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()?;
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The value of the first series an instant query at `time` (seconds)
+/// returns; `None` when it returns none or fails.
+pub async fn query_value(port: u16, query: &str, time: f64) -> Option<f64> {
+    let url = format!("http://127.0.0.1:{port}/api/v1/query");
+    let response = reqwest::Client::new()
+        .get(url)
+        .query(&[("query", query.to_owned()), ("time", format!("{time:.3}"))])
+        .send()
+        .await
+        .ok()?;
+    let json: serde_json::Value = response.json().await.ok()?;
+    json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}

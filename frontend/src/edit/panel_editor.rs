@@ -40,7 +40,9 @@ use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Value, json};
-use vigil_shared::dashboard::model::{LegendOptions, ReduceOptions, ThresholdStep, Thresholds, ThresholdsMode, TimeRange};
+use vigil_shared::dashboard::model::{
+    LegendOptions, ReduceOptions, ThresholdStep, Thresholds, ThresholdsMode, TimeRange,
+};
 use vigil_shared::dashboard::render::{REDUCERS, UNITS};
 use vigil_shared::dashboard::variables::ResolvedVariable;
 use vigil_shared::dashboard::{Panel, Target};
@@ -155,7 +157,8 @@ pub fn thresholds_of(panel: &Panel) -> Thresholds {
 
 /// Adds a step above the highest (Grafana adds 10 above it).
 pub fn add_threshold(thresholds: &mut Thresholds) {
-    let top = thresholds.steps.iter().filter_map(|s| s.value).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let top =
+        thresholds.steps.iter().filter_map(|s| s.value).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let colour = THRESHOLD_COLOURS[thresholds.steps.len() % THRESHOLD_COLOURS.len()];
     if thresholds.steps.is_empty() {
         thresholds.steps.push(ThresholdStep { color: "green".to_owned(), value: None });
@@ -481,7 +484,8 @@ fn text_of(value: &Option<String>) -> String {
 #[component]
 fn TargetEditor(edited: RwSignal<Panel>, index: usize) -> impl IntoView {
     let read = move |f: fn(&Target) -> String| move || edited.with(|p| p.targets.get(index).map(f).unwrap_or_default());
-    let expr = RwSignal::new(edited.with_untracked(|p| p.targets.get(index).map(|t| t.expr.clone()).unwrap_or_default()));
+    let expr =
+        RwSignal::new(edited.with_untracked(|p| p.targets.get(index).map(|t| t.expr.clone()).unwrap_or_default()));
     // The query editor owns the text; the panel follows it.
     Effect::new(move |_| {
         let text = expr.get();
@@ -533,15 +537,24 @@ fn TargetEditor(edited: RwSignal<Panel>, index: usize) -> impl IntoView {
                     "Type "
                     <select
                         id=format!("panel-editor-query-type-{index}")
-                        prop:value=read(|t| QueryType::of(t).name().to_owned())
                         on:change=move |ev| {
                             let kind = QueryType::from_name(&event_target_value(&ev));
                             update_target(edited, index, |t| kind.write(t));
                         }
                     >
-                        <option value="range">"Range"</option>
-                        <option value="instant">"Instant"</option>
-                        <option value="both">"Both"</option>
+                        {[(QueryType::Range, "Range"), (QueryType::Instant, "Instant"), (QueryType::Both, "Both")]
+                            .into_iter()
+                            .map(|(kind, text)| {
+                                let selected = move || {
+                                    edited.with(|p| p.targets.get(index).is_some_and(|t| QueryType::of(t) == kind))
+                                };
+                                view! {
+                                    <option value=kind.name() prop:selected=selected>
+                                        {text}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
                     </select>
                 </label>
                 <label>
@@ -556,6 +569,36 @@ fn TargetEditor(edited: RwSignal<Panel>, index: usize) -> impl IntoView {
                 </label>
             </div>
         </div>
+    }
+}
+
+/// A labelled `<select>` of `(value, text)` options.
+#[component]
+fn SelectField(
+    id: &'static str,
+    label: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    value: Signal<String>,
+    on_change: Callback<String>,
+) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            // Each option says whether it is selected: a `value` set on the
+            // select before its options exist would select nothing.
+            <select id=id on:change=move |ev| on_change.run(event_target_value(&ev))>
+                {options
+                    .into_iter()
+                    .map(|(option, text)| {
+                        view! {
+                            <option value=option prop:selected=move || value.with(|v| v == option)>
+                                {text}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        </label>
     }
 }
 
@@ -583,19 +626,13 @@ fn PanelSettings(edited: RwSignal<Panel>) -> impl IntoView {
                     on:input=move |ev| edited.update(|p| p.description = Some(event_target_value(&ev)))
                 />
             </label>
-            <label class="field">
-                <span>"Visualisation"</span>
-                <select
-                    id="panel-editor-type"
-                    prop:value=move || edited.with(|p| p.kind.clone())
-                    on:change=move |ev| edited.update(|p| p.kind = event_target_value(&ev))
-                >
-                    {PANEL_TYPES
-                        .iter()
-                        .map(|(id, name)| view! { <option value=*id>{*name}</option> })
-                        .collect_view()}
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-type"
+                label="Visualisation"
+                options=PANEL_TYPES.to_vec()
+                value=Signal::derive(move || edited.with(|p| p.kind.clone()))
+                on_change=Callback::new(move |kind| edited.update(|p| p.kind = kind))
+            />
         </fieldset>
     }
 }
@@ -679,26 +716,19 @@ fn ThresholdOptions(edited: RwSignal<Panel>) -> impl IntoView {
     view! {
         <fieldset class="options-group">
             <legend>"Thresholds"</legend>
-            <label class="field">
-                <span>"Mode"</span>
-                <select
-                    id="panel-editor-thresholds-mode"
-                    prop:value=move || {
-                        if thresholds.with(|t| t.mode == ThresholdsMode::Percentage) { "percentage" } else { "absolute" }
-                    }
-                    on:change=move |ev| {
-                        let mode = if event_target_value(&ev) == "percentage" {
-                            ThresholdsMode::Percentage
-                        } else {
-                            ThresholdsMode::Absolute
-                        };
-                        edited.update(|p| edit_thresholds(p, |t| t.mode = mode));
-                    }
-                >
-                    <option value="absolute">"Absolute"</option>
-                    <option value="percentage">"Percentage"</option>
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-thresholds-mode"
+                label="Mode"
+                options=vec![("absolute", "Absolute"), ("percentage", "Percentage")]
+                value=Signal::derive(move || {
+                    let percentage = thresholds.with(|t| t.mode == ThresholdsMode::Percentage);
+                    (if percentage { "percentage" } else { "absolute" }).to_owned()
+                })
+                on_change=Callback::new(move |mode: String| {
+                    let mode = if mode == "percentage" { ThresholdsMode::Percentage } else { ThresholdsMode::Absolute };
+                    edited.update(|p| edit_thresholds(p, |t| t.mode = mode));
+                })
+            />
             <ol class="threshold-steps">
                 {move || {
                     (0..count.get())
@@ -798,34 +828,20 @@ fn LegendSettings(edited: RwSignal<Panel>) -> impl IntoView {
                 />
                 " Show legend"
             </label>
-            <label class="field">
-                <span>"Mode"</span>
-                <select
-                    id="panel-editor-legend-mode"
-                    prop:value=move || legend.with(|l| l.display_mode.clone())
-                    on:change=move |ev| {
-                        let mode = event_target_value(&ev);
-                        edited.update(|p| edit_legend(p, |l| l.display_mode = mode));
-                    }
-                >
-                    <option value="list">"List"</option>
-                    <option value="table">"Table"</option>
-                </select>
-            </label>
-            <label class="field">
-                <span>"Placement"</span>
-                <select
-                    id="panel-editor-legend-placement"
-                    prop:value=move || legend.with(|l| l.placement.clone())
-                    on:change=move |ev| {
-                        let placement = event_target_value(&ev);
-                        edited.update(|p| edit_legend(p, |l| l.placement = placement));
-                    }
-                >
-                    <option value="bottom">"Bottom"</option>
-                    <option value="right">"Right"</option>
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-legend-mode"
+                label="Mode"
+                options=vec![("list", "List"), ("table", "Table")]
+                value=Signal::derive(move || legend.with(|l| l.display_mode.clone()))
+                on_change=Callback::new(move |mode| edited.update(|p| edit_legend(p, |l| l.display_mode = mode)))
+            />
+            <SelectField
+                id="panel-editor-legend-placement"
+                label="Placement"
+                options=vec![("bottom", "Bottom"), ("right", "Right")]
+                value=Signal::derive(move || legend.with(|l| l.placement.clone()))
+                on_change=Callback::new(move |placement| edited.update(|p| edit_legend(p, |l| l.placement = placement)))
+            />
             <div class="legend-calcs">
                 <span>"Values"</span>
                 {REDUCERS
@@ -859,36 +875,20 @@ fn GraphOptions(edited: RwSignal<Panel>) -> impl IntoView {
     view! {
         <fieldset class="options-group">
             <legend>"Graph styles"</legend>
-            <label class="field">
-                <span>"Style"</span>
-                <select
-                    id="panel-editor-draw-style"
-                    prop:value=move || edited.with(|p| custom_str(p, "drawStyle", "line"))
-                    on:change=move |ev| {
-                        let style = event_target_value(&ev);
-                        edited.update(|p| set_custom(p, "drawStyle", json!(style)));
-                    }
-                >
-                    <option value="line">"Lines"</option>
-                    <option value="bars">"Bars"</option>
-                    <option value="points">"Points"</option>
-                </select>
-            </label>
-            <label class="field">
-                <span>"Stack series"</span>
-                <select
-                    id="panel-editor-stacking"
-                    prop:value=move || edited.with(stacking_of)
-                    on:change=move |ev| {
-                        let mode = event_target_value(&ev);
-                        edited.update(|p| set_stacking(p, &mode));
-                    }
-                >
-                    <option value="none">"Off"</option>
-                    <option value="normal">"Normal"</option>
-                    <option value="percent">"100%"</option>
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-draw-style"
+                label="Style"
+                options=vec![("line", "Lines"), ("bars", "Bars"), ("points", "Points")]
+                value=Signal::derive(move || edited.with(|p| custom_str(p, "drawStyle", "line")))
+                on_change=Callback::new(move |style| edited.update(|p| set_custom(p, "drawStyle", json!(style))))
+            />
+            <SelectField
+                id="panel-editor-stacking"
+                label="Stack series"
+                options=vec![("none", "Off"), ("normal", "Normal"), ("percent", "100%")]
+                value=Signal::derive(move || edited.with(stacking_of))
+                on_change=Callback::new(move |mode: String| edited.update(|p| set_stacking(p, &mode)))
+            />
             <label class="field">
                 <span>"Fill opacity"</span>
                 <input
@@ -918,19 +918,13 @@ fn ReduceOption(edited: RwSignal<Panel>) -> impl IntoView {
     view! {
         <fieldset class="options-group">
             <legend>"Value"</legend>
-            <label class="field">
-                <span>"Calculation"</span>
-                <select
-                    id="panel-editor-calc"
-                    prop:value=move || edited.with(crate::panels::options::reduce_calc)
-                    on:change=move |ev| {
-                        let calc = event_target_value(&ev);
-                        edited.update(|p| set_reduce_calc(p, &calc));
-                    }
-                >
-                    {REDUCERS.iter().map(|c| view! { <option value=*c>{*c}</option> }).collect_view()}
-                </select>
-            </label>
+            <SelectField
+                id="panel-editor-calc"
+                label="Calculation"
+                options=REDUCERS.iter().map(|c| (*c, *c)).collect()
+                value=Signal::derive(move || edited.with(crate::panels::options::reduce_calc))
+                on_change=Callback::new(move |calc: String| edited.update(|p| set_reduce_calc(p, &calc)))
+            />
         </fieldset>
     }
 }
@@ -976,7 +970,8 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn options_write_the_json_the_renderers_read() {
-        let mut p = panel(json!({"id": 4, "type": "timeseries", "title": "t", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+        let mut p =
+            panel(json!({"id": 4, "type": "timeseries", "title": "t", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
             "fieldConfig": {"defaults": {"custom": {"lineWidth": 2, "stacking": {"mode": "none", "group": "B"}}}},
             "options": {"tooltip": {"mode": "multi", "sort": "none"}}, "pluginVersion": "10.0.0"}));
         p.field_config.defaults.unit = Some("bytes".into());
@@ -1039,7 +1034,9 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn targets_ref_ids_and_query_types() {
-        let mut p = panel(json!({"type": "timeseries", "targets": [{"refId": "A", "expr": "up"}, {"refId": "C", "expr": "x"}]}));
+        let mut p = panel(
+            json!({"type": "timeseries", "targets": [{"refId": "A", "expr": "up"}, {"refId": "C", "expr": "x"}]}),
+        );
         add_target(&mut p);
         add_target(&mut p);
         let ids: Vec<&str> = p.targets.iter().map(|t| t.ref_id.as_str()).collect();
@@ -1083,15 +1080,143 @@ mod tests {
         assert!(queries_parse(&p), "variables are masked");
         let p = finished(p);
         assert_eq!((p.description, p.interval, p.targets[0].legend_format.clone()), (None, None, None));
-        let broken = panel(json!({"targets": [{"refId": "A", "expr": "sum("}, {"refId": "B", "expr": "up", "hide": true}]}));
+        let broken =
+            panel(json!({"targets": [{"refId": "A", "expr": "sum("}, {"refId": "B", "expr": "up", "hide": true}]}));
         assert!(!queries_parse(&broken));
         let hidden = panel(json!({"targets": [{"refId": "A", "expr": "sum(", "hide": true}]}));
         assert!(queries_parse(&hidden), "a hidden query does not run");
 
         // (typed, parsed)
-        let cases = [("", Ok(None)), (" 12.5 ", Ok(Some(12.5))), ("-3", Ok(Some(-3.0))), ("x", Err(())), ("inf", Err(()))];
+        let cases =
+            [("", Ok(None)), (" 12.5 ", Ok(Some(12.5))), ("-3", Ok(Some(-3.0))), ("x", Err(())), ("inf", Err(()))];
         for (text, want) in cases {
             assert_eq!(parse_optional_number(text), want, "{text:?}");
         }
+    }
+
+    // The component itself, mounted in the page: controls write the copy,
+    // Apply hands it back whole, Discard hands back nothing.
+
+    use wasm_bindgen::JsCast;
+
+    fn document() -> web_sys::Document {
+        web_sys::window().and_then(|w| w.document()).expect("a document")
+    }
+
+    fn element(host: &web_sys::Element, selector: &str) -> web_sys::HtmlElement {
+        host.query_selector(selector)
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into().ok())
+            .unwrap_or_else(|| panic!("no {selector} in the editor"))
+    }
+
+    /// Sets a form control's value and sends the event Leptos listens to.
+    fn type_into(host: &web_sys::Element, selector: &str, value: &str, event: &str) {
+        let target = element(host, selector);
+        if let Some(input) = target.dyn_ref::<web_sys::HtmlInputElement>() {
+            input.set_value(value);
+        } else if let Some(area) = target.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+            area.set_value(value);
+        } else if let Some(select) = target.dyn_ref::<web_sys::HtmlSelectElement>() {
+            select.set_value(value);
+        }
+        let init = web_sys::EventInit::new();
+        init.set_bubbles(true);
+        let ev = web_sys::Event::new_with_event_init_dict(event, &init).expect("an event");
+        target.dispatch_event(&ev).expect("dispatched");
+    }
+
+    async fn settle() {
+        gloo_timers::future::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn editing_then_apply_hands_back_the_edited_panel() {
+        let host = document().create_element("div").expect("div");
+        document().body().expect("body").append_child(&host).expect("appended");
+        let applied = RwSignal::new(None::<Panel>);
+        let cancelled = RwSignal::new(0);
+        let original = panel(json!({"id": 12, "type": "timeseries", "title": "Old",
+            "gridPos": {"x": 6, "y": 3, "w": 12, "h": 9},
+            "fieldConfig": {"defaults": {"custom": {"stacking": {"mode": "normal"}}}},
+            "options": {"legend": {"placement": "right"}},
+            "targets": [{"refId": "A", "expr": "up", "instant": true, "range": false}]}));
+        let mount_panel = original.clone();
+        let handle = leptos::mount::mount_to(host.clone().dyn_into().expect("an HtmlElement"), move || {
+            view! {
+                <PanelEditor
+                    panel=mount_panel
+                    vars=Signal::derive(Vec::new)
+                    range=Signal::derive(|| TimeRange { from: "now-1h".into(), to: "now".into() })
+                    on_apply=Callback::new(move |p| applied.set(Some(p)))
+                    on_cancel=Callback::new(move |()| cancelled.update(|n| *n += 1))
+                />
+            }
+        });
+        settle().await;
+        // The pickers show the panel's settings from the start.
+        let shown =
+            |selector: &str| element(&host, selector).dyn_into::<web_sys::HtmlSelectElement>().ok().map(|s| s.value());
+        assert_eq!(shown("#panel-editor-type").as_deref(), Some("timeseries"));
+        assert_eq!(shown("#panel-editor-stacking").as_deref(), Some("normal"));
+        assert_eq!(shown("#panel-editor-legend-placement").as_deref(), Some("right"));
+        assert_eq!(shown("#panel-editor-query-type-0").as_deref(), Some("instant"));
+
+        type_into(&host, "#panel-editor-title", "New <b>title</b>", "input");
+        type_into(&host, "#panel-editor-unit", "bytes", "change");
+        element(&host, "#panel-editor-threshold-add").click();
+        settle().await;
+        type_into(&host, "#panel-editor-threshold-value-2", "95", "change");
+        // A broken query is underlined in its editor, and fixed.
+        type_into(&host, "#panel-editor-expr-0", "sum(", "input");
+        settle().await;
+        assert!(host.query_selector("#panel-editor-expr-0-error.query-error").ok().flatten().is_some());
+        type_into(&host, "#panel-editor-expr-0", "sum(up)", "input");
+        settle().await;
+        element(&host, "#panel-editor-add-target").click();
+        settle().await;
+        type_into(&host, "#panel-editor-expr-1", "rate(x[$__rate_interval])", "input");
+        type_into(&host, "#panel-editor-legend-1", "{{job}}", "input");
+        type_into(&host, "#panel-editor-query-type-1", "instant", "change");
+        settle().await;
+        assert!(host.query_selector(".query-error").ok().flatten().is_none(), "both queries parse");
+        // Switching to stat swaps the options: a calculation, no legend.
+        type_into(&host, "#panel-editor-type", "stat", "change");
+        settle().await;
+        assert!(host.query_selector("#panel-editor-legend-show").ok().flatten().is_none());
+        type_into(&host, "#panel-editor-calc", "max", "change");
+        settle().await;
+        // The title reaches the preview as text, never as markup.
+        let title = element(&host, "#panel-editor-preview .panel-title");
+        assert_eq!(title.text_content().as_deref(), Some("New <b>title</b>"));
+        assert!(title.query_selector("b").ok().flatten().is_none());
+
+        element(&host, "#panel-editor-apply").click();
+        settle().await;
+        let got = applied.get_untracked().expect("Apply hands the panel back");
+        assert_eq!((got.id, got.grid_pos), (original.id, original.grid_pos), "id and position are kept");
+        assert_eq!((got.title.as_str(), got.kind.as_str()), ("New <b>title</b>", "stat"));
+        assert_eq!(got.field_config.defaults.unit.as_deref(), Some("bytes"));
+        let steps: Vec<Option<f64>> = thresholds_of(&got).steps.iter().map(|s| s.value).collect();
+        assert_eq!(steps, vec![None, Some(80.0), Some(95.0)]);
+        assert_eq!(reduce_calc(&got), "max");
+        let targets: Vec<(&str, &str, Option<&str>, QueryType)> = got
+            .targets
+            .iter()
+            .map(|t| (t.ref_id.as_str(), t.expr.as_str(), t.legend_format.as_deref(), QueryType::of(t)))
+            .collect();
+        assert_eq!(
+            targets,
+            vec![
+                ("A", "sum(up)", None, QueryType::Instant),
+                ("B", "rate(x[$__rate_interval])", Some("{{job}}"), QueryType::Instant)
+            ]
+        );
+        assert_eq!(cancelled.get_untracked(), 0);
+        element(&host, "#panel-editor-discard").click();
+        assert_eq!(cancelled.get_untracked(), 1, "Discard hands back nothing");
+        drop(handle);
+        host.remove();
     }
 }

@@ -31,12 +31,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::html::Textarea;
-use leptos::prelude::*;
 use leptos::leptos_dom::helpers::TimeoutHandle;
+use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 use vigil_shared::promql::ast::is_plain_metric_name;
 use vigil_shared::promql::{AggregateOp, Completion, Expected, FUNCTIONS, Span, ValueType, complete};
+use wasm_bindgen::JsCast;
 
 /// How long typing must pause before the server is asked for names.
 const FETCH_DEBOUNCE: Duration = Duration::from_millis(150);
@@ -149,7 +149,9 @@ pub fn mask_variables(text: &str) -> String {
 /// The byte length of the variable reference `rest` starts with: `$name`,
 /// `${name}` / `${name:format}`, or `[[name]]`; 0 if it starts none.
 fn variable_len(rest: &[u8]) -> usize {
-    let word = |from: usize| rest[from.min(rest.len())..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+    let word = |from: usize| {
+        rest[from.min(rest.len())..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count()
+    };
     match rest {
         [b'$', b'{', ..] => match rest.iter().position(|&c| c == b'}') {
             Some(close) if close > 2 && !rest[2..close].contains(&b'\n') => close + 1,
@@ -208,11 +210,9 @@ impl Lookup {
         match self {
             Lookup::MetricNames => "/api/v1/label/__name__/values".to_owned(),
             Lookup::LabelNames { metric } => format!("/api/v1/labels{}", matcher(metric).unwrap_or_default()),
-            Lookup::LabelValues { metric, label } => format!(
-                "/api/v1/label/{}/values{}",
-                crate::api::encode(label),
-                matcher(metric).unwrap_or_default()
-            ),
+            Lookup::LabelValues { metric, label } => {
+                format!("/api/v1/label/{}/values{}", crate::api::encode(label), matcher(metric).unwrap_or_default())
+            }
         }
     }
 }
@@ -300,8 +300,7 @@ impl Item {
 }
 
 /// Durations offered inside `[…]` and after `offset`.
-const DURATIONS: [&str; 10] =
-    ["$__rate_interval", "$__interval", "1m", "5m", "10m", "15m", "30m", "1h", "6h", "1d"];
+const DURATIONS: [&str; 10] = ["$__rate_interval", "$__interval", "1m", "5m", "10m", "15m", "30m", "1h", "6h", "1d"];
 
 /// The popup's items for `completion`: what `names` has for each server
 /// list (`None` while it is not fetched yet), functions, keywords and
@@ -318,9 +317,11 @@ pub fn build_items(completion: &Completion, names: &dyn Fn(&Lookup) -> Option<Rc
                 }
             }
             Expected::Function => {
-                all.extend(AggregateOp::ALL.iter().map(|op| {
-                    Item::call(op.as_str(), ItemKind::Aggregation, aggregation_signature(*op))
-                }));
+                all.extend(
+                    AggregateOp::ALL
+                        .iter()
+                        .map(|op| Item::call(op.as_str(), ItemKind::Aggregation, aggregation_signature(*op))),
+                );
                 all.extend(FUNCTIONS.iter().map(|f| Item::call(f.name, ItemKind::Function, f.signature())));
             }
             Expected::LabelName { metric } => {
@@ -421,8 +422,9 @@ pub fn describe(name: &str) -> &'static str {
         "abs" => "Absolute value of every sample",
         "absent" => "1-element vector when the input vector is empty",
         "absent_over_time" => "1-element vector when the range vector is empty",
-        "acos" | "acosh" | "asin" | "asinh" | "atan" | "atanh" | "cos" | "cosh" | "sin" | "sinh" | "tan"
-        | "tanh" => "Trigonometric function of every sample",
+        "acos" | "acosh" | "asin" | "asinh" | "atan" | "atanh" | "cos" | "cosh" | "sin" | "sinh" | "tan" | "tanh" => {
+            "Trigonometric function of every sample"
+        }
         "avg_over_time" => "Average of all points in the range",
         "ceil" => "Rounds every sample up to the nearest integer",
         "changes" => "Number of times the value changed within the range",
@@ -852,7 +854,7 @@ mod tests {
             ("up{job=\"$job\"}", "up{job=\"$job\"}"),
             ("sum by ($group) (x)", "sum by (_____v) (x)"),
             ("$metric", "______v"),
-            ("x[[var]]", "x_______v"),
+            ("x[[var]]", "x______v"),
             ("x # $not_a_var", "x # $not_a_var"),
             ("cost $ 5", "cost $ 5"),
             ("é + $x", "é + _v"),

@@ -7,9 +7,11 @@
 
 use serde_json::Value;
 
-use vigil_shared::dashboard::model::Thresholds;
+use vigil_shared::dashboard::model::{FieldDefaults, Thresholds};
+use vigil_shared::dashboard::overrides::{FieldIdentity, Overrides, display_name};
 
 use super::Panel;
+use super::data::PanelData;
 use super::render::{Rgb, default_thresholds, parse_colour};
 
 /// Field settings shared by every panel type (`fieldConfig.defaults`).
@@ -79,7 +81,12 @@ fn num(v: Option<&Value>) -> Option<f64> {
 }
 
 pub fn field_options(panel: &Panel) -> FieldOptions {
-    let d = &panel.field_config.defaults;
+    field_options_from(&panel.field_config.defaults)
+}
+
+/// [`FieldOptions`] from a field config: the panel's defaults, or one
+/// series' config after its overrides.
+pub fn field_options_from(d: &FieldDefaults) -> FieldOptions {
     let thresholds = d.thresholds.clone().filter(|t| !t.steps.is_empty()).unwrap_or_else(default_thresholds);
     let colour_mode = d.color.as_ref().map_or("palette-classic", |c| c.mode.as_str());
     FieldOptions {
@@ -132,6 +139,72 @@ pub fn graph_style(panel: &Panel) -> GraphStyle {
         threshold_lines: matches!(thresholds_mode.as_str(), "line" | "line+area" | "dashed" | "dashed+area"),
         threshold_areas: matches!(thresholds_mode.as_str(), "area" | "line+area" | "dashed+area"),
     }
+}
+
+/// One series' own settings once the panel's `fieldConfig.overrides` are
+/// applied: what Grafana lets an override change per series and Vigil
+/// draws (colour, unit, decimals, thresholds, the negative-Y transform that
+/// puts "transmit" below "receive", and hiding from legend, tooltip or
+/// graph).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesField {
+    pub field: FieldOptions,
+    pub negative_y: bool,
+    pub hide_legend: bool,
+    pub hide_tooltip: bool,
+    pub hide_viz: bool,
+}
+
+/// The panel's data with its overrides applied: each series renamed by a
+/// `displayName` override, with its own [`SeriesField`]. Values stay as
+/// they are: negative-Y only flips the drawing, as in Grafana, whose legend
+/// and tooltip show the series' real values. Series no override matches share the
+/// panel's defaults.
+pub fn with_overrides(panel: &Panel, data: PanelData) -> (PanelData, Vec<SeriesField>) {
+    let defaults = &panel.field_config.defaults;
+    let overrides = Overrides::new(&panel.field_config);
+    let base = series_field(defaults);
+    if overrides.is_empty() && base == series_field(&FieldDefaults::default()) && !has_display_name(defaults) {
+        let fields = vec![base; data.series.len()];
+        return (data, fields);
+    }
+    let PanelData { series, start_ms, end_ms } = data;
+    let mut fields = Vec::with_capacity(series.len());
+    let series = series
+        .into_iter()
+        .map(|mut s| {
+            let own = overrides.for_field(defaults, FieldIdentity { display_name: &s.name, ref_id: &s.ref_id });
+            let config = own.as_ref().unwrap_or(defaults);
+            if let Some(template) = config.extra.get("displayName").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                let labels: Vec<(String, String)> =
+                    s.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+                s.name = display_name(template, &s.name, &labels);
+            }
+            fields.push(if own.is_some() { series_field(config) } else { base.clone() });
+            s
+        })
+        .collect();
+    (PanelData { series, start_ms, end_ms }, fields)
+}
+
+fn has_display_name(d: &FieldDefaults) -> bool {
+    d.extra.get("displayName").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
+}
+
+fn series_field(d: &FieldDefaults) -> SeriesField {
+    let hide = |key: &str| d.custom.get("hideFrom").and_then(|h| h.get(key)).and_then(Value::as_bool).unwrap_or(false);
+    SeriesField {
+        field: field_options_from(d),
+        negative_y: d.custom.get("transform").and_then(Value::as_str) == Some("negative-Y"),
+        hide_legend: hide("legend"),
+        hide_tooltip: hide("tooltip"),
+        hide_viz: hide("viz"),
+    }
+}
+
+/// The field of series `i`, or the panel's when the lists disagree.
+pub fn field_at<'a>(fields: &'a [SeriesField], i: usize, fallback: &'a FieldOptions) -> &'a FieldOptions {
+    fields.get(i).map_or(fallback, |f| &f.field)
 }
 
 /// The reduce calc of stat, gauge and bar gauge panels
@@ -199,5 +272,35 @@ mod tests {
         assert!(legend_options(&p).show);
         assert_eq!(graph_style(&p).stacking, Stacking::None);
         assert_eq!(reduce_calc(&p), "lastNotNull");
+    }
+
+    #[wasm_bindgen_test]
+    fn overrides_rename_and_style_single_series() {
+        use super::super::data::SeriesData;
+        use vigil_shared::model::labels::Labels;
+        let p = panel(
+            json!({}),
+            json!({"defaults": {"unit": "bps"}, "overrides": [
+                {"matcher": {"id": "byRegexp", "options": "/transmit/"}, "properties": [
+                    {"id": "custom.transform", "value": "negative-Y"},
+                    {"id": "unit", "value": "bytes"},
+                    {"id": "displayName", "value": "TX ${__field.labels.device}"},
+                    {"id": "custom.hideFrom", "value": {"legend": true, "tooltip": false, "viz": false}},
+                ]},
+            ]}),
+        );
+        let series = |name: &str| SeriesData {
+            ref_id: "A".into(),
+            labels: Labels::from_pairs([("device", "eth0")]),
+            name: name.into(),
+            points: vec![(0, 2.0)],
+        };
+        let data = PanelData { series: vec![series("eth0 receive"), series("eth0 transmit")], start_ms: 0, end_ms: 1 };
+        let (data, fields) = with_overrides(&p, data);
+        let names: Vec<&str> = data.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["eth0 receive", "TX eth0"]);
+        assert_eq!(data.series[1].points, vec![(0, 2.0)], "values are kept; only drawing flips");
+        assert_eq!((fields[0].field.unit.as_str(), fields[0].negative_y, fields[0].hide_legend), ("bps", false, false));
+        assert_eq!((fields[1].field.unit.as_str(), fields[1].negative_y, fields[1].hide_legend), ("bytes", true, true));
     }
 }

@@ -20,7 +20,9 @@ use super::axes::{full_time, step_decimals, time_ticks, value_ticks};
 use super::canvas::{Theme, backend_for, local_position, observe_size, observe_theme};
 use super::data::{PanelData, SeriesData};
 use super::legend::{Legend, LegendItem};
-use super::options::{FieldOptions, GraphStyle, Stacking, field_options, graph_style, legend_options};
+use super::options::{
+    FieldOptions, GraphStyle, Stacking, field_at, field_options, graph_style, legend_options, with_overrides,
+};
 use super::render::{Rgb, downsample_min_max, format_value, labels_colour, threshold_bands};
 use super::{Drawn, Panel};
 
@@ -411,12 +413,16 @@ pub fn TimeSeriesBody(
     // Drag start and current x, CSS pixels.
     let drag = RwSignal::new(None::<(f64, f64)>);
 
+    // The data as drawn: renamed, negated and given per-series settings
+    // by the panel's overrides (once per result, not per frame).
+    let panel_for_overrides = panel.clone();
+    let resolved = Memo::new(move |_| data.get().map(|d| with_overrides(&panel_for_overrides, d)));
     let field_for_draw = field.clone();
     Effect::new(move |_| {
         let (w, h) = size.get();
         theme_version.track();
         let hidden_now = hidden.get();
-        let Some(data) = data.get() else { return };
+        let Some((data, fields)) = resolved.get() else { return };
         if w < 2.0 || h < 2.0 {
             return;
         }
@@ -424,11 +430,25 @@ pub fn TimeSeriesBody(
         let Some((backend, r)) = backend_for(&canvas, (w, h), true) else {
             return;
         };
-        let visible: Vec<(Rgb, &[(i64, f64)])> = data
+        let shown: Vec<(usize, &SeriesData)> = data
             .series
             .iter()
-            .filter(|s| !hidden_now.contains(&series_key(s)))
-            .map(|s| (colour_of(s, &field_for_draw), s.points.as_slice()))
+            .enumerate()
+            .filter(|(i, s)| !hidden_now.contains(&series_key(s)) && !fields.get(*i).is_some_and(|f| f.hide_viz))
+            .collect();
+        // negative-Y draws the series mirrored below zero.
+        let flipped: Vec<Option<Vec<(i64, f64)>>> = shown
+            .iter()
+            .map(|(i, s)| {
+                fields.get(*i).is_some_and(|f| f.negative_y).then(|| s.points.iter().map(|&(t, v)| (t, -v)).collect())
+            })
+            .collect();
+        let visible: Vec<(Rgb, &[(i64, f64)])> = shown
+            .iter()
+            .zip(&flipped)
+            .map(|((i, s), flip)| {
+                (colour_of(s, field_at(&fields, *i, &field_for_draw)), flip.as_deref().unwrap_or(&s.points))
+            })
             .collect();
         let layers = stack(&visible, style.stacking);
         let theme = Theme::from_page();
@@ -463,7 +483,7 @@ pub fn TimeSeriesBody(
         if let Some((start, _)) = drag.get_untracked() {
             drag.set(Some((start, x)));
         }
-        let Some(data) = data.get_untracked() else { return };
+        let Some((data, fields)) = resolved.get_untracked() else { return };
         let g = geometry.get_value();
         let r = ratio.get_value();
         let inside = x * r >= g.left && x * r <= g.right && y * r >= g.top && y * r <= g.bottom;
@@ -472,8 +492,16 @@ pub fn TimeSeriesBody(
             return;
         }
         let hidden_now = hidden.get_untracked();
-        let visible: Vec<&SeriesData> = data.series.iter().filter(|s| !hidden_now.contains(&series_key(s))).collect();
-        let points: Vec<&[(i64, f64)]> = visible.iter().map(|s| s.points.as_slice()).collect();
+        let visible: Vec<(&SeriesData, &FieldOptions)> = data
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                !hidden_now.contains(&series_key(s)) && !fields.get(*i).is_some_and(|f| f.hide_viz || f.hide_tooltip)
+            })
+            .map(|(i, s)| (s, field_at(&fields, i, &field_for_hover)))
+            .collect();
+        let points: Vec<&[(i64, f64)]> = visible.iter().map(|(s, _)| s.points.as_slice()).collect();
         let Some((at, mut values)) = values_at(&points, g.time_at(x * r)) else {
             hover.set(None);
             return;
@@ -483,10 +511,13 @@ pub fn TimeSeriesBody(
         }
         let rows = values
             .into_iter()
-            .map(|(i, v)| TooltipRow {
-                colour: colour_of(visible[i], &field_for_hover).css(),
-                name: visible[i].name.clone(),
-                value: format_value(v, &field_for_hover.unit, field_for_hover.decimals),
+            .map(|(i, v)| {
+                let (s, field) = visible[i];
+                TooltipRow {
+                    colour: colour_of(s, field).css(),
+                    name: s.name.clone(),
+                    value: format_value(v, &field.unit, field.decimals),
+                }
             })
             .collect();
         hover.set(Some(Hover { x, y, crosshair_x: g.x_of(at) / r, time: full_time(at), rows }));
@@ -523,11 +554,17 @@ pub fn TimeSeriesBody(
         let field = field.clone();
         let calcs = legend_opts.calcs.clone();
         move || {
-            data.get()
-                .map(|d| {
+            resolved
+                .get()
+                .map(|(d, fields)| {
                     d.series
                         .iter()
-                        .map(|s| LegendItem::new(s, series_key(s), colour_of(s, &field), &calcs, &field))
+                        .enumerate()
+                        .filter(|(i, _)| !fields.get(*i).is_some_and(|f| f.hide_legend))
+                        .map(|(i, s)| {
+                            let field = field_at(&fields, i, &field);
+                            LegendItem::new(s, series_key(s), colour_of(s, field), &calcs, field)
+                        })
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default()

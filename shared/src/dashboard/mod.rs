@@ -22,6 +22,7 @@ pub mod history;
 pub mod interval;
 pub mod layout;
 pub mod model;
+pub mod overrides;
 pub mod render;
 pub mod share;
 pub mod time;
