@@ -43,11 +43,7 @@ async fn set_value(driver: &WebDriver, css: &str, text: &str) -> WebDriverResult
     Ok(())
 }
 
-// Written against the editmode branch's `editview=` wiring and its ids
-// (`#edit-json`, `[data-grid]`); not yet run. Remove the `ignore` once that
-// branch is on main and this passes.
 #[tokio::test]
-#[ignore = "needs the dashboard page's edit mode (editmode branch) to open the editors"]
 async fn settings_variables_and_json_apply_to_the_dashboard() -> WebDriverResult<()> {
     assert_ui_embedded();
     let vigil = Vigil::start_scraping_itself();

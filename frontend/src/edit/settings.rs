@@ -206,12 +206,20 @@ pub fn DashboardSettings(
     let var_errors = Memo::new(move |_| if tried.get() { vars.with(|v| validate_all(v)) } else { Vec::new() });
     let apply = move |_| {
         tried.set(true);
+        // Show the tab with the error; setting the tab it is already on
+        // would rebuild it and close the variable being edited, with the
+        // error under its field.
+        let show = |which: Tab| {
+            if tab.get_untracked() != which {
+                tab.set(which);
+            }
+        };
         if !errors.get_untracked().is_empty() {
-            tab.set(Tab::General);
+            show(Tab::General);
             return;
         }
         if !var_errors.get_untracked().is_empty() {
-            tab.set(Tab::Variables);
+            show(Tab::Variables);
             return;
         }
         let mut d = base.get_value();
