@@ -5,9 +5,13 @@
 //! Alertmanager too. With `--alertmanager.config.file`, Vigil's built-in
 //! Alertmanager and the real one, given the same alerts and the same
 //! routing, post the same webhook, Slack and PagerDuty messages; and a restart of
-//! Vigil does not notify again.
+//! Vigil does not notify again. Email goes to a small SMTP sink
+//! (`smtp_sink`), from both Alertmanagers, with the same envelope and
+//! headers; a mail server that is down is retried and counted as failed
+//! without holding up the other receivers.
 
 mod common;
+mod smtp_sink;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Vigil, eventually, free_port, temp_dir};
 use serde_json::Value;
+use smtp_sink::SmtpSink;
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const AMTOOL: &str = "/usr/bin/amtool";
@@ -201,12 +206,30 @@ async fn start_hooks(hooks: Hooks) -> u16 {
     port
 }
 
+/// Notification templates both Alertmanagers load (`templates:`), used by
+/// the Slack, PagerDuty and email fields of the tests' receivers.
+const TEMPLATES: &str = r#"{{ define "slack.vigil.title" }}{{ .Status | title }}: {{ .CommonLabels.alertname }} on {{ range .Alerts }}{{ .Labels.instance }} {{ end }}{{ end }}
+{{ define "vigil.instances" -}}
+{{ range $i, $a := .Alerts }}{{ if $i }}, {{ end }}{{ $a.Labels.instance }}{{ end }}
+{{- end }}
+{{ define "mail.summary" }}{{ range .Alerts }}{{ .Annotations.summary }}{{ end }} ({{ .Alerts.Firing | len }} firing){{ end }}
+"#;
+
+/// Writes [`TEMPLATES`] to a file of its own and returns its path.
+fn templates_file() -> PathBuf {
+    let path = temp_dir("vigil-templates").join("notifications.tmpl");
+    std::fs::write(&path, TEMPLATES).expect("write the templates");
+    path
+}
+
 /// The routing both Alertmanagers run, posting webhooks to `/<who>`, Slack
 /// messages to `/<who>-slack` and PagerDuty events to `/<who>-pd` on the
-/// sink.
-fn routing(hook_port: u16, who: &str) -> String {
+/// sink. Slack's title, text and fields and PagerDuty's description and
+/// details are templates.
+fn routing(hook_port: u16, who: &str, templates: &Path) -> String {
     format!(
-        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n    pagerduty_configs:\n      - routing_key: abc123\n        url: 'http://127.0.0.1:{hook_port}/{who}-pd'\n        severity: critical\n"
+        "global:\n  slack_api_url: 'http://127.0.0.1:{hook_port}/{who}-slack'\ntemplates: ['{}']\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/{who}'\n    slack_configs:\n      - channel: '#alerts'\n        send_resolved: true\n        title: '{{{{ template \"slack.vigil.title\" . }}}}'\n        text: '{{{{ range .Alerts }}}}{{{{ .Annotations.summary }}}}; {{{{ end }}}}'\n        fields:\n          - title: Instances\n            value: '{{{{ template \"vigil.instances\" . }}}}'\n    pagerduty_configs:\n      - routing_key: abc123\n        url: 'http://127.0.0.1:{hook_port}/{who}-pd'\n        severity: critical\n        description: '{{{{ .CommonLabels.alertname }}}}: {{{{ .Alerts | len }}}} alerts'\n        details:\n          instances: '{{{{ template \"vigil.instances\" . }}}}'\n",
+        templates.display()
     )
 }
 
@@ -217,13 +240,14 @@ fn first(hooks: &Hooks, path: &str, pick: impl Fn(&Value) -> bool) -> Option<Val
 
 #[tokio::test]
 async fn the_built_in_alertmanager_posts_what_alertmanager_posts_and_remembers_across_restarts() {
+    let templates = templates_file();
     let hooks = Hooks::default();
     let hook_port = start_hooks(hooks.clone()).await;
-    let am = Alertmanager::start(&routing(hook_port, "am"));
+    let am = Alertmanager::start(&routing(hook_port, "am", &templates));
     let dir = temp_dir("vigil-routing");
     let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'web:9100', job: node}\n        annotations: {summary: 'disk full on {{ $labels.instance }}'}\n";
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
-    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil", &templates)).unwrap();
     let config_path = dir.join("vigil.yml");
     std::fs::write(
         &config_path,
@@ -341,12 +365,13 @@ fn amtool(url: &str, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn amtool_silences_an_alert_in_vigil() {
+    let templates = templates_file();
     let hooks = Hooks::default();
     let hook_port = start_hooks(hooks.clone()).await;
     let dir = temp_dir("vigil-amtool");
     let rules = "groups:\n  - name: g\n    rules:\n      - alert: SilenceMe\n        expr: absent(nonexistent_metric)\n        for: 2s\n      - alert: Other\n        expr: absent(nonexistent_metric)\n        for: 2s\n";
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
-    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil")).unwrap();
+    std::fs::write(dir.join("am.yml"), routing(hook_port, "vigil", &templates)).unwrap();
     let config_path = dir.join("vigil.yml");
     std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
     let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
@@ -453,8 +478,321 @@ fn the_example_alertmanager_config_is_valid_for_both() {
         String::from_utf8_lossy(&output.stderr)
     );
     let config = vigil::alerting::config::AmConfig::load(&example).unwrap_or_else(|e| panic!("Vigil refused it: {e}"));
-    assert_eq!(config.receivers.len(), 3);
-    assert_eq!(config.route.routes.len(), 3);
+    assert_eq!(config.receivers.len(), 4);
+    assert_eq!(config.route.routes.len(), 4);
+    assert_eq!(config.receivers[3].emails.len(), 1);
+    let defined: Vec<&str> = config.templates.iter().flat_map(|t| t.defined()).collect();
+    assert_eq!(defined, ["vigil.email.subject", "vigil.slack.text", "vigil.slack.title"]);
     assert_eq!(config.inhibit_rules.len(), 1);
     assert!(config.time_intervals.contains_key("night"));
+}
+
+/// The metric's value in a `/metrics` text, when present.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn email_reaches_an_smtp_server_as_alertmanagers_does() {
+    let sink = SmtpSink::start(Some("alerts:s3cret")).await;
+    let templates = templates_file();
+    // Both Alertmanagers mail the sink; `from` tells them apart.
+    let routing = |who: &str| {
+        format!(
+            "global:\n  smtp_smarthost: '127.0.0.1:{}'\n  smtp_from: '{who}@example.org'\n  smtp_require_tls: false\n  smtp_auth_username: alerts\n  smtp_auth_password: s3cret\n  smtp_hello: vigil.test\ntemplates: ['{}']\nroute:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: mail\n    email_configs:\n      - to: 'oncall@example.org, Team Lead <lead@example.org>'\n        send_resolved: true\n        headers: {{x-team: storage, X-Summary: '{{{{ template \"mail.summary\" . }}}}'}}\n",
+            sink.port,
+            templates.display()
+        )
+    };
+    let am = Alertmanager::start(&routing("am"));
+    let dir = temp_dir("vigil-email");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: DiskFull\n        expr: absent(nonexistent_metric)\n        labels: {severity: page, instance: 'db:9100'}\n        annotations: {summary: 'disk <full> ({{ $value }})'}\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(dir.join("am.yml"), routing("vigil")).unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            am.port
+        ),
+    )
+    .unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let url_flag = format!("--web.external-url={EXTERNAL_URL}");
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag, &url_flag]);
+
+    let from = |who: &str, subject: &str| {
+        let (who, subject) = (format!("{who}@example.org"), subject.to_owned());
+        move |m: &smtp_sink::Received| {
+            m.mail_from == who && m.header("Subject").is_some_and(|s| s.starts_with(&subject))
+        }
+    };
+    let (real, ours) = eventually(Duration::from_secs(30), "a firing mail from both", || async {
+        let messages = sink.messages();
+        let real = messages.iter().find(|m| from("am", "[FIRING")(m))?.clone();
+        let ours = messages.iter().find(|m| from("vigil", "[FIRING")(m))?.clone();
+        Some((real, ours))
+    })
+    .await;
+    // The SMTP conversation: greeting, credentials, envelope.
+    for m in [&real, &ours] {
+        assert_eq!(m.hello, "vigil.test");
+        assert_eq!(m.auth.as_deref(), Some("alerts:s3cret"));
+        assert_eq!(m.rcpt_to, ["oncall@example.org", "lead@example.org"]);
+    }
+    // The headers Alertmanager writes, with the same values.
+    assert_eq!(ours.header("X-Summary").as_deref(), Some("disk <full> (1) (1 firing)"));
+    for header in ["Subject", "To", "X-Team", "X-Summary", "MIME-Version"] {
+        assert_eq!(ours.header(header), real.header(header), "{header}");
+    }
+    assert_eq!(ours.header("Subject").as_deref(), Some("[FIRING:1] DiskFull (db:9100 page)"));
+    assert_eq!(ours.header("From").as_deref(), Some("vigil@example.org"));
+    assert!(ours.header("Message-Id").is_some_and(|id| id.starts_with('<') && id.ends_with('>')));
+    assert!(ours.header("Date").is_some_and(|d| d.ends_with("+0000")), "{:?}", ours.header("Date"));
+    assert!(ours.header("Content-Type").is_some_and(|t| t.starts_with("multipart/alternative")));
+    // A text part, then the HTML part (the preferred one, last).
+    let parts = ours.parts();
+    let types: Vec<&str> = parts.iter().map(|(t, _)| t.split(';').next().unwrap_or("")).collect();
+    assert_eq!(types, ["text/plain", "text/html"]);
+    let (text, html) = (&parts[0].1, &parts[1].1);
+    assert!(text.contains(" - instance = db:9100\n - severity = page\n"), "{text}");
+    assert!(text.contains(" - summary = disk <full> (1)\n"), "{text}");
+    assert!(text.contains("http://alerts.example:9093/#/alerts?receiver=mail"), "{text}");
+    assert!(html.contains("disk &lt;full&gt; (1)"), "{html}");
+    assert!(html.contains(">db:9100</td>"), "{html}");
+
+    // The rule stops firing: send_resolved mails the resolution.
+    std::fs::write(dir.join("rules.yml"), rules.replace("absent(nonexistent_metric)", "absent(vector(1))")).unwrap();
+    let reload = reqwest::Client::new().post(vigil.url("/-/reload")).send().await.unwrap();
+    assert!(reload.status().is_success(), "reload: {}", reload.status());
+    let (real, ours) = eventually(Duration::from_secs(30), "a resolved mail from both", || async {
+        let messages = sink.messages();
+        let real = messages.iter().find(|m| from("am", "[RESOLVED]")(m))?.clone();
+        let ours = messages.iter().find(|m| from("vigil", "[RESOLVED]")(m))?.clone();
+        Some((real, ours))
+    })
+    .await;
+    assert_eq!(ours.header("Subject"), real.header("Subject"));
+    assert_eq!(ours.header("Subject").as_deref(), Some("[RESOLVED] DiskFull (db:9100 page)"));
+    assert!(ours.parts()[0].1.contains("Alerts Resolved:"), "{:?}", ours.parts());
+
+    let metrics = reqwest::get(vigil.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert_eq!(metric(&metrics, "alertmanager_notifications_total{integration=\"email\"}"), Some(2.0));
+    assert_eq!(metric(&metrics, "alertmanager_notifications_failed_total{integration=\"email\"}"), Some(0.0));
+}
+
+/// AUTH LOGIN (when the server offers only that) with the password read
+/// from `auth_password_file`, and the `headers`, `text` and `html` fields
+/// as templates.
+#[tokio::test]
+async fn email_logs_in_with_a_password_file_and_templated_parts() {
+    let sink = SmtpSink::start_with(Some("mailer:from-file"), "LOGIN").await;
+    let templates = templates_file();
+    let dir = temp_dir("vigil-email-login");
+    std::fs::write(dir.join("password"), "from-file\n").unwrap();
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: Login\n        expr: absent(nonexistent_metric)\n        labels: {instance: 'a:1'}\n        annotations: {summary: 'first <b>'}\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        format!(
+            "templates: ['{}']\nroute:\n  receiver: mail\n  group_wait: 1s\nreceivers:\n  - name: mail\n    email_configs:\n      - to: '{{{{ .CommonLabels.alertname | toLower }}}}@example.org'\n        from: vigil@example.org\n        smarthost: '127.0.0.1:{}'\n        require_tls: false\n        auth_username: mailer\n        auth_password_file: password\n        headers: {{Subject: '{{{{ template \"mail.summary\" . }}}}'}}\n        text: '{{{{ range .Alerts }}}}{{{{ .Annotations.summary }}}} at {{{{ .StartsAt.Format \"2006\" }}}}{{{{ end }}}}'\n        html: '<p>{{{{ range .Alerts }}}}{{{{ .Annotations.summary }}}}{{{{ end }}}}</p>'\n",
+            templates.display(),
+            sink.port
+        ),
+    )
+    .unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let _vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+    let mail = eventually(Duration::from_secs(30), "a mail", || async { sink.messages().into_iter().next() }).await;
+    assert_eq!(mail.auth.as_deref(), Some("mailer:from-file"));
+    assert_eq!(mail.rcpt_to, ["login@example.org"]);
+    assert_eq!(mail.header("Subject").as_deref(), Some("first <b> (1 firing)"));
+    assert_eq!(mail.header("To").as_deref(), Some("login@example.org"));
+    let parts = mail.parts();
+    let year = &parts[0].1[parts[0].1.len().saturating_sub(4)..];
+    assert!(year.starts_with("20"), "{parts:?}");
+    assert_eq!(parts[0].1, format!("first <b> at {year}"));
+    // The HTML part escapes values, not the template's own markup.
+    assert_eq!(parts[1].1, "<p>first &lt;b&gt;</p>");
+}
+
+/// `require_tls` defaults to true, as Alertmanager's: a server that offers
+/// no STARTTLS gets no mail, and the failure is counted.
+#[tokio::test]
+async fn email_requires_starttls_by_default() {
+    let sink = SmtpSink::start(None).await;
+    let dir = temp_dir("vigil-email-tls");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: Tls\n        expr: absent(nonexistent_metric)\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        format!(
+            "global:\n  smtp_smarthost: '127.0.0.1:{}'\n  smtp_from: vigil@example.org\nroute:\n  receiver: mail\n  group_wait: 1s\nreceivers:\n  - name: mail\n    email_configs: [{{to: oncall@example.org}}]\n",
+            sink.port
+        ),
+    )
+    .unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+    eventually(Duration::from_secs(30), "the refused STARTTLS counted", || async {
+        let text = reqwest::get(vigil.url("/metrics")).await.ok()?.text().await.ok()?;
+        metric(&text, "alertmanager_notification_requests_failed_total{integration=\"email\"}").filter(|n| *n >= 1.0)
+    })
+    .await;
+    assert!(sink.messages().is_empty(), "mail sent without TLS: {:?}", sink.messages());
+}
+
+#[tokio::test]
+async fn a_mail_server_that_is_down_is_retried_counted_and_delays_no_one() {
+    let hooks = Hooks::default();
+    let hook_port = start_hooks(hooks.clone()).await;
+    // Nothing listens there: every connection is refused.
+    let dead_port = free_port();
+    let dir = temp_dir("vigil-email-down");
+    let rules = "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: absent(nonexistent_metric)\n";
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        format!(
+            "route:\n  receiver: both\n  group_wait: 1s\n  group_interval: 3s\nreceivers:\n  - name: both\n    email_configs:\n      - to: oncall@example.org\n        from: vigil@example.org\n        smarthost: '127.0.0.1:{dead_port}'\n        require_tls: false\n    webhook_configs:\n      - url: 'http://127.0.0.1:{hook_port}/vigil'\n    slack_configs:\n      - api_url: 'http://127.0.0.1:{hook_port}/vigil-slack'\n        title: '{{{{ tz \"Mars/Olympus\" (index .Alerts 0).StartsAt }}}}'\n"
+        ),
+    )
+    .unwrap();
+    let config_path = dir.join("vigil.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n").unwrap();
+    let am_flag = format!("--alertmanager.config.file={}", dir.join("am.yml").display());
+    let vigil = Vigil::start_with_flags_in(free_port(), &config_path, &dir.join("data"), &[&am_flag]);
+
+    // The webhook is delivered at the first flush, while email retries.
+    eventually(Duration::from_secs(30), "the webhook delivered", || async {
+        (!hooks.of("/vigil").is_empty()).then_some(())
+    })
+    .await;
+    let metrics = eventually(Duration::from_secs(30), "the failed email counted", || async {
+        let text = reqwest::get(vigil.url("/metrics")).await.ok()?.text().await.ok()?;
+        (metric(&text, "alertmanager_notifications_failed_total{integration=\"email\"}")? >= 1.0).then_some(text)
+    })
+    .await;
+    let requests = metric(&metrics, "alertmanager_notification_requests_total{integration=\"email\"}").unwrap_or(0.0);
+    let failed = metric(&metrics, "alertmanager_notification_requests_failed_total{integration=\"email\"}");
+    assert!(requests >= 2.0, "email was not retried: {requests} requests");
+    assert_eq!(failed, Some(requests), "every request failed");
+    assert_eq!(metric(&metrics, "alertmanager_notifications_failed_total{integration=\"webhook\"}"), Some(0.0));
+    // A template that parses but fails when it runs: counted as a failed
+    // notification, not retried, nothing posted.
+    let slack_failed = eventually(Duration::from_secs(30), "the failed Slack template counted", || async {
+        let text = reqwest::get(vigil.url("/metrics")).await.ok()?.text().await.ok()?;
+        metric(&text, "alertmanager_notifications_failed_total{integration=\"slack\"}").filter(|n| *n >= 1.0)
+    })
+    .await;
+    assert!(slack_failed >= 1.0);
+    assert!(hooks.of("/vigil-slack").is_empty(), "a message was posted: {:?}", hooks.of("/vigil-slack"));
+}
+
+/// Vigil's notification templates and `amtool template render` (Debian's
+/// amtool, Alertmanager's own template package) print the same for the
+/// same data, template files and texts, in text and HTML.
+#[test]
+fn notification_templates_render_as_amtool_does() {
+    use vigil::rules::template::{Dialect, NotifyAlert, NotifyData, Template};
+    require(AMTOOL);
+    const DEFAULT_TMPL: &str = "/usr/share/prometheus/alertmanager/default.tmpl";
+    require(DEFAULT_TMPL);
+    let dir = temp_dir("vigil-amtool-render");
+    let map = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let data = NotifyData {
+        receiver: "team x".to_owned(),
+        status: "firing".to_owned(),
+        alerts: vec![
+            NotifyAlert {
+                status: "firing".to_owned(),
+                labels: map(&[("alertname", "DiskFull"), ("instance", "db:9100"), ("severity", "page")]),
+                annotations: map(&[("summary", "disk <full> & \"more\"")]),
+                starts_at_ms: 1_700_000_000_123,
+                ends_at_ms: 0,
+                generator_url: "http://vigil/graph?g0.expr=x".to_owned(),
+                fingerprint: "0123456789abcdef".to_owned(),
+            },
+            NotifyAlert {
+                status: "resolved".to_owned(),
+                labels: map(&[("alertname", "DiskFull"), ("instance", "web:9100"), ("severity", "page")]),
+                annotations: map(&[("summary", "ok")]),
+                starts_at_ms: 1_700_000_000_000,
+                ends_at_ms: 1_700_000_060_000,
+                generator_url: "http://vigil/graph?g0.expr=y".to_owned(),
+                fingerprint: "fedcba9876543210".to_owned(),
+            },
+        ],
+        group_labels: map(&[("alertname", "DiskFull")]),
+        common_labels: map(&[("alertname", "DiskFull"), ("severity", "page")]),
+        common_annotations: map(&[]),
+        external_url: "http://vigil:9090".to_owned(),
+    };
+    // The same data as Alertmanager's `template.Data` JSON.
+    let alerts: Vec<Value> = data
+        .alerts
+        .iter()
+        .map(|a| {
+            let time = |ms: i64| vigil::alerting::notify::go_time(ms);
+            serde_json::json!({"status": a.status, "labels": a.labels, "annotations": a.annotations,
+                "startsAt": time(a.starts_at_ms), "endsAt": time(a.ends_at_ms),
+                "generatorURL": a.generator_url, "fingerprint": a.fingerprint})
+        })
+        .collect();
+    let json = serde_json::json!({"receiver": data.receiver, "status": data.status, "alerts": alerts,
+        "groupLabels": data.group_labels, "commonLabels": data.common_labels,
+        "commonAnnotations": data.common_annotations, "externalURL": data.external_url});
+    std::fs::write(dir.join("data.json"), json.to_string()).unwrap();
+    std::fs::write(dir.join("a.tmpl"), TEMPLATES).unwrap();
+    std::fs::write(dir.join("b.tmpl"), "{{ define \"vigil.instances\" }}override {{ len . }}{{ end }}\n").unwrap();
+    let library: Vec<Template> = ["a.tmpl", "b.tmpl"]
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            Template::parse_dialect(name, &text, Dialect::Alertmanager).unwrap()
+        })
+        .collect();
+    let cases = [
+        r#"[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .GroupLabels.SortedPairs.Values | join " " }} {{ if gt (len .CommonLabels) (len .GroupLabels) }}({{ with .CommonLabels.Remove .GroupLabels.Names }}{{ .Values | join " " }}{{ end }}){{ end }}"#,
+        r#"{{ template "slack.vigil.title" . }}|{{ template "vigil.instances" .Alerts }}|{{ template "mail.summary" . }}"#,
+        r#"{{ range .Alerts }}{{ .Status }} {{ .Labels.SortedPairs }} {{ .Annotations.summary }} {{ .StartsAt }} {{ .EndsAt }} {{ .StartsAt.Format "Mon Jan _2 15:04:05.000 2006" }}
+{{ end }}"#,
+        r#"{{ .CommonLabels }} {{ .CommonLabels.Names }} {{ .GroupLabels.Values }} {{ .CommonAnnotations }} {{ .ExternalURL }}/#/alerts?receiver={{ .Receiver | urlquery }}"#,
+        r#"{{ range $i, $p := .CommonLabels.SortedPairs }}{{ $i }}:{{ $p.Name }}={{ $p.Value | title }} {{ end }}{{ reReplaceAll "(\\w+):(\\d+)" "$2@$1" "db:9100" }} {{ match "^Disk" .CommonLabels.alertname }} {{ stringSlice "a" "b" | join "," }}"#,
+        r#"{{ define "local" }}<{{ . }}>{{ end }}{{ template "local" .Receiver }}{{ block "blk" .Status }}[{{ . | toLower }}]{{ end }} {{ printf "%s=%d" .Status (len .Alerts) }}"#,
+        // Alertmanager's default templates, which Vigil renders itself.
+        r#"{{ template "__subject" . }}|{{ template "slack.default.fallback" . }}|{{ template "pagerduty.default.clientURL" . }}|{{ template "slack.default.pretext" . }}
+{{ template "__text_alert_list" .Alerts.Firing }}{{ template "pagerduty.default.instances" .Alerts.Resolved }}"#,
+        r#"<p>{{ (index .Alerts 0).Annotations.summary }}</p>{{ "<br>" | safeHtml }}{{ "a+b" }} {{ .Alerts.Firing }}"#,
+    ];
+    let mut wrong = Vec::new();
+    for (i, text) in cases.iter().enumerate() {
+        for html in [false, true] {
+            let output = Command::new(AMTOOL)
+                .args(["template", "render"])
+                // Debian's amtool renders without Alertmanager's default
+                // templates unless given the file its package ships.
+                .arg(format!("--template.glob={DEFAULT_TMPL}"))
+                .arg(format!("--template.glob={}/*.tmpl", dir.display()))
+                .arg(format!("--template.data={}", dir.join("data.json").display()))
+                .arg(format!("--template.text={text}"))
+                .arg(format!("--template.type={}", if html { "html" } else { "text" }))
+                .output()
+                .expect("run amtool template render");
+            assert!(output.status.success(), "amtool: {}", String::from_utf8_lossy(&output.stderr));
+            let want = String::from_utf8_lossy(&output.stdout).into_owned();
+            let template = Template::parse_dialect("t", text, Dialect::Alertmanager).unwrap();
+            let got = template.expand_notification(&data, &library, html, 0).unwrap_or_else(|e| e);
+            if got != want {
+                wrong.push(format!("case {i} (html: {html}):\n  vigil:  {got}\n  amtool: {want}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

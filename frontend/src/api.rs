@@ -127,6 +127,51 @@ async fn post_grafana<T: DeserializeOwned>(url: &str, body: &Json) -> Result<T, 
     serde_json::from_value(json).map_err(|e| failure(format!("the answer of {url} is not the expected JSON: {e}")))
 }
 
+/// `POST /api/dashboards/db`: saves `dashboard` (never overwriting: a save
+/// based on an old version is refused with 412), into `folder_uid` when
+/// given (else where it is).
+pub async fn save_dashboard(
+    dashboard: &vigil_shared::dashboard::Dashboard,
+    folder_uid: Option<&str>,
+    message: &str,
+) -> Result<Saved, SaveError> {
+    let mut body = serde_json::json!({"dashboard": dashboard, "overwrite": false, "message": message});
+    if let (Some(folder), Some(obj)) = (folder_uid, body.as_object_mut()) {
+        obj.insert("folderUid".to_owned(), Json::from(folder));
+    }
+    post_grafana("/api/dashboards/db", &body).await
+}
+
+/// One entry of `GET /api/dashboards/uid/:uid/versions`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, rename = "restoredFrom")]
+    pub restored_from: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct Versions {
+    versions: Vec<VersionInfo>,
+}
+
+/// A dashboard's saved versions, newest first.
+pub async fn versions(uid: &str) -> Result<Vec<VersionInfo>, String> {
+    let answer: Versions = get_json(&format!("/api/dashboards/uid/{}/versions?limit=100", encode(uid))).await?;
+    Ok(answer.versions)
+}
+
+/// `POST /api/dashboards/uid/:uid/restore`: a new version with the old
+/// one's content.
+pub async fn restore_version(uid: &str, version: i64) -> Result<Saved, SaveError> {
+    post_grafana(&format!("/api/dashboards/uid/{}/restore", encode(uid)), &serde_json::json!({"version": version}))
+        .await
+}
+
 /// One folder of `GET /api/folders`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct Folder {

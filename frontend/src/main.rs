@@ -24,7 +24,7 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::path;
 
 use pages::alerts::AlertsPage;
-use pages::dashboard::DashboardPage;
+use pages::dashboard::{DashboardPage, NewDashboardPage};
 use pages::explore::ExplorePage;
 use pages::list::DashboardList;
 use pages::rules::RulesPage;
@@ -122,6 +122,7 @@ fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <div class="page-error" id="page-error">"Page not found."</div> }>
                     <Route path=path!("/") view=Home />
                     <Route path=path!("/dashboards") view=DashboardList />
+                    <Route path=path!("/dashboard/new") view=NewDashboardPage />
                     <Route path=path!("/dashboard/import") view=pages::import::ImportPage />
                     <Route path=path!("/d/:uid") view=DashboardPage />
                     <Route path=path!("/d/:uid/:slug") view=DashboardPage />

@@ -247,7 +247,7 @@ const CARGO_FUZZ_VERSION_REQ: &str = "=0.13.2";
 const CARGO_FUZZ_VERSION_PREFIX: &str = "cargo-fuzz 0.13.2";
 
 /// The parsers' fuzz targets, in `fuzz/fuzz_targets/`.
-const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json", "dashboard_json"];
+const FUZZ_TARGETS: &[&str] = &["exposition", "promql", "config", "api_json", "dashboard_json", "notify_template"];
 
 /// Seconds each fuzz target runs inside `cargo xtask test`: enough to catch
 /// shallow crashes on every change; `cargo xtask fuzz` runs longer.

@@ -5,10 +5,21 @@
 //! set. Errors name `file:line:col` where the YAML parser knows it and the
 //! line of the offending key otherwise.
 //!
-//! What Vigil cannot do yet (receiver kinds other than webhooks and Slack,
-//! custom notification templates, time zones other than UTC and Local) is
-//! refused at load time with a message saying so, never accepted and
-//! silently ignored.
+//! `templates:` globs load notification template files (parsed at load:
+//! a bad file is refused with its `file:line:col`); templated receiver
+//! fields are parsed at load too, and may call only templates those files
+//! define.
+//!
+//! What Vigil cannot do yet is refused at load time with a message saying
+//! so, never accepted and silently ignored: receiver kinds other than
+//! webhook, Slack, PagerDuty (Events API v2) and email; Slack actions and
+//! images; PagerDuty v1 (`service_key`), images and links; email CRAM-MD5
+//! (`auth_secret`) and threading; template functions `since`, `toDate`,
+//! `base64encode`/`decode`, `list`/`dict`/`append`, `urlUnescape`; calls to
+//! Alertmanager's `email.default.html` and the default names of receiver
+//! kinds Vigil lacks (its other default names, `__subject`,
+//! `slack.default.title`, …, are rendered by Vigil); time zones other than
+//! UTC and Local in time intervals.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,7 +29,8 @@ use serde::Deserialize;
 
 use super::matchers::{MatchType, Matcher, format_matchers, parse_matchers};
 use super::timeinterval::{Period, RawInterval};
-use crate::config::PromDuration;
+use crate::config::{PromDuration, TlsConfig};
+use crate::rules::template::{Dialect, Template};
 
 /// A configuration error with its position.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +68,19 @@ struct RawGlobal {
     slack_api_url: Option<String>,
     slack_api_url_file: Option<PathBuf>,
     pagerduty_url: Option<String>,
+    smtp_from: Option<String>,
+    /// Alertmanager's default greeting.
+    smtp_hello: Option<String>,
+    smtp_smarthost: Option<String>,
+    smtp_auth_username: Option<String>,
+    smtp_auth_password: Option<String>,
+    smtp_auth_password_file: Option<PathBuf>,
+    smtp_auth_secret: Option<String>,
+    smtp_auth_secret_file: Option<PathBuf>,
+    smtp_auth_identity: Option<String>,
+    smtp_require_tls: Option<bool>,
+    smtp_tls_config: Option<TlsConfig>,
+    smtp_force_implicit_tls: Option<bool>,
     /// Settings of receiver kinds (SMTP, Slack, …), read by those receivers.
     #[serde(flatten)]
     _other: BTreeMap<String, serde_yaml_ng::Value>,
@@ -94,6 +119,8 @@ struct RawReceiver {
     slack_configs: Vec<SlackConfig>,
     #[serde(default)]
     pagerduty_configs: Vec<PagerdutyConfig>,
+    #[serde(default)]
+    email_configs: Vec<EmailConfig>,
     /// Other integration kinds, refused by validation.
     #[serde(flatten)]
     other: BTreeMap<String, serde_yaml_ng::Value>,
@@ -139,8 +166,8 @@ fn default_true() -> bool {
     true
 }
 
-/// One `slack_configs` entry (incoming-webhook JSON). Messages use
-/// Alertmanager's default templates; setting a templated field is refused.
+/// One `slack_configs` entry (incoming-webhook JSON). Unset text fields
+/// get Alertmanager's defaults; set ones are notification templates.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SlackConfig {
     /// Falls back to `global.slack_api_url`.
@@ -154,13 +181,41 @@ pub struct SlackConfig {
     pub link_names: bool,
     /// Accepted; the request uses Vigil's default HTTP client.
     pub http_config: Option<serde_yaml_ng::Value>,
-    /// Templated fields: refused when set (custom templates are not supported yet).
+    pub title: Option<String>,
+    pub title_link: Option<String>,
+    pub pretext: Option<String>,
+    pub text: Option<String>,
+    pub fallback: Option<String>,
+    pub color: Option<String>,
+    pub username: Option<String>,
+    pub icon_emoji: Option<String>,
+    pub icon_url: Option<String>,
+    pub footer: Option<String>,
+    pub callback_id: Option<String>,
+    #[serde(default)]
+    pub fields: Vec<SlackField>,
+    /// The default of the fields' `short`.
+    #[serde(default)]
+    pub short_fields: bool,
+    pub mrkdwn_in: Option<Vec<String>>,
+    /// Fields Vigil does not support yet (actions, images, …): refused when set.
     #[serde(flatten)]
-    pub templated: BTreeMap<String, serde_yaml_ng::Value>,
+    pub other: BTreeMap<String, serde_yaml_ng::Value>,
 }
 
-/// One `pagerduty_configs` entry, sent to the Events API v2. Messages use
-/// Alertmanager's default templates; templated fields are refused.
+/// One attachment field of a Slack message; title and value are templates.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackField {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub value: String,
+    pub short: Option<bool>,
+}
+
+/// One `pagerduty_configs` entry, sent to the Events API v2. Unset text
+/// fields get Alertmanager's defaults; set ones are notification templates.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PagerdutyConfig {
     pub routing_key: Option<String>,
@@ -169,15 +224,79 @@ pub struct PagerdutyConfig {
     pub url: Option<String>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
-    /// Literal values only.
     pub severity: Option<String>,
     pub class: Option<String>,
     pub component: Option<String>,
     pub group: Option<String>,
+    pub description: Option<String>,
+    pub client: Option<String>,
+    pub client_url: Option<String>,
+    /// `custom_details`, merged over the defaults (`firing`, `resolved`,
+    /// `num_firing`, `num_resolved`); string values are templates.
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
     pub http_config: Option<serde_yaml_ng::Value>,
-    /// Templated or v1 (`service_key`) fields: refused when set.
+    /// v1 (`service_key`) and other fields Vigil does not support: refused when set.
     #[serde(flatten)]
-    pub templated: BTreeMap<String, serde_yaml_ng::Value>,
+    pub other: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+/// One `email_configs` entry, with the `global.smtp_*` defaults applied
+/// at load (as Alertmanager's `config.go`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Recipients: an address list (`a@x, B <b@x>`).
+    #[serde(default)]
+    pub to: String,
+    /// Falls back to `global.smtp_from`.
+    pub from: Option<String>,
+    /// The EHLO name; falls back to `global.smtp_hello`, then `localhost`.
+    pub hello: Option<String>,
+    /// `host:port`; falls back to `global.smtp_smarthost`.
+    pub smarthost: Option<String>,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<String>,
+    pub auth_password_file: Option<PathBuf>,
+    /// CRAM-MD5's secret: refused at load (lettre speaks PLAIN and LOGIN).
+    pub auth_secret: Option<String>,
+    pub auth_secret_file: Option<PathBuf>,
+    pub auth_identity: Option<String>,
+    /// Header name (canonical MIME form) → value; `Subject`, `To` and
+    /// `From` get Alertmanager's defaults when absent.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The HTML part; None is Vigil's default table of alerts, `''` no part.
+    pub html: Option<String>,
+    /// The text part; None is Vigil's default list of alerts, `''` no part.
+    pub text: Option<String>,
+    /// STARTTLS required (default true, from `global.smtp_require_tls`).
+    pub require_tls: Option<bool>,
+    pub tls_config: Option<TlsConfig>,
+    /// Implicit TLS; unset means "on port 465".
+    pub force_implicit_tls: Option<bool>,
+    /// Email's default is not to send resolutions.
+    #[serde(default)]
+    pub send_resolved: bool,
+    /// Mail threading headers: refused when enabled (not supported yet).
+    pub threading: Option<serde_yaml_ng::Value>,
+}
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`: `content-type` → `Content-Type`
+/// (names with characters outside tokens are left as they are).
+pub fn canonical_header(name: &str) -> String {
+    let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return name.to_owned();
+    }
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
+            upper = c == '-';
+            out
+        })
+        .collect()
 }
 
 /// A receiver: a name and its integrations.
@@ -187,6 +306,7 @@ pub struct Receiver {
     pub webhooks: Vec<WebhookConfig>,
     pub slacks: Vec<SlackConfig>,
     pub pagerduties: Vec<PagerdutyConfig>,
+    pub emails: Vec<EmailConfig>,
 }
 
 /// `group_by`: the labels that split alerts into groups.
@@ -237,6 +357,8 @@ pub struct AmConfig {
     pub inhibit_rules: Vec<InhibitRule>,
     /// Named time intervals.
     pub time_intervals: BTreeMap<String, Vec<Period>>,
+    /// The files of `templates:`, in load order (later `define`s win).
+    pub templates: Vec<Template>,
 }
 
 impl AmConfig {
@@ -251,7 +373,13 @@ impl AmConfig {
                     .iter_mut()
                     .filter_map(|w| w.url_file.as_mut())
                     .chain(receiver.slacks.iter_mut().filter_map(|s| s.api_url_file.as_mut()))
-                    .chain(receiver.pagerduties.iter_mut().filter_map(|p| p.routing_key_file.as_mut()));
+                    .chain(receiver.pagerduties.iter_mut().filter_map(|p| p.routing_key_file.as_mut()))
+                    .chain(receiver.emails.iter_mut().flat_map(|e| {
+                        let tls = e.tls_config.as_mut().into_iter().flat_map(|t| {
+                            [t.ca_file.as_mut(), t.cert_file.as_mut(), t.key_file.as_mut()].into_iter().flatten()
+                        });
+                        e.auth_password_file.as_mut().into_iter().chain(tls)
+                    }));
                 for file in files {
                     if file.is_relative() {
                         *file = dir.join(&*file);
@@ -278,9 +406,24 @@ impl AmConfig {
             Some(line) => AmConfigError::At { path: path.to_owned(), line, column: 1, message },
             None => AmConfigError::Invalid { path: path.to_owned(), message },
         };
-        if !raw.templates.is_empty() {
-            return Err(invalid("templates", "notification templates are not supported by Vigil yet".to_owned()));
-        }
+        let templates = load_templates(&raw.templates, path.parent().unwrap_or(Path::new("")), &invalid)?;
+        let known = |name: &str| {
+            crate::rules::template::DEFAULT_TEMPLATES.contains(&name)
+                || templates.iter().any(|t| t.defined().any(|d| d == name))
+        };
+        // A field's template must parse and call only defined templates.
+        let check = |receiver: &str, what: &str, text: &str| -> Result<(), AmConfigError> {
+            let needle = text.lines().next().unwrap_or(what);
+            let template = Template::parse_dialect(what, text, Dialect::Alertmanager)
+                .map_err(|e| invalid(needle, format!("receiver {receiver:?}: {e}")))?;
+            if let Some((name, line, column)) = template.undefined_calls(&known).into_iter().next() {
+                return Err(invalid(
+                    needle,
+                    format!("receiver {receiver:?}: template: {what}:{line}:{column}: no such template {name:?}"),
+                ));
+            }
+            Ok(())
+        };
         let mut time_intervals = BTreeMap::new();
         for interval in raw.time_intervals.iter().chain(&raw.mute_time_intervals) {
             if interval.name.is_empty() {
@@ -317,7 +460,7 @@ impl AmConfig {
                 return Err(invalid(
                     kind,
                     format!(
-                        "receiver {:?}: {kind} are not supported by Vigil yet (webhook_configs, slack_configs and pagerduty_configs are)",
+                        "receiver {:?}: {kind} are not supported by Vigil yet (webhook_configs, slack_configs, pagerduty_configs and email_configs are)",
                         r.name
                     ),
                 ));
@@ -339,14 +482,34 @@ impl AmConfig {
             }
             let mut slacks = r.slack_configs;
             for slack in &mut slacks {
-                if let Some(field) = slack.templated.keys().next() {
+                if let Some(field) = slack.other.keys().next() {
                     return Err(invalid(
                         field,
-                        format!(
-                            "receiver {:?}: slack_configs field {field:?} is not supported by Vigil yet (messages use Alertmanager's default templates)",
-                            r.name
-                        ),
+                        format!("receiver {:?}: slack_configs field {field:?} is not supported by Vigil yet", r.name),
                     ));
+                }
+                let texts = [
+                    ("title", &slack.title),
+                    ("title_link", &slack.title_link),
+                    ("pretext", &slack.pretext),
+                    ("text", &slack.text),
+                    ("fallback", &slack.fallback),
+                    ("color", &slack.color),
+                    ("username", &slack.username),
+                    ("channel", &slack.channel),
+                    ("icon_emoji", &slack.icon_emoji),
+                    ("icon_url", &slack.icon_url),
+                    ("footer", &slack.footer),
+                    ("callback_id", &slack.callback_id),
+                ];
+                for (what, text) in texts {
+                    if let Some(text) = text {
+                        check(&r.name, what, text)?;
+                    }
+                }
+                for field in &slack.fields {
+                    check(&r.name, "fields.title", &field.title)?;
+                    check(&r.name, "fields.value", &field.value)?;
                 }
                 if slack.api_url.is_none() && slack.api_url_file.is_none() {
                     slack.api_url = raw.global.slack_api_url.clone();
@@ -365,30 +528,30 @@ impl AmConfig {
             }
             let mut pagerduties = r.pagerduty_configs;
             for pd in &mut pagerduties {
-                if let Some(field) = pd.templated.keys().next() {
+                if let Some(field) = pd.other.keys().next() {
                     return Err(invalid(
                         field,
                         format!(
-                            "receiver {:?}: pagerduty_configs field {field:?} is not supported by Vigil yet (messages use Alertmanager's default templates, Events API v2)",
+                            "receiver {:?}: pagerduty_configs field {field:?} is not supported by Vigil yet (Events API v2 is)",
                             r.name
                         ),
                     ));
                 }
-                for (name, value) in [
+                for (what, value) in [
                     ("severity", &pd.severity),
                     ("class", &pd.class),
                     ("component", &pd.component),
                     ("group", &pd.group),
+                    ("description", &pd.description),
+                    ("client", &pd.client),
+                    ("client_url", &pd.client_url),
                 ] {
-                    if value.as_deref().is_some_and(|v| v.contains("{{")) {
-                        return Err(invalid(
-                            name,
-                            format!(
-                                "receiver {:?}: templates in pagerduty_configs {name} are not supported by Vigil yet",
-                                r.name
-                            ),
-                        ));
+                    if let Some(text) = value {
+                        check(&r.name, what, text)?;
                     }
+                }
+                for text in pd.details.values() {
+                    check(&r.name, "details", text)?;
                 }
                 match (&pd.routing_key, &pd.routing_key_file) {
                     (None, None) => {
@@ -414,7 +577,20 @@ impl AmConfig {
                     );
                 }
             }
-            receivers.push(Receiver { name: r.name, webhooks: r.webhook_configs, slacks, pagerduties });
+            let mut emails = r.email_configs;
+            for email in &mut emails {
+                apply_smtp_defaults(email, &raw.global).map_err(|(needle, message)| invalid(needle, message))?;
+                for (what, text) in [("html", &email.html), ("text", &email.text), ("from", &email.from)] {
+                    if let Some(text) = text {
+                        check(&r.name, what, text)?;
+                    }
+                }
+                check(&r.name, "to", &email.to)?;
+                for (name, text) in &email.headers {
+                    check(&r.name, name, text)?;
+                }
+            }
+            receivers.push(Receiver { name: r.name, webhooks: r.webhook_configs, slacks, pagerduties, emails });
         }
         let Some(raw_route) = raw.route else {
             return Err(invalid("route", "no routes provided".to_owned()));
@@ -487,8 +663,119 @@ impl AmConfig {
             receivers,
             inhibit_rules,
             time_intervals,
+            templates,
         })
     }
+}
+
+/// `templates:`: each glob (relative to the configuration's folder), its
+/// files in name order, each parsed as Alertmanager templates. A file that
+/// does not parse is refused with its `file:line:col`.
+fn load_templates(
+    globs: &[String],
+    dir: &Path,
+    invalid: &dyn Fn(&str, String) -> AmConfigError,
+) -> Result<Vec<Template>, AmConfigError> {
+    let mut out = Vec::new();
+    for pattern in globs {
+        let full = if Path::new(pattern).is_relative() { dir.join(pattern) } else { PathBuf::from(pattern) };
+        let full = full.to_string_lossy().into_owned();
+        let paths =
+            glob::glob(&full).map_err(|e| invalid(pattern, format!("invalid template glob {pattern:?}: {e}")))?;
+        let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        files.sort();
+        for file in files {
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| AmConfigError::Read { path: file.clone(), source })?;
+            let name =
+                file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let template = Template::parse_dialect(&name, &text, Dialect::Alertmanager).map_err(|e| {
+                AmConfigError::At { path: file.clone(), line: e.line, column: e.column, message: e.message }
+            })?;
+            out.push(template);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks one `email_configs` entry and fills what it leaves unset from
+/// `global` (Alertmanager's order and messages). Errors carry the text
+/// to look for in the file, for the position.
+fn apply_smtp_defaults(email: &mut EmailConfig, global: &RawGlobal) -> Result<(), (&'static str, String)> {
+    if email.to.is_empty() {
+        return Err(("email_configs", "missing to address in email config".to_owned()));
+    }
+    let mut headers = BTreeMap::new();
+    for (name, value) in std::mem::take(&mut email.headers) {
+        let canonical = canonical_header(&name);
+        if headers.insert(canonical.clone(), value).is_some() {
+            return Err(("headers", format!("duplicate header {canonical:?} in email config")));
+        }
+    }
+    email.headers = headers;
+    if email.threading.as_ref().and_then(|t| t.get("enabled")).and_then(serde_yaml_ng::Value::as_bool) == Some(true) {
+        return Err(("threading", "email threading is not supported by Vigil yet".to_owned()));
+    }
+    let or = |own: &mut Option<String>, global: &Option<String>| {
+        if own.as_deref().is_none_or(str::is_empty) {
+            own.clone_from(global);
+        }
+    };
+    or(&mut email.smarthost, &global.smtp_smarthost);
+    let Some(smarthost) = email.smarthost.as_deref().filter(|s| !s.is_empty()) else {
+        return Err(("email_configs", "no global SMTP smarthost set".to_owned()));
+    };
+    if split_smarthost(smarthost).is_none() {
+        return Err(("smarthost", format!("address {smarthost}: missing port in address")));
+    }
+    or(&mut email.from, &global.smtp_from);
+    if email.from.as_deref().is_none_or(str::is_empty) {
+        return Err(("email_configs", "no global SMTP from set".to_owned()));
+    }
+    or(&mut email.hello, &global.smtp_hello);
+    if email.hello.as_deref().is_none_or(str::is_empty) {
+        email.hello = Some("localhost".to_owned());
+    }
+    or(&mut email.auth_username, &global.smtp_auth_username);
+    if email.auth_password.is_none() && email.auth_password_file.is_none() {
+        email.auth_password.clone_from(&global.smtp_auth_password);
+        email.auth_password_file.clone_from(&global.smtp_auth_password_file);
+    }
+    if email.auth_password.is_some() && email.auth_password_file.is_some() {
+        return Err((
+            "auth_password_file",
+            "at most one of auth_password & auth_password_file must be configured".to_owned(),
+        ));
+    }
+    if email.auth_secret.is_none() && email.auth_secret_file.is_none() {
+        email.auth_secret.clone_from(&global.smtp_auth_secret);
+        email.auth_secret_file.clone_from(&global.smtp_auth_secret_file);
+    }
+    if email.auth_secret.is_some() || email.auth_secret_file.is_some() {
+        return Err((
+            "auth_secret",
+            "email auth_secret (CRAM-MD5) is not supported by Vigil yet (PLAIN and LOGIN with auth_password are)"
+                .to_owned(),
+        ));
+    }
+    or(&mut email.auth_identity, &global.smtp_auth_identity);
+    if email.require_tls.is_none() {
+        email.require_tls = Some(global.smtp_require_tls.unwrap_or(true));
+    }
+    if email.tls_config.is_none() {
+        email.tls_config.clone_from(&global.smtp_tls_config);
+    }
+    if email.force_implicit_tls.is_none() {
+        email.force_implicit_tls = global.smtp_force_implicit_tls;
+    }
+    Ok(())
+}
+
+/// `host:port` (`[v6]:port`) of a smarthost.
+pub fn split_smarthost(smarthost: &str) -> Option<(String, u16)> {
+    let (host, port) = smarthost.rsplit_once(':')?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    Some((host.to_owned(), port.parse().ok()?))
 }
 
 fn route_intervals(route: &Route, visit: &mut impl FnMut(&str)) {
@@ -725,11 +1012,39 @@ inhibit_rules:
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs: [{to: 'a@b'}]\n",
-                "am.yml:5:1: receiver \"x\": email_configs are not supported by Vigil yet (webhook_configs, slack_configs and pagerduty_configs are)",
+                "am.yml:5:1: no global SMTP smarthost set",
             ),
             (
-                "global:\n  slack_api_url: 'http://127.0.0.1:1/'\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs: [{title: '{{ .Status }}'}]\n",
-                "am.yml:7:1: receiver \"x\": slack_configs field \"title\" is not supported by Vigil yet (messages use Alertmanager's default templates)",
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    opsgenie_configs: [{api_key: k}]\n",
+                "am.yml:5:1: receiver \"x\": opsgenie_configs are not supported by Vigil yet (webhook_configs, slack_configs, pagerduty_configs and email_configs are)",
+            ),
+            (
+                "global:\n  smtp_smarthost: 'mail:25'\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs: [{to: 'a@b'}]\n",
+                "am.yml:7:1: no global SMTP from set",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs: [{to: 'a@b', from: 'c@d', smarthost: mail}]\n",
+                "am.yml:5:1: address mail: missing port in address",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs:\n      - to: 'a@b'\n        from: 'c@d'\n        smarthost: 'mail:25'\n        headers: {subject: a, SUBJECT: b}\n",
+                "am.yml:9:1: duplicate header \"Subject\" in email config",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs:\n      - to: 'a@b'\n        from: 'c@d'\n        smarthost: 'mail:25'\n        html: '{{ .Status | nope }}'\n",
+                "am.yml:9:1: receiver \"x\": template: html:1:14: function \"nope\" not defined",
+            ),
+            (
+                "route:\n  receiver: x\nreceivers:\n  - name: x\n    email_configs:\n      - to: 'a@b'\n        from: 'c@d'\n        smarthost: 'mail:25'\n        auth_secret: s\n",
+                "am.yml:9:1: email auth_secret (CRAM-MD5) is not supported by Vigil yet (PLAIN and LOGIN with auth_password are)",
+            ),
+            (
+                "global:\n  slack_api_url: 'http://127.0.0.1:1/'\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs: [{title: '{{ template \"nope\" . }}'}]\n",
+                "am.yml:7:1: receiver \"x\": template: title:1:1: no such template \"nope\"",
+            ),
+            (
+                "global:\n  slack_api_url: 'http://127.0.0.1:1/'\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs: [{actions: []}]\n",
+                "am.yml:7:1: receiver \"x\": slack_configs field \"actions\" is not supported by Vigil yet",
             ),
             (
                 "route:\n  receiver: x\n  mute_time_intervals: [night]\nreceivers:\n  - name: x\n",
@@ -745,7 +1060,7 @@ inhibit_rules:
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n    pagerduty_configs: [{service_key: k}]\n",
-                "am.yml:5:1: receiver \"x\": pagerduty_configs field \"service_key\" is not supported by Vigil yet (messages use Alertmanager's default templates, Events API v2)",
+                "am.yml:5:1: receiver \"x\": pagerduty_configs field \"service_key\" is not supported by Vigil yet (Events API v2 is)",
             ),
             (
                 "route:\n  receiver: x\nreceivers:\n  - name: x\n    pagerduty_configs: [{severity: warning}]\n",
@@ -768,5 +1083,37 @@ inhibit_rules:
             })
             .collect();
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn template_files_load_in_order_and_bad_ones_are_refused_with_file_line_col() {
+        let dir = std::env::temp_dir().join(format!("vigil-am-templates-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tmpl")).unwrap();
+        std::fs::write(dir.join("tmpl/a.tmpl"), "{{ define \"x\" }}a{{ end }}\n").unwrap();
+        std::fs::write(dir.join("tmpl/b.tmpl"), "{{ define \"y\" }}{{ template \"x\" . }}{{ end }}\n").unwrap();
+        let config = |title: &str| {
+            format!(
+                "global:\n  slack_api_url: 'http://127.0.0.1:1/'\ntemplates: ['tmpl/*.tmpl']\nroute:\n  receiver: x\nreceivers:\n  - name: x\n    slack_configs:\n      - title: '{title}'\n"
+            )
+        };
+        let load = |text: String| {
+            std::fs::write(dir.join("am.yml"), text).unwrap();
+            AmConfig::load(&dir.join("am.yml")).map_err(|e| e.to_string())
+        };
+        let loaded = load(config("{{ template \"y\" . }}")).unwrap();
+        let names: Vec<Vec<&str>> = loaded.templates.iter().map(|t| t.defined().collect()).collect();
+        assert_eq!(names, [vec!["x"], vec!["y"]], "files in name order");
+        let am = dir.join("am.yml").display().to_string();
+        assert_eq!(
+            load(config("{{ template \"z\" . }}")).unwrap_err(),
+            format!("{am}:9:1: receiver \"x\": template: title:1:1: no such template \"z\"")
+        );
+        std::fs::write(dir.join("tmpl/c.tmpl"), "{{ define \"z\" }}\n  {{ .Status | nope }}\n{{ end }}\n").unwrap();
+        let bad = dir.join("tmpl/c.tmpl").display().to_string();
+        assert_eq!(
+            load(config("{{ template \"y\" . }}")).unwrap_err(),
+            format!("{bad}:2:16: function \"nope\" not defined")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

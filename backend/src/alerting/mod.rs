@@ -6,7 +6,8 @@
 //! rule manager through the notifier, or `POST /api/v2/alerts`) and merged
 //! by fingerprint → `dispatch` (route tree, aggregation groups, flush
 //! timing) → mute (`inhibit`, `silences`) → `nflog` (dedup against what was already
-//! sent, persisted) → `notify` (receivers: webhook payload v4, retries).
+//! sent, persisted) → `notify` (receivers: webhook payload v4, Slack,
+//! PagerDuty, email; notification templates; retries).
 //!
 //! Timing decisions live in the pure `Dispatcher` and `needs_update`, driven
 //! by explicit times; this runtime only reads its [`Clock`] and sleeps.
@@ -324,7 +325,8 @@ impl Alertmanager {
             .map(Integration::Webhook)
             .enumerate()
             .chain(receiver.slacks.iter().cloned().map(Integration::Slack).enumerate())
-            .chain(receiver.pagerduties.iter().cloned().map(Integration::Pagerduty).enumerate());
+            .chain(receiver.pagerduties.iter().cloned().map(Integration::Pagerduty).enumerate())
+            .chain(receiver.emails.iter().cloned().map(Integration::Email).enumerate());
         for (i, integration) in integrations {
             let receiver_key = format!("{}/{}/{i}", receiver.name, integration.kind());
             tasks.spawn(Arc::clone(&self).notify_integration(
@@ -350,6 +352,7 @@ enum Integration {
     Webhook(config::WebhookConfig),
     Slack(config::SlackConfig),
     Pagerduty(config::PagerdutyConfig),
+    Email(config::EmailConfig),
 }
 
 impl Integration {
@@ -358,6 +361,7 @@ impl Integration {
             Integration::Webhook(_) => "webhook",
             Integration::Slack(_) => "slack",
             Integration::Pagerduty(_) => "pagerduty",
+            Integration::Email(_) => "email",
         }
     }
 
@@ -366,6 +370,7 @@ impl Integration {
             Integration::Webhook(w) => w.send_resolved,
             Integration::Slack(s) => s.send_resolved,
             Integration::Pagerduty(p) => p.send_resolved,
+            Integration::Email(e) => e.send_resolved,
         }
     }
 
@@ -375,6 +380,7 @@ impl Integration {
             Integration::Webhook(w) => (&w.url, &w.url_file),
             Integration::Slack(s) => (&s.api_url, &s.api_url_file),
             Integration::Pagerduty(p) => (&p.url, &None),
+            Integration::Email(_) => (&None, &None),
         };
         match (url, file) {
             (Some(url), _) => Ok(url.clone()),
@@ -425,73 +431,11 @@ impl Alertmanager {
         // With only resolved alerts and send_resolved off, nothing is sent
         // but the log still records that the group is resolved.
         if !to_send.is_empty() {
-            let url = match integration.url() {
-                Ok(url) => url,
-                Err(e) => {
-                    warn!(receiver = %receiver_key, error = %e, "no URL to notify");
-                    return false;
-                }
+            let sent = match &integration {
+                Integration::Email(email) => self.send_email(email, &receiver, flush, &to_send, d.deadline).await,
+                _ => self.post(&integration, &receiver, flush, &to_send, d.deadline).await,
             };
-            let (body, timeout) = match &integration {
-                Integration::Webhook(webhook) => (
-                    notify::webhook_message(
-                        &receiver,
-                        &flush.group_key,
-                        &flush.group_labels,
-                        &to_send,
-                        &self.external_url,
-                        webhook.max_alerts,
-                        now,
-                    ),
-                    webhook.timeout.map_or(Duration::from_secs(10), |t| t.0),
-                ),
-                Integration::Slack(slack) => (
-                    notify::slack_message(
-                        &receiver,
-                        &flush.group_labels,
-                        &to_send,
-                        &self.external_url,
-                        slack.channel.as_deref(),
-                        slack.link_names,
-                        now,
-                    ),
-                    Duration::from_secs(10),
-                ),
-                Integration::Pagerduty(pd) => {
-                    let routing_key = match (&pd.routing_key, &pd.routing_key_file) {
-                        (Some(key), _) => key.clone(),
-                        (None, Some(file)) => match std::fs::read_to_string(file) {
-                            Ok(text) => text.trim().to_owned(),
-                            Err(e) => {
-                                warn!(file = %file.display(), error = %e, "failed to read routing key from file");
-                                return false;
-                            }
-                        },
-                        (None, None) => String::new(),
-                    };
-                    let fields = notify::PagerdutyFields {
-                        routing_key: &routing_key,
-                        severity: pd.severity.as_deref(),
-                        class: pd.class.as_deref(),
-                        component: pd.component.as_deref(),
-                        group: pd.group.as_deref(),
-                    };
-                    (
-                        notify::pagerduty_message(
-                            &receiver,
-                            &flush.group_key,
-                            &flush.group_labels,
-                            &to_send,
-                            &self.external_url,
-                            &fields,
-                            now,
-                        ),
-                        Duration::from_secs(10),
-                    )
-                }
-            };
-            let kind = integration.kind();
-            if let Err(e) = notify::deliver(kind, &self.client, &url, &body, timeout, d.deadline, &self.metrics).await {
+            if let Err(e) = sent {
                 warn!(receiver = %receiver_key, group = %flush.group_key, error = %e, "notify failed");
                 return false;
             }
@@ -501,6 +445,171 @@ impl Alertmanager {
             warn!(error = %e, "cannot save the notification log");
         }
         true
+    }
+}
+
+impl Alertmanager {
+    /// The template data and library for one notification.
+    fn renderer<'a>(
+        &self,
+        config: &'a AmConfig,
+        receiver: &str,
+        flush: &Flush,
+        to_send: &[AmAlert],
+    ) -> notify::Renderer<'a> {
+        notify::Renderer {
+            data: notify::template_data(receiver, &flush.group_labels, to_send, &self.external_url, flush.now_ms),
+            library: &config.templates,
+            now_ms: flush.now_ms,
+        }
+    }
+
+    /// Webhook, Slack and PagerDuty: a JSON body posted with retries.
+    async fn post(
+        &self,
+        integration: &Integration,
+        receiver: &str,
+        flush: &Flush,
+        to_send: &[AmAlert],
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let now = flush.now_ms;
+        let kind = integration.kind();
+        let url = integration.url().inspect_err(|_| notify::count_failed(kind, &self.metrics))?;
+        let (body, timeout) = match integration {
+            Integration::Webhook(webhook) => (
+                notify::webhook_message(
+                    receiver,
+                    &flush.group_key,
+                    &flush.group_labels,
+                    to_send,
+                    &self.external_url,
+                    webhook.max_alerts,
+                    now,
+                ),
+                webhook.timeout.map_or(Duration::from_secs(10), |t| t.0),
+            ),
+            Integration::Slack(slack) => {
+                let mut t =
+                    notify::SlackText::defaults(receiver, &flush.group_labels, to_send, &self.external_url, now);
+                let am = self.config();
+                let r = self.renderer(&am, receiver, flush, to_send);
+                let text = |what: &str, configured: &Option<String>, default: &mut String| -> Result<(), String> {
+                    *default = r.or(what, configured.as_deref(), std::mem::take(default))?;
+                    Ok(())
+                };
+                let expanded = (|| {
+                    text("title", &slack.title, &mut t.title)?;
+                    text("title_link", &slack.title_link, &mut t.title_link)?;
+                    text("pretext", &slack.pretext, &mut t.pretext)?;
+                    text("text", &slack.text, &mut t.text)?;
+                    text("fallback", &slack.fallback, &mut t.fallback)?;
+                    text("color", &slack.color, &mut t.color)?;
+                    text("username", &slack.username, &mut t.username)?;
+                    text("channel", &slack.channel, &mut t.channel)?;
+                    text("icon_emoji", &slack.icon_emoji, &mut t.icon_emoji)?;
+                    text("icon_url", &slack.icon_url, &mut t.icon_url)?;
+                    text("footer", &slack.footer, &mut t.footer)?;
+                    text("callback_id", &slack.callback_id, &mut t.callback_id)?;
+                    for field in &slack.fields {
+                        t.fields.push((
+                            r.text("fields.title", &field.title)?,
+                            r.text("fields.value", &field.value)?,
+                            field.short.unwrap_or(slack.short_fields),
+                        ));
+                    }
+                    Ok::<(), String>(())
+                })();
+                expanded.inspect_err(|_| notify::count_failed(kind, &self.metrics))?;
+                if let Some(mrkdwn_in) = &slack.mrkdwn_in {
+                    t.mrkdwn_in.clone_from(mrkdwn_in);
+                }
+                t.link_names = slack.link_names;
+                (notify::slack_message(&t), Duration::from_secs(10))
+            }
+            Integration::Pagerduty(pd) => {
+                let mut t =
+                    notify::PagerdutyText::defaults(receiver, &flush.group_labels, to_send, &self.external_url, now);
+                t.routing_key = crate::scrape::read_secret(
+                    pd.routing_key.as_deref().unwrap_or_default(),
+                    if pd.routing_key.is_some() { None } else { pd.routing_key_file.as_deref() },
+                )
+                .map_err(|e| format!("failed to read routing key from file: {e}"))
+                .inspect_err(|_| notify::count_failed(kind, &self.metrics))?;
+                let am = self.config();
+                let r = self.renderer(&am, receiver, flush, to_send);
+                let expanded = (|| {
+                    for (what, configured, value) in [
+                        ("description", &pd.description, &mut t.description),
+                        ("client", &pd.client, &mut t.client),
+                        ("client_url", &pd.client_url, &mut t.client_url),
+                        ("severity", &pd.severity, &mut t.severity),
+                        ("class", &pd.class, &mut t.class),
+                        ("component", &pd.component, &mut t.component),
+                        ("group", &pd.group, &mut t.group),
+                    ] {
+                        *value = r.or(what, configured.as_deref(), std::mem::take(value))?;
+                    }
+                    for (name, source) in &pd.details {
+                        t.details.insert(name.clone(), r.text("details", source)?);
+                    }
+                    Ok::<(), String>(())
+                })();
+                expanded.inspect_err(|_| notify::count_failed(kind, &self.metrics))?;
+                let firing = to_send.iter().any(|a| !a.resolved_at(now));
+                (notify::pagerduty_message(&flush.group_key, firing, &t), Duration::from_secs(10))
+            }
+            Integration::Email(_) => return Err("email is not posted".to_owned()),
+        };
+        notify::deliver(kind, &self.client, &url, &body, timeout, deadline, &self.metrics).await
+    }
+
+    /// Email: the message is built once, then sent with retries.
+    async fn send_email(
+        &self,
+        config: &config::EmailConfig,
+        receiver: &str,
+        flush: &Flush,
+        to_send: &[AmAlert],
+        deadline: Instant,
+    ) -> Result<(), String> {
+        use notify::email;
+        let now = flush.now_ms;
+        let am = self.config();
+        let r = self.renderer(&am, receiver, flush, to_send);
+        let defaults =
+            |render: email::DefaultBody| render(receiver, &flush.group_labels, to_send, &self.external_url, now);
+        // Alertmanager's order: addresses, then headers, text and HTML.
+        let rendered = (|| {
+            let from = r.text("from", config.from.as_deref().unwrap_or_default())?;
+            let to = r.text("to", &config.to)?;
+            let subject = notify::subject(&flush.group_labels, to_send, now);
+            let mut headers = BTreeMap::new();
+            for (name, source) in &config.headers {
+                headers.insert(name.clone(), r.text(name, source)?);
+            }
+            headers.entry("Subject".to_owned()).or_insert(subject);
+            headers.entry("To".to_owned()).or_insert_with(|| to.clone());
+            headers.entry("From".to_owned()).or_insert_with(|| from.clone());
+            let text = match &config.text {
+                Some(source) => r.text("text", source)?,
+                None => defaults(email::default_text),
+            };
+            let html = match &config.html {
+                Some(source) => r.html("html", source)?,
+                None => defaults(email::default_html),
+            };
+            Ok::<_, String>(email::Rendered { from, to, headers, text: Some(text), html: Some(html) })
+        })()
+        .inspect_err(|_| notify::count_failed("email", &self.metrics))?;
+        let hostname = crate::api::hostname();
+        let hostname = if hostname.is_empty() { "localhost.localdomain".to_owned() } else { hostname };
+        let message = email::build(&rendered, &hostname, std::time::SystemTime::now())
+            .inspect_err(|_| notify::count_failed("email", &self.metrics))?;
+        notify::with_retries("email", deadline, &self.metrics, || {
+            email::send(config, &message, Duration::from_secs(30))
+        })
+        .await
     }
 }
 

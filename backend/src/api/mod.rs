@@ -14,6 +14,9 @@ mod status;
 mod syntax;
 mod targets;
 
+/// The machine's name (`gethostname`), also used in email `Message-Id`s.
+pub(crate) use status::hostname;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

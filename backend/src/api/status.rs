@@ -125,7 +125,7 @@ fn storage_retention(options: &crate::tsdb::DbOptions) -> String {
     parts.join(" or ")
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: gethostname writes at most `len` bytes into the buffer.
     let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;

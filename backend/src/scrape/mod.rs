@@ -497,7 +497,11 @@ pub(crate) fn read_secret(inline: &str, file: Option<&std::path::Path>) -> Resul
     }
 }
 
-fn read_pem(inline: &Option<String>, file: &Option<std::path::PathBuf>, what: &str) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn read_pem(
+    inline: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+    what: &str,
+) -> Result<Option<Vec<u8>>, String> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(format!("at most one of {what} and {what}_file must be configured")),
         (Some(text), None) => Ok(Some(text.as_bytes().to_vec())),

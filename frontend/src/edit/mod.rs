@@ -10,12 +10,10 @@
 //! live in `vigil_shared::dashboard::{layout, history}`, shared with tests
 //! that run natively.
 
-// Until the dashboard page's edit mode opens them (branch editmode).
-#[allow(dead_code)]
 pub mod json;
-#[allow(dead_code)]
 pub mod panel_editor;
 pub mod query_editor;
-#[allow(dead_code)]
+pub mod save;
+pub mod session;
 pub mod settings;
 pub mod variables_editor;

@@ -12,7 +12,6 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::Value as Json;
 use vigil_shared::dashboard::model::VariableCurrent;
 use vigil_shared::dashboard::share::{SharedView, decode};
 use vigil_shared::dashboard::{Dashboard, time::describe_range};
@@ -78,19 +77,7 @@ pub fn SharePage() -> impl IntoView {
 async fn save_copy(mut dashboard: Dashboard) -> Result<String, String> {
     dashboard.uid = None;
     dashboard.id = None;
-    let body = serde_json::json!({"dashboard": dashboard, "overwrite": false, "message": "Saved from a share link"});
-    let request = gloo_net::http::Request::post("/api/dashboards/db").json(&body).map_err(|e| e.to_string())?;
-    let response = request.send().await.map_err(|e| format!("request failed: {e}"))?;
-    let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
-    let json: Json = serde_json::from_str(&text).map_err(|_| format!("HTTP {status}: {}", text.trim()))?;
-    if !(200..300).contains(&status) {
-        let message = json.get("message").and_then(Json::as_str).unwrap_or(text.trim());
-        return Err(format!("HTTP {status}: {message}"));
-    }
-    match (json.get("url").and_then(Json::as_str), json.get("uid").and_then(Json::as_str)) {
-        (Some(url), _) => Ok(url.to_owned()),
-        (None, Some(uid)) => Ok(format!("/d/{uid}")),
-        _ => Err("the answer has no url or uid".into()),
-    }
+    dashboard.extra.remove("version");
+    let saved = crate::api::save_dashboard(&dashboard, None, "Saved from a share link").await.map_err(|e| e.message)?;
+    Ok(if saved.url.is_empty() { format!("/d/{}", saved.uid) } else { saved.url })
 }

@@ -1,5 +1,6 @@
 //! Receivers: the message a webhook gets (Alertmanager's payload version 4,
-//! field for field) and delivery with retries.
+//! field for field), Slack's and PagerDuty's bodies, email (`email`), and
+//! delivery with retries.
 //!
 //! A failed delivery is retried with exponential backoff (0.5 s growing by
 //! 1.5×, at most 60 s, as Alertmanager's `RetryStage`) until the group's
@@ -16,6 +17,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use serde_json::{Value, json};
 
 use super::dispatch::AmAlert;
+use crate::rules::template::{self, Dialect, NotifyAlert, NotifyData, Template};
+
+pub mod email;
 
 /// Time as Go's `time.Time` marshals to JSON (RFC 3339, nanoseconds with
 /// trailing zeros trimmed; the zero time for "unset").
@@ -24,6 +28,11 @@ pub fn go_time(ms: i64) -> String {
         return "0001-01-01T00:00:00Z".to_owned();
     }
     crate::api::params::format_rfc3339(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+/// The alerts still firing at `now_ms`, and those resolved.
+fn firing_and_resolved(alerts: &[AmAlert], now_ms: i64) -> (Vec<&AmAlert>, Vec<&AmAlert>) {
+    alerts.iter().partition(|a| !a.resolved_at(now_ms))
 }
 
 /// Labels (or annotations) every alert has with the same value.
@@ -78,61 +87,161 @@ pub fn webhook_message(
     })
 }
 
-/// Alertmanager's `KV.SortedPairs` order: `alertname` first, then by name.
-fn sorted_values(kv: &BTreeMap<String, String>) -> Vec<&str> {
-    let first = kv.get("alertname").map(String::as_str);
-    first.into_iter().chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(_, v)| v.as_str())).collect()
-}
-
-/// Alertmanager's default `__subject` template:
+/// Alertmanager's default `__subject`:
 /// `[FIRING:2] <group label values> (<other common label values>)`.
 pub fn subject(group_labels: &BTreeMap<String, String>, alerts: &[AmAlert], now_ms: i64) -> String {
-    let firing = alerts.iter().filter(|a| !a.resolved_at(now_ms)).count();
-    let mut out = if firing > 0 { format!("[FIRING:{firing}] ") } else { "[RESOLVED] ".to_owned() };
-    out.push_str(&sorted_values(group_labels).join(" "));
-    out.push(' ');
-    let common = common(alerts, |a| &a.labels);
-    if common.len() > group_labels.len() {
-        let rest: BTreeMap<String, String> =
-            common.into_iter().filter(|(k, _)| !group_labels.contains_key(k)).collect();
-        out.push('(');
-        out.push_str(&sorted_values(&rest).join(" "));
-        out.push(')');
-    }
-    out
+    template::notification_subject(&template_data("", group_labels, alerts, "", now_ms))
 }
 
-/// The body Alertmanager posts to a Slack incoming webhook with its
-/// default templates.
-pub fn slack_message(
+/// The link to the alerts of a receiver in the web UI (`__alertmanagerURL`).
+pub fn alerts_url(external_url: &str, receiver: &str) -> String {
+    format!("{external_url}/#/alerts?receiver={}", crate::rules::manager::query_escape(receiver))
+}
+
+/// Alertmanager's `template.Data` for one notification.
+pub fn template_data(
     receiver: &str,
     group_labels: &BTreeMap<String, String>,
     alerts: &[AmAlert],
     external_url: &str,
-    channel: Option<&str>,
-    link_names: bool,
     now_ms: i64,
-) -> Value {
-    let title = subject(group_labels, alerts, now_ms);
-    let title_link = format!("{external_url}/#/alerts?receiver={}", crate::rules::manager::query_escape(receiver));
-    let firing = alerts.iter().any(|a| !a.resolved_at(now_ms));
-    let mut body = json!({
-        "username": "Alertmanager",
-        "attachments": [{
-            "title": title,
-            "title_link": title_link,
-            "text": "",
-            "fallback": format!("{title} | {title_link}"),
-            "callback_id": "",
-            "footer": "",
-            "color": if firing { "danger" } else { "good" },
-            "mrkdwn_in": ["fallback", "pretext", "text"],
-        }],
-    });
-    if let Some(channel) = channel.filter(|c| !c.is_empty()) {
-        body["channel"] = Value::from(channel);
+) -> NotifyData {
+    NotifyData {
+        receiver: receiver.to_owned(),
+        status: if alerts.iter().any(|a| !a.resolved_at(now_ms)) { "firing" } else { "resolved" }.to_owned(),
+        alerts: alerts.iter().map(|a| notify_alert(a, now_ms)).collect(),
+        group_labels: group_labels.clone(),
+        common_labels: common(alerts, |a| &a.labels),
+        common_annotations: common(alerts, |a| &a.annotations),
+        external_url: external_url.to_owned(),
     }
-    if link_names {
+}
+
+/// An alert as templates see it.
+fn notify_alert(a: &AmAlert, now_ms: i64) -> NotifyAlert {
+    NotifyAlert {
+        status: if a.resolved_at(now_ms) { "resolved" } else { "firing" }.to_owned(),
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        starts_at_ms: a.starts_at_ms,
+        ends_at_ms: a.ends_at_ms,
+        generator_url: a.generator_url.clone(),
+        fingerprint: format!("{:016x}", a.fingerprint()),
+    }
+}
+
+/// Expands receiver fields' templates for one notification, with the
+/// configuration's template files as the library.
+pub struct Renderer<'a> {
+    pub data: NotifyData,
+    pub library: &'a [Template],
+    pub now_ms: i64,
+}
+
+impl Renderer<'_> {
+    /// A text field; `what` names it in errors.
+    pub fn text(&self, what: &str, source: &str) -> Result<String, String> {
+        self.expand(what, source, false)
+    }
+
+    /// An HTML body, escaped as `html/template` does.
+    pub fn html(&self, what: &str, source: &str) -> Result<String, String> {
+        self.expand(what, source, true)
+    }
+
+    fn expand(&self, what: &str, source: &str, html: bool) -> Result<String, String> {
+        let template = Template::parse_dialect(what, source, Dialect::Alertmanager).map_err(|e| e.to_string())?;
+        template.expand_notification(&self.data, self.library, html, self.now_ms)
+    }
+
+    /// `configured` expanded, or `default` when unset.
+    pub fn or(&self, what: &str, configured: Option<&str>, default: String) -> Result<String, String> {
+        configured.map_or(Ok(default), |source| self.text(what, source))
+    }
+}
+
+/// The texts of a Slack message, after templates (or defaults).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlackText {
+    pub channel: String,
+    pub username: String,
+    pub icon_emoji: String,
+    pub icon_url: String,
+    pub link_names: bool,
+    pub title: String,
+    pub title_link: String,
+    pub pretext: String,
+    pub text: String,
+    pub fallback: String,
+    pub callback_id: String,
+    pub footer: String,
+    pub color: String,
+    /// (title, value, short)
+    pub fields: Vec<(String, String, bool)>,
+    pub mrkdwn_in: Vec<String>,
+}
+
+impl SlackText {
+    /// What Alertmanager's default Slack templates produce.
+    pub fn defaults(
+        receiver: &str,
+        group_labels: &BTreeMap<String, String>,
+        alerts: &[AmAlert],
+        external_url: &str,
+        now_ms: i64,
+    ) -> SlackText {
+        let title = subject(group_labels, alerts, now_ms);
+        let title_link = alerts_url(external_url, receiver);
+        let firing = alerts.iter().any(|a| !a.resolved_at(now_ms));
+        SlackText {
+            username: "Alertmanager".to_owned(),
+            fallback: format!("{title} | {title_link}"),
+            title,
+            title_link,
+            color: if firing { "danger" } else { "good" }.to_owned(),
+            mrkdwn_in: ["fallback", "pretext", "text"].map(str::to_owned).to_vec(),
+            ..SlackText::default()
+        }
+    }
+}
+
+/// The body Alertmanager posts to a Slack incoming webhook (its JSON
+/// field for field, empty optional fields left out as Go's `omitempty`).
+pub fn slack_message(t: &SlackText) -> Value {
+    // Slack's limit on titles, counted in characters.
+    let title: String = t.title.chars().take(1024).collect();
+    let mut attachment = json!({
+        "text": t.text,
+        "fallback": t.fallback,
+        "callback_id": t.callback_id,
+        "footer": t.footer,
+    });
+    for (name, value) in
+        [("title", &title), ("title_link", &t.title_link), ("pretext", &t.pretext), ("color", &t.color)]
+    {
+        if !value.is_empty() {
+            attachment[name] = Value::from(value.as_str());
+        }
+    }
+    if !t.fields.is_empty() {
+        attachment["fields"] = t
+            .fields
+            .iter()
+            .map(|(title, value, short)| json!({"title": title, "value": value, "short": short}))
+            .collect();
+    }
+    if !t.mrkdwn_in.is_empty() {
+        attachment["mrkdwn_in"] = json!(t.mrkdwn_in);
+    }
+    let mut body = json!({ "attachments": [attachment] });
+    for (name, value) in
+        [("channel", &t.channel), ("username", &t.username), ("icon_emoji", &t.icon_emoji), ("icon_url", &t.icon_url)]
+    {
+        if !value.is_empty() {
+            body[name] = Value::from(value.as_str());
+        }
+    }
+    if t.link_names {
         body["link_names"] = Value::from(true);
     }
     body
@@ -141,80 +250,80 @@ pub fn slack_message(
 /// Alertmanager's `__text_alert_list` template: labels, annotations and
 /// source of each alert.
 fn text_alert_list(alerts: &[&AmAlert]) -> String {
-    let mut out = String::new();
-    let pairs = |kv: &BTreeMap<String, String>| -> Vec<(String, String)> {
-        let first = kv.get_key_value("alertname").map(|(k, v)| (k.clone(), v.clone()));
-        first
-            .into_iter()
-            .chain(kv.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| (k.clone(), v.clone())))
-            .collect()
-    };
-    for a in alerts {
-        out.push_str("Labels:\n");
-        for (k, v) in pairs(&a.labels) {
-            out.push_str(&format!(" - {k} = {v}\n"));
+    template::text_alert_list(&alerts.iter().map(|a| notify_alert(a, 0)).collect::<Vec<_>>())
+}
+
+/// The texts of a PagerDuty event, after templates (or defaults).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PagerdutyText {
+    pub routing_key: String,
+    pub description: String,
+    pub client: String,
+    pub client_url: String,
+    pub severity: String,
+    pub class: String,
+    pub component: String,
+    pub group: String,
+    pub details: BTreeMap<String, String>,
+}
+
+impl PagerdutyText {
+    /// What Alertmanager's default PagerDuty templates produce.
+    pub fn defaults(
+        receiver: &str,
+        group_labels: &BTreeMap<String, String>,
+        alerts: &[AmAlert],
+        external_url: &str,
+        now_ms: i64,
+    ) -> PagerdutyText {
+        let (firing, resolved) = firing_and_resolved(alerts, now_ms);
+        PagerdutyText {
+            description: subject(group_labels, alerts, now_ms),
+            client: "Alertmanager".to_owned(),
+            client_url: alerts_url(external_url, receiver),
+            severity: "error".to_owned(),
+            details: BTreeMap::from([
+                ("firing".to_owned(), text_alert_list(&firing)),
+                ("resolved".to_owned(), text_alert_list(&resolved)),
+                ("num_firing".to_owned(), firing.len().to_string()),
+                ("num_resolved".to_owned(), resolved.len().to_string()),
+            ]),
+            ..PagerdutyText::default()
         }
-        out.push_str("Annotations:\n");
-        for (k, v) in pairs(&a.annotations) {
-            out.push_str(&format!(" - {k} = {v}\n"));
-        }
-        out.push_str(&format!("Source: {}\n", a.generator_url));
     }
-    out
 }
 
-/// Literal PagerDuty fields of the payload besides the templated ones.
-#[derive(Debug, Clone, Default)]
-pub struct PagerdutyFields<'a> {
-    pub routing_key: &'a str,
-    pub severity: Option<&'a str>,
-    pub class: Option<&'a str>,
-    pub component: Option<&'a str>,
-    pub group: Option<&'a str>,
-}
-
-/// The Events API v2 body Alertmanager sends with its default templates.
-/// The dedup key is the SHA-256 of the group key, so one incident follows
-/// one group.
-pub fn pagerduty_message(
-    receiver: &str,
-    group_key: &str,
-    group_labels: &BTreeMap<String, String>,
-    alerts: &[AmAlert],
-    external_url: &str,
-    fields: &PagerdutyFields<'_>,
-    now_ms: i64,
-) -> Value {
+/// The Events API v2 body Alertmanager sends. The dedup key is the SHA-256
+/// of the group key, so one incident follows one group.
+pub fn pagerduty_message(group_key: &str, firing: bool, t: &PagerdutyText) -> Value {
     use sha2::Digest;
-    let firing: Vec<&AmAlert> = alerts.iter().filter(|a| !a.resolved_at(now_ms)).collect();
-    let resolved: Vec<&AmAlert> = alerts.iter().filter(|a| a.resolved_at(now_ms)).collect();
     // PagerDuty's limit on the summary, counted in characters.
-    let summary: String = subject(group_labels, alerts, now_ms).chars().take(1024).collect();
+    let summary: String = t.description.chars().take(1024).collect();
     let mut payload = json!({
         "summary": summary,
-        "source": "Alertmanager",
-        "severity": fields.severity.unwrap_or("error"),
-        "custom_details": {
-            "firing": text_alert_list(&firing),
-            "resolved": text_alert_list(&resolved),
-            "num_firing": firing.len().to_string(),
-            "num_resolved": resolved.len().to_string(),
-        },
+        // Alertmanager's `source` defaults to the client.
+        "source": t.client,
+        "severity": t.severity,
+        "custom_details": t.details,
     });
-    for (name, value) in [("class", fields.class), ("component", fields.component), ("group", fields.group)] {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            payload[name] = Value::from(v);
+    for (name, value) in [("class", &t.class), ("component", &t.component), ("group", &t.group)] {
+        if !value.is_empty() {
+            payload[name] = Value::from(value.as_str());
         }
     }
     let dedup: String = sha2::Sha256::digest(group_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    json!({
-        "routing_key": fields.routing_key,
+    let mut body = json!({
+        "routing_key": t.routing_key,
         "dedup_key": dedup,
-        "event_action": if firing.is_empty() { "resolve" } else { "trigger" },
+        "event_action": if firing { "trigger" } else { "resolve" },
         "payload": payload,
-        "client": "Alertmanager",
-        "client_url": format!("{external_url}/#/alerts?receiver={}", crate::rules::manager::query_escape(receiver)),
-    })
+    });
+    for (name, value) in [("client", &t.client), ("client_url", &t.client_url)] {
+        if !value.is_empty() {
+            body[name] = Value::from(value.as_str());
+        }
+    }
+    body
 }
 
 /// Counts per integration kind, under Alertmanager's metric names.
@@ -259,7 +368,8 @@ pub fn encode_counts(metrics: &NotifyMetrics, encoder: &mut DescriptorEncoder) -
         let metric_type = ConstCounter::new(0u64).metric_type();
         let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
         // Alertmanager shows every integration kind from the start.
-        let mut all: BTreeMap<&str, u64> = BTreeMap::from([("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
+        let mut all: BTreeMap<&str, u64> =
+            BTreeMap::from([("email", 0), ("pagerduty", 0), ("slack", 0), ("webhook", 0)]);
         for (integration, c) in &counts {
             all.insert(integration, c[i]);
         }
@@ -270,7 +380,66 @@ pub fn encode_counts(metrics: &NotifyMetrics, encoder: &mut DescriptorEncoder) -
     Ok(())
 }
 
-/// Posts `body` to `url`, retrying with backoff until `deadline`.
+/// Why one delivery attempt failed, and whether another may succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptError {
+    pub message: String,
+    pub retry: bool,
+}
+
+impl AttemptError {
+    pub fn retry(message: String) -> AttemptError {
+        AttemptError { message, retry: true }
+    }
+
+    pub fn fatal(message: String) -> AttemptError {
+        AttemptError { message, retry: false }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the next wait
+/// would pass `deadline`; counts notifications and requests under
+/// `integration`. The same path for every receiver kind.
+pub async fn with_retries<F, Fut>(
+    integration: &str,
+    deadline: Instant,
+    metrics: &NotifyMetrics,
+    mut attempt: F,
+) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), AttemptError>>,
+{
+    metrics.add(integration, 0, 1);
+    let mut wait = Duration::from_millis(500);
+    loop {
+        metrics.add(integration, 2, 1);
+        let error = match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        metrics.add(integration, 3, 1);
+        if !error.retry || Instant::now() + wait >= deadline {
+            metrics.add(integration, 1, 1);
+            return Err(error.message);
+        }
+        tracing::debug!(integration, error = %error.message, wait_ms = wait.as_millis() as u64, "notification failed; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait.mul_f64(1.5)).min(Duration::from_secs(60));
+    }
+}
+
+/// Counts a notification that failed before any request (a template that
+/// cannot be executed, a secret file that cannot be read), as
+/// Alertmanager counts a `Notify` that fails at once.
+pub fn count_failed(integration: &str, metrics: &NotifyMetrics) {
+    for index in 0..4 {
+        metrics.add(integration, index, 1);
+    }
+}
+
+/// Posts `body` to `url`, retrying with backoff until `deadline`; 4xx
+/// answers are the receiver refusing the message and are not retried.
 pub async fn deliver(
     integration: &str,
     client: &reqwest::Client,
@@ -280,11 +449,8 @@ pub async fn deliver(
     deadline: Instant,
     metrics: &NotifyMetrics,
 ) -> Result<(), String> {
-    metrics.add(integration, 0, 1);
-    let mut wait = Duration::from_millis(500);
     let text = body.to_string();
-    loop {
-        metrics.add(integration, 2, 1);
+    with_retries(integration, deadline, metrics, || async {
         let attempt = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -292,23 +458,19 @@ pub async fn deliver(
             .body(text.clone())
             .send()
             .await;
-        let (error, retry) = match attempt {
-            Ok(response) if response.status().is_success() => return Ok(()),
+        match attempt {
+            Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => {
                 let status = response.status();
-                (format!("unexpected status code {}", status.as_u16()), status.is_server_error())
+                Err(AttemptError {
+                    message: format!("unexpected status code {}", status.as_u16()),
+                    retry: status.is_server_error(),
+                })
             }
-            Err(e) => (crate::scrape::scraper::error_chain(&e), true),
-        };
-        metrics.add(integration, 3, 1);
-        if !retry || Instant::now() + wait >= deadline {
-            metrics.add(integration, 1, 1);
-            return Err(error);
+            Err(e) => Err(AttemptError::retry(crate::scrape::scraper::error_chain(&e))),
         }
-        tracing::debug!(url, error = %error, wait_ms = wait.as_millis() as u64, "webhook delivery failed; retrying");
-        tokio::time::sleep(wait).await;
-        wait = (wait.mul_f64(1.5)).min(Duration::from_secs(60));
-    }
+    })
+    .await
 }
 
 #[cfg(test)]
