@@ -112,7 +112,9 @@ pub struct TruncateReport {
 
 #[derive(Debug)]
 struct Inner {
-    by_labels: HashMap<Labels, SeriesRef>,
+    /// Shares each series' label set with its [`MemSeries`] (one copy of
+    /// the strings per series, not two).
+    by_labels: HashMap<Arc<Labels>, SeriesRef>,
     series: Slab,
     wal: Option<Wal>,
     /// The inverted index: label name → value → series, ascending.
@@ -257,7 +259,7 @@ impl Postings {
 
 #[derive(Debug)]
 struct MemSeries {
-    labels: Labels,
+    labels: Arc<Labels>,
     /// Oldest first; only the last one is appended to.
     chunks: Vec<TimedChunk>,
     /// The newest sample, for the order check without decoding.
@@ -273,7 +275,7 @@ struct MemSeries {
 }
 
 impl MemSeries {
-    fn new(labels: Labels, epoch: u64) -> Self {
+    fn new(labels: Arc<Labels>, epoch: u64) -> Self {
         MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch, ooo: None }
     }
 
@@ -539,7 +541,8 @@ fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk>
 fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
     match record {
         Record::Series { series, labels } => {
-            let mut target = MemSeries::new(labels.clone(), 0);
+            let labels = Arc::new(labels);
+            let mut target = MemSeries::new(Arc::clone(&labels), 0);
             target.logged = true;
             match inner.series.place(series, target) {
                 Err(_) => return,
@@ -552,7 +555,7 @@ fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
                 }
                 Ok(None) => {}
             }
-            inner.by_labels.insert(labels.clone(), series);
+            inner.by_labels.insert(Arc::clone(&labels), series);
             inner.postings.add(&labels, series);
             report.series += 1;
         }
@@ -685,7 +688,7 @@ impl MemoryStorage {
                 let samples = s.samples_between(mint, maxt.saturating_sub(1));
                 let copies = encode_chunks(&samples);
                 if !copies.is_empty() {
-                    out.push((s.labels.clone(), copies));
+                    out.push((Labels::clone(&s.labels), copies));
                 }
                 continue;
             }
@@ -698,7 +701,7 @@ impl MemoryStorage {
                 }
             }
             if !copies.is_empty() {
-                out.push((s.labels.clone(), copies));
+                out.push((Labels::clone(&s.labels), copies));
             }
         }
         out
@@ -920,8 +923,9 @@ impl Appender for MemoryAppender<'_> {
             return *r;
         }
         let epoch = inner.epoch;
-        let r = inner.series.insert(MemSeries::new(labels.clone(), epoch));
-        inner.by_labels.insert(labels.clone(), r);
+        let shared = Arc::new(labels.clone());
+        let r = inner.series.insert(MemSeries::new(Arc::clone(&shared), epoch));
+        inner.by_labels.insert(shared, r);
         inner.postings.add(labels, r);
         self.series_added += 1;
         HeadStats::add(&self.storage.stats.series, 1);
@@ -1064,7 +1068,7 @@ impl MemoryStorage {
                 return None;
             }
             let samples = s.samples_between(mint, maxt);
-            (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
+            (!samples.is_empty()).then(|| Series { labels: Labels::clone(&s.labels), samples })
         };
         let mut out: Vec<Series> = match inner.postings.candidates(matchers) {
             Some(refs) => refs.iter().filter_map(|r| inner.series.get(SeriesRef(*r))).filter_map(read).collect(),
