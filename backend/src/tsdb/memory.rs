@@ -112,9 +112,7 @@ pub struct TruncateReport {
 
 #[derive(Debug)]
 struct Inner {
-    /// Shares each series' label set with its [`MemSeries`] (one copy of
-    /// the strings per series, not two).
-    by_labels: HashMap<Arc<Labels>, SeriesRef>,
+    by_labels: HashMap<Labels, SeriesRef>,
     series: Slab,
     wal: Option<Wal>,
     /// The inverted index: label name → value → series, ascending.
@@ -259,7 +257,7 @@ impl Postings {
 
 #[derive(Debug)]
 struct MemSeries {
-    labels: Arc<Labels>,
+    labels: Labels,
     /// Oldest first; only the last one is appended to.
     chunks: Vec<TimedChunk>,
     /// The newest sample, for the order check without decoding.
@@ -275,7 +273,7 @@ struct MemSeries {
 }
 
 impl MemSeries {
-    fn new(labels: Arc<Labels>, epoch: u64) -> Self {
+    fn new(labels: Labels, epoch: u64) -> Self {
         MemSeries { labels, chunks: Vec::new(), last: None, logged: false, epoch, ooo: None }
     }
 
@@ -541,8 +539,7 @@ fn rechunk(chunk: &TimedChunk, keep: impl Fn(i64) -> bool) -> Option<TimedChunk>
 fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
     match record {
         Record::Series { series, labels } => {
-            let labels = Arc::new(labels);
-            let mut target = MemSeries::new(Arc::clone(&labels), 0);
+            let mut target = MemSeries::new(labels.clone(), 0);
             target.logged = true;
             match inner.series.place(series, target) {
                 Err(_) => return,
@@ -555,7 +552,7 @@ fn replay_record(inner: &mut Inner, report: &mut OpenReport, record: Record) {
                 }
                 Ok(None) => {}
             }
-            inner.by_labels.insert(Arc::clone(&labels), series);
+            inner.by_labels.insert(labels.clone(), series);
             inner.postings.add(&labels, series);
             report.series += 1;
         }
@@ -688,7 +685,7 @@ impl MemoryStorage {
                 let samples = s.samples_between(mint, maxt.saturating_sub(1));
                 let copies = encode_chunks(&samples);
                 if !copies.is_empty() {
-                    out.push((Labels::clone(&s.labels), copies));
+                    out.push((s.labels.clone(), copies));
                 }
                 continue;
             }
@@ -701,7 +698,7 @@ impl MemoryStorage {
                 }
             }
             if !copies.is_empty() {
-                out.push((Labels::clone(&s.labels), copies));
+                out.push((s.labels.clone(), copies));
             }
         }
         out
@@ -923,9 +920,8 @@ impl Appender for MemoryAppender<'_> {
             return *r;
         }
         let epoch = inner.epoch;
-        let shared = Arc::new(labels.clone());
-        let r = inner.series.insert(MemSeries::new(Arc::clone(&shared), epoch));
-        inner.by_labels.insert(shared, r);
+        let r = inner.series.insert(MemSeries::new(labels.clone(), epoch));
+        inner.by_labels.insert(labels.clone(), r);
         inner.postings.add(labels, r);
         self.series_added += 1;
         HeadStats::add(&self.storage.stats.series, 1);
@@ -1068,7 +1064,7 @@ impl MemoryStorage {
                 return None;
             }
             let samples = s.samples_between(mint, maxt);
-            (!samples.is_empty()).then(|| Series { labels: Labels::clone(&s.labels), samples })
+            (!samples.is_empty()).then(|| Series { labels: s.labels.clone(), samples })
         };
         let mut out: Vec<Series> = match inner.postings.candidates(matchers) {
             Some(refs) => refs.iter().filter_map(|r| inner.series.get(SeriesRef(*r))).filter_map(read).collect(),
