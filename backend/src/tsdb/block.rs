@@ -20,12 +20,16 @@
 //! {"ulid": "01J…", "minTime": 0, "maxTime": 7200000,
 //!  "stats": {"numSamples": 0, "numSeries": 0, "numChunks": 0},
 //!  "compaction": {"level": 1, "sources": ["01J…"], "parents": [{"ulid": "01J…", "minTime": 0, "maxTime": 1}]},
-//!  "version": 1}
+//!  "version": 2}
 //! ```
 //!
-//! All integers below are little-endian.
+//! Fixed-width integers below are little-endian; `uvarint` is an unsigned
+//! LEB128 varint and `varint` a zig-zag one ([`super::varint`]). Version 2
+//! (this layout) replaced version 1's fixed-width series entries, postings
+//! and chunk lengths, which made blocks 12% larger per sample than
+//! Prometheus's; version 1 blocks are refused with a message saying so.
 //!
-//! `chunks`: `"VIGILCHK" version:u32` then entries `len:u32 data[len]
+//! `chunks`: `"VIGILCHK" version:u32` then entries `len:uvarint data[len]
 //! crc32:u32` where `data` is an XOR chunk exactly as [`super::chunk`]
 //! encodes it (its first two bytes are the big-endian sample count) and the
 //! CRC (IEEE) covers `data`. A chunk's reference is its entry's offset in
@@ -42,15 +46,22 @@
 //!   then the string area: every label name and value once, sorted
 //!   bytewise, so a symbol's number orders like its text and lookups are a
 //!   binary search. String `i` is `area[offset[i]..offset[i + 1]]`.
-//! - series, sorted by label set: `count:u32`, `count` offsets `u64` into
-//!   the entry area, then entries `nlabels:u32 (name:u32 value:u32){n}
-//!   nchunks:u32 (mint:i64 maxt:i64 ref:u64){n}` with symbols by number and
-//!   chunks in time order (`mint`, `maxt` inclusive). A series' number in a
-//!   block is its position here.
-//! - postings lists: series numbers as `u32`, ascending, list after list.
+//! - series, sorted by label set: `count:u32`, `count` offsets `u32` into
+//!   the entry area, then entries `nlabels:uvarint (name:uvarint
+//!   value:uvarint){n} nchunks:uvarint` and the chunks in time order, each
+//!   `mint:varint span:uvarint ref:uvarint` where `maxt = mint + span`
+//!   (both inclusive) and, for the first chunk, `mint` is relative to
+//!   meta.json's `minTime` and `ref` is the chunk's offset in `chunks`; for
+//!   the next ones `mint` is relative to the previous chunk's `maxt` and
+//!   `ref` to the previous chunk's `ref`. Labels are symbols by number. A
+//!   series' number in a block is its position here. Deltas keep a chunk's
+//!   reference to 5–9 bytes where fixed widths took 24.
+//! - postings lists, list after list: each list's series numbers,
+//!   ascending, as `uvarint` gaps (the first from 0).
 //! - postings table: `count:u32` then `(name:u32 value:u32 start:u64
 //!   len:u32)` sorted by (name, value): the list of series carrying that
-//!   label pair is `len` numbers from number `start` of the lists section.
+//!   label pair is `len` numbers starting at byte `start` of the lists
+//!   section. It stays fixed-width so lookups are a binary search.
 //!
 //! `tombstones` (optional; written by `delete_series`, removed when the
 //! block is rewritten by compaction or `clean_tombstones`): `"VIGILTMB"
@@ -83,6 +94,7 @@ use vigil_shared::model::Labels;
 use vigil_shared::promql::{MatchOp, Matcher};
 
 use super::chunk::XorIterator;
+use super::varint::{put_uvarint, put_varint, read_uvarint, read_varint};
 use super::{Sample, Series};
 
 pub const META_FILE: &str = "meta.json";
@@ -99,13 +111,14 @@ const INDEX_MAGIC: &[u8; 8] = b"VIGILIDX";
 const CHUNKS_MAGIC: &[u8; 8] = b"VIGILCHK";
 const TOMBSTONES_MAGIC: &[u8; 8] = b"VIGILTMB";
 const TOMBSTONE_LEN: usize = 20;
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+/// The tombstones file's layout did not change with the index's.
+const TOMBSTONES_VERSION: u32 = 1;
 const HEADER_LEN: usize = 12;
 const SECTIONS: usize = 4;
 const TOC_LEN: usize = SECTIONS * 16 + 4;
 const SECTION_NAMES: [&str; SECTIONS] = ["symbols", "series", "postings lists", "postings table"];
 const POSTINGS_ENTRY_LEN: usize = 20;
-const CHUNK_META_LEN: usize = 24;
 
 /// A block's id: a ULID.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -300,12 +313,13 @@ impl BlockWriter {
             if samples == 0 {
                 continue;
             }
-            let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("chunk over 4 GiB"))?;
-            self.chunks.write_all(&len.to_le_bytes())?;
+            let mut len = Vec::with_capacity(3);
+            put_uvarint(&mut len, bytes.len() as u64);
+            self.chunks.write_all(&len)?;
             self.chunks.write_all(bytes)?;
             self.chunks.write_all(&crc32fast::hash(bytes).to_le_bytes())?;
             metas.push(ChunkMeta { min_t, max_t, offset: self.offset });
-            self.offset += 8 + bytes.len() as u64;
+            self.offset += (len.len() + bytes.len() + 4) as u64;
             self.stats.num_samples += samples;
             self.stats.num_chunks += 1;
         }
@@ -344,7 +358,7 @@ impl BlockWriter {
         if self.series.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(io::Error::other("a label set was added twice to one block"));
         }
-        let index = encode_index(&self.series)?;
+        let index = encode_index(&self.series, min_time)?;
         write_synced(&self.tmp.join(INDEX_FILE), &index)?;
         let meta = BlockMeta {
             ulid: self.id,
@@ -383,7 +397,7 @@ fn to_u32(n: usize, what: &str) -> io::Result<u32> {
     u32::try_from(n).map_err(|_| io::Error::other(format!("too many {what} for one block index")))
 }
 
-fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> io::Result<Vec<u8>> {
+fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], min_time: i64) -> io::Result<Vec<u8>> {
     // Symbols, sorted: their numbers order like their text.
     let symbols: Vec<&str> = series
         .iter()
@@ -409,25 +423,28 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> io::Result<Vec<u8>> {
     let mut entries = Vec::new();
     let mut offsets = Vec::with_capacity(series.len());
     for (i, (labels, chunks)) in series.iter().enumerate() {
-        offsets.push(entries.len() as u64);
-        push_u32(&mut entries, to_u32(labels.len(), "labels")?);
+        offsets.push(to_u32(entries.len(), "series bytes")?);
+        put_uvarint(&mut entries, labels.len() as u64);
         for label in labels.iter() {
             let pair = (number[label.name.as_str()], number[label.value.as_str()]);
-            push_u32(&mut entries, pair.0);
-            push_u32(&mut entries, pair.1);
+            put_uvarint(&mut entries, pair.0.into());
+            put_uvarint(&mut entries, pair.1.into());
             postings.entry(pair).or_default().push(i as u32);
         }
-        push_u32(&mut entries, to_u32(chunks.len(), "chunks")?);
+        put_uvarint(&mut entries, chunks.len() as u64);
+        let (mut base_t, mut base_ref) = (min_time, 0u64);
         for c in chunks {
-            entries.extend_from_slice(&c.min_t.to_le_bytes());
-            entries.extend_from_slice(&c.max_t.to_le_bytes());
-            entries.extend_from_slice(&c.offset.to_le_bytes());
+            put_varint(&mut entries, c.min_t.wrapping_sub(base_t));
+            put_uvarint(&mut entries, c.max_t.wrapping_sub(c.min_t) as u64);
+            // A series' chunks are written one after another, so refs rise.
+            put_uvarint(&mut entries, c.offset.wrapping_sub(base_ref));
+            (base_t, base_ref) = (c.max_t, c.offset);
         }
     }
-    let mut ser = Vec::with_capacity(4 + offsets.len() * 8 + entries.len());
+    let mut ser = Vec::with_capacity(4 + offsets.len() * 4 + entries.len());
     push_u32(&mut ser, to_u32(series.len(), "series")?);
     for o in offsets {
-        ser.extend_from_slice(&o.to_le_bytes());
+        push_u32(&mut ser, o);
     }
     ser.extend_from_slice(&entries);
 
@@ -437,10 +454,12 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> io::Result<Vec<u8>> {
     for ((name, value), list) in &postings {
         push_u32(&mut table, *name);
         push_u32(&mut table, *value);
-        table.extend_from_slice(&((lists.len() / 4) as u64).to_le_bytes());
+        table.extend_from_slice(&(lists.len() as u64).to_le_bytes());
         push_u32(&mut table, list.len() as u32);
+        let mut previous = 0;
         for s in list {
-            push_u32(&mut lists, *s);
+            put_uvarint(&mut lists, u64::from(s - previous));
+            previous = *s;
         }
     }
 
@@ -521,7 +540,7 @@ fn encode_tombstones(tombstones: &Tombstones) -> Vec<u8> {
     let count: usize = tombstones.values().map(Vec::len).sum();
     let mut out = Vec::with_capacity(HEADER_LEN + 8 + count * TOMBSTONE_LEN);
     out.extend_from_slice(TOMBSTONES_MAGIC);
-    push_u32(&mut out, FORMAT_VERSION);
+    push_u32(&mut out, TOMBSTONES_VERSION);
     push_u32(&mut out, count as u32);
     for (series, list) in tombstones {
         for (mint, maxt) in list {
@@ -547,7 +566,7 @@ fn read_tombstones(dir: &Path, series_count: usize) -> Result<Tombstones, BlockE
     if bytes.len() < HEADER_LEN + 8 {
         return Err(error(format!("{} bytes is too short to be a tombstones file", bytes.len())));
     }
-    check_header(&bytes, TOMBSTONES_MAGIC, &path)?;
+    check_header(&bytes, TOMBSTONES_MAGIC, TOMBSTONES_VERSION, &path)?;
     let body = &bytes[..bytes.len() - 4];
     if read_u32(&bytes, bytes.len() - 4) != Some(crc32fast::hash(body)) {
         return Err(error("fails its checksum (truncated or damaged)".to_owned()));
@@ -608,14 +627,14 @@ fn map_file(path: &Path) -> Result<(Mmap, u64), BlockError> {
     Ok((map, len))
 }
 
-fn check_header(map: &[u8], magic: &[u8; 8], path: &Path) -> Result<(), BlockError> {
+fn check_header(map: &[u8], magic: &[u8; 8], version: u32, path: &Path) -> Result<(), BlockError> {
     let error = |reason: String| BlockError { path: path.to_owned(), reason };
     if map.get(..8) != Some(&magic[..]) {
         return Err(error("wrong magic number: not a Vigil block file".to_owned()));
     }
     match read_u32(map, 8) {
-        Some(FORMAT_VERSION) => Ok(()),
-        other => Err(error(format!("unsupported format version {other:?}"))),
+        Some(v) if v == version => Ok(()),
+        other => Err(error(format!("unsupported format version {other:?} (this Vigil reads {version})"))),
     }
 }
 
@@ -627,8 +646,15 @@ impl Block {
         let meta_error = |reason: String| BlockError { path: meta_path.clone(), reason };
         let text = fs::read(&meta_path).map_err(|e| meta_error(format!("cannot read: {e}")))?;
         let meta: BlockMeta = serde_json::from_slice(&text).map_err(|e| meta_error(format!("invalid: {e}")))?;
+        if meta.version == 1 {
+            return Err(meta_error(
+                "block format version 1, written by an older Vigil, is no longer read (version 2 shrank the index): \
+                 delete the block or re-import its data"
+                    .to_owned(),
+            ));
+        }
         if meta.version != FORMAT_VERSION {
-            return Err(meta_error(format!("unsupported version {}", meta.version)));
+            return Err(meta_error(format!("unsupported version {} (this Vigil reads {FORMAT_VERSION})", meta.version)));
         }
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if BlockId::parse(&name) != Some(meta.ulid) {
@@ -641,7 +667,7 @@ impl Block {
         let index_path = dir.join(INDEX_FILE);
         let index_error = |reason: String| BlockError { path: index_path.clone(), reason };
         let (index, index_len) = map_file(&index_path)?;
-        check_header(&index, INDEX_MAGIC, &index_path)?;
+        check_header(&index, INDEX_MAGIC, FORMAT_VERSION, &index_path)?;
         let len = index.len();
         if len < HEADER_LEN + TOC_LEN {
             return Err(index_error("too short to hold a table of contents".to_owned()));
@@ -673,12 +699,12 @@ impl Block {
             Ok(n)
         };
         let symbol_count = count(0, 4, 4)?;
-        let series_count = count(1, 8, 0)?;
+        let series_count = count(1, 4, 0)?;
         let postings_count = count(3, POSTINGS_ENTRY_LEN, 0)?;
 
         let chunks_path = dir.join(CHUNKS_FILE);
         let (chunks, chunks_len) = map_file(&chunks_path)?;
-        check_header(&chunks, CHUNKS_MAGIC, &chunks_path)?;
+        check_header(&chunks, CHUNKS_MAGIC, FORMAT_VERSION, &chunks_path)?;
         let size = index_len + chunks_len + text.len() as u64;
         let tombstones = RwLock::new(read_tombstones(dir, series_count)?);
         Ok(Block {
@@ -822,9 +848,19 @@ impl Block {
     fn postings_list(&self, start: u64, len: u32) -> Result<Vec<u32>, BlockError> {
         let body = self.section(2);
         let bad = || self.index_error("a postings list is out of bounds");
-        let from = usize::try_from(start).ok().and_then(|s| s.checked_mul(4)).ok_or_else(bad)?;
-        let bytes = body.get(from..from + len as usize * 4).ok_or_else(bad)?;
-        Ok(bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        let mut pos = usize::try_from(start).map_err(|_| bad())?;
+        // Each gap takes at least a byte: a length beyond the section is
+        // refused before anything is allocated for it.
+        if (len as usize) > body.len().saturating_sub(pos) {
+            return Err(bad());
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        let mut series = 0u64;
+        for _ in 0..len {
+            series += read_uvarint(body, &mut pos).ok_or_else(bad)?;
+            out.push(u32::try_from(series).map_err(|_| bad())?);
+        }
+        Ok(out)
     }
 
     /// The first postings entry whose name is at least `name`.
@@ -892,9 +928,9 @@ impl Block {
         if i as usize >= self.series_count {
             return Err(bad());
         }
-        let area = 4 + self.series_count * 8;
-        let offset = read_u64(body, 4 + i as usize * 8).ok_or_else(bad)?;
-        let start = usize::try_from(offset).ok().and_then(|o| o.checked_add(area)).ok_or_else(bad)?;
+        let area = 4 + self.series_count * 4;
+        let offset = read_u32(body, 4 + i as usize * 4).ok_or_else(bad)?;
+        let start = (offset as usize).checked_add(area).ok_or_else(bad)?;
         body.get(start..).ok_or_else(bad)
     }
 
@@ -902,12 +938,14 @@ impl Block {
     pub fn series_labels(&self, i: u32) -> Result<Labels, BlockError> {
         let entry = self.series_entry(i)?;
         let bad = || self.index_error(format!("series {i} is truncated"));
-        let n = read_u32(entry, 0).ok_or_else(bad)? as usize;
-        let mut pairs = Vec::with_capacity(n.min(64));
-        for j in 0..n {
-            let name = read_u32(entry, 4 + j * 8).ok_or_else(bad)?;
-            let value = read_u32(entry, 8 + j * 8).ok_or_else(bad)?;
-            pairs.push((self.symbol(name)?, self.symbol(value)?));
+        let mut pos = 0;
+        let n = read_uvarint(entry, &mut pos).ok_or_else(bad)?;
+        let mut pairs = Vec::with_capacity(n.min(64) as usize);
+        for _ in 0..n {
+            let name = read_uvarint(entry, &mut pos).ok_or_else(bad)?;
+            let value = read_uvarint(entry, &mut pos).ok_or_else(bad)?;
+            let symbol = |s: u64| self.symbol(u32::try_from(s).unwrap_or(u32::MAX));
+            pairs.push((symbol(name)?, symbol(value)?));
         }
         Ok(Labels::from_pairs(pairs))
     }
@@ -916,36 +954,39 @@ impl Block {
     pub fn series_chunks(&self, i: u32) -> Result<Vec<ChunkMeta>, BlockError> {
         let entry = self.series_entry(i)?;
         let bad = || self.index_error(format!("series {i} is truncated"));
-        let n = read_u32(entry, 0).ok_or_else(bad)? as usize;
-        let at = 4 + n * 8;
-        let count = read_u32(entry, at).ok_or_else(bad)? as usize;
-        if count.checked_mul(CHUNK_META_LEN).is_none_or(|b| at + 4 + b > entry.len()) {
+        let mut pos = 0;
+        let n = read_uvarint(entry, &mut pos).ok_or_else(bad)?;
+        for _ in 0..n.saturating_mul(2) {
+            read_uvarint(entry, &mut pos).ok_or_else(bad)?;
+        }
+        let count = read_uvarint(entry, &mut pos).ok_or_else(bad)?;
+        // Each chunk takes at least three bytes.
+        if count.saturating_mul(3) > entry.len().saturating_sub(pos) as u64 {
             return Err(bad());
         }
-        Ok((0..count)
-            .map(|k| {
-                let p = at + 4 + k * CHUNK_META_LEN;
-                ChunkMeta {
-                    min_t: read_u64(entry, p).unwrap_or(0) as i64,
-                    max_t: read_u64(entry, p + 8).unwrap_or(0) as i64,
-                    offset: read_u64(entry, p + 16).unwrap_or(0),
-                }
-            })
-            .collect())
+        let mut out = Vec::with_capacity(count as usize);
+        let (mut base_t, mut base_ref) = (self.meta.min_time, 0u64);
+        for _ in 0..count {
+            let min_t = base_t.wrapping_add(read_varint(entry, &mut pos).ok_or_else(bad)?);
+            let max_t = min_t.wrapping_add(read_uvarint(entry, &mut pos).ok_or_else(bad)? as i64);
+            let offset = base_ref.wrapping_add(read_uvarint(entry, &mut pos).ok_or_else(bad)?);
+            out.push(ChunkMeta { min_t, max_t, offset });
+            (base_t, base_ref) = (max_t, offset);
+        }
+        Ok(out)
     }
 
     /// A chunk's encoded bytes, checked against their CRC.
     pub fn chunk(&self, meta: &ChunkMeta) -> Result<&[u8], BlockError> {
         let bad = |reason: String| BlockError { path: self.dir.join(CHUNKS_FILE), reason };
-        let start = usize::try_from(meta.offset).unwrap_or(usize::MAX);
-        let len = read_u32(&self.chunks, start)
-            .ok_or_else(|| bad(format!("chunk at offset {} is out of bounds", meta.offset)))?
-            as usize;
-        let data = self
-            .chunks
-            .get(start + 4..start + 4 + len)
+        let mut pos = usize::try_from(meta.offset).unwrap_or(usize::MAX);
+        let len = read_uvarint(&self.chunks, &mut pos)
+            .ok_or_else(|| bad(format!("chunk at offset {} is out of bounds", meta.offset)))?;
+        let end = usize::try_from(len).ok().and_then(|len| pos.checked_add(len));
+        let data = end
+            .and_then(|end| self.chunks.get(pos..end))
             .ok_or_else(|| bad(format!("chunk at offset {} is truncated", meta.offset)))?;
-        if read_u32(&self.chunks, start + 4 + len) != Some(crc32fast::hash(data)) {
+        if read_u32(&self.chunks, pos + data.len()) != Some(crc32fast::hash(data)) {
             return Err(bad(format!("chunk at offset {} fails its checksum", meta.offset)));
         }
         Ok(data)
@@ -1308,6 +1349,59 @@ mod tests {
         assert_eq!(got[0].labels, weird);
         assert!(got[0].samples[0].value.is_nan());
         assert_eq!(got[0].samples[1].value.to_bits(), (-0.0f64).to_bits());
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn chunk_references_round_trip_through_their_deltas() {
+        // Each row: a series' chunk time ranges (inclusive), chosen for the
+        // deltas: before the block's start, gaps, zero-length chunks, huge
+        // spans. The block starts at 1_000.
+        let table: [(&str, &[(i64, i64)]); 5] = [
+            ("before the block's start", &[(-40_000, -39_000), (500, 2_000)]),
+            ("zero-length chunks", &[(1_000, 1_000), (1_001, 1_001), (1_002, 1_002)]),
+            ("a gap", &[(1_000, 60_000), (9_000_000, 9_000_500)]),
+            ("a huge span", &[(1_000, i64::MAX / 4)]),
+            ("many chunks", &[(1_000, 1_500), (2_000, 2_500), (3_000, 3_500), (4_000, 4_500), (5_000, 5_500)]),
+        ];
+        let parent = temp_dir("deltas");
+        let id = BlockId::new(6);
+        let mut w = BlockWriter::create(&parent, id).unwrap();
+        // Interleaved writes: a series' chunk offsets are not contiguous
+        // with the previous series' in label order.
+        for (name, ranges) in table.iter().rev() {
+            let chunks: Vec<_> = ranges.iter().map(|&(a, b)| chunk_of(&[(a, 1.0), (b, 2.0)])).collect();
+            let labels = Labels::from_pairs([("__name__", "m".to_owned()), ("case", (*name).to_owned())]);
+            w.add_series(labels, chunks.iter().map(|(a, b, c)| (*a, *b, &c[..]))).unwrap();
+        }
+        let dir = w.finish(1_000, i64::MAX / 2, CompactionMeta { level: 1, sources: vec![id], parents: vec![] }).unwrap();
+        let block = Block::open(&dir).unwrap();
+        for i in 0..block.series_count() as u32 {
+            let labels = block.series_labels(i).unwrap();
+            let case = labels.get("case").unwrap();
+            let ranges = table.iter().find(|(name, _)| *name == case).unwrap().1;
+            let metas = block.series_chunks(i).unwrap();
+            let got: Vec<(i64, i64)> = metas.iter().map(|m| (m.min_t, m.max_t)).collect();
+            assert_eq!(got, ranges, "{case}");
+            for (meta, &(a, b)) in metas.iter().zip(ranges) {
+                let samples: Vec<(i64, f64)> = XorIterator::from_bytes(block.chunk(meta).unwrap()).collect();
+                assert_eq!(samples, vec![(a, 1.0), (b, 2.0)], "{case}");
+            }
+        }
+        let _ = fs::remove_dir_all(&parent);
+    }
+
+    #[test]
+    fn version_1_blocks_are_refused_saying_why() {
+        let parent = temp_dir("v1");
+        let dir = write_block(&parent);
+        let meta = fs::read_to_string(dir.join(META_FILE)).unwrap();
+        let old = meta.replace(&format!("\"version\": {FORMAT_VERSION}"), "\"version\": 1");
+        assert_ne!(old, meta, "meta.json names its version");
+        fs::write(dir.join(META_FILE), old).unwrap();
+        let err = Block::open(&dir).unwrap_err();
+        assert!(err.path.ends_with(META_FILE) && err.reason.contains("version 1"), "{err}");
+        assert!(err.reason.contains("re-import"), "says what to do: {err}");
         let _ = fs::remove_dir_all(&parent);
     }
 }

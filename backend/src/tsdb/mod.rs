@@ -14,6 +14,7 @@ mod db;
 pub mod import;
 mod memory;
 pub mod stats;
+pub(crate) mod varint;
 pub mod wal;
 
 pub use db::{Db, DbOpenReport, DbOptions, DeleteReport, MaintenanceReport, SnapshotReport, parse_size};

@@ -54,6 +54,7 @@ use std::path::{Path, PathBuf};
 
 use vigil_shared::model::Labels;
 
+use super::varint::put_varint;
 use super::{Sample, SeriesRef};
 
 /// Largest segment before a new one is started.
@@ -488,16 +489,6 @@ pub fn checkpoint(
     }
     sync_dir(dir);
     Ok(report)
-}
-
-/// Appends a zig-zag varint.
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut u = ((value << 1) ^ (value >> 63)) as u64;
-    while u >= 0x80 {
-        out.push((u as u8) | 0x80);
-        u >>= 7;
-    }
-    out.push(u as u8);
 }
 
 /// Makes a new file's directory entry durable; best effort.
