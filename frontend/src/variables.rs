@@ -21,7 +21,7 @@ use vigil_shared::model::api::{QueryData, format_value};
 use crate::api;
 
 /// A variable with its options, as the page holds it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VarState {
     pub var: Variable,
     pub options: RwSignal<Vec<VariableOption>>,

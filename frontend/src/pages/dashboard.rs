@@ -272,21 +272,31 @@ pub fn DashboardView(
     });
     let refresh = Memo::new(move |_| query.with(|q| q.get("refresh")).unwrap_or_else(|| default_refresh.clone()));
 
-    // Variables: options per variable, selection from the URL.
-    let var_states: Vec<VarState> = dashboard.templating.list.iter().cloned().map(VarState::new).collect();
-    let states = StoredValue::new(var_states.clone());
+    let session = EditSession::new(dashboard, start_editing);
+
+    // Variables: options per variable, selection from the URL. They follow
+    // the working copy's templating list, so variables added or changed in
+    // the settings show at once; a state (with its loaded options) is made
+    // anew only when the list itself changes.
+    let templating = Memo::new(move |_| session.dashboard.with(|d| d.templating.list.clone()));
+    let states: Memo<Vec<VarState>> = Memo::new(move |_| templating.get().into_iter().map(VarState::new).collect());
     let url_vars = Memo::new(move |_| {
+        let names: Vec<String> = states.with(|vs| vs.iter().map(|v| v.var.name.clone()).collect());
         query.with(|q| {
-            states.with_value(|vs| {
-                vs.iter().map(|v| (v.var.name.clone(), q.get_all(&format!("var-{}", v.var.name)))).collect::<Vec<_>>()
-            })
+            names
+                .into_iter()
+                .map(|n| {
+                    let values = q.get_all(&format!("var-{n}"));
+                    (n, values)
+                })
+                .collect::<Vec<_>>()
         })
     });
     // Every variable resolved (options + selection), in order: what
     // interpolation reads.
     let interpolation = Memo::new(move |_| {
         let from_url = url_vars.get();
-        states.with_value(|vs| {
+        states.with(|vs| {
             vs.iter()
                 .zip(from_url)
                 .map(|(v, (_, url))| ResolvedVariable::resolve(&v.var, v.options.get(), url.as_deref()))
@@ -296,32 +306,33 @@ pub fn DashboardView(
     // Query variables load their options on open and when another
     // variable changes (chained variables), in order, so each sees the
     // options of those before it.
-    let vars_ready = RwSignal::new(!var_states.iter().any(VarState::is_loaded));
+    let vars_ready = RwSignal::new(!states.with_untracked(|vs| vs.iter().any(VarState::is_loaded)));
     Effect::new(move |_| {
         url_vars.track();
         let Some((from, to)) = resolve(&range.get_untracked(), now_ms()) else {
             vars_ready.set(true);
             return;
         };
-        let loaded: Vec<VarState> = states.with_value(|vs| vs.iter().filter(|v| v.is_loaded()).cloned().collect());
+        let loaded: Vec<VarState> = states.with(|vs| vs.iter().filter(|v| v.is_loaded()).cloned().collect());
         spawn_local(async move {
             for state in loaded {
                 let vars = interpolation.get_untracked();
                 match load_options(&state, &vars, from, to).await {
                     Ok(options) => {
-                        state.error.set(None);
-                        if state.options.get_untracked() != options {
-                            state.options.set(options);
+                        state.error.try_set(None);
+                        if state.options.try_get_untracked().is_some_and(|o| o != options) {
+                            state.options.try_set(options);
                         }
                     }
-                    Err(e) => state.error.set(Some(e)),
+                    Err(e) => {
+                        state.error.try_set(Some(e));
+                    }
                 }
             }
             vars_ready.set(true);
         });
     });
 
-    let session = EditSession::new(dashboard, start_editing);
     let preview = RwSignal::new(None::<Dashboard>);
     let shown = Memo::new(move |_| preview.get().unwrap_or_else(|| session.dashboard.get()));
     let slots = StoredValue::new(HashMap::<i64, PanelSlot>::new());
@@ -576,7 +587,7 @@ pub fn DashboardView(
                     })
             }}
             {move || session.error.get().map(|e| view! { <div class="edit-error" id="edit-error">{e}</div> })}
-            <VariableBar vars=var_states selection=interpolation.into() on_change=on_variable />
+            {move || view! { <VariableBar vars=states.get() selection=interpolation.into() on_change=on_variable /> }}
             <div
                 id="dashboard-grid"
                 class="dashboard-grid grid-section"
