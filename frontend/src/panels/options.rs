@@ -164,7 +164,7 @@ pub fn with_overrides(panel: &Panel, data: PanelData) -> (PanelData, Vec<SeriesF
     let defaults = &panel.field_config.defaults;
     let overrides = Overrides::new(&panel.field_config);
     let base = series_field(defaults);
-    if overrides.is_empty() && base == series_field(&FieldDefaults::default()) && !has_display_name(defaults) {
+    if overrides.is_empty() && !has_display_name(defaults) {
         let fields = vec![base; data.series.len()];
         return (data, fields);
     }
